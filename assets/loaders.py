@@ -1,0 +1,286 @@
+"""Mesh assets: loading meshes into one model frame in metres.
+
+An :class:`Asset` is one rigid model: a ``trimesh.Trimesh`` whose vertex
+coordinates define the *model frame* (metres). That frame is the one BOP's
+``cam_R_m2c``/``cam_t_m2c`` refer to, and the written ``models/obj_XXXXXX.ply``
+holds the same vertices in millimetres.
+
+Supported sources (all loaded with trimesh):
+
+* OBJ (with MTL textures), PLY, STL, OFF, GLB/glTF files; a multi-part file
+  is flattened into one mesh with its part transforms applied.
+* URDF: the first link's ``<visual>`` meshes and primitives (box, cylinder,
+  sphere), each with its ``<origin xyz rpy>`` and mesh ``scale`` baked in, so
+  the model frame is the link frame. A ``<material><color rgba>`` is kept as
+  the base colour for meshes without a texture.
+* A BOP ``models/`` folder: ``models_info.json`` + ``obj_{id:06d}.ply`` in
+  millimetres (converted to metres). Format: bop_toolkit docs/bop_datasets_format.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from ..scenes.recipe import ObjectSet, resolve_source
+from ..scenes.transforms import make_pose, urdf_rpy_to_matrix
+
+
+class AssetError(Exception):
+    """A mesh file that cannot be read or used; the message names the file."""
+
+
+@dataclass
+class Asset:
+    """One rigid model.
+
+    Attributes
+    ----------
+    obj_id : int
+        1-based id, stable for a recipe (order of object sets, then sorted files).
+    class_name : str
+        Human-readable class name.
+    set_name : str
+        Name of the recipe object set it belongs to.
+    source : str
+        File (and, for BOP folders, the ``obj_XXXXXX.ply``) it came from.
+    mesh : trimesh.Trimesh
+        Vertices (n, 3) float64 in metres in the model frame, faces (m, 3)
+        int64, with its visual (texture or colours) when the file has one.
+    base_color : (4,) float64 or None
+        RGBA in [0, 1] from a URDF material, used when the mesh has no texture.
+    """
+
+    obj_id: int
+    class_name: str
+    set_name: str
+    source: str
+    mesh: trimesh.Trimesh
+    base_color: np.ndarray | None = None
+
+    @property
+    def has_texture(self) -> bool:
+        """True when the mesh carries UVs and a texture image."""
+        v = self.mesh.visual
+        if v.kind != "texture" or getattr(v, "uv", None) is None:
+            return False
+        m = v.material
+        return getattr(m, "image", None) is not None or getattr(m, "baseColorTexture", None) is not None
+
+
+def _as_single_mesh(loaded, path: Path) -> trimesh.Trimesh:
+    if isinstance(loaded, trimesh.Scene):
+        if not loaded.geometry:
+            raise AssetError(f"{path}: file holds no geometry")
+        loaded = loaded.to_mesh() if hasattr(loaded, "to_mesh") else loaded.dump(concatenate=True)
+    if not isinstance(loaded, trimesh.Trimesh):
+        raise AssetError(f"{path}: not a triangle mesh ({type(loaded).__name__})")
+    if len(loaded.faces) == 0:
+        raise AssetError(f"{path}: mesh has no faces")
+    if not np.all(np.isfinite(loaded.vertices)):
+        raise AssetError(f"{path}: mesh has non-finite vertices")
+    return loaded
+
+
+def load_mesh_file(path: str | Path) -> trimesh.Trimesh:
+    """Load one mesh file with trimesh, flattening scenes into a single mesh.
+
+    Parameters
+    ----------
+    path : str or Path
+        OBJ (+MTL), PLY, STL, OFF, GLB or glTF file. Coordinates are returned as stored.
+
+    Returns
+    -------
+    mesh : trimesh.Trimesh
+        Float64 vertices in the file's units; visual kept where present.
+
+    Raises
+    ------
+    AssetError
+        Unreadable file, no faces, or non-finite vertices.
+    """
+    path = Path(path)
+    try:
+        loaded = trimesh.load(str(path), process=False, maintain_order=True)
+    except Exception as e:  # trimesh raises many types for bad files
+        raise AssetError(f"{path}: cannot read mesh: {e}") from None
+    return _as_single_mesh(loaded, path)
+
+
+def _parse_floats(text: str | None, n: int, default: float, where: str) -> np.ndarray:
+    if text is None:
+        return np.full(n, default, dtype=np.float64)
+    try:
+        vals = np.array([float(x) for x in text.split()], dtype=np.float64)
+    except ValueError:
+        raise AssetError(f"{where}: bad numbers {text!r}") from None
+    if vals.size == 1 and n > 1:
+        vals = np.full(n, vals[0])
+    if vals.size != n:
+        raise AssetError(f"{where}: expected {n} numbers, got {text!r}")
+    return vals
+
+
+def load_urdf_visual(path: str | Path) -> tuple[trimesh.Trimesh, np.ndarray | None]:
+    """Visual geometry of a URDF's first link with a ``<visual>``, in the link frame (metres).
+
+    Returns
+    -------
+    mesh : trimesh.Trimesh
+    base_color : (4,) float64 or None
+        The first ``<material><color rgba>`` found, if any.
+
+    Raises
+    ------
+    AssetError
+        Malformed XML, no visual, a missing mesh file or an unsupported geometry.
+    """
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as e:
+        raise AssetError(f"{path}: cannot parse URDF: {e}") from None
+    visuals = []
+    for link in root.findall("link"):
+        visuals = link.findall("visual")
+        if visuals:
+            break
+    if not visuals:
+        raise AssetError(f"{path}: URDF has no <visual> in any link")
+    parts, color = [], None
+    for vis in visuals:
+        origin = vis.find("origin")
+        xyz = _parse_floats(origin.get("xyz") if origin is not None else None, 3, 0.0, f"{path} <origin xyz>")
+        rpy = _parse_floats(origin.get("rpy") if origin is not None else None, 3, 0.0, f"{path} <origin rpy>")
+        T = make_pose(urdf_rpy_to_matrix(rpy), xyz)
+        geom = vis.find("geometry")
+        if geom is None or len(geom) == 0:
+            raise AssetError(f"{path}: <visual> without <geometry>")
+        g = geom[0]
+        if g.tag == "mesh":
+            fn = g.get("filename", "")
+            fn = re.sub(r"^(package|file)://", "", fn)
+            mpath = (path.parent / fn) if not Path(fn).is_absolute() else Path(fn)
+            if not mpath.exists():
+                raise AssetError(f"{path}: mesh file not found: {mpath}")
+            m = load_mesh_file(mpath).copy()
+            scale = _parse_floats(g.get("scale"), 3, 1.0, f"{path} <mesh scale>")
+            m.apply_transform(np.diag([*scale, 1.0]))
+        elif g.tag == "box":
+            m = trimesh.creation.box(extents=_parse_floats(g.get("size"), 3, 1.0, f"{path} <box size>"))
+        elif g.tag == "cylinder":
+            m = trimesh.creation.cylinder(radius=float(g.get("radius")), height=float(g.get("length")))
+        elif g.tag == "sphere":
+            m = trimesh.creation.icosphere(subdivisions=3, radius=float(g.get("radius")))
+        else:
+            raise AssetError(f"{path}: unsupported URDF geometry <{g.tag}>")
+        m.apply_transform(T)
+        parts.append(m)
+        mat = vis.find("material")
+        if color is None and mat is not None and mat.find("color") is not None:
+            color = _parse_floats(mat.find("color").get("rgba"), 4, 1.0, f"{path} <color rgba>")
+    mesh = parts[0] if len(parts) == 1 else trimesh.util.concatenate(parts)
+    return mesh, color
+
+
+def _bop_model_files(folder: Path) -> list[tuple[int, Path]]:
+    info_path = folder / "models_info.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise AssetError(f"{info_path}: cannot read: {e}") from None
+    out = []
+    for key in sorted(info, key=lambda k: int(k)):
+        p = folder / f"obj_{int(key):06d}.ply"
+        if not p.is_file():
+            raise AssetError(f"{info_path}: lists object {key} but {p} is missing")
+        out.append((int(key), p))
+    return out
+
+
+def set_members(obj_set: ObjectSet, base_dir: str | Path) -> list[tuple[str, Path, float]]:
+    """The model files of an object set: (class name, file, scale to metres).
+
+    BOP folders are expanded to their ``obj_XXXXXX.ply`` files (scale 0.001 x ``obj_set.scale``).
+    """
+    members = []
+    for p in resolve_source(obj_set.source, base_dir):
+        if p.is_dir():
+            for bop_id, ply in _bop_model_files(p):
+                members.append((f"obj_{bop_id:06d}", ply, 0.001 * obj_set.scale))
+        else:
+            members.append((p.stem, p, obj_set.scale))
+    if len(members) == 1:
+        members = [(obj_set.name, members[0][1], members[0][2])]
+    else:
+        members = [(f"{obj_set.name}/{n}", p, s) for n, p, s in members]
+    return members
+
+
+def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: float) -> Asset:
+    """Load one model file (mesh or URDF) and scale it to metres.
+
+    Raises
+    ------
+    AssetError
+        As :func:`load_mesh_file` / :func:`load_urdf_visual`; also for a degenerate (zero-size) mesh.
+    """
+    color = None
+    if path.suffix.lower() == ".urdf":
+        mesh, color = load_urdf_visual(path)
+    else:
+        mesh = load_mesh_file(path)
+    mesh = mesh.copy()
+    if scale != 1.0:
+        mesh.apply_scale(scale)
+    if float(np.max(mesh.extents)) <= 0:
+        raise AssetError(f"{path}: mesh has zero size")
+    return Asset(obj_id=obj_id, class_name=class_name, set_name=set_name, source=str(path), mesh=mesh, base_color=color)
+
+
+class AssetLibrary:
+    """All models a recipe can use, with stable 1-based ``obj_id`` s; loads lazily and caches.
+
+    Ids are assigned in recipe order: object sets in order, files of a set
+    sorted by path (BOP folders by id). One library lives per process.
+
+    Parameters
+    ----------
+    object_sets : list of ObjectSet
+    base_dir : path
+        Folder the recipe's relative paths are relative to.
+    """
+
+    def __init__(self, object_sets, base_dir):
+        self.entries: list[tuple[int, str, str, Path, float]] = []
+        self.set_ids: dict[str, list[int]] = {}
+        for s in object_sets:
+            ids = []
+            for class_name, path, scale in set_members(s, base_dir):
+                obj_id = len(self.entries) + 1
+                self.entries.append((obj_id, class_name, s.name, path, scale))
+                ids.append(obj_id)
+            self.set_ids[s.name] = ids
+        self._cache: dict[int, Asset] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, obj_id: int) -> Asset:
+        """The asset with ``obj_id`` (loaded on first use). Raises AssetError, KeyError."""
+        if obj_id not in self._cache:
+            oid, name, set_name, path, scale = self.entries[obj_id - 1]
+            self._cache[obj_id] = load_asset(oid, name, set_name, path, scale)
+        return self._cache[obj_id]
+
+    def load_all(self) -> None:
+        """Load every model now (to report bad files before rendering). Raises AssetError."""
+        for e in self.entries:
+            self.get(e[0])

@@ -1,0 +1,1 @@
+"""Rendering (pyrender over EGL), annotation (pure numpy), writers (BOP) and the build pipeline."""

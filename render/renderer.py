@@ -1,0 +1,274 @@
+"""Headless rendering of scene descriptions with pyrender over EGL.
+
+One :class:`Renderer` lives per process: it owns one ``pyrender.OffscreenRenderer``
+(an EGL context: the GPU's on NVIDIA machines, Mesa llvmpipe on CPU machines)
+and one ``pyrender.Scene`` that is re-filled for every scene description, so
+no GL context is ever created per frame.
+
+Passes per view (:meth:`Renderer.render_view`):
+
+1. **RGB**: lit, 4x MSAA, with the assets' textures/colours.
+2. **Instance IDs + depth**: one SEG pass with multisampling off, so every
+   pixel is shaded from the single surface at its centre: ``inst`` holds that
+   surface's object (``inst_id``, 0 for floor, walls and background) and
+   ``depth`` its z. Every object and the static geometry are in the pass, so
+   every surface occludes (pyrender skips nodes missing from ``seg_node_map``).
+3. **Amodal silhouettes**: each object alone, on BOP's 3W x 3H canvas (the
+   image in the middle; same pixel grid), for ``px_count_all``, ``bbox_obj``,
+   full masks and truncation.
+
+Back faces are drawn (``SKIP_CULL_FACES``): meshes from the wild often have
+inconsistent winding, and ground truth must match the geometry.
+
+Pixel convention: pyrender puts pixel centres at half-integers, OpenCV at
+integers, so the GL camera gets ``cx + 0.5, cy + 0.5`` (docs/conventions.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import numpy as np  # noqa: E402
+import pyrender  # noqa: E402
+import trimesh  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ..assets.loaders import AssetLibrary  # noqa: E402
+from ..scenes.description import SceneDescription, View  # noqa: E402
+from ..scenes.transforms import OPENCV_TO_OPENGL, make_pose  # noqa: E402
+
+#: Largest instance id the 24-bit RGB encoding of the ID pass can hold.
+MAX_INSTANCE_ID = 2**24 - 1
+
+
+def encode_ids(ids: np.ndarray) -> np.ndarray:
+    """Instance ids (n,) int -> RGB colours (n, 3) uint8: id = R + 256 G + 65536 B.
+
+    Raises ValueError for ids outside [0, 2^24 - 1].
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if np.any(ids < 0) or np.any(ids > MAX_INSTANCE_ID):
+        raise ValueError(f"instance ids must be in [0, {MAX_INSTANCE_ID}]")
+    return np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], axis=-1).astype(np.uint8)
+
+
+def decode_ids(rgb: np.ndarray) -> np.ndarray:
+    """RGB (..., 3) uint8 from the ID pass -> instance ids (...) int32 (inverse of :func:`encode_ids`)."""
+    rgb = np.asarray(rgb).astype(np.int32)
+    return rgb[..., 0] + (rgb[..., 1] << 8) + (rgb[..., 2] << 16)
+
+
+@dataclass
+class FrameBuffers:
+    """Buffers of one view.
+
+    Attributes
+    ----------
+    rgb : (H, W, 3) uint8
+    depth : (H, W) float32
+        z in the OpenCV camera frame, metres; 0 where nothing was hit.
+    inst : (H, W) int32
+        ``inst_id`` of the object seen at each pixel centre; 0 for none/floor/walls.
+    amodal : dict[int, (3H, 3W) bool]
+        Per ``inst_id``, the unoccluded silhouette on the 3W x 3H canvas whose
+        pixel (v + H, u + W) is image pixel (v, u).
+    """
+
+    rgb: np.ndarray | None
+    depth: np.ndarray
+    inst: np.ndarray
+    amodal: dict
+
+
+def _gl_camera(K: np.ndarray, znear: float, zfar: float, du: float = 0.0, dv: float = 0.0) -> pyrender.IntrinsicsCamera:
+    return pyrender.IntrinsicsCamera(fx=K[0, 0], fy=K[1, 1], cx=K[0, 2] + 0.5 + du, cy=K[1, 2] + 0.5 + dv,
+                                     znear=znear, zfar=zfar)
+
+
+def _light_pose(direction: np.ndarray) -> np.ndarray:
+    """Pose whose -z axis points along ``direction`` (pyrender lights shine down their -z)."""
+    z = -np.asarray(direction, dtype=np.float64)
+    z /= np.linalg.norm(z)
+    a = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = np.cross(a, z)
+    x /= np.linalg.norm(x)
+    return make_pose(np.stack([x, np.cross(z, x), z], axis=1), np.zeros(3))
+
+
+class Renderer:
+    """The process's renderer. Create once, call :meth:`set_scene` per scene and :meth:`render_view` per view.
+
+    Parameters
+    ----------
+    library : AssetLibrary
+        Source of the meshes named by ``ObjectInstance.obj_id``.
+    width, height : int
+        Image size in pixels (the amodal canvas is 3x each).
+
+    Raises
+    ------
+    RuntimeError
+        If no EGL context can be created (message says what to install).
+    """
+
+    def __init__(self, library: AssetLibrary, width: int, height: int):
+        self.library = library
+        self.width, self.height = int(width), int(height)
+        try:
+            self._r = pyrender.OffscreenRenderer(self.width, self.height)
+        except Exception as e:  # pragma: no cover - depends on the machine
+            raise RuntimeError(
+                f"cannot create an EGL rendering context ({type(e).__name__}: {e}). "
+                "Install Mesa's EGL (Debian/Ubuntu: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) "
+                "or an NVIDIA driver with EGL, and keep PYOPENGL_PLATFORM=egl."
+            ) from e
+        self._scene = pyrender.Scene(bg_color=[0, 0, 0, 1], ambient_light=[0.3, 0.3, 0.3])
+        self._cam_node = self._scene.add(_gl_camera(np.eye(3), 0.1, 10.0), pose=np.eye(4))
+        self._canvas_node = self._scene.add(_gl_camera(np.eye(3), 0.1, 10.0), pose=np.eye(4))
+        self._scene_nodes: list = []
+        self._obj_nodes: dict[int, pyrender.Node] = {}
+        self._static_nodes: list = []
+        self._mesh_cache: dict[int, pyrender.Mesh] = {}
+        self._texture_cache: dict[str, np.ndarray] = {}
+        self.description: SceneDescription | None = None
+        #: seconds spent in each pass by the last :meth:`render_view` call
+        self.last_timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ scene
+    def _object_mesh(self, obj_id: int, color) -> pyrender.Mesh:
+        asset = self.library.get(obj_id)
+        if color is None and obj_id in self._mesh_cache:
+            return self._mesh_cache[obj_id]
+        if color is None and asset.has_texture:
+            mesh = pyrender.Mesh.from_trimesh(asset.mesh, smooth=False)
+        else:
+            rgba = color if color is not None else asset.base_color
+            if rgba is None and asset.mesh.visual.kind == "vertex":
+                mesh = pyrender.Mesh.from_trimesh(asset.mesh, smooth=False)
+            else:
+                if rgba is None:
+                    mat_color = getattr(getattr(asset.mesh.visual, "material", None), "main_color", None)
+                    rgba = np.asarray(mat_color, dtype=np.float64) / 255.0 if mat_color is not None else np.array([0.7, 0.7, 0.7, 1.0])
+                plain = trimesh.Trimesh(asset.mesh.vertices, asset.mesh.faces, process=False)
+                mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.asarray(rgba, dtype=np.float64),
+                                                        metallicFactor=0.0, roughnessFactor=0.7)
+                mesh = pyrender.Mesh.from_trimesh(plain, material=mat, smooth=False)
+        if color is None:
+            self._mesh_cache[obj_id] = mesh
+        return mesh
+
+    def _floor_mesh(self, floor) -> pyrender.Mesh:
+        s = floor.size / 2.0
+        v = np.array([[-s, -s, 0.0], [s, -s, 0.0], [s, s, 0.0], [-s, s, 0.0]])
+        f = np.array([[0, 1, 2], [0, 2, 3]])
+        if floor.texture is not None:
+            if floor.texture not in self._texture_cache:
+                self._texture_cache[floor.texture] = np.asarray(Image.open(floor.texture).convert("RGB"))
+            img = Image.fromarray(self._texture_cache[floor.texture])
+            uv = (v[:, :2] + s) / floor.tile
+            visual = trimesh.visual.TextureVisuals(uv=uv, image=img)
+            tm = trimesh.Trimesh(v, f, visual=visual, process=False)
+            return pyrender.Mesh.from_trimesh(tm, smooth=False)
+        mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.append(floor.color, 1.0), metallicFactor=0.0,
+                                                 roughnessFactor=0.9)
+        return pyrender.Mesh.from_trimesh(trimesh.Trimesh(v, f, process=False), material=mat, smooth=False)
+
+    def set_scene(self, scene: SceneDescription) -> None:
+        """Replace the objects, floor, walls and lights with those of ``scene``.
+
+        Raises ValueError if an ``inst_id`` cannot be encoded in the ID pass.
+        """
+        for n in self._scene_nodes:
+            self._scene.remove_node(n)
+        self._scene_nodes, self._obj_nodes, self._static_nodes = [], {}, []
+        self._scene.bg_color = np.append(scene.background_color, 1.0)
+        self._scene.ambient_light = np.full(3, scene.ambient)
+        for o in scene.objects:
+            if not 1 <= o.inst_id <= MAX_INSTANCE_ID:
+                raise ValueError(f"inst_id {o.inst_id} outside [1, {MAX_INSTANCE_ID}]")
+            node = self._scene.add(self._object_mesh(o.obj_id, o.color), pose=o.world_T_model)
+            self._obj_nodes[o.inst_id] = node
+            self._scene_nodes.append(node)
+        fnode = self._scene.add(self._floor_mesh(scene.floor), pose=np.eye(4))
+        self._static_nodes.append(fnode)
+        for w in scene.walls:
+            mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.append(w.color, 1.0), metallicFactor=0.0,
+                                                     roughnessFactor=0.8)
+            m = pyrender.Mesh.from_trimesh(trimesh.creation.box(extents=w.extents), material=mat, smooth=False)
+            self._static_nodes.append(self._scene.add(m, pose=w.world_T_box))
+        self._scene_nodes.extend(self._static_nodes)
+        for light in scene.lights:
+            ln = self._scene.add(pyrender.DirectionalLight(color=light.color, intensity=light.intensity),
+                                 pose=_light_pose(light.direction))
+            self._scene_nodes.append(ln)
+        self._seg_map = {n: tuple(int(c) for c in encode_ids([i])[0]) for i, n in self._obj_nodes.items()}
+        for n in self._static_nodes:
+            self._seg_map[n] = (0, 0, 0)
+        self.description = scene
+
+    # ------------------------------------------------------------------ views
+    def _use_camera(self, node, cam: pyrender.IntrinsicsCamera, world_T_cam: np.ndarray) -> None:
+        node.camera = cam
+        self._scene.set_pose(node, world_T_cam @ OPENCV_TO_OPENGL)
+        self._scene.main_camera_node = node
+
+    def render_view(self, view: View, rgb: bool = True, amodal: bool = True) -> FrameBuffers:
+        """Render one view of the current scene (all passes).
+
+        Parameters
+        ----------
+        view : View
+            Must have this renderer's width and height.
+        rgb : bool
+            Run the RGB pass (skipped when the output needs no RGB).
+        amodal : bool
+            Run the per-object amodal passes.
+
+        Raises
+        ------
+        ValueError
+            If the view size differs from the renderer's, or no scene is set.
+        """
+        if self.description is None:
+            raise ValueError("render_view: call set_scene first")
+        if (view.width, view.height) != (self.width, self.height):
+            raise ValueError(f"view is {view.width}x{view.height}, renderer is {self.width}x{self.height}")
+        W, H = self.width, self.height
+        r = self._r
+        r.viewport_width, r.viewport_height = W, H
+        self._use_camera(self._cam_node, _gl_camera(view.K, view.znear, view.zfar), view.world_T_cam)
+        color = None
+        t0 = time.perf_counter()
+        if rgb:
+            flags = pyrender.RenderFlags.SKIP_CULL_FACES
+            if self.description.shadows:
+                flags |= pyrender.RenderFlags.SHADOWS_DIRECTIONAL
+            color, _ = r.render(self._scene, flags=flags)
+        t1 = time.perf_counter()
+        seg, depth = r.render(self._scene, flags=pyrender.RenderFlags.SEG | pyrender.RenderFlags.SKIP_CULL_FACES,
+                              seg_node_map=self._seg_map)
+        inst = decode_ids(seg)
+        t2 = time.perf_counter()
+        masks = {}
+        if amodal and self._obj_nodes:
+            r.viewport_width, r.viewport_height = 3 * W, 3 * H
+            self._use_camera(self._canvas_node, _gl_camera(view.K, view.znear, view.zfar, du=W, dv=H), view.world_T_cam)
+            flags = pyrender.RenderFlags.SEG | pyrender.RenderFlags.DEPTH_ONLY | pyrender.RenderFlags.SKIP_CULL_FACES
+            for inst_id, node in self._obj_nodes.items():
+                d = r.render(self._scene, flags=flags, seg_node_map={node: (255, 255, 255)})
+                masks[inst_id] = d > 0
+            r.viewport_width, r.viewport_height = W, H
+        self.last_timings = {"render_rgb": t1 - t0, "render_ids_depth": t2 - t1,
+                             "render_amodal": time.perf_counter() - t2}
+        return FrameBuffers(rgb=None if color is None else np.ascontiguousarray(color),
+                            depth=np.ascontiguousarray(depth, dtype=np.float32), inst=inst, amodal=masks)
+
+    def close(self) -> None:
+        """Free the GL context (call once, at process end)."""
+        if self._r is not None:
+            self._r.delete()
+            self._r = None

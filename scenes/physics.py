@@ -1,0 +1,174 @@
+"""Physics: settle a scene's objects with pybullet and return their resting poses.
+
+Setup (docs/conventions.md, "Physics"): pybullet in DIRECT mode, a fresh
+client per scene (so results do not depend on what a process simulated
+before), gravity -9.81 m/s^2 along world z, an explicit fixed time step,
+``deterministicOverlappingPairs=1``, and convex-hull collision shapes built
+from each model's visual mesh. Each body's frame is placed at its hull's
+centre of mass, so ``world_T_model = world_T_body @ T(-com)``.
+
+Settling: after each step, every object's speed is measured as absolute
+differences, |dposition| / dt and geodesic |drotation| / dt (not signed
+differences, which can cancel). The scene is settled when all speeds stay
+below the thresholds for ``window`` seconds; simulation stops at
+``max_settle_time`` regardless. Objects that left the workspace (|x| or |y|
+beyond ``workspace_half_extent``, or below the floor) or whose pose is not
+finite are removed and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pybullet as pb
+
+from ..assets.loaders import AssetLibrary
+from .clutter import floor_slab
+from .description import SceneDescription
+from .recipe import ClutterConfig
+from .transforms import make_pose, matrix_to_quat_xyzw, quat_xyzw_to_matrix
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SettleReport:
+    """What the simulation did: simulated seconds, steps, whether it settled, removed objects."""
+
+    settled: bool
+    sim_time: float
+    steps: int
+    removed: tuple[tuple[int, str], ...]
+
+
+class CollisionShapes:
+    """Convex-hull collision data per model, computed once per process.
+
+    ``get(obj_id)`` returns (hull vertices (n, 3) relative to the hull's centre of mass, com (3,)), metres, model frame.
+    """
+
+    def __init__(self, library: AssetLibrary):
+        self.library = library
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, obj_id: int) -> tuple[np.ndarray, np.ndarray]:
+        if obj_id not in self._cache:
+            mesh = self.library.get(obj_id).mesh
+            try:
+                hull = mesh.convex_hull
+                com = np.asarray(hull.center_mass, dtype=np.float64)
+                verts = np.asarray(hull.vertices, dtype=np.float64)
+                if not np.all(np.isfinite(com)) or hull.volume <= 1e-12:
+                    raise ValueError("degenerate hull")
+            except Exception:  # flat or degenerate geometry: fall back to its bounding box
+                lo, hi = mesh.bounds
+                hi = np.maximum(hi, lo + 1e-3)
+                com = 0.5 * (lo + hi)
+                corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+                verts = corners
+            self._cache[obj_id] = (verts - com, com)
+        return self._cache[obj_id]
+
+
+def _add_static_box(client: int, box) -> None:
+    shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=(np.asarray(box.extents) / 2).tolist(), physicsClientId=client)
+    R, t = box.world_T_box[:3, :3], box.world_T_box[:3, 3]
+    body = pb.createMultiBody(0, shape, basePosition=t.tolist(), baseOrientation=matrix_to_quat_xyzw(R).tolist(), physicsClientId=client)
+    pb.changeDynamics(body, -1, lateralFriction=0.8, restitution=0.0, physicsClientId=client)
+
+
+def settle(scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig) -> tuple[SceneDescription, SettleReport]:
+    """Drop the scene's objects and simulate until they rest (or the time cap).
+
+    Parameters
+    ----------
+    scene : SceneDescription
+        Objects at their drop poses; ``walls`` and the floor are static.
+    shapes : CollisionShapes
+    cfg : ClutterConfig
+        Time step, settle thresholds and window, time cap, workspace size.
+
+    Returns
+    -------
+    settled_scene : SceneDescription
+        Same scene with settled ``world_T_model`` poses; removed objects are
+        left out (and listed in ``removed``).
+    report : SettleReport
+    """
+    client = pb.connect(pb.DIRECT)
+    try:
+        pb.setPhysicsEngineParameter(fixedTimeStep=cfg.time_step, deterministicOverlappingPairs=1,
+                                     numSolverIterations=50, physicsClientId=client)
+        pb.setGravity(0, 0, -9.81, physicsClientId=client)
+        _add_static_box(client, floor_slab(max(scene.floor.size, 2 * cfg.workspace_half_extent)))
+        for w in scene.walls:
+            _add_static_box(client, w)
+
+        bodies, coms = [], []
+        for o in scene.objects:
+            verts, com = shapes.get(o.obj_id)
+            shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), physicsClientId=client)
+            world_T_body = o.world_T_model @ make_pose(np.eye(3), com)
+            body = pb.createMultiBody(o.mass, shape, basePosition=world_T_body[:3, 3].tolist(),
+                                      baseOrientation=matrix_to_quat_xyzw(world_T_body[:3, :3]).tolist(),
+                                      physicsClientId=client)
+            pb.changeDynamics(body, -1, lateralFriction=o.friction, restitution=o.restitution,
+                              rollingFriction=0.001, spinningFriction=0.001, physicsClientId=client)
+            bodies.append(body)
+            coms.append(com)
+
+        def poses():
+            out = []
+            for b in bodies:
+                p, q = pb.getBasePositionAndOrientation(b, physicsClientId=client)
+                out.append((np.array(p), quat_xyzw_to_matrix(q)))
+            return out
+
+        dt = cfg.time_step
+        max_steps = int(np.ceil(cfg.max_settle_time / dt))
+        window_steps = max(1, int(np.ceil(cfg.settle.window / dt)))
+        calm, steps, settled = 0, 0, False
+        prev = poses()
+        while steps < max_steps:
+            pb.stepSimulation(physicsClientId=client)
+            steps += 1
+            cur = poses()
+            moving = False
+            for (p0, R0), (p1, R1) in zip(prev, cur):
+                if not (np.all(np.isfinite(p1)) and np.all(np.isfinite(R1))):
+                    continue  # judged below; a NaN body must not block settling
+                lin = np.linalg.norm(p1 - p0) / dt
+                c = np.clip((np.trace(R0.T @ R1) - 1.0) / 2.0, -1.0, 1.0)
+                ang = np.arccos(c) / dt
+                if lin > cfg.settle.linear_speed or ang > cfg.settle.angular_speed:
+                    moving = True
+                    break
+            prev = cur
+            calm = 0 if moving else calm + 1
+            if calm >= window_steps:
+                settled = True
+                break
+
+        kept, removed = [], []
+        lim = cfg.workspace_half_extent
+        for o, (p, R), com in zip(scene.objects, prev, coms):
+            world_T_model = make_pose(R, p) @ make_pose(np.eye(3), -com)
+            if not np.all(np.isfinite(world_T_model)):
+                removed.append((o.inst_id, "non-finite pose"))
+            elif abs(p[0]) > lim or abs(p[1]) > lim:
+                removed.append((o.inst_id, "left the workspace"))
+            elif p[2] < -0.01:
+                removed.append((o.inst_id, "fell below the floor"))
+            else:
+                kept.append(o.with_pose(world_T_model))
+        if removed:
+            log.info("scene %d: removed %d object(s) after physics: %s", scene.scene_index, len(removed),
+                     ", ".join(f"inst {i} ({r})" for i, r in removed))
+        if not settled:
+            log.info("scene %d: not settled after %.2f s (cap); using the poses at the cap", scene.scene_index, steps * dt)
+        report = SettleReport(settled=settled, sim_time=steps * dt, steps=steps, removed=tuple(removed))
+        return scene.with_objects(kept, removed), report
+    finally:
+        pb.disconnect(physicsClientId=client)

@@ -1,0 +1,491 @@
+"""Recipe: the validated, versionable description of a dataset build.
+
+A recipe is a YAML file validated by the pydantic models below before
+anything renders. Every problem becomes a :class:`RecipeError` naming the
+file and the field path, e.g.::
+
+    recipes/x.yaml: objects[2].count.min: Input should be greater than or equal to 0 (got -5)
+
+Units: metres, seconds, kilograms, degrees where a field name ends in
+``_deg``. Asset paths are relative to the recipe file, absolute, or
+``pkg://<python package>/<path inside it>`` (e.g. ``pkg://pybullet_data/duck_vhacd.urdf``);
+they may contain glob patterns (``*``, ``?``, ``[...]``).
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import importlib.util
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".urdf", ".off")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+
+
+Vec2 = Annotated[list[float], Field(min_length=2, max_length=2)]
+Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
+
+
+class RecipeError(Exception):
+    """A recipe problem, found before rendering.
+
+    Attributes
+    ----------
+    file : str
+        The recipe file (or ``<overrides>`` for a bad ``--set``).
+    path : str
+        Field path in the recipe, e.g. ``objects[2].count.min``; '' for the whole file.
+    message : str
+        What is wrong.
+    """
+
+    def __init__(self, file: str, path: str, message: str):
+        self.file, self.path, self.message = str(file), path, message
+        where = f"{self.file}: {path}: " if path else f"{self.file}: "
+        super().__init__(where + message)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Range(_Model):
+    """Closed interval [min, max] of floats; a value is drawn uniformly from it."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not (math.isfinite(self.min) and math.isfinite(self.max)):
+            raise ValueError("min and max must be finite")
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class IntRange(_Model):
+    """Closed interval [min, max] of non-negative integers."""
+
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class ColorRange(_Model):
+    """Per-channel RGB range in [0, 1]; each channel drawn uniformly."""
+
+    min: Vec3
+    max: Vec3
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for a, b in zip(self.min, self.max):
+            if not (0.0 <= a <= 1.0 and 0.0 <= b <= 1.0):
+                raise ValueError("colour channels must be in [0, 1]")
+            if a > b:
+                raise ValueError(f"min {self.min} must be <= max {self.max} per channel")
+        return self
+
+
+def _pkg_root(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"python package {name!r} is not installed")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def resolve_source(source: str, base_dir: str | os.PathLike) -> list[Path]:
+    """Resolve an asset path (relative, absolute or ``pkg://``, globs allowed) to existing paths.
+
+    Returns
+    -------
+    paths : list of Path
+        Sorted, absolute; at least one.
+
+    Raises
+    ------
+    ValueError
+        If nothing exists at the path, or the package is not installed.
+    """
+    if source.startswith("pkg://"):
+        rest = source[len("pkg://"):]
+        pkg, _, rel = rest.partition("/")
+        full = _pkg_root(pkg) / rel
+    else:
+        full = Path(source)
+        if not full.is_absolute():
+            full = Path(base_dir) / full
+    pattern = str(full)
+    if glob.has_magic(pattern):
+        hits = sorted(Path(p).resolve() for p in glob.glob(pattern))
+    else:
+        hits = [full.resolve()] if full.exists() else []
+    if not hits:
+        raise ValueError(f"file not found: {pattern}")
+    return hits
+
+
+def _check_source(value: str, info: ValidationInfo, suffixes: tuple[str, ...], allow_bop_dir: bool) -> str:
+    base = (info.context or {}).get("base_dir", ".")
+    for p in resolve_source(value, base):
+        if p.is_dir():
+            if allow_bop_dir and (p / "models_info.json").is_file():
+                continue
+            raise ValueError(f"{p} is a folder but not a BOP models folder (no models_info.json)")
+        if p.suffix.lower() not in suffixes:
+            raise ValueError(f"{p}: unsupported file type {p.suffix!r}; expected one of {', '.join(suffixes)}")
+    return value
+
+
+class ObjectSet(_Model):
+    """A set of meshes dropped into each scene.
+
+    ``source`` is a mesh file (OBJ+MTL, PLY, STL, GLB/glTF, OFF), a URDF (its
+    visual meshes are used), a BOP ``models/`` folder (``models_info.json`` +
+    ``obj_XXXXXX.ply`` in millimetres), or a glob over several of these. Each
+    scene draws ``count`` instances, each picking one mesh of the set
+    uniformly at random.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    source: str
+    count: IntRange
+    scale: float = Field(default=1.0, gt=0, description="multiplies mesh coordinates into metres (URDF scales are applied first; BOP folders: mm are converted already)")
+    mass: float = Field(default=0.1, gt=0, description="kg per instance")
+    friction: float = Field(default=0.6, ge=0)
+    restitution: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("source")
+    @classmethod
+    def _source_exists(cls, v: str, info: ValidationInfo) -> str:
+        return _check_source(v, info, MESH_SUFFIXES, allow_bop_dir=True)
+
+
+class Intrinsics(_Model):
+    fx: float = Field(gt=0)
+    fy: float = Field(gt=0)
+    cx: float
+    cy: float
+
+
+class LookAt(_Model):
+    center: Vec3 = [0.0, 0.0, 0.0]
+    jitter: float = Field(default=0.0, ge=0, description="uniform offset per axis, metres")
+
+
+class CameraConfig(_Model):
+    """Image size, intrinsics (explicit or from a vertical field of view) and view sampling.
+
+    Views are drawn on a sphere around the look-at target: distance (m),
+    elevation above the floor (deg), azimuth about world +z (deg), then an
+    in-plane roll about the optical axis (deg).
+    """
+
+    width: int = Field(gt=0, le=8192)
+    height: int = Field(gt=0, le=8192)
+    intrinsics: Intrinsics | None = None
+    fov_y_deg: float | None = Field(default=None, gt=0, lt=180)
+    znear: float = Field(default=0.02, gt=0)
+    zfar: float = Field(default=20.0, gt=0)
+    distance: Range
+    elevation_deg: Range
+    azimuth_deg: Range = Range(min=0.0, max=360.0)
+    inplane_deg: Range = Range(min=0.0, max=0.0)
+    look_at: LookAt = LookAt()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.intrinsics is None) == (self.fov_y_deg is None):
+            raise ValueError("give exactly one of 'intrinsics' (fx, fy, cx, cy) or 'fov_y_deg'")
+        if self.znear >= self.zfar:
+            raise ValueError(f"znear ({self.znear}) must be < zfar ({self.zfar})")
+        if self.distance.min <= 0:
+            raise ValueError("distance.min must be > 0")
+        if self.distance.max >= self.zfar or self.distance.min <= self.znear:
+            raise ValueError("distance range must lie inside (znear, zfar)")
+        if self.elevation_deg.min < -90 or self.elevation_deg.max > 90:
+            raise ValueError("elevation_deg must lie within [-90, 90]")
+        return self
+
+    def K(self):
+        """Intrinsic matrix (3, 3) float64 in pixels (OpenCV; pixel centres at integers)."""
+        from .transforms import intrinsics_matrix
+
+        if self.intrinsics is not None:
+            i = self.intrinsics
+            return intrinsics_matrix(i.fx, i.fy, i.cx, i.cy)
+        f = 0.5 * self.height / math.tan(math.radians(self.fov_y_deg) / 2.0)
+        return intrinsics_matrix(f, f, (self.width - 1) / 2.0, (self.height - 1) / 2.0)
+
+
+class SettleConfig(_Model):
+    """Settling test: every object's speed (|dposition|/dt, |drotation|/dt, absolute values) stays
+    under the thresholds for ``window`` seconds of simulated time."""
+
+    linear_speed: float = Field(default=0.005, gt=0, description="m/s")
+    angular_speed: float = Field(default=0.05, gt=0, description="rad/s")
+    window: float = Field(default=0.25, gt=0, description="s")
+
+
+class BinConfig(_Model):
+    size: Vec2 = Field(default=[0.45, 0.35], description="inner x, y size, m")
+    height: float = Field(default=0.12, gt=0)
+    wall_thickness: float = Field(default=0.01, gt=0)
+
+    @field_validator("size")
+    @classmethod
+    def _pos(cls, v):
+        if min(v) <= 0:
+            raise ValueError("bin size must be > 0")
+        return v
+
+
+class DropConfig(_Model):
+    half_extent: Vec2 = Field(default=[0.12, 0.12], description="x, y half-size of the drop region around the origin, m")
+    height: Range = Range(min=0.1, max=0.35)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if min(self.half_extent) < 0:
+            raise ValueError("half_extent must be >= 0")
+        if self.height.min <= 0:
+            raise ValueError("height.min must be > 0 (above the floor)")
+        return self
+
+
+class ClutterConfig(_Model):
+    support: Literal["plane", "bin"] = "plane"
+    plane_size: float = Field(default=2.0, gt=0, description="side of the rendered floor square, m")
+    bin: BinConfig = BinConfig()
+    drop: DropConfig = DropConfig()
+    time_step: float = Field(default=1.0 / 240.0, gt=0, le=0.05, description="s")
+    max_settle_time: float = Field(default=4.0, gt=0, description="cap on simulated time, s")
+    settle: SettleConfig = SettleConfig()
+    workspace_half_extent: float = Field(default=1.0, gt=0, description="objects whose |x| or |y| exceed this, or that fall below the floor, are removed, m")
+
+
+class LightConfig(_Model):
+    count: IntRange = IntRange(min=2, max=3)
+    intensity: Range = Range(min=2.0, max=5.0)
+    color: ColorRange = ColorRange(min=[0.85, 0.85, 0.85], max=[1.0, 1.0, 1.0])
+    ambient: Range = Range(min=0.15, max=0.35)
+    elevation_deg: Range = Range(min=30.0, max=85.0)
+    shadows: bool = False
+
+
+class AppearanceConfig(_Model):
+    objects: Literal["asset", "random"] = "asset"
+    object_color: ColorRange = ColorRange(min=[0.05, 0.05, 0.05], max=[1.0, 1.0, 1.0])
+    floor_textures: list[str] = []
+    floor_texture_tile: float = Field(default=0.25, gt=0, description="side of one texture tile, m")
+    floor_color: ColorRange = ColorRange(min=[0.3, 0.3, 0.3], max=[0.8, 0.8, 0.8])
+    background_color: Vec3 = [0.0, 0.0, 0.0]
+
+    @field_validator("floor_textures")
+    @classmethod
+    def _textures_exist(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        for i, s in enumerate(v):
+            try:
+                _check_source(s, info, IMAGE_SUFFIXES, allow_bop_dir=False)
+            except ValueError as e:
+                raise ValueError(f"floor_textures[{i}]: {e}") from None
+        return v
+
+
+class Layers(_Model):
+    rgb: bool = True
+    depth: bool = True
+    mask: bool = True
+    mask_visib: bool = True
+
+
+class OutputConfig(_Model):
+    formats: list[Literal["bop"]] = ["bop"]
+    split: str = Field(default="train_pbr", pattern=r"^[A-Za-z0-9_\-]+$")
+    layers: Layers = Layers()
+    depth_scale: float = Field(default=0.1, gt=0, description="depth_mm = png_value * depth_scale (BOP)")
+    image_format: Literal["jpg", "png"] = "jpg"
+    jpg_quality: int = Field(default=95, ge=1, le=100)
+    occlusion_thresholds: Vec2 = Field(
+        default=[0.1, 0.5],
+        description="occlusion level 0 if occlusion <= t0, 1 if <= t1, else 2; 3 (unknown) when nothing is in frame",
+    )
+
+    @field_validator("occlusion_thresholds")
+    @classmethod
+    def _thresholds(cls, v):
+        if not (0.0 <= v[0] <= v[1] <= 1.0):
+            raise ValueError(f"need 0 <= t0 <= t1 <= 1, got {list(v)}")
+        return v
+
+    @field_validator("formats")
+    @classmethod
+    def _nonempty(cls, v):
+        if not v:
+            raise ValueError("at least one output format")
+        return v
+
+
+class ScenesConfig(_Model):
+    count: int = Field(ge=1)
+    views_per_scene: int = Field(ge=1, le=1000, description="BOP allows at most 1000 images per scene folder")
+    max_frames: int | None = Field(default=None, ge=1, description="stop after this many frames in all (the last scene gets fewer views)")
+
+
+class Recipe(_Model):
+    """A whole dataset build. See recipes/clutter_bop.yaml for an annotated example."""
+
+    seed: int = Field(ge=0)
+    scenes: ScenesConfig
+    camera: CameraConfig
+    objects: list[ObjectSet] = Field(min_length=1)
+    clutter: ClutterConfig = ClutterConfig()
+    lights: LightConfig = LightConfig()
+    appearance: AppearanceConfig = AppearanceConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _names_unique(self):
+        names = [o.name for o in self.objects]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"object set names must be unique; repeated: {dup}")
+        if sum(o.count.max for o in self.objects) == 0:
+            raise ValueError("every object set has count.max 0: scenes would be empty")
+        return self
+
+    def views_in_scene(self, scene_index: int) -> int:
+        """Number of views rendered for ``scene_index`` (``max_frames`` may shorten the last)."""
+        v = self.scenes.views_per_scene
+        if self.scenes.max_frames is None:
+            return v
+        return max(0, min(v, self.scenes.max_frames - scene_index * v))
+
+    def num_scenes(self) -> int:
+        """Number of scenes to build (``max_frames`` may lower ``scenes.count``)."""
+        n = self.scenes.count
+        if self.scenes.max_frames is not None:
+            n = min(n, math.ceil(self.scenes.max_frames / self.scenes.views_per_scene))
+        return n
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _parse_set_path(path: str) -> list:
+    """``objects[0].count.max`` or ``objects.0.count.max`` -> ['objects', 0, 'count', 'max']."""
+    parts: list = []
+    for tok in path.replace("[", ".").replace("]", "").split("."):
+        if tok == "":
+            raise ValueError(f"bad key path {path!r}")
+        parts.append(int(tok) if tok.isdigit() else tok)
+    return parts
+
+
+def apply_overrides(data: dict, overrides: list[str], file: str = "<overrides>") -> dict:
+    """Apply ``key.path=value`` overrides (value parsed as YAML) to a copy of raw recipe data.
+
+    Raises
+    ------
+    RecipeError
+        For a malformed override or a path through a missing list index or a non-mapping.
+        (Unknown keys are left to validation, which names them.)
+    """
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError("--set", item, "expected key.path=value")
+        key, _, raw = item.partition("=")
+        try:
+            parts = _parse_set_path(key.strip())
+            value = yaml.safe_load(raw)
+        except (ValueError, yaml.YAMLError) as e:
+            raise RecipeError("--set", key, str(e)) from None
+        node: Any = data
+        for i, p in enumerate(parts):
+            last = i == len(parts) - 1
+            where = _format_loc(tuple(parts[: i + 1]))
+            if isinstance(p, int):
+                if not isinstance(node, list) or p >= len(node):
+                    raise RecipeError("--set", where, "no such list item in the recipe")
+            elif not isinstance(node, dict):
+                raise RecipeError("--set", where, "parent is not a mapping")
+            if last:
+                node[p] = value
+            else:
+                if isinstance(p, str) and p not in node:
+                    node[p] = {}
+                node = node[p]
+    return data
+
+
+def validate_recipe(data: Any, file: str, base_dir: str | os.PathLike) -> Recipe:
+    """Validate raw recipe data.
+
+    Raises
+    ------
+    RecipeError
+        For the first problem pydantic reports (each names the field path).
+    """
+    if not isinstance(data, dict):
+        raise RecipeError(file, "", "a recipe must be a YAML mapping")
+    try:
+        return Recipe.model_validate(data, context={"base_dir": str(base_dir)})
+    except ValidationError as e:
+        err = e.errors()[0]
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
+            msg += f" (got {err['input']!r})"
+        raise RecipeError(file, _format_loc(err["loc"]), msg) from None
+
+
+def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> tuple[Recipe, dict]:
+    """Read, override and validate a recipe file.
+
+    Returns
+    -------
+    recipe : Recipe
+    resolved : dict
+        The raw data after overrides (what is copied into the output folder).
+
+    Raises
+    ------
+    RecipeError
+        Missing/unreadable file, bad YAML, bad override or invalid field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(str(path), "", "recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise RecipeError(str(path), "", f"not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(str(path), "", "a recipe must be a YAML mapping")
+    data = apply_overrides(data, overrides or [])
+    recipe = validate_recipe(data, str(path), path.resolve().parent)
+    return recipe, data
