@@ -164,10 +164,10 @@ def settle(scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig)
             else:
                 kept.append(o.with_pose(world_T_model))
         if removed:
-            log.info("scene %d: removed %d object(s) after physics: %s", scene.scene_index, len(removed),
+            log.debug("scene %d: removed %d object(s) after physics: %s", scene.scene_index, len(removed),
                      ", ".join(f"inst {i} ({r})" for i, r in removed))
         if not settled:
-            log.info("scene %d: not settled after %.2f s (cap); using the poses at the cap", scene.scene_index, steps * dt)
+            log.debug("scene %d: not settled after %.2f s (cap); using the poses at the cap", scene.scene_index, steps * dt)
         report = SettleReport(settled=settled, sim_time=steps * dt, steps=steps, removed=tuple(removed))
         return scene.with_objects(kept, removed), report
     finally:

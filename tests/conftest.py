@@ -1,0 +1,35 @@
+"""Shared fixtures: small datasets built once per test session (320x240, CPU EGL)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+sys.path.insert(0, str(Path(__file__).parent))  # tests/oracle.py
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RECIPE = ROOT / "recipes" / "clutter_bop.yaml"
+
+#: Overrides that make the bundled recipe small enough for CI (320x240, few frames).
+SMALL = [
+    "camera.width=320", "camera.height=240",
+    "camera.intrinsics={fx: 286.2, fy: 286.8, cx: 161.6, cy: 120.5}",
+]
+
+
+def run_cli(*argv) -> int:
+    from gtforge.cli import main
+
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory):
+    """The bundled recipe at 320x240: 3 scenes x 3 views, built once."""
+    out = tmp_path_factory.mktemp("ds") / "clutter"
+    rc = run_cli("build", DEFAULT_RECIPE, "--out", out, "--quiet", *sum((["--set", s] for s in SMALL), []),
+                 "--set", "scenes.count=3", "--set", "scenes.views_per_scene=3")
+    assert rc == 0
+    return out
