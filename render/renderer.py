@@ -17,8 +17,11 @@ Passes per view (:meth:`Renderer.render_view`):
    image in the middle; same pixel grid), for ``px_count_all``, ``bbox_obj``,
    full masks and truncation.
 
-Back faces are drawn (``SKIP_CULL_FACES``): meshes from the wild often have
-inconsistent winding, and ground truth must match the geometry.
+Back faces are drawn in every pass: meshes from the wild are often open or
+inconsistently wound, and ground truth must match the geometry (a ray hits a
+triangle from either side). pyrender honours ``SKIP_CULL_FACES`` only in lit
+passes and re-enables culling in SEG and depth passes, so while gtforge
+renders, :func:`_both_faces` keeps pyrender from enabling ``GL_CULL_FACE``.
 
 Pixel convention: pyrender puts pixel centres at half-integers, OpenCV at
 integers, so the GL camera gets ``cx + 0.5, cy + 0.5`` (docs/conventions.md).
@@ -26,6 +29,7 @@ integers, so the GL camera gets ``cx + 0.5, cy + 0.5`` (docs/conventions.md).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -34,6 +38,8 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import numpy as np  # noqa: E402
 import pyrender  # noqa: E402
+import pyrender.renderer as _pyrender_renderer  # noqa: E402
+from OpenGL.GL import GL_CULL_FACE, glDisable  # noqa: E402
 import trimesh  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -60,6 +66,22 @@ def decode_ids(rgb: np.ndarray) -> np.ndarray:
     """RGB (..., 3) uint8 from the ID pass -> instance ids (...) int32 (inverse of :func:`encode_ids`)."""
     rgb = np.asarray(rgb).astype(np.int32)
     return rgb[..., 0] + (rgb[..., 1] << 8) + (rgb[..., 2] << 16)
+
+
+@contextlib.contextmanager
+def _both_faces():
+    """Within the block, pyrender cannot enable back-face culling (every pass draws both faces)."""
+    original = _pyrender_renderer.glEnable
+
+    def enable(cap):
+        if cap != GL_CULL_FACE:
+            original(cap)
+
+    _pyrender_renderer.glEnable = enable
+    try:
+        yield
+    finally:
+        _pyrender_renderer.glEnable = original
 
 
 @dataclass
@@ -237,6 +259,12 @@ class Renderer:
             raise ValueError("render_view: call set_scene first")
         if (view.width, view.height) != (self.width, self.height):
             raise ValueError(f"view is {view.width}x{view.height}, renderer is {self.width}x{self.height}")
+        with _both_faces():
+            self._r._platform.make_current()
+            glDisable(GL_CULL_FACE)
+            return self._render_view(view, rgb, amodal)
+
+    def _render_view(self, view: View, rgb: bool, amodal: bool) -> FrameBuffers:
         W, H = self.width, self.height
         r = self._r
         r.viewport_width, r.viewport_height = W, H
