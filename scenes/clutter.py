@@ -47,6 +47,12 @@ def model_center(library: AssetLibrary, obj_id: int) -> np.ndarray:
     return 0.5 * (b[0] + b[1])
 
 
+def model_radius(library: AssetLibrary, obj_id: int) -> float:
+    """Radius (m) of the sphere around :func:`model_center` that contains every vertex of the model."""
+    v = library.get(obj_id).mesh.vertices
+    return float(np.linalg.norm(v - model_center(library, obj_id), axis=1).max())
+
+
 def floor_slab(size: float, thickness: float = 0.05) -> StaticBox:
     """Static box whose top face is the floor plane z = 0 (used by physics)."""
     return StaticBox(
@@ -73,12 +79,16 @@ def bin_walls(size_xy, height: float, thickness: float, color) -> tuple[StaticBo
     )
 
 
-def sample_objects(recipe: Recipe, library: AssetLibrary, scene_index: int) -> list[ObjectInstance]:
+def sample_objects(recipe: Recipe, library: AssetLibrary, scene_index: int, max_tries: int = 50) -> list[ObjectInstance]:
     """Draw the scene's objects and their drop poses (before physics).
 
     Each object set contributes ``count`` ~ U{min..max} instances, each a
-    uniformly chosen member of the set, dropped at a uniform position in the
-    drop region (its bounding-box centre there) with a uniform random rotation.
+    uniformly chosen member of the set, with a uniform random rotation, its
+    bounding-box centre at a uniform position in the drop region. Drop poses
+    never interpenetrate (interpenetration makes physics eject objects): a
+    position whose bounding sphere meets an earlier object's is redrawn up to
+    ``max_tries`` times, after which the object is stacked above the highest
+    one so far.
     """
     rng = scene_rng(recipe.seed, scene_index, "objects")
     drop = recipe.clutter.drop
@@ -86,14 +96,25 @@ def sample_objects(recipe: Recipe, library: AssetLibrary, scene_index: int) -> l
     if recipe.clutter.support == "bin":
         bx, by = recipe.clutter.bin.size
         hx, hy = min(hx, bx / 2 * 0.8), min(hy, by / 2 * 0.8)
-    out = []
+    out: list[ObjectInstance] = []
+    spheres: list[tuple[np.ndarray, float]] = []
     for s in recipe.objects:
         ids = library.set_ids[s.name]
         n = int(rng.integers(s.count.min, s.count.max + 1))
         for _ in range(n):
             obj_id = int(ids[int(rng.integers(len(ids)))])
             R = random_rotation(rng)
-            pos = np.array([uniform(rng, -hx, hx), uniform(rng, -hy, hy), uniform(rng, drop.height.min, drop.height.max)])
+            radius = model_radius(library, obj_id)
+            for _try in range(max_tries):
+                pos = np.array([uniform(rng, -hx, hx), uniform(rng, -hy, hy),
+                                uniform(rng, drop.height.min, drop.height.max)])
+                pos[2] = max(pos[2], radius)
+                if all(np.linalg.norm(pos - c) > radius + r for c, r in spheres):
+                    break
+            else:
+                top = max(c[2] + r for c, r in spheres)
+                pos[2] = top + radius + 1e-3
+            spheres.append((pos, radius))
             c = model_center(library, obj_id)
             world_T_model = make_pose(R, pos - R @ c)
             out.append(
