@@ -83,7 +83,15 @@ def test_mask_visib_matches_raycast(oracle_results):
 
 
 def test_visib_fract_matches_bop_definition(oracle_results):
-    """Recompute visib_fract as bop_toolkit's calc_gt_info does (3W x 3H canvas, delta 15 mm, distances)."""
+    """Recompute visib_fract as bop_toolkit's calc_gt_info does (3W x 3H canvas, distance images, delta).
+
+    BOP calls a pixel visible when the object is at most delta behind the scene surface. With BOP's
+    default delta = 15 mm, an occluder lying *on* an object (closer than 15 mm) does not count as
+    occluding: that is the depth-threshold flaw our instance-ID buffer avoids, so BOP's value may only
+    be higher than ours, never lower. With a delta suited to exact synthetic depth (5 mm) the two
+    definitions must agree for every instance.
+    """
+    diffs_15 = []
     for r in oracle_results:
         W, H, K = r["W"], r["H"], r["K"]
         dist_scene = depth_to_dist(r["depth_w"], K)
@@ -92,11 +100,17 @@ def test_visib_fract_matches_bop_definition(oracle_results):
             px_all = int((d_large > 0).sum())
             d_obj = d_large[H:2 * H, W:2 * W]
             dist_obj = depth_to_dist(d_obj, K)
-            visib = (d_obj > 0) & ((dist_obj - dist_scene <= BOP_DELTA_M) | (dist_scene == 0))
-            fract = visib.sum() / px_all if px_all else 0.0
-            assert abs(fract - info["visib_fract"]) <= 0.05, (r["scene_dir"], r["im_id"], gt_id, fract, info)
+            for delta in (BOP_DELTA_M, 0.005):
+                visib = (d_obj > 0) & ((dist_obj - dist_scene <= delta) | (dist_scene == 0))
+                fract = visib.sum() / px_all if px_all else 0.0
+                if delta == BOP_DELTA_M:
+                    diffs_15.append(fract - info["visib_fract"])
+                    assert fract >= info["visib_fract"] - 0.01, (r["scene_dir"], r["im_id"], gt_id, fract, info)
+                else:
+                    assert abs(fract - info["visib_fract"]) <= 0.05, (r["scene_dir"], r["im_id"], gt_id, fract, info)
             if px_all > 200:
                 assert abs(px_all - info["px_count_all"]) / px_all < 0.03
+    assert np.mean(np.abs(diffs_15) <= 0.05) >= 0.95
 
 
 def test_bbox_visib_is_bounds_of_mask_visib(oracle_results):
