@@ -283,17 +283,47 @@ class Renderer:
         t2 = time.perf_counter()
         masks = {}
         if amodal and self._obj_nodes:
-            r.viewport_width, r.viewport_height = 3 * W, 3 * H
-            self._use_camera(self._canvas_node, _gl_camera(view.K, view.znear, view.zfar, du=W, dv=H), view.world_T_cam)
-            flags = pyrender.RenderFlags.SEG | pyrender.RenderFlags.DEPTH_ONLY | pyrender.RenderFlags.SKIP_CULL_FACES
-            for inst_id, node in self._obj_nodes.items():
-                d = r.render(self._scene, flags=flags, seg_node_map={node: (255, 255, 255)})
-                masks[inst_id] = d > 0
+            cam_T_world = np.linalg.inv(view.world_T_cam)
+            for o in self.description.objects:
+                masks[o.inst_id] = self._amodal_canvas(view, cam_T_world, o)
             r.viewport_width, r.viewport_height = W, H
         self.last_timings = {"render_rgb": t1 - t0, "render_ids_depth": t2 - t1,
                              "render_amodal": time.perf_counter() - t2}
         return FrameBuffers(rgb=None if color is None else np.ascontiguousarray(color),
                             depth=np.ascontiguousarray(depth, dtype=np.float32), inst=inst, amodal=masks)
+
+    def _amodal_canvas(self, view: View, cam_T_world: np.ndarray, obj, crop: bool = True) -> np.ndarray:
+        """Silhouette (3H, 3W) bool of one object rendered alone on BOP's 3W x 3H canvas.
+
+        Only the canvas window covering the projection of the object's bounding box (plus 2 px) is
+        rasterised: the camera is shifted so the window keeps the canvas pixel grid, which gives the
+        same pixels as rendering the whole canvas. When a box corner is not in front of the near
+        plane, the whole canvas is rendered.
+        """
+        W, H = self.width, self.height
+        r = self._r
+        x0, y0, x1, y1 = 0, 0, 3 * W, 3 * H
+        if crop:
+            lo, hi = self.library.get(obj.obj_id).mesh.bounds
+            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+            cam_T_model = cam_T_world @ obj.world_T_model
+            pc = corners @ cam_T_model[:3, :3].T + cam_T_model[:3, 3]
+            if np.all(pc[:, 2] > view.znear):
+                uv = pc[:, :2] / pc[:, 2:3] * [view.K[0, 0], view.K[1, 1]] + [view.K[0, 2] + W, view.K[1, 2] + H]
+                x0 = int(np.clip(np.floor(uv[:, 0].min()) - 2, 0, 3 * W))
+                y0 = int(np.clip(np.floor(uv[:, 1].min()) - 2, 0, 3 * H))
+                x1 = int(np.clip(np.ceil(uv[:, 0].max()) + 3, 0, 3 * W))
+                y1 = int(np.clip(np.ceil(uv[:, 1].max()) + 3, 0, 3 * H))
+        canvas = np.zeros((3 * H, 3 * W), dtype=bool)
+        if x1 <= x0 or y1 <= y0:
+            return canvas  # projects entirely outside the canvas
+        r.viewport_width, r.viewport_height = x1 - x0, y1 - y0
+        self._use_camera(self._canvas_node, _gl_camera(view.K, view.znear, view.zfar, du=W - x0, dv=H - y0),
+                         view.world_T_cam)
+        flags = pyrender.RenderFlags.SEG | pyrender.RenderFlags.DEPTH_ONLY | pyrender.RenderFlags.SKIP_CULL_FACES
+        d = r.render(self._scene, flags=flags, seg_node_map={self._obj_nodes[obj.inst_id]: (255, 255, 255)})
+        canvas[y0:y1, x0:x1] = d > 0
+        return canvas
 
     def close(self) -> None:
         """Free the GL context (call once, at process end)."""

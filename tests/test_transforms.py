@@ -109,3 +109,27 @@ def test_renderer_pixel_centres_are_integers(facing):
     canvas = b.amodal[7]
     ccols = np.flatnonzero(canvas.any(axis=0))
     assert (ccols[0] - W, ccols[-1] - W) == (101, 220)
+
+
+def test_cropped_amodal_pass_equals_full_canvas(small_dataset):
+    """The per-object window render gives exactly the pixels of a full 3W x 3H canvas render."""
+    from gtforge.assets.loaders import AssetLibrary
+    from gtforge.render.renderer import Renderer
+    from gtforge.scenes.clutter import build_scene
+    from gtforge.scenes.recipe import load_recipe
+    from conftest import DEFAULT_RECIPE, SMALL
+
+    recipe, _ = load_recipe(DEFAULT_RECIPE, SMALL + ["scenes.views_per_scene=2", "camera.distance={min: 0.2, max: 0.3}"])
+    lib = AssetLibrary(recipe.objects, DEFAULT_RECIPE.parent)
+    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent)  # drop poses: objects spread and some truncated
+    r = Renderer(lib, 320, 240)
+    try:
+        r.set_scene(scene)
+        for view in scene.views:
+            cam_T_world = invert_pose(view.world_T_cam)
+            for o in scene.objects:
+                a = r._amodal_canvas(view, cam_T_world, o, crop=True)
+                b = r._amodal_canvas(view, cam_T_world, o, crop=False)
+                assert np.array_equal(a, b)
+    finally:
+        r.close()
