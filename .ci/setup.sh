@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set up gtforge on a fresh Debian/Ubuntu-like machine, idempotently:
+#   1. system EGL/OpenGL libraries (Mesa llvmpipe; an NVIDIA driver's EGL works too) -
+#      installed with apt-get when missing and we are root, otherwise a clear message;
+#   2. a virtual environment in .venv with gtforge and its pinned dependencies
+#      (with --test: the test dependencies too);
+#   3. a check that an EGL context can actually be created.
+# Usage: bash .ci/setup.sh [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+if ! { have_lib 'libEGL.so.1' && { have_lib 'libEGL_mesa.so.0' || have_lib 'libEGL_nvidia.so.0'; } \
+       && { have_lib 'libOpenGL.so.0' || have_lib 'libGL.so.1'; }; }; then
+  pkgs="libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libgl1"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "gtforge setup: installing EGL/OpenGL system libraries: $pkgs"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+  else
+    echo "gtforge setup: EGL/OpenGL libraries are missing. Install them, e.g.:" >&2
+    echo "  sudo apt-get install $pkgs" >&2
+    exit 1
+  fi
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c "import gtforge" 2>/dev/null || { echo "gtforge setup: installing the package failed" >&2; exit 1; }
+
+if ! PYOPENGL_PLATFORM=egl .venv/bin/python - <<'PY'
+import pyrender
+r = pyrender.OffscreenRenderer(16, 16)
+r.delete()
+PY
+then
+  echo "gtforge setup: cannot create an EGL context (see the error above); check the Mesa/NVIDIA EGL install" >&2
+  exit 1
+fi
+echo "gtforge setup: ready (.venv)"
