@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 
-have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+libs="$(ldconfig -p 2>/dev/null || true)"   # captured once: grep -q on a pipe can SIGPIPE ldconfig
+have_lib() { grep -qF "$1" <<<"$libs"; }
 if ! { have_lib 'libEGL.so.1' && { have_lib 'libEGL_mesa.so.0' || have_lib 'libEGL_nvidia.so.0'; } \
        && { have_lib 'libOpenGL.so.0' || have_lib 'libGL.so.1'; }; }; then
   pkgs="libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libgl1"
@@ -27,7 +28,17 @@ fi
 
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+  if ! "$PY" -m venv .venv; then
+    rm -rf .venv
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "gtforge setup: installing python3-venv"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      "$PY" -m venv .venv
+    else
+      echo "gtforge setup: '$PY -m venv' failed; install your Python's venv module (e.g. apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
