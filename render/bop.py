@@ -19,8 +19,10 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
                                           inst_id, truncation, occlusion, occlusion_level, px_count_in_frame
 
 ``gt_id`` is the index in the image's ``scene_gt`` list. A scene folder is
-written under a temporary name (``.tmp_{scene_id:06d}``) and renamed when
-complete, so an interrupted build never leaves a half-written scene.
+written under a temporary name (``.tmp_{scene_id:06d}``, :class:`SceneFolder`)
+and renamed when complete, so an interrupted build never leaves a half-written
+scene. ``scene_camera.json`` and the images are written for every build (other
+formats refer to them); the remaining BOP files when ``bop`` is an output format.
 """
 
 from __future__ import annotations
@@ -106,39 +108,62 @@ def camera_json(K: np.ndarray, width: int, height: int, depth_scale: float) -> d
             "fy": float(K[1, 1]), "height": int(height), "width": int(width)}
 
 
+class SceneFolder:
+    """A scene folder written under a temporary name and renamed by :meth:`commit`.
+
+    ``path`` is where writers put files (``{split}/.tmp_{scene_id:06d}``); ``final`` is
+    ``{split}/{scene_id:06d}``. A stale temporary folder is removed on creation.
+    """
+
+    def __init__(self, root, split: str, scene_id: int):
+        self.final = Path(root) / split / f"{scene_id:06d}"
+        self.path = Path(root) / split / f".tmp_{scene_id:06d}"
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True)
+
+    def commit(self) -> Path:
+        """Rename to the final name. Raises FileExistsError if it exists (a scene is never written twice)."""
+        if self.final.exists():
+            raise FileExistsError(f"{self.final} exists already")
+        os.replace(self.path, self.final)
+        return self.final
+
+
+def rgb_relpath(im_id: int, image_format: str) -> str:
+    """Path of an RGB image inside its scene folder."""
+    return f"rgb/{im_id:06d}.{image_format}"
+
+
 class BopSceneWriter:
-    """Writes one BOP scene folder; nothing is visible under the final name until :meth:`finish`.
+    """Writes one BOP scene's images, masks and JSON files into a :class:`SceneFolder`.
 
     Parameters
     ----------
-    root : path
-        Dataset folder.
-    split : str
-        Split name (folder), e.g. ``train_pbr``.
-    scene_id : int
+    folder : SceneFolder
     depth_scale : float
         BOP depth scale (depth_mm = value * depth_scale).
     image_format : 'jpg' or 'png'
     jpg_quality : int
-    layers : object with bool attributes rgb, depth, mask, mask_visib
+    layers : object with bool attributes rgb, depth, mask, mask_visib (None: all)
+    write_gt : bool
+        Write masks and ``scene_*.json`` (False when only the images are wanted, e.g. COCO-only builds).
     """
 
-    def __init__(self, root, split: str, scene_id: int, depth_scale: float, image_format: str = "jpg",
-                 jpg_quality: int = 95, layers=None):
-        self.final = Path(root) / split / f"{scene_id:06d}"
-        self.tmp = Path(root) / split / f".tmp_{scene_id:06d}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
+    def __init__(self, folder: SceneFolder, depth_scale: float, image_format: str = "jpg", jpg_quality: int = 95,
+                 layers=None, write_gt: bool = True):
+        self.folder, self.tmp = folder, folder.path
         self.depth_scale, self.image_format, self.jpg_quality = depth_scale, image_format, jpg_quality
-        self.layers = layers
+        self.layers, self.write_gt = layers, write_gt
         for sub in ("rgb", "depth", "mask", "mask_visib"):
-            if layers is None or getattr(layers, sub):
+            if self._want(sub):
                 (self.tmp / sub).mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
         self.scene_camera, self.scene_gt, self.scene_gt_info, self.scene_occl = {}, {}, {}, {}
         self.depth_overflow = 0
 
     def _want(self, layer: str) -> bool:
+        if layer.startswith("mask") and not self.write_gt:
+            return False
         return self.layers is None or bool(getattr(self.layers, layer))
 
     def add_frame(self, im_id: int, view: View, rgb: np.ndarray | None, depth: np.ndarray,
@@ -156,7 +181,7 @@ class BopSceneWriter:
             In gt_id order.
         """
         if self._want("rgb") and rgb is not None:
-            p = self.tmp / "rgb" / f"{im_id:06d}.{self.image_format}"
+            p = self.tmp / rgb_relpath(im_id, self.image_format)
             img = Image.fromarray(rgb)
             if self.image_format == "jpg":
                 img.save(p, quality=self.jpg_quality)
@@ -186,22 +211,16 @@ class BopSceneWriter:
                                    "occlusion_level": lab.occlusion_level, "px_count_in_frame": lab.px_count_in_frame}
                                   for lab in labels]
 
-    def finish(self) -> Path:
-        """Write the scene's JSON files and rename the folder to its final name. Returns the final path.
-
-        Raises FileExistsError if the final folder exists (a scene is never written twice).
-        """
+    def finish(self) -> None:
+        """Write the scene's JSON files into the folder (``scene_camera.json`` always; the rest with ``write_gt``)."""
         write_json_atomic(self.tmp / "scene_camera.json", self.scene_camera, per_key_lines=True)
-        write_json_atomic(self.tmp / "scene_gt.json", self.scene_gt, per_key_lines=True)
-        write_json_atomic(self.tmp / "scene_gt_info.json", self.scene_gt_info, per_key_lines=True)
-        write_json_atomic(self.tmp / SIDE_FILE, self.scene_occl, per_key_lines=True)
+        if self.write_gt:
+            write_json_atomic(self.tmp / "scene_gt.json", self.scene_gt, per_key_lines=True)
+            write_json_atomic(self.tmp / "scene_gt_info.json", self.scene_gt_info, per_key_lines=True)
+            write_json_atomic(self.tmp / SIDE_FILE, self.scene_occl, per_key_lines=True)
         if self.depth_overflow:
             log.warning("%s: %d depth pixels beyond the uint16 range were written as 0 (raise output.depth_scale)",
-                        self.final, self.depth_overflow)
-        if self.final.exists():
-            raise FileExistsError(f"{self.final} exists already")
-        os.replace(self.tmp, self.final)
-        return self.final
+                        self.folder.final, self.depth_overflow)
 
 
 def model_info(vertices_mm: np.ndarray) -> dict:

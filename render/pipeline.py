@@ -26,7 +26,8 @@ from ..scenes.clutter import build_scene
 from ..scenes.physics import CollisionShapes, settle
 from ..scenes.recipe import Recipe, RecipeError, validate_recipe
 from .annotate import annotate_view
-from .bop import BopSceneWriter, camera_json, load_json, write_json_atomic, write_models
+from .bop import BopSceneWriter, SceneFolder, camera_json, load_json, rgb_relpath, write_json_atomic, write_models
+from .coco import CocoSceneWriter, merge_coco
 
 log = logging.getLogger("gtforge")
 
@@ -67,8 +68,11 @@ class SceneWorker:
         t0 = time.perf_counter()
         desc, report = settle(desc, self.shapes, r.clutter)
         t["physics"] += time.perf_counter() - t0
-        writer = BopSceneWriter(self.out_dir, out.split, scene_index, out.depth_scale, out.image_format,
-                                out.jpg_quality, out.layers)
+        folder = SceneFolder(self.out_dir, out.split, scene_index)
+        writer = BopSceneWriter(folder, out.depth_scale, out.image_format, out.jpg_quality, out.layers,
+                                write_gt="bop" in out.formats)
+        coco = (CocoSceneWriter(folder.path, out.split, scene_index, out.coco_ignore_visib_fract)
+                if "coco" in out.formats else None)
         self.renderer.set_scene(desc)
         for im_id, view in enumerate(desc.views):
             bufs = self.renderer.render_view(view, rgb=out.layers.rgb, amodal=True)
@@ -78,9 +82,14 @@ class SceneWorker:
             t["annotate"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             writer.add_frame(im_id, view, bufs.rgb, bufs.depth, labels)
+            if coco is not None:
+                coco.add_frame(im_id, rgb_relpath(im_id, out.image_format), view.width, view.height, labels)
             t["write"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         writer.finish()
+        if coco is not None:
+            coco.finish()
+        folder.commit()
         t["write"] += time.perf_counter() - t0
         return {"scene": scene_index, "frames": len(desc.views), "timings": dict(t), "settled": report.settled,
                 "sim_time": report.sim_time, "removed": list(report.removed),
@@ -232,7 +241,10 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
                     consume(res, n)
     finally:
         bar.close()
-    write_models(out_dir, library, used_obj_ids(out_dir, recipe))
+    if "bop" in recipe.output.formats:
+        write_models(out_dir, library, used_obj_ids(out_dir, recipe))
+    if "coco" in recipe.output.formats:
+        merge_coco(out_dir, recipe.output.split, library, recipe_file)
     seconds = time.perf_counter() - start
     return {"scenes": len(todo), "frames": frames, "seconds": seconds, "timings": dict(timings), "skipped": skipped,
             "out_dir": str(out_dir)}

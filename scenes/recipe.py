@@ -313,12 +313,13 @@ class Layers(_Model):
 
 
 class OutputConfig(_Model):
-    formats: list[Literal["bop"]] = ["bop"]
+    formats: list[Literal["bop", "coco"]] = ["bop"]
     split: str = Field(default="train_pbr", pattern=r"^[A-Za-z0-9_\-]+$")
     layers: Layers = Layers()
     depth_scale: float = Field(default=0.1, gt=0, description="depth_mm = png_value * depth_scale (BOP)")
     image_format: Literal["jpg", "png"] = "jpg"
     jpg_quality: int = Field(default=95, ge=1, le=100)
+    coco_ignore_visib_fract: float = Field(default=0.1, ge=0, le=1, description="COCO: instances less visible than this get ignore=1")
     occlusion_thresholds: Vec2 = Field(
         default=[0.1, 0.5],
         description="occlusion level 0 if occlusion <= t0, 1 if <= t1, else 2; 3 (unknown) when nothing is in frame",
@@ -331,12 +332,24 @@ class OutputConfig(_Model):
             raise ValueError(f"need 0 <= t0 <= t1 <= 1, got {list(v)}")
         return v
 
+    @model_validator(mode="after")
+    def _consistent(self):
+        _coco_needs_rgb(self)
+        return self
+
     @field_validator("formats")
     @classmethod
     def _nonempty(cls, v):
         if not v:
             raise ValueError("at least one output format")
+        if len(set(v)) != len(v):
+            raise ValueError(f"repeated format in {v}")
         return v
+
+
+def _coco_needs_rgb(out: "OutputConfig") -> None:
+    if "coco" in out.formats and not out.layers.rgb:
+        raise ValueError("the coco format refers to RGB images: keep layers.rgb true")
 
 
 class ScenesConfig(_Model):

@@ -12,7 +12,7 @@ from gtforge.assets.loaders import Asset
 from gtforge.render.annotate import visibility_stats
 from gtforge.render.annotate import InstanceLabel
 from gtforge.render.bop import (
-    BopSceneWriter, depth_to_png_values, gt_pose, load_json, model_info, read_depth, read_mask, read_scene,
+    BopSceneWriter, SceneFolder, depth_to_png_values, gt_pose, load_json, model_info, read_depth, read_mask, read_scene,
     write_models,
 )
 from gtforge.scenes.description import View
@@ -34,13 +34,15 @@ def test_scene_writer_roundtrip(tmp_path):
     K = intrinsics_matrix(20, 21, 4.5, 3.5)
     view = View(K, W, H, look_at_opencv([0.3, 0.1, 0.6], [0, 0, 0]))
     layers = SimpleNamespace(rgb=True, depth=True, mask=True, mask_visib=True)
-    w = BopSceneWriter(tmp_path, "train_pbr", 7, depth_scale=0.1, image_format="png", layers=layers)
+    folder = SceneFolder(tmp_path, "train_pbr", 7)
+    w = BopSceneWriter(folder, depth_scale=0.1, image_format="png", layers=layers)
     depth = np.full((H, W), 0.5, np.float32)
     depth[0, 0] = 0
     lab = _label(H, W)
     w.add_frame(0, view, np.zeros((H, W, 3), np.uint8), depth, [lab])
     assert not (tmp_path / "train_pbr" / "000007").exists()  # nothing final before finish()
-    final = w.finish()
+    w.finish()
+    final = folder.commit()
     assert final == tmp_path / "train_pbr" / "000007" and not (tmp_path / "train_pbr" / ".tmp_000007").exists()
     names = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
     assert names == ["depth/000000.png", "mask/000000_000000.png", "mask_visib/000000_000000.png",
@@ -68,8 +70,7 @@ def test_scene_writer_roundtrip(tmp_path):
     # JSON keys are image ids as strings, as in BOP
     assert list(json.loads((final / "scene_gt.json").read_text())) == ["0"]
     with pytest.raises(FileExistsError):
-        w2 = BopSceneWriter(tmp_path, "train_pbr", 7, depth_scale=0.1, layers=layers)
-        w2.finish()
+        SceneFolder(tmp_path, "train_pbr", 7).commit()
 
 
 def test_depth_png_range():

@@ -1,0 +1,149 @@
+"""COCO writer: instances JSON (detection and segmentation) from gtforge labels.
+
+Format reference: COCO "Data format" (cocodataset.org/#format-data), object
+detection annotations; RLE encoding from ``pycocotools.mask`` (counts as an
+ASCII string). Written file: ``DATASET/instances_{split}.json`` with
+
+* ``info``: gtforge version, recipe file (no timestamps: output is reproducible);
+* ``images``: ``id = scene_id * 1000 + im_id`` (BOP allows at most 1000 images a scene),
+  ``file_name`` relative to the JSON (``{split}/{scene_id:06d}/rgb/{im_id:06d}.jpg``), ``width``, ``height``;
+* ``categories``: one per model, ``id = obj_id`` (as BOP's COCO conversion), ``name`` = class
+  name, ``supercategory`` = the recipe object set;
+* ``annotations``: ``id`` (1..N in image order), ``image_id``, ``category_id``,
+  ``segmentation`` (RLE of ``mask_visib``), ``area`` (visible pixels), ``bbox`` (tight box of the
+  visible mask, [x, y, w, h]), ``iscrowd`` 0, ``ignore`` (1 when ``visib_fract`` is below the
+  recipe's ``output.coco_ignore_visib_fract``), and beyond COCO's core fields:
+  ``bbox_amodal`` (full silhouette, may extend past the image), ``segmentation_amodal`` (RLE of
+  the in-image amodal mask), ``visib_fract``, ``truncation``, ``occlusion``, ``occlusion_level``,
+  ``cam_R_m2c`` (row-major), ``cam_t_m2c`` (mm, as BOP), ``obj_id``, ``gt_id``, ``inst_id``.
+
+Instances with no visible pixel get no annotation. Each scene's annotations are
+first written to ``scene_coco.json`` inside the scene folder (atomic with the
+scene, so builds resume); :func:`merge_coco` assembles the split's file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from .. import __version__
+from .annotate import InstanceLabel
+from .bop import load_json, write_json_atomic
+
+FRAGMENT = "scene_coco.json"
+IMAGES_PER_SCENE = 1000
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """COCO RLE of a boolean mask (H, W): {'size': [H, W], 'counts': str} (pycocotools, column-major)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def decode_rle(rle: dict) -> np.ndarray:
+    """Inverse of :func:`encode_rle`: RLE -> (H, W) bool."""
+    r = {"size": rle["size"], "counts": rle["counts"].encode("ascii") if isinstance(rle["counts"], str) else rle["counts"]}
+    return mask_utils.decode(r).astype(bool)
+
+
+def coco_image_id(scene_id: int, im_id: int) -> int:
+    """Image id of BOP image (scene_id, im_id): scene_id * 1000 + im_id."""
+    return int(scene_id) * IMAGES_PER_SCENE + int(im_id)
+
+
+def frame_annotations(image_id: int, labels: list[InstanceLabel], ignore_visib_fract: float) -> list[dict]:
+    """Annotations (without ``id``) of one image's instances, in gt_id order; invisible instances are skipped."""
+    out = []
+    for gt_id, lab in enumerate(labels):
+        if lab.px_count_visib == 0:
+            continue
+        out.append({
+            "image_id": image_id,
+            "category_id": int(lab.obj_id),
+            "segmentation": encode_rle(lab.mask_visib),
+            "area": int(lab.px_count_visib),
+            "bbox": [int(v) for v in lab.bbox_visib],
+            "iscrowd": 0,
+            "ignore": int(lab.visib_fract < ignore_visib_fract),
+            "bbox_amodal": [int(v) for v in lab.bbox_obj],
+            "segmentation_amodal": encode_rle(lab.mask),
+            "visib_fract": float(lab.visib_fract),
+            "truncation": float(lab.truncation),
+            "occlusion": lab.occlusion,
+            "occlusion_level": int(lab.occlusion_level),
+            "cam_R_m2c": [float(x) for x in np.asarray(lab.cam_R_m2c).reshape(-1)],
+            "cam_t_m2c": [float(x) for x in np.asarray(lab.cam_t_m2c).reshape(-1) * 1000.0],
+            "obj_id": int(lab.obj_id),
+            "gt_id": gt_id,
+            "inst_id": int(lab.inst_id),
+        })
+    return out
+
+
+class CocoSceneWriter:
+    """Collects one scene's COCO images and annotations and writes ``scene_coco.json`` into its folder.
+
+    Parameters
+    ----------
+    folder_path : path
+        The scene folder being written (temporary name).
+    split : str
+    scene_id : int
+    ignore_visib_fract : float
+        Instances with ``visib_fract`` below this are marked ``ignore: 1``.
+    """
+
+    def __init__(self, folder_path, split: str, scene_id: int, ignore_visib_fract: float):
+        self.path, self.split, self.scene_id = Path(folder_path), split, scene_id
+        self.ignore_visib_fract = ignore_visib_fract
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+
+    def add_frame(self, im_id: int, rgb_relpath: str, width: int, height: int, labels: list[InstanceLabel]) -> None:
+        """Record one image. ``rgb_relpath`` is the image path inside the scene folder (``rgb/000000.jpg``)."""
+        image_id = coco_image_id(self.scene_id, im_id)
+        self.images.append({"id": image_id, "file_name": f"{self.split}/{self.scene_id:06d}/{rgb_relpath}",
+                            "width": int(width), "height": int(height)})
+        self.annotations.extend(frame_annotations(image_id, labels, self.ignore_visib_fract))
+
+    def finish(self) -> None:
+        write_json_atomic(self.path / FRAGMENT, {"images": self.images, "annotations": self.annotations})
+
+
+def categories(library) -> list[dict]:
+    """COCO categories of every model of the recipe (id = obj_id), stable for a recipe."""
+    return [{"id": int(obj_id), "name": name, "supercategory": set_name}
+            for obj_id, name, set_name, _path, _scale in library.entries]
+
+
+def coco_path(out_dir, split: str) -> Path:
+    """Where a split's instances JSON lives."""
+    return Path(out_dir) / f"instances_{split}.json"
+
+
+def merge_coco(out_dir, split: str, library, recipe_file: str = "") -> Path:
+    """Assemble ``instances_{split}.json`` from every complete scene's ``scene_coco.json`` (scene order).
+
+    Annotation ids are assigned 1..N in (scene, image, gt_id) order. Returns the written path.
+    """
+    images, annotations = [], []
+    for frag in sorted((Path(out_dir) / split).glob("[0-9]" * 6 + "/" + FRAGMENT)):
+        data = load_json(frag)
+        images.extend(data["images"])
+        annotations.extend(data["annotations"])
+    for i, a in enumerate(annotations, 1):
+        a["id"] = i
+    doc = {
+        "info": {"description": f"gtforge synthetic dataset, split {split}", "version": __version__,
+                 "contributor": "gtforge", "recipe": str(recipe_file)},
+        "licenses": [],
+        "images": images,
+        "categories": categories(library),
+        "annotations": annotations,
+    }
+    path = coco_path(out_dir, split)
+    write_json_atomic(path, doc)
+    return path
