@@ -17,6 +17,8 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
         scene_gt_info.json                bbox_obj, bbox_visib, px_count_*, visib_fract
         scene_gt_occlusion.json           gtforge side file (ignored by the BOP toolkit):
                                           inst_id, truncation, occlusion, occlusion_level, px_count_in_frame
+        scene_env.json                    gtforge side file: the static geometry (floor square at z = 0,
+                                          box walls) in the world frame, mm, for independent checks
 
 ``gt_id`` is the index in the image's ``scene_gt`` list. A scene folder is
 written under a temporary name (``.tmp_{scene_id:06d}``, :class:`SceneFolder`)
@@ -44,6 +46,7 @@ from .annotate import InstanceLabel
 log = logging.getLogger(__name__)
 
 SIDE_FILE = "scene_gt_occlusion.json"
+ENV_FILE = "scene_env.json"
 
 
 def _fl(a) -> list[float]:
@@ -151,10 +154,10 @@ class BopSceneWriter:
     """
 
     def __init__(self, folder: SceneFolder, depth_scale: float, image_format: str = "jpg", jpg_quality: int = 95,
-                 layers=None, write_gt: bool = True):
+                 layers=None, write_gt: bool = True, env: dict | None = None):
         self.folder, self.tmp = folder, folder.path
         self.depth_scale, self.image_format, self.jpg_quality = depth_scale, image_format, jpg_quality
-        self.layers, self.write_gt = layers, write_gt
+        self.layers, self.write_gt, self.env = layers, write_gt, env
         for sub in ("rgb", "depth", "mask", "mask_visib"):
             if self._want(sub):
                 (self.tmp / sub).mkdir(parents=True, exist_ok=True)
@@ -214,6 +217,8 @@ class BopSceneWriter:
     def finish(self) -> None:
         """Write the scene's JSON files into the folder (``scene_camera.json`` always; the rest with ``write_gt``)."""
         write_json_atomic(self.tmp / "scene_camera.json", self.scene_camera, per_key_lines=True)
+        if self.env is not None:
+            write_json_atomic(self.tmp / ENV_FILE, self.env)
         if self.write_gt:
             write_json_atomic(self.tmp / "scene_gt.json", self.scene_gt, per_key_lines=True)
             write_json_atomic(self.tmp / "scene_gt_info.json", self.scene_gt_info, per_key_lines=True)
@@ -221,6 +226,13 @@ class BopSceneWriter:
         if self.depth_overflow:
             log.warning("%s: %d depth pixels beyond the uint16 range were written as 0 (raise output.depth_scale)",
                         self.folder.final, self.depth_overflow)
+
+
+def scene_env(scene) -> dict:
+    """``scene_env.json`` content of a scene description: floor side (mm) and wall boxes (extents mm, pose)."""
+    return {"floor_size_mm": float(scene.floor.size * 1000.0),
+            "boxes": [{"extents_mm": _fl(np.asarray(w.extents) * 1000.0), "world_R_box": _fl(w.world_T_box[:3, :3]),
+                       "world_t_box_mm": _fl(w.world_T_box[:3, 3] * 1000.0)} for w in scene.walls]}
 
 
 def model_info(vertices_mm: np.ndarray) -> dict:

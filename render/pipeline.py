@@ -26,7 +26,8 @@ from ..scenes.clutter import build_scene
 from ..scenes.physics import CollisionShapes, settle
 from ..scenes.recipe import Recipe, RecipeError, validate_recipe
 from .annotate import annotate_view
-from .bop import BopSceneWriter, SceneFolder, camera_json, load_json, rgb_relpath, write_json_atomic, write_models
+from .bop import (BopSceneWriter, SceneFolder, camera_json, load_json, rgb_relpath, scene_env, write_json_atomic,
+                  write_models)
 from .coco import CocoSceneWriter, merge_coco
 
 log = logging.getLogger("gtforge")
@@ -70,7 +71,7 @@ class SceneWorker:
         t["physics"] += time.perf_counter() - t0
         folder = SceneFolder(self.out_dir, out.split, scene_index)
         writer = BopSceneWriter(folder, out.depth_scale, out.image_format, out.jpg_quality, out.layers,
-                                write_gt="bop" in out.formats)
+                                write_gt="bop" in out.formats, env=scene_env(desc))
         coco = (CocoSceneWriter(folder.path, out.split, scene_index, out.coco_ignore_visib_fract)
                 if "coco" in out.formats else None)
         self.renderer.set_scene(desc)
@@ -119,11 +120,12 @@ META_FILE = "gtforge.json"
 RECIPE_COPY = "recipe.yaml"
 
 
-def prepare_output(out_dir, recipe: Recipe, resolved: dict, recipe_file: str, base_dir) -> bool:
+def prepare_output(out_dir, recipe: Recipe, resolved: dict, recipe_file: str, base_dir, classes=None) -> bool:
     """Create the dataset folder, or check that an existing one was started by the same recipe.
 
     Writes ``recipe.yaml`` (the resolved recipe, after overrides), ``gtforge.json``
-    (software version, source recipe, base folder) and ``camera.json``.
+    (software version, source recipe, base folder, formats, split, scene count, class names
+    per obj_id) and ``camera.json``.
 
     Returns
     -------
@@ -154,7 +156,9 @@ def prepare_output(out_dir, recipe: Recipe, resolved: dict, recipe_file: str, ba
     cam = recipe.camera
     write_json_atomic(out / "camera.json", camera_json(cam.K(), cam.width, cam.height, recipe.output.depth_scale))
     write_json_atomic(meta_path, {"gtforge_version": __version__, "recipe_file": str(recipe_file),
-                                  "base_dir": str(base_dir), "recipe": resolved, "format": "bop"})
+                                  "base_dir": str(base_dir), "recipe": resolved, "formats": list(recipe.output.formats),
+                                  "split": recipe.output.split, "num_scenes": recipe.num_scenes(),
+                                  "classes": classes or {}})
     return False
 
 
@@ -200,7 +204,8 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
     base_dir = Path(base_dir).resolve()
     library = AssetLibrary(recipe.objects, base_dir)
     library.load_all()  # every model file is read (and checked) before the first render
-    resuming = prepare_output(out_dir, recipe, resolved, recipe_file, base_dir)
+    classes = {str(i): {"name": n, "set": sn} for i, n, sn, _p, _s in library.entries}
+    resuming = prepare_output(out_dir, recipe, resolved, recipe_file, base_dir, classes)
     todo = pending_scenes(out_dir, recipe)
     skipped = recipe.num_scenes() - len(todo)
     if resuming:

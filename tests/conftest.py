@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-sys.path.insert(0, str(Path(__file__).parent))  # tests/oracle.py
+sys.path.insert(0, str(Path(__file__).parent))  # "from conftest import ..." in test modules
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = ROOT / "recipes" / "clutter_bop.yaml"

@@ -1,8 +1,8 @@
 """End-to-end ground truth of the bundled recipe, checked against an independent ray-casting oracle.
 
-The oracle (tests/oracle.py) reads only the written files (models in mm,
-scene_gt poses, scene_camera K) and casts rays through pixel centres with
-Embree; the renderer is not involved.
+The oracle (gtforge.render.raycast) reads only the written files (models in mm,
+scene_gt poses, scene_camera K, scene_env static geometry) and casts rays
+through pixel centres with Embree; the renderer is not involved.
 """
 
 import json
@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from oracle import cast, depth_to_dist, floor_depth, load_models
 from scipy.ndimage import distance_transform_edt
 
-from gtforge.render.bop import gt_pose, read_depth, read_mask, read_scene
+from gtforge.render.bop import gt_pose, load_json, read_depth, read_mask, read_scene
+from gtforge.render.raycast import cast, depth_to_dist, load_models, static_meshes_world
 
 BOP_DELTA_M = 0.015  # bop_toolkit default delta (15 mm)
 
@@ -31,8 +30,6 @@ def frames(root):
 def oracle_results(small_dataset):
     root = Path(small_dataset)
     models = load_models(root)
-    recipe = yaml.safe_load((root / "recipe.yaml").read_text())
-    half = recipe["clutter"]["plane_size"] / 2
     out = []
     for scene_dir, im_id, s, cam in frames(root):
         W, H = cam["width"], cam["height"]
@@ -45,11 +42,9 @@ def oracle_results(small_dataset):
             m = models[e["obj_id"]].copy()
             m.apply_transform(gt_pose(e))
             posed.append(m)
-        depth_o, owner = cast(posed, K, W, H)
-        fl = floor_depth(K, W, H, cam_T_world, half)
-        floor_wins = (fl > 0) & ((depth_o == 0) | (fl < depth_o))
-        depth_o = np.where(floor_wins, fl, depth_o)
-        owner = np.where(floor_wins, -1, owner)
+        statics = [m.copy().apply_transform(cam_T_world) for m in static_meshes_world(load_json(scene_dir / "scene_env.json"))]
+        depth_o, owner = cast(posed + statics, K, W, H)
+        owner = np.where(owner >= len(posed), -1, owner)  # floor and walls own no instance
         depth_w = read_depth(scene_dir / "depth" / f"{im_id:06d}.png", s["camera"][im_id]["depth_scale"])
         out.append(dict(scene_dir=scene_dir, im_id=im_id, s=s, K=K, W=W, H=H, posed=posed, depth_o=depth_o,
                         owner=owner, depth_w=depth_w))

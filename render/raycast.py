@@ -1,0 +1,109 @@
+"""Independent ground truth by ray casting (trimesh + Embree), from a dataset's files only.
+
+Used by ``gtforge verify`` and by the tests as the oracle for the renderer's
+output. Nothing here touches OpenGL: models are the written
+``models/obj_XXXXXX.ply`` (mm), poses and K come from the JSON files, static
+geometry from ``scene_env.json``, and every ray goes through a pixel centre
+(u, v) (OpenCV convention, docs/conventions.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+
+def load_models(root) -> dict[int, trimesh.Trimesh]:
+    """obj_id -> model mesh in metres (model frame), read from ``root/models`` (BOP, mm)."""
+    info = json.loads((Path(root) / "models" / "models_info.json").read_text())
+    out = {}
+    for k in info:
+        m = trimesh.load(Path(root) / "models" / f"obj_{int(k):06d}.ply", process=False)
+        m.apply_scale(0.001)
+        out[int(k)] = m
+    return out
+
+
+def pixel_rays(K: np.ndarray, width: int, height: int, u0: int = 0, v0: int = 0) -> np.ndarray:
+    """Ray directions (H*W, 3) with z = 1 through pixel centres u in [u0, u0+W), v in [v0, v0+H), row-major."""
+    u, v = np.meshgrid(np.arange(u0, u0 + width, dtype=np.float64), np.arange(v0, v0 + height, dtype=np.float64))
+    uv1 = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1)
+    return uv1 @ np.linalg.inv(K).T
+
+
+def cast(meshes_cam: list[trimesh.Trimesh], K: np.ndarray, width: int, height: int, u0: int = 0, v0: int = 0):
+    """First hits of rays from the camera centre through pixel centres.
+
+    Parameters
+    ----------
+    meshes_cam : list of trimesh.Trimesh
+        Meshes in the OpenCV camera frame, metres.
+    K : (3, 3) float64
+    width, height : int
+        Size of the pixel window; ``u0, v0`` its top-left pixel (may be negative: canvas).
+
+    Returns
+    -------
+    depth : (H, W) float64
+        z of the first hit, metres; 0 where no mesh is hit.
+    owner : (H, W) int64
+        Index into ``meshes_cam`` of the first hit; -1 where none.
+    """
+    dirs = pixel_rays(K, width, height, u0, v0)
+    depth = np.zeros(width * height)
+    owner = np.full(width * height, -1, dtype=np.int64)
+    meshes_cam = [m for m in meshes_cam]
+    if meshes_cam:
+        combined = trimesh.util.concatenate(meshes_cam)
+        face_owner = np.concatenate([np.full(len(m.faces), i) for i, m in enumerate(meshes_cam)])
+        unit = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+        locs, ray_idx, tri_idx = combined.ray.intersects_location(np.zeros_like(unit), unit, multiple_hits=False)
+        depth[ray_idx] = locs[:, 2]
+        owner[ray_idx] = face_owner[tri_idx]
+    return depth.reshape(height, width), owner.reshape(height, width)
+
+
+def static_meshes_world(env: dict | None) -> list[trimesh.Trimesh]:
+    """The floor square (z = 0) and wall boxes of a ``scene_env.json``, world frame, metres."""
+    if not env:
+        return []
+    s = env["floor_size_mm"] / 2000.0
+    floor = trimesh.Trimesh([[-s, -s, 0], [s, -s, 0], [s, s, 0], [-s, s, 0]], [[0, 1, 2], [0, 2, 3]], process=False)
+    out = [floor]
+    for b in env["boxes"]:
+        T = np.eye(4)
+        T[:3, :3] = np.reshape(b["world_R_box"], (3, 3))
+        T[:3, 3] = np.asarray(b["world_t_box_mm"]) / 1000.0
+        out.append(trimesh.creation.box(extents=np.asarray(b["extents_mm"]) / 1000.0, transform=T))
+    return out
+
+
+def cast_frame(models: dict, frame, width: int, height: int, env: dict | None = None):
+    """Ray-cast one written frame: objects at their written poses plus the static geometry.
+
+    Returns (depth (H, W) metres, owner (H, W) = gt_id of the visible instance or -1, posed meshes per gt_id).
+    """
+    posed = []
+    for inst in frame.instances:
+        m = models[inst.obj_id].copy()
+        m.apply_transform(inst.cam_T_model)
+        posed.append(m)
+    statics = []
+    for m in static_meshes_world(env):
+        m = m.copy()
+        m.apply_transform(frame.cam_T_world)
+        statics.append(m)
+    depth, owner = cast(posed + statics, frame.K, width, height)
+    gt_ids = np.array([i.gt_id for i in frame.instances] + [-1] * len(statics) + [-1], dtype=np.int64)
+    return depth, gt_ids[owner], posed
+
+
+def depth_to_dist(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Depth (H, W) -> distance from the camera centre (bop_toolkit ``misc.depth_im_to_dist_im_fast``)."""
+    h, w = depth.shape
+    xs = (np.arange(w) - K[0, 2]) / K[0, 0]
+    ys = (np.arange(h) - K[1, 2]) / K[1, 1]
+    return depth * np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2 + 1.0)
