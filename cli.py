@@ -1,8 +1,14 @@
-"""Command line: ``gtforge build RECIPE --out DIR [--set key.path=value ...] [--workers N] [--frames N]``.
+"""Command line.
 
-Exit codes: 0 done; 2 bad input (recipe, asset file, output folder), reported
-before anything renders; 1 an unexpected failure; 130 interrupted (run the
-same command again to resume).
+* ``gtforge build RECIPE --out DIR [--set key.path=value ...] [--workers N] [--frames N]``
+* ``gtforge verify DATASET [--sample N]``: re-check a dataset from its files
+* ``gtforge stats DATASET [--json]``: figures, a terminal table, PNG plots in DATASET/stats/
+* ``gtforge preview DATASET [--out sheet.png] [--n 16] [--seed S]``: a contact sheet
+
+Exit codes: 0 done (verify: every check holds); 1 verify found failures (or an
+unexpected error); 2 bad input (recipe, asset file, output folder; a folder that
+is not a complete gtforge dataset), reported before anything is written;
+130 interrupted (run the same command again to resume).
 """
 
 from __future__ import annotations
@@ -41,6 +47,64 @@ def _build(args) -> int:
     return 0
 
 
+def _open(path):
+    from .render.dataset import DatasetError, open_dataset
+
+    try:
+        return open_dataset(path)
+    except DatasetError as e:
+        print(f"gtforge: error: {e}", file=sys.stderr)
+        return None
+
+
+def _verify(args) -> int:
+    from .render.verify import verify
+
+    ds = _open(args.dataset)
+    if ds is None:
+        return 2
+    failures, checked = verify(ds, sample=args.sample, seed=args.seed)
+    summary = (f"{checked['frames']} frames, {checked['instances']} instances, "
+               f"{checked['coco_annotations']} COCO annotations, {checked['raycast_frames']} frames ray-cast")
+    if failures:
+        print(f"gtforge verify: {len(failures)} failure(s) in {ds.root} ({summary}):")
+        for f in failures:
+            print(f"  {f}")
+        return 1
+    print(f"gtforge verify: OK: {ds.root} ({summary})")
+    return 0
+
+
+def _stats(args) -> int:
+    import json
+
+    from .render.stats import compute_stats, print_table, public, write_plots
+
+    ds = _open(args.dataset)
+    if ds is None:
+        return 2
+    stats = compute_stats(ds)
+    paths = write_plots(stats, ds.root / "stats")
+    if args.json:
+        print(json.dumps(public(stats), indent=2))
+    else:
+        print_table(stats)
+        print(f"plots: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _preview(args) -> int:
+    from .render.preview import default_out, make_sheet
+
+    ds = _open(args.dataset)
+    if ds is None:
+        return 2
+    out = default_out(args.dataset) if args.out is None else args.out
+    make_sheet(ds, n=args.n, seed=args.seed).save(out)
+    print(f"gtforge preview: wrote {out}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gtforge", description="Synthetic datasets with exact ground truth.")
     p.add_argument("--version", action="version", version=f"gtforge {__version__}")
@@ -54,6 +118,21 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=int, default=None, help="render at most N frames in all (sets scenes.max_frames)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_build)
+    v = sub.add_parser("verify", help="re-check a dataset from its files (exit 1 on any failure)")
+    v.add_argument("dataset")
+    v.add_argument("--sample", type=int, default=5, help="frames to ray-cast (default 5; 0 skips)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the frame sample")
+    v.set_defaults(func=_verify)
+    s = sub.add_parser("stats", help="dataset figures: table, PNG plots in DATASET/stats/, --json")
+    s.add_argument("dataset")
+    s.add_argument("--json", action="store_true", help="print the figures as JSON")
+    s.set_defaults(func=_stats)
+    pv = sub.add_parser("preview", help="contact sheet of sampled frames with their ground truth drawn")
+    pv.add_argument("dataset")
+    pv.add_argument("--out", default=None, help="PNG to write (default: ./<dataset name>_preview.png)")
+    pv.add_argument("--n", type=int, default=16, help="frames on the sheet (default 16)")
+    pv.add_argument("--seed", type=int, default=0, help="seed of the frame sample")
+    pv.set_defaults(func=_preview)
     return p
 
 
