@@ -18,7 +18,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--frames", type=int, default=3)
     a = ap.parse_args()
-    split = next(p for p in Path(a.dataset).iterdir() if p.is_dir() and p.name != "models")
+    split = Path(a.dataset) / json.loads((Path(a.dataset) / "gtforge.json").read_text())["split"]
     rows = []
     for sd in sorted(split.glob("[0-9]" * 6))[: a.frames]:
         gt = json.loads((sd / "scene_gt.json").read_text())["0"]

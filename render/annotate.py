@@ -7,6 +7,9 @@ Definitions (BOP toolkit ``docs/bop_datasets_format.md`` and
 * ``mask_visib``: the pixels whose centre sees this object, taken from the
   instance-ID buffer, so each pixel has exactly one owner. (BOP derives it
   from a depth threshold, delta = 15 mm, which lets two objects own a pixel.)
+  It is intersected with ``mask``, so visible pixels are always part of the
+  silhouette (the renderer already guarantees this; the intersection keeps
+  ``visib_fract <= 1`` even on a driver that rasterises two passes differently).
 * ``px_count_all``: pixels of the silhouette on the 3W x 3H canvas (image in
   the middle), so the part outside the image counts.
 * ``px_count_valid``: silhouette pixels inside the image with a valid (> 0) scene depth.
@@ -130,7 +133,7 @@ def visibility_stats(amodal_canvas: np.ndarray, inst: np.ndarray, depth: np.ndar
     if amodal_canvas.shape != (3 * H, 3 * W):
         raise ValueError(f"amodal canvas {amodal_canvas.shape} is not 3x the image {inst.shape}")
     mask = amodal_canvas[H:2 * H, W:2 * W]
-    mask_visib = inst == inst_id
+    mask_visib = (inst == inst_id) & mask
     px_all = int(amodal_canvas.sum())
     px_in = int(mask.sum())
     px_vis = int(mask_visib.sum())

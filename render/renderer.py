@@ -15,7 +15,9 @@ Passes per view (:meth:`Renderer.render_view`):
    every surface occludes (pyrender skips nodes missing from ``seg_node_map``).
 3. **Amodal silhouettes**: each object alone, on BOP's 3W x 3H canvas (the
    image in the middle; same pixel grid), for ``px_count_all``, ``bbox_obj``,
-   full masks and truncation.
+   full masks and truncation. The in-image part is drawn with the ID pass's own
+   camera and viewport (scissored), so a pixel the ID pass gives an object is
+   always inside that object's silhouette.
 
 Back faces are drawn in every pass: meshes from the wild are often open or
 inconsistently wound, and ground truth must match the geometry (a ray hits a
@@ -39,7 +41,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np  # noqa: E402
 import pyrender  # noqa: E402
 import pyrender.renderer as _pyrender_renderer  # noqa: E402
-from OpenGL.GL import GL_CULL_FACE, glDisable  # noqa: E402
+from OpenGL.GL import GL_CULL_FACE, GL_SCISSOR_TEST, glDisable, glEnable, glScissor  # noqa: E402
 import trimesh  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -295,10 +297,13 @@ class Renderer:
     def _amodal_canvas(self, view: View, cam_T_world: np.ndarray, obj, crop: bool = True) -> np.ndarray:
         """Silhouette (3H, 3W) bool of one object rendered alone on BOP's 3W x 3H canvas.
 
-        Only the canvas window covering the projection of the object's bounding box (plus 2 px) is
-        rasterised: the camera is shifted so the window keeps the canvas pixel grid, which gives the
-        same pixels as rendering the whole canvas. When a box corner is not in front of the near
-        plane, the whole canvas is rendered.
+        * Inside the image, the object is drawn with exactly the camera and viewport of the ID
+          pass, with a scissor box limiting the work: same vertex transforms, so (GL invariance)
+          every pixel the ID pass gives this object is in its silhouette.
+        * Outside the image, only the canvas window covering the projection of the object's
+          bounding box (plus 2 px) is rasterised, with the camera shifted so the window keeps the
+          canvas pixel grid. When a box corner is not in front of the near plane (or ``crop`` is
+          False), the whole canvas is rendered.
         """
         W, H = self.width, self.height
         r = self._r
@@ -317,12 +322,29 @@ class Renderer:
         canvas = np.zeros((3 * H, 3 * W), dtype=bool)
         if x1 <= x0 or y1 <= y0:
             return canvas  # projects entirely outside the canvas
-        r.viewport_width, r.viewport_height = x1 - x0, y1 - y0
-        self._use_camera(self._canvas_node, _gl_camera(view.K, view.znear, view.zfar, du=W - x0, dv=H - y0),
-                         view.world_T_cam)
         flags = pyrender.RenderFlags.SEG | pyrender.RenderFlags.DEPTH_ONLY | pyrender.RenderFlags.SKIP_CULL_FACES
-        d = r.render(self._scene, flags=flags, seg_node_map={self._obj_nodes[obj.inst_id]: (255, 255, 255)})
-        canvas[y0:y1, x0:x1] = d > 0
+        seg = {self._obj_nodes[obj.inst_id]: (255, 255, 255)}
+        # window in image coordinates (the part of the window that overlaps the image)
+        ix0, iy0, ix1, iy1 = max(x0 - W, 0), max(y0 - H, 0), min(x1 - W, W), min(y1 - H, H)
+        inside = x0 >= W and y0 >= H and x1 <= 2 * W and y1 <= 2 * H
+        if not inside:
+            r.viewport_width, r.viewport_height = x1 - x0, y1 - y0
+            self._use_camera(self._canvas_node, _gl_camera(view.K, view.znear, view.zfar, du=W - x0, dv=H - y0),
+                             view.world_T_cam)
+            canvas[y0:y1, x0:x1] = r.render(self._scene, flags=flags, seg_node_map=seg) > 0
+        if ix1 > ix0 and iy1 > iy0:
+            r.viewport_width, r.viewport_height = W, H
+            self._use_camera(self._cam_node, self._cam_node.camera, view.world_T_cam)
+            r._platform.make_current()
+            glEnable(GL_SCISSOR_TEST)
+            glScissor(ix0, H - iy1, ix1 - ix0, iy1 - iy0)  # GL window origin: bottom left
+            try:
+                d = r.render(self._scene, flags=flags, seg_node_map=seg)
+            finally:
+                r._platform.make_current()
+                glDisable(GL_SCISSOR_TEST)
+            canvas[H:2 * H, W:2 * W] = False
+            canvas[H + iy0:H + iy1, W + ix0:W + ix1] = d[iy0:iy1, ix0:ix1] > 0
         return canvas
 
     def close(self) -> None:

@@ -67,3 +67,13 @@ def test_annotate_view_poses_in_camera_frame():
     labels = annotate_view(scene, view, np.zeros((5, 5), np.int32), np.zeros((5, 5)), {1: np.zeros((15, 15), bool)})
     assert labels[0].obj_id == 4
     assert np.allclose(labels[0].cam_t_m2c, [0.1, 0.2, 1.5]) and np.allclose(labels[0].cam_R_m2c, np.eye(3))
+
+
+def test_visible_pixels_are_always_inside_the_silhouette():
+    H, W = 4, 6
+    canvas = np.zeros((3 * H, 3 * W), bool)
+    canvas[H + 1:H + 3, W + 1:W + 3] = True  # 4 px
+    inst = np.zeros((H, W), np.int32)
+    inst[1:3, 1:4] = 2  # 6 px claimed by the ID pass, 2 outside the silhouette
+    s = visibility_stats(canvas, inst, np.ones((H, W)), 2)
+    assert s["px_count_visib"] == 4 and s["visib_fract"] == 1.0 and s["occlusion"] == 0.0

@@ -111,25 +111,31 @@ def test_renderer_pixel_centres_are_integers(facing):
     assert (ccols[0] - W, ccols[-1] - W) == (101, 220)
 
 
-def test_cropped_amodal_pass_equals_full_canvas(small_dataset):
-    """The per-object window render gives exactly the pixels of a full 3W x 3H canvas render."""
+def test_amodal_passes_are_exact(small_dataset):
+    """Windowed amodal renders equal full-canvas renders, and every ID-pass pixel of an object lies in its silhouette."""
+    from conftest import DEFAULT_RECIPE, SMALL
+
     from gtforge.assets.loaders import AssetLibrary
     from gtforge.render.renderer import Renderer
     from gtforge.scenes.clutter import build_scene
+    from gtforge.scenes.physics import CollisionShapes, settle
     from gtforge.scenes.recipe import load_recipe
-    from conftest import DEFAULT_RECIPE, SMALL
 
-    recipe, _ = load_recipe(DEFAULT_RECIPE, SMALL + ["scenes.views_per_scene=2", "camera.distance={min: 0.2, max: 0.3}"])
+    recipe, _ = load_recipe(DEFAULT_RECIPE, SMALL + ["scenes.views_per_scene=4", "camera.distance={min: 0.2, max: 0.5}"])
     lib = AssetLibrary(recipe.objects, DEFAULT_RECIPE.parent)
-    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent)  # drop poses: objects spread and some truncated
+    shapes = CollisionShapes(lib)
     r = Renderer(lib, 320, 240)
     try:
-        r.set_scene(scene)
-        for view in scene.views:
-            cam_T_world = invert_pose(view.world_T_cam)
-            for o in scene.objects:
-                a = r._amodal_canvas(view, cam_T_world, o, crop=True)
-                b = r._amodal_canvas(view, cam_T_world, o, crop=False)
-                assert np.array_equal(a, b)
+        for scene_index in range(3):
+            scene, _ = settle(build_scene(recipe, lib, scene_index, DEFAULT_RECIPE.parent), shapes, recipe.clutter)
+            r.set_scene(scene)
+            for view in scene.views:
+                b = r.render_view(view)
+                cam_T_world = invert_pose(view.world_T_cam)
+                for o in scene.objects:
+                    full = r._amodal_canvas(view, cam_T_world, o, crop=False)
+                    assert np.array_equal(b.amodal[o.inst_id], full)
+                    in_image = b.amodal[o.inst_id][240:480, 320:640]
+                    assert not np.any((b.inst == o.inst_id) & ~in_image)  # no visible pixel outside the silhouette
     finally:
         r.close()
