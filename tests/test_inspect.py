@@ -20,6 +20,12 @@ def copy(ds, tmp_path, name="copy"):
     return dst
 
 
+def edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
 def verify_output(capsys, path, *extra):
     rc = run_cli("verify", path, "--sample", "100", *extra)
     return rc, capsys.readouterr().out
@@ -45,10 +51,7 @@ def _big_instance(root):
 def test_verify_catches_shifted_pose(small_dataset, tmp_path, capsys):
     root = copy(small_dataset, tmp_path)
     sd, im, g = _big_instance(root)
-    p = sd / "scene_gt.json"
-    gt = json.loads(p.read_text())
-    gt[str(im)][g]["cam_t_m2c"][0] += 25.0  # mm
-    p.write_text(json.dumps(gt))
+    edit_json(sd / "scene_gt.json", lambda gt: gt[str(im)][g]["cam_t_m2c"].__setitem__(0, gt[str(im)][g]["cam_t_m2c"][0] + 25.0))  # mm
     rc, out = verify_output(capsys, root)
     assert rc == 1
     assert f"scene {sd.name} im {im}, gt {g}" in out and "IoU" in out
@@ -66,10 +69,7 @@ def test_verify_catches_deleted_mask(small_dataset, tmp_path, capsys):
 def test_verify_catches_wrong_visib_fract(small_dataset, tmp_path, capsys):
     root = copy(small_dataset, tmp_path)
     sd, im, g = _big_instance(root)
-    p = sd / "scene_gt_info.json"
-    info = json.loads(p.read_text())
-    info[str(im)][g]["visib_fract"] = 0.123
-    p.write_text(json.dumps(info))
+    edit_json(sd / "scene_gt_info.json", lambda info: info[str(im)][g].update(visib_fract=0.123))
     rc, out = verify_output(capsys, root)
     assert rc == 1
     assert f"{sd.name}/scene_gt_info.json" in out and "visib_fract 0.1230 !=" in out
