@@ -51,7 +51,11 @@ def _big_instance(root):
 def test_verify_catches_shifted_pose(small_dataset, tmp_path, capsys):
     root = copy(small_dataset, tmp_path)
     sd, im, g = _big_instance(root)
-    edit_json(sd / "scene_gt.json", lambda gt: gt[str(im)][g]["cam_t_m2c"].__setitem__(0, gt[str(im)][g]["cam_t_m2c"][0] + 25.0))  # mm
+
+    def shift(gt):
+        gt[str(im)][g]["cam_t_m2c"][0] += 25.0  # mm
+
+    edit_json(sd / "scene_gt.json", shift)
     rc, out = verify_output(capsys, root)
     assert rc == 1
     assert f"scene {sd.name} im {im}, gt {g}" in out and "IoU" in out
