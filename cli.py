@@ -21,6 +21,7 @@ from . import __version__
 
 
 def _build(args) -> int:
+    from .assets.hand_model import HandModelError
     from .assets.loaders import AssetError
     from .render.pipeline import OutputError, build
     from .scenes.recipe import RecipeError, load_recipe
@@ -35,7 +36,7 @@ def _build(args) -> int:
         base_dir = Path(args.recipe).resolve().parent
         summary = build(recipe, resolved, str(args.recipe), base_dir, args.out, workers=args.workers,
                         progress=not args.quiet)
-    except (RecipeError, AssetError, OutputError) as e:
+    except (RecipeError, AssetError, OutputError, HandModelError) as e:
         print(f"gtforge: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -43,7 +43,7 @@ def main() -> int:
         size_mb = sum(p.stat().st_size for p in (Path(tmp) / "ds").rglob("*") if p.is_file()) / 1e6
 
     n = s["frames"]
-    print(f"gtforge benchmark: {args.recipe} at 640x480, {n} frames in {s['scenes']} scenes, "
+    print(f"gtforge benchmark: {args.recipe} at {recipe.camera.width}x{recipe.camera.height}, {n} frames in {s['scenes']} scenes, "
           f"{args.workers} worker(s), {os.cpu_count()} CPU(s), {platform.machine()}")
     print(f"  throughput     : {n / wall:.2f} frames/s  ({wall:.1f} s wall)")
     print("  per frame (ms) :")

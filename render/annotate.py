@@ -184,3 +184,127 @@ def annotate_view(scene: SceneDescription, view: View, inst: np.ndarray, depth: 
         labels.append(InstanceLabel(inst_id=o.inst_id, obj_id=o.obj_id, cam_R_m2c=cam_T_model[:3, :3].copy(),
                                     cam_t_m2c=cam_T_model[:3, 3].copy(), **stats))
     return labels
+
+
+# ---------------------------------------------------------------- hands
+#: COCO keypoint visibility values
+KP_OUTSIDE, KP_OCCLUDED, KP_VISIBLE = 0, 1, 2
+
+
+def keypoint_radii(keypoints: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """Per-keypoint tolerance r_k (21,), metres: 1.5 x distance to the nearest hand vertex + 3 mm.
+
+    A joint inside a finger is about one finger radius under the surface that covers it; a fingertip
+    keypoint is a vertex (r_k = 3 mm).
+    """
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(vertices).query(keypoints)
+    return 1.5 * d + 0.003
+
+
+def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, inst: np.ndarray, depth: np.ndarray, hand_id: int,
+                        radii: np.ndarray, hand_ids=()) -> tuple[np.ndarray, np.ndarray, list]:
+    """Visibility of hand keypoints from the rendered buffers (docs/conventions.md, "Hands").
+
+    Rule: a keypoint is *outside* when it is behind the camera or its projection is not inside the
+    image; otherwise, at the pixel nearest to its projection, it is *visible* when that pixel's owner
+    is this hand and the surface there is at most ``radii[k]`` in front of it (z_surface >= z_k - r_k),
+    and *occluded* otherwise, by ``self`` (the same hand, nearer), another ``hand``, an ``object``, or
+    the ``scene`` (floor, walls, background).
+
+    Parameters
+    ----------
+    kp_cam : (k, 3) keypoints in the OpenCV camera frame, metres
+    K : (3, 3)
+    inst, depth : (H, W) instance-ID buffer and depth (metres)
+    hand_id : int
+    radii : (k,) metres
+    hand_ids : ids of all hands in the scene
+
+    Returns
+    -------
+    uv : (k, 2) float64 pixel coordinates (NaN behind the camera)
+    vis : (k,) int: 0 outside, 1 occluded, 2 visible (COCO's v)
+    cause : list of str: 'visible', 'outside', 'self', 'hand', 'object' or 'scene'
+    """
+    H, W = inst.shape
+    z = kp_cam[:, 2]
+    uv = np.full((len(kp_cam), 2), np.nan)
+    front = z > 1e-9
+    p = kp_cam[front] @ K.T
+    uv[front] = p[:, :2] / p[:, 2:3]
+    vis = np.zeros(len(kp_cam), dtype=np.int64)
+    cause = []
+    for k in range(len(kp_cam)):
+        u, v = uv[k]
+        if not front[k] or not (-0.5 <= u < W - 0.5 and -0.5 <= v < H - 0.5):
+            cause.append("outside")
+            continue
+        r, c = int(np.floor(v + 0.5)), int(np.floor(u + 0.5))
+        owner, zs = int(inst[r, c]), float(depth[r, c])
+        if owner == hand_id and zs >= z[k] - radii[k]:
+            vis[k] = KP_VISIBLE
+            cause.append("visible")
+            continue
+        vis[k] = KP_OCCLUDED
+        if owner == hand_id:
+            cause.append("self")
+        elif owner in hand_ids:
+            cause.append("hand")
+        elif owner > 0:
+            cause.append("object")
+        else:
+            cause.append("scene")
+    return uv, vis, cause
+
+
+@dataclass
+class HandLabel:
+    """Ground truth of one hand in one view (camera frame, OpenCV, metres).
+
+    ``keypoints_cam`` (21, 3); ``keypoints_2d`` (21, 2) pixels; ``visibility`` (21,) COCO v;
+    ``occluder`` (21,) causes; ``global_orient``/``transl`` are the model parameters in this camera
+    frame (``hand_pose``, ``betas`` do not depend on the frame); ``vertices_cam`` (n, 3) and ``faces``;
+    plus the masks, boxes, counts and occlusion figures of every instance (:func:`visibility_stats`).
+    """
+
+    inst_id: int
+    handedness: str
+    keypoints_cam: np.ndarray
+    keypoints_2d: np.ndarray
+    visibility: np.ndarray
+    occluder: list
+    global_orient: np.ndarray
+    transl: np.ndarray
+    hand_pose: np.ndarray
+    betas: np.ndarray
+    flat_hand_mean: bool
+    backend: str
+    grasped_inst: int | None
+    vertices_cam: np.ndarray
+    faces: np.ndarray
+    stats: dict
+
+
+def annotate_hands(scene: SceneDescription, view: View, inst: np.ndarray, depth: np.ndarray, amodal: dict,
+                   thresholds=(0.1, 0.5)) -> list[HandLabel]:
+    """Labels of every hand of ``scene`` in one view (in ``scene.hands`` order)."""
+    from ..scenes.hands import params_in_camera
+
+    cam_T_world = invert_pose(view.world_T_cam)
+    R, t = cam_T_world[:3, :3], cam_T_world[:3, 3]
+    ids = [h.inst_id for h in scene.hands]
+    out = []
+    for h in scene.hands:
+        kp = h.keypoints @ R.T + t
+        radii = keypoint_radii(h.keypoints, h.vertices)
+        uv, vis, cause = keypoint_visibility(kp, view.K, inst, depth, h.inst_id, radii, ids)
+        go, tr = params_in_camera(h, cam_T_world)
+        out.append(HandLabel(
+            inst_id=h.inst_id, handedness=h.handedness, keypoints_cam=kp, keypoints_2d=uv, visibility=vis,
+            occluder=cause, global_orient=go, transl=tr, hand_pose=np.asarray(h.hand_pose), betas=np.asarray(h.betas),
+            flat_hand_mean=h.flat_hand_mean, backend=h.backend, grasped_inst=h.grasped_inst,
+            vertices_cam=h.vertices @ R.T + t, faces=h.faces,
+            stats=visibility_stats(amodal[h.inst_id], inst, depth, h.inst_id, thresholds)))
+    return out

@@ -19,6 +19,12 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
                                           inst_id, truncation, occlusion, occlusion_level, px_count_in_frame
         scene_env.json                    gtforge side file: the static geometry (floor square at z = 0,
                                           box walls) in the world frame, mm, for independent checks
+        scene_hands.json                  gtforge side file, per image a list of hands (not in scene_gt:
+                                          hands are not rigid): model parameters in the camera frame,
+                                          21 keypoints (camera mm, pixels, visibility, occluder), masks,
+                                          boxes and occlusion figures; masks in mask_hand/ and
+                                          mask_visib_hand/{im_id:06d}_{hand_id:06d}.png; optional posed
+                                          vertices in hands/{im_id:06d}_{hand_id:06d}.npz
 
 ``gt_id`` is the index in the image's ``scene_gt`` list. A scene folder is
 written under a temporary name (``.tmp_{scene_id:06d}``, :class:`SceneFolder`)
@@ -47,6 +53,7 @@ log = logging.getLogger(__name__)
 
 SIDE_FILE = "scene_gt_occlusion.json"
 ENV_FILE = "scene_env.json"
+HANDS_FILE = "scene_hands.json"
 
 
 def _fl(a) -> list[float]:
@@ -162,6 +169,8 @@ class BopSceneWriter:
             if self._want(sub):
                 (self.tmp / sub).mkdir(parents=True, exist_ok=True)
         self.scene_camera, self.scene_gt, self.scene_gt_info, self.scene_occl = {}, {}, {}, {}
+        self.scene_hands: dict = {}
+        self.write_hand_vertices = False
         self.depth_overflow = 0
 
     def _want(self, layer: str) -> bool:
@@ -170,7 +179,7 @@ class BopSceneWriter:
         return self.layers is None or bool(getattr(self.layers, layer))
 
     def add_frame(self, im_id: int, view: View, rgb: np.ndarray | None, depth: np.ndarray,
-                  labels: list[InstanceLabel]) -> None:
+                  labels: list[InstanceLabel], hands=()) -> None:
         """Write one image's files and record its JSON entries.
 
         Parameters
@@ -182,6 +191,8 @@ class BopSceneWriter:
         depth : (H, W) float32, metres
         labels : list of InstanceLabel
             In gt_id order.
+        hands : list of HandLabel
+            Written to ``scene_hands.json`` and the hand mask folders (with ``write_gt``).
         """
         if self._want("rgb") and rgb is not None:
             p = self.tmp / rgb_relpath(im_id, self.image_format)
@@ -213,6 +224,35 @@ class BopSceneWriter:
         self.scene_occl[im_id] = [{"inst_id": lab.inst_id, "truncation": lab.truncation, "occlusion": lab.occlusion,
                                    "occlusion_level": lab.occlusion_level, "px_count_in_frame": lab.px_count_in_frame}
                                   for lab in labels]
+        if self.write_gt and hands:
+            gt_of = {lab.inst_id: g for g, lab in enumerate(labels)}
+            self.scene_hands[im_id] = [self._hand_entry(im_id, k, h, gt_of) for k, h in enumerate(hands)]
+
+    def _hand_entry(self, im_id: int, k: int, h, gt_of: dict) -> dict:
+        st = h.stats
+        names = {}
+        for layer, key in (("mask_hand", "mask"), ("mask_visib_hand", "mask_visib")):
+            d = self.tmp / layer
+            d.mkdir(exist_ok=True)
+            Image.fromarray(st[key].astype(np.uint8) * 255).save(d / f"{im_id:06d}_{k:06d}.png", compress_level=1)
+            names[key] = f"{layer}/{im_id:06d}_{k:06d}.png"
+        if self.write_hand_vertices:
+            (self.tmp / "hands").mkdir(exist_ok=True)
+            np.savez_compressed(self.tmp / "hands" / f"{im_id:06d}_{k:06d}.npz",
+                                vertices_cam=h.vertices_cam.astype(np.float32), faces=h.faces.astype(np.int32))
+            names["vertices"] = f"hands/{im_id:06d}_{k:06d}.npz"
+        uv = [None if not np.all(np.isfinite(p)) else [float(p[0]), float(p[1])] for p in h.keypoints_2d]
+        return {
+            "hand_id": k, "inst_id": int(h.inst_id), "handedness": h.handedness, "backend": h.backend,
+            "flat_hand_mean": bool(h.flat_hand_mean), "global_orient": _fl(h.global_orient),
+            "hand_pose": _fl(h.hand_pose), "betas": _fl(h.betas), "transl_m": _fl(h.transl),
+            "keypoints_cam_mm": [_fl(p * 1000.0) for p in h.keypoints_cam], "keypoints_2d": uv,
+            "keypoint_visibility": [int(v) for v in h.visibility], "keypoint_occluder": list(h.occluder),
+            "grasped_gt_id": gt_of.get(h.grasped_inst) if h.grasped_inst is not None else None,
+            "bbox_obj": st["bbox_obj"], "bbox_visib": st["bbox_visib"], "px_count_all": st["px_count_all"],
+            "px_count_valid": st["px_count_valid"], "px_count_visib": st["px_count_visib"],
+            "visib_fract": float(st["visib_fract"]), "truncation": st["truncation"], "occlusion": st["occlusion"],
+            "occlusion_level": st["occlusion_level"], **names}
 
     def finish(self) -> None:
         """Write the scene's JSON files into the folder (``scene_camera.json`` always; the rest with ``write_gt``)."""
@@ -223,6 +263,8 @@ class BopSceneWriter:
             write_json_atomic(self.tmp / "scene_gt.json", self.scene_gt, per_key_lines=True)
             write_json_atomic(self.tmp / "scene_gt_info.json", self.scene_gt_info, per_key_lines=True)
             write_json_atomic(self.tmp / SIDE_FILE, self.scene_occl, per_key_lines=True)
+            if self.scene_hands:
+                write_json_atomic(self.tmp / HANDS_FILE, self.scene_hands, per_key_lines=True)
         if self.depth_overflow:
             log.warning("%s: %d depth pixels beyond the uint16 range were written as 0 (raise output.depth_scale)",
                         self.folder.final, self.depth_overflow)

@@ -8,7 +8,8 @@ ASCII string). Written file: ``DATASET/instances_{split}.json`` with
 * ``images``: ``id = scene_id * 1000 + im_id`` (BOP allows at most 1000 images a scene),
   ``file_name`` relative to the JSON (``{split}/{scene_id:06d}/rgb/{im_id:06d}.jpg``), ``width``, ``height``;
 * ``categories``: one per model, ``id = obj_id`` (as BOP's COCO conversion), ``name`` = class
-  name, ``supercategory`` = the recipe object set;
+  name, ``supercategory`` = the recipe object set; with hands, a ``hand`` category (id = number of
+  models + 1) with 21 ``keypoints`` names and a ``skeleton``;
 * ``annotations``: ``id`` (1..N in image order), ``image_id``, ``category_id``,
   ``segmentation`` (RLE of ``mask_visib``), ``area`` (visible pixels), ``bbox`` (tight box of the
   visible mask, [x, y, w, h]), ``iscrowd`` 0, ``ignore`` (1 when ``visib_fract`` is below the
@@ -83,6 +84,46 @@ def frame_annotations(image_id: int, labels: list[InstanceLabel], ignore_visib_f
     return out
 
 
+def hand_annotations(image_id: int, hands, category_id: int, ignore_visib_fract: float) -> list[dict]:
+    """COCO keypoint annotations of one image's hands (skipped when no pixel is visible).
+
+    ``keypoints`` = [x, y, v] * 21 in MANO's order (``KEYPOINT_NAMES``), pixel centres at integer
+    coordinates; v = 0 outside the image (x = y = 0, as COCO), 1 occluded, 2 visible; ``num_keypoints``
+    counts v > 0. ``hand`` holds the model parameters in the camera frame and the 3D keypoints (mm).
+    """
+    out = []
+    for k, h in enumerate(hands):
+        st = h.stats
+        if st["px_count_visib"] == 0:
+            continue
+        kps = []
+        for (u, v), vis in zip(h.keypoints_2d, h.visibility):
+            kps.extend([0.0, 0.0, 0] if vis == 0 else [float(u), float(v), int(vis)])
+        out.append({
+            "image_id": image_id, "category_id": int(category_id), "segmentation": encode_rle(st["mask_visib"]),
+            "area": int(st["px_count_visib"]), "bbox": [int(v) for v in st["bbox_visib"]], "iscrowd": 0,
+            "ignore": int(st["visib_fract"] < ignore_visib_fract), "bbox_amodal": [int(v) for v in st["bbox_obj"]],
+            "segmentation_amodal": encode_rle(st["mask"]), "visib_fract": float(st["visib_fract"]),
+            "truncation": float(st["truncation"]), "occlusion": st["occlusion"],
+            "occlusion_level": int(st["occlusion_level"]), "keypoints": kps,
+            "num_keypoints": int(np.count_nonzero(h.visibility)), "hand_id": k, "inst_id": int(h.inst_id),
+            "hand": {"handedness": h.handedness, "backend": h.backend, "flat_hand_mean": bool(h.flat_hand_mean),
+                     "global_orient": [float(x) for x in h.global_orient], "hand_pose": [float(x) for x in h.hand_pose],
+                     "betas": [float(x) for x in h.betas], "transl_m": [float(x) for x in h.transl],
+                     "keypoints_cam_mm": [[float(c) * 1000.0 for c in p] for p in h.keypoints_cam],
+                     "keypoint_occluder": list(h.occluder)},
+        })
+    return out
+
+
+def hand_category(category_id: int) -> dict:
+    """The COCO ``hand`` category: 21 named keypoints (MANO order) and the skeleton (1-based bones)."""
+    from ..assets.hand_model import BONES, KEYPOINT_NAMES
+
+    return {"id": int(category_id), "name": "hand", "supercategory": "hand", "keypoints": list(KEYPOINT_NAMES),
+            "skeleton": [[a + 1, b + 1] for a, b in BONES]}
+
+
 class CocoSceneWriter:
     """Collects one scene's COCO images and annotations and writes ``scene_coco.json`` into its folder.
 
@@ -102,12 +143,15 @@ class CocoSceneWriter:
         self.images: list[dict] = []
         self.annotations: list[dict] = []
 
-    def add_frame(self, im_id: int, rgb_relpath: str, width: int, height: int, labels: list[InstanceLabel]) -> None:
+    def add_frame(self, im_id: int, rgb_relpath: str, width: int, height: int, labels: list[InstanceLabel],
+                  hands=(), hand_category: int | None = None) -> None:
         """Record one image. ``rgb_relpath`` is the image path inside the scene folder (``rgb/000000.jpg``)."""
         image_id = coco_image_id(self.scene_id, im_id)
         self.images.append({"id": image_id, "file_name": f"{self.split}/{self.scene_id:06d}/{rgb_relpath}",
                             "width": int(width), "height": int(height)})
         self.annotations.extend(frame_annotations(image_id, labels, self.ignore_visib_fract))
+        if hands:
+            self.annotations.extend(hand_annotations(image_id, hands, hand_category, self.ignore_visib_fract))
 
     def finish(self) -> None:
         write_json_atomic(self.path / FRAGMENT, {"images": self.images, "annotations": self.annotations})
@@ -124,7 +168,7 @@ def coco_path(out_dir, split: str) -> Path:
     return Path(out_dir) / f"instances_{split}.json"
 
 
-def merge_coco(out_dir, split: str, library, recipe_file: str = "") -> Path:
+def merge_coco(out_dir, split: str, library, recipe_file: str = "", hands: bool = False) -> Path:
     """Assemble ``instances_{split}.json`` from every complete scene's ``scene_coco.json`` (scene order).
 
     Annotation ids are assigned 1..N in (scene, image, gt_id) order. Returns the written path.
@@ -141,7 +185,7 @@ def merge_coco(out_dir, split: str, library, recipe_file: str = "") -> Path:
                  "contributor": "gtforge", "recipe": str(recipe_file)},
         "licenses": [],
         "images": images,
-        "categories": categories(library),
+        "categories": categories(library) + ([hand_category(len(library) + 1)] if hands else []),
         "annotations": annotations,
     }
     path = coco_path(out_dir, split)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bop import ENV_FILE, SIDE_FILE, load_json, read_mask
+from .bop import ENV_FILE, HANDS_FILE, SIDE_FILE, load_json, read_mask
 from .coco import FRAGMENT, coco_path, decode_rle
 
 
@@ -26,13 +26,14 @@ class DatasetError(Exception):
 class Instance:
     """One object in one image, as written.
 
-    ``cam_T_model`` is (4, 4) float64 in metres (from ``cam_R_m2c``/``cam_t_m2c``); boxes are
-    [x, y, w, h] pixels; ``mask_source`` is a PNG path or a COCO RLE dict (``mask_visib()`` decodes it).
+    ``cam_T_model`` is (4, 4) float64 in metres (from ``cam_R_m2c``/``cam_t_m2c``; None for hands);
+    boxes are [x, y, w, h] pixels; ``mask_source`` is a PNG path or a COCO RLE dict (``mask_visib()``
+    decodes it); hands have ``keypoints`` ([x, y, v] * 21, COCO style) and ``hand_id``.
     """
 
-    gt_id: int
+    gt_id: int | None
     obj_id: int
-    cam_T_model: np.ndarray
+    cam_T_model: np.ndarray | None
     bbox_visib: list
     bbox_obj: list
     visib_fract: float
@@ -42,6 +43,7 @@ class Instance:
     occlusion_level: int | None
     mask_source: object = None
     keypoints: list | None = None  # COCO [x, y, v] * n, when the dataset has them
+    hand_id: int | None = None
 
     def mask_visib(self, shape) -> np.ndarray:
         """Visible mask (H, W) bool (all False when the instance has no visible pixel)."""
@@ -85,6 +87,7 @@ class Dataset:
         self.camera = json.loads((root / "camera.json").read_text())
         self.classes = {int(k): v for k, v in meta.get("classes", {}).items()}
         self.split_dir = root / self.split
+        self.hand_category = next((k for k, v in self.classes.items() if v.get("set") == "hand"), None)
 
     @property
     def has_bop(self) -> bool:
@@ -126,6 +129,7 @@ class Dataset:
             files["gt"] = load_json(sd / "scene_gt.json")
             files["gt_info"] = load_json(sd / "scene_gt_info.json")
             files["occ"] = load_json(sd / SIDE_FILE)
+            files["hands"] = load_json(sd / HANDS_FILE) if (sd / HANDS_FILE).is_file() else {}
         else:
             frag = load_json(sd / FRAGMENT)
             by_image: dict = {}
@@ -150,8 +154,25 @@ class Dataset:
                     bbox_visib=info["bbox_visib"], bbox_obj=info["bbox_obj"], visib_fract=info["visib_fract"],
                     px_count_visib=info["px_count_visib"], truncation=occ["truncation"], occlusion=occ["occlusion"],
                     occlusion_level=occ["occlusion_level"], mask_source=mpath if info["px_count_visib"] else None))
+            for h in f["hands"].get(im_id, []):
+                kps = []
+                for uv, v in zip(h["keypoints_2d"], h["keypoint_visibility"]):
+                    kps.extend([0.0, 0.0, 0] if v == 0 or uv is None else [uv[0], uv[1], v])
+                fr.instances.append(Instance(
+                    gt_id=None, obj_id=self.hand_category or 0, cam_T_model=None, bbox_visib=h["bbox_visib"],
+                    bbox_obj=h["bbox_obj"], visib_fract=h["visib_fract"], px_count_visib=h["px_count_visib"],
+                    truncation=h["truncation"], occlusion=h["occlusion"], occlusion_level=h["occlusion_level"],
+                    mask_source=sd / h["mask_visib"] if h["px_count_visib"] else None, keypoints=kps,
+                    hand_id=h["hand_id"]))
         else:
             for a in f["coco"].get(im_id, []):
+                if "hand_id" in a:
+                    fr.instances.append(Instance(
+                        gt_id=None, obj_id=a["category_id"], cam_T_model=None, bbox_visib=a["bbox"],
+                        bbox_obj=a["bbox_amodal"], visib_fract=a["visib_fract"], px_count_visib=a["area"],
+                        truncation=a["truncation"], occlusion=a["occlusion"], occlusion_level=a["occlusion_level"],
+                        mask_source=a["segmentation"], keypoints=a["keypoints"], hand_id=a["hand_id"]))
+                    continue
                 fr.instances.append(Instance(
                     gt_id=a["gt_id"], obj_id=a["obj_id"], cam_T_model=_pose(a["cam_R_m2c"], a["cam_t_m2c"]),
                     bbox_visib=a["bbox"], bbox_obj=a["bbox_amodal"], visib_fract=a["visib_fract"],

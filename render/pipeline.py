@@ -25,14 +25,30 @@ from ..assets.loaders import AssetLibrary
 from ..scenes.clutter import build_scene
 from ..scenes.physics import CollisionShapes, settle
 from ..scenes.recipe import Recipe, RecipeError, validate_recipe
-from .annotate import annotate_view
+from .annotate import annotate_hands, annotate_view
 from .bop import (BopSceneWriter, SceneFolder, camera_json, load_json, rgb_relpath, scene_env, write_json_atomic,
                   write_models)
 from .coco import CocoSceneWriter, merge_coco
 
 log = logging.getLogger("gtforge")
 
-STAGES = ("scene", "physics", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "write")
+STAGES = ("scene", "physics", "hands", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "write")
+
+
+def load_hand_model(cfg):
+    """The hand model a recipe's ``hands`` section asks for (procedural, or the user's MANO file).
+
+    Raises HandModelError for an unusable MANO file.
+    """
+    import os
+
+    from ..assets.hand_model import load_mano
+    from ..assets.procedural_hand import build_procedural_hand
+
+    if cfg.backend == "procedural":
+        return build_procedural_hand()
+    path = cfg.mano_model or os.environ.get("GTFORGE_MANO_MODEL")
+    return load_mano(path, flat_hand_mean=cfg.flat_hand_mean, tip_ids=cfg.fingertip_ids)
 
 
 class OutputError(Exception):
@@ -58,6 +74,13 @@ class SceneWorker:
         self.library = AssetLibrary(recipe.objects, self.base_dir)
         self.shapes = CollisionShapes(self.library)
         self.renderer = Renderer(self.library, recipe.camera.width, recipe.camera.height)
+        self.hand_model = self.hand_axes = self.hand_targets = None
+        if recipe.hands is not None:
+            from ..scenes.hands import TargetMeshes, hand_axes
+
+            self.hand_model = load_hand_model(recipe.hands)
+            self.hand_axes = hand_axes(self.hand_model)
+            self.hand_targets = TargetMeshes(self.library)
 
     def run_scene(self, scene_index: int) -> dict:
         """Build, simulate, render, annotate and write one scene. Returns stats (frames, per-stage seconds, ...)."""
@@ -69,22 +92,33 @@ class SceneWorker:
         t0 = time.perf_counter()
         desc, report = settle(desc, self.shapes, r.clutter)
         t["physics"] += time.perf_counter() - t0
+        if r.hands is not None:
+            from ..scenes.hands import place_hands
+
+            t0 = time.perf_counter()
+            desc = place_hands(desc, r.hands, self.library, self.hand_model, self.hand_axes, r.seed, self.hand_targets,
+                               look_at=r.camera.look_at.center)
+            t["hands"] += time.perf_counter() - t0
         folder = SceneFolder(self.out_dir, out.split, scene_index)
         writer = BopSceneWriter(folder, out.depth_scale, out.image_format, out.jpg_quality, out.layers,
                                 write_gt="bop" in out.formats, env=scene_env(desc))
+        writer.write_hand_vertices = bool(r.hands is not None and r.hands.write_vertices)
         coco = (CocoSceneWriter(folder.path, out.split, scene_index, out.coco_ignore_visib_fract)
                 if "coco" in out.formats else None)
+        hand_cat = len(self.library) + 1
         self.renderer.set_scene(desc)
         for im_id, view in enumerate(desc.views):
             bufs = self.renderer.render_view(view, rgb=out.layers.rgb, amodal=True)
             t.update({k: t[k] + v for k, v in self.renderer.last_timings.items()})
             t0 = time.perf_counter()
             labels = annotate_view(desc, view, bufs.inst, bufs.depth, bufs.amodal, out.occlusion_thresholds)
+            hands = annotate_hands(desc, view, bufs.inst, bufs.depth, bufs.amodal, out.occlusion_thresholds)
             t["annotate"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            writer.add_frame(im_id, view, bufs.rgb, bufs.depth, labels)
+            writer.add_frame(im_id, view, bufs.rgb, bufs.depth, labels, hands)
             if coco is not None:
-                coco.add_frame(im_id, rgb_relpath(im_id, out.image_format), view.width, view.height, labels)
+                coco.add_frame(im_id, rgb_relpath(im_id, out.image_format), view.width, view.height, labels, hands,
+                               hand_cat)
             t["write"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         writer.finish()
@@ -204,7 +238,11 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
     base_dir = Path(base_dir).resolve()
     library = AssetLibrary(recipe.objects, base_dir)
     library.load_all()  # every model file is read (and checked) before the first render
+    if recipe.hands is not None:
+        load_hand_model(recipe.hands)  # a bad MANO file is reported before anything is written
     classes = {str(i): {"name": n, "set": sn} for i, n, sn, _p, _s in library.entries}
+    if recipe.hands is not None:
+        classes[str(len(library) + 1)] = {"name": "hand", "set": "hand"}
     resuming = prepare_output(out_dir, recipe, resolved, recipe_file, base_dir, classes)
     todo = pending_scenes(out_dir, recipe)
     skipped = recipe.num_scenes() - len(todo)
@@ -249,7 +287,7 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
     if "bop" in recipe.output.formats:
         write_models(out_dir, library, used_obj_ids(out_dir, recipe))
     if "coco" in recipe.output.formats:
-        merge_coco(out_dir, recipe.output.split, library, recipe_file)
+        merge_coco(out_dir, recipe.output.split, library, recipe_file, hands=recipe.hands is not None)
     seconds = time.perf_counter() - start
     return {"scenes": len(todo), "frames": frames, "seconds": seconds, "timings": dict(timings), "skipped": skipped,
             "out_dir": str(out_dir)}

@@ -17,12 +17,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..assets.hand_model import BONES
 from .coco import coco_path
 from .dataset import Dataset, Frame
 
 LEVEL_COLORS = {0: (46, 204, 64), 1: (255, 165, 0), 2: (230, 40, 40), 3: (160, 160, 160)}
 LEVEL_NAMES = {0: "0 fully visible", 1: "1 partly occluded", 2: "2 largely occluded", 3: "3 unknown"}
 AXIS_COLORS = [(255, 40, 40), (40, 230, 40), (60, 90, 255)]
+#: hand skeleton (1-based COCO bones) for datasets without a COCO file
+DEFAULT_SKELETON = [[a + 1, b + 1] for a, b in BONES]
 
 
 def instance_color(gt_id: int) -> tuple[int, int, int]:
@@ -90,12 +93,16 @@ def render_frame(ds: Dataset, fr: Frame, models_info: dict, skeletons: dict) -> 
     rgb = np.asarray(Image.open(fr.rgb_path).convert("RGB"), dtype=np.float64)
     for inst in fr.instances:
         m = inst.mask_visib((H, W))
-        rgb[m] = 0.55 * rgb[m] + 0.45 * np.asarray(instance_color(inst.gt_id))
+        c = instance_color(inst.gt_id if inst.gt_id is not None else 100 + inst.hand_id)
+        rgb[m] = 0.55 * rgb[m] + 0.45 * np.asarray(c)
     img = Image.fromarray(rgb.astype(np.uint8))
     draw = ImageDraw.Draw(img)
     for inst in fr.instances:
         col = LEVEL_COLORS.get(inst.occlusion_level if inst.occlusion_level is not None else 3)
-        info = models_info.get(str(inst.obj_id))
+        info = models_info.get(str(inst.obj_id)) if inst.cam_T_model is not None else None
+        if inst.keypoints:
+            draw_keypoints(draw, inst.keypoints, skeletons.get(inst.obj_id, DEFAULT_SKELETON),
+                           instance_color(inst.gt_id if inst.gt_id is not None else 100 + inst.hand_id))
         if inst.px_count_visib > 0:
             x, y, w, h = inst.bbox_visib
             draw.rectangle([x, y, x + w - 1, y + h - 1], outline=col, width=2)
@@ -111,12 +118,11 @@ def render_frame(ds: Dataset, fr: Frame, models_info: dict, skeletons: dict) -> 
                 axis_len = 0.3 * max(info["size_x"], info["size_y"], info["size_z"]) / 1000.0
             else:
                 axis_len = 0.03
-            uv = project(fr.K, inst.cam_T_model, np.vstack([np.zeros(3), np.eye(3) * axis_len]))
+            uv = project(fr.K, inst.cam_T_model, np.vstack([np.zeros(3), np.eye(3) * axis_len])) \
+                if inst.cam_T_model is not None else None
             if uv is not None:
                 for i in range(3):
                     draw.line([tuple(uv[0]), tuple(uv[i + 1])], fill=AXIS_COLORS[i], width=2)
-            if inst.keypoints:
-                draw_keypoints(draw, inst.keypoints, skeletons.get(inst.obj_id), instance_color(inst.gt_id))
     if fr.depth_path is not None:
         d = np.asarray(Image.open(fr.depth_path), dtype=np.float64)
         thumb = Image.fromarray(colorize_depth(d)).resize((W // 4, H // 4), Image.NEAREST)
@@ -137,7 +143,8 @@ def legend(width: int) -> Image.Image:
         d.rectangle([x, 8, x + 12, 18], fill=LEVEL_COLORS[lv])
         d.text((x + 16, 7), LEVEL_NAMES[lv], fill=(230, 230, 230), font=font)
         x += 22 + int(d.textlength(LEVEL_NAMES[lv], font=font))
-    txt = "| solid: visible box, dashed: amodal box | axes x y z = red green blue | cuboid: model box | inset: depth"
+    txt = ("| solid: visible box, dashed: amodal box | axes x y z = red green blue | cuboid: model box | "
+           "keypoints: dot visible, ring occluded | inset: depth")
     d.text((x, 7), txt, fill=(230, 230, 230), font=font)
     return img
 

@@ -154,7 +154,8 @@ class Renderer:
         self._cam_node = self._scene.add(_gl_camera(np.eye(3), 0.1, 10.0), pose=np.eye(4))
         self._canvas_node = self._scene.add(_gl_camera(np.eye(3), 0.1, 10.0), pose=np.eye(4))
         self._scene_nodes: list = []
-        self._obj_nodes: dict[int, pyrender.Node] = {}
+        self._obj_nodes: dict[int, pyrender.Node] = {}  # inst_id -> node (objects and hands)
+        self._corners: dict[int, np.ndarray] = {}  # inst_id -> (8, 3) world corners of its bounding box
         self._static_nodes: list = []
         self._mesh_cache: dict[int, pyrender.Mesh] = {}
         self._texture_cache: dict[str, np.ndarray] = {}
@@ -208,7 +209,7 @@ class Renderer:
         """
         for n in self._scene_nodes:
             self._scene.remove_node(n)
-        self._scene_nodes, self._obj_nodes, self._static_nodes = [], {}, []
+        self._scene_nodes, self._obj_nodes, self._static_nodes, self._corners = [], {}, [], {}
         self._scene.bg_color = np.append(scene.background_color, 1.0)
         self._scene.ambient_light = np.full(3, scene.ambient)
         for o in scene.objects:
@@ -217,6 +218,21 @@ class Renderer:
             node = self._scene.add(self._object_mesh(o.obj_id, o.color), pose=o.world_T_model)
             self._obj_nodes[o.inst_id] = node
             self._scene_nodes.append(node)
+            lo, hi = self.library.get(o.obj_id).mesh.bounds
+            box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+            self._corners[o.inst_id] = box @ o.world_T_model[:3, :3].T + o.world_T_model[:3, 3]
+        for h in scene.hands:
+            if not 1 <= h.inst_id <= MAX_INSTANCE_ID or h.inst_id in self._obj_nodes:
+                raise ValueError(f"hand inst_id {h.inst_id} invalid or used twice")
+            mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.append(h.color, 1.0), metallicFactor=0.0,
+                                                     roughnessFactor=0.55)
+            tm = trimesh.Trimesh(h.vertices, h.faces, process=False)
+            node = self._scene.add(pyrender.Mesh.from_trimesh(tm, material=mat, smooth=True), pose=np.eye(4))
+            self._obj_nodes[h.inst_id] = node
+            self._scene_nodes.append(node)
+            lo, hi = h.vertices.min(axis=0), h.vertices.max(axis=0)
+            self._corners[h.inst_id] = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
+                                                 for z in (lo[2], hi[2])])
         fnode = self._scene.add(self._floor_mesh(scene.floor), pose=np.eye(4))
         self._static_nodes.append(fnode)
         for w in scene.walls:
@@ -286,16 +302,16 @@ class Renderer:
         masks = {}
         if amodal and self._obj_nodes:
             cam_T_world = np.linalg.inv(view.world_T_cam)
-            for o in self.description.objects:
-                masks[o.inst_id] = self._amodal_canvas(view, cam_T_world, o)
+            for inst_id in self._obj_nodes:
+                masks[inst_id] = self._amodal_canvas(view, cam_T_world, inst_id)
             r.viewport_width, r.viewport_height = W, H
         self.last_timings = {"render_rgb": t1 - t0, "render_ids_depth": t2 - t1,
                              "render_amodal": time.perf_counter() - t2}
         return FrameBuffers(rgb=None if color is None else np.ascontiguousarray(color),
                             depth=np.ascontiguousarray(depth, dtype=np.float32), inst=inst, amodal=masks)
 
-    def _amodal_canvas(self, view: View, cam_T_world: np.ndarray, obj, crop: bool = True) -> np.ndarray:
-        """Silhouette (3H, 3W) bool of one object rendered alone on BOP's 3W x 3H canvas.
+    def _amodal_canvas(self, view: View, cam_T_world: np.ndarray, inst_id: int, crop: bool = True) -> np.ndarray:
+        """Silhouette (3H, 3W) bool of one object or hand (``inst_id``) rendered alone on BOP's 3W x 3H canvas.
 
         * Inside the image, the object is drawn with exactly the camera and viewport of the ID
           pass, with a scissor box limiting the work: same vertex transforms, so (GL invariance)
@@ -309,10 +325,7 @@ class Renderer:
         r = self._r
         x0, y0, x1, y1 = 0, 0, 3 * W, 3 * H
         if crop:
-            lo, hi = self.library.get(obj.obj_id).mesh.bounds
-            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-            cam_T_model = cam_T_world @ obj.world_T_model
-            pc = corners @ cam_T_model[:3, :3].T + cam_T_model[:3, 3]
+            pc = self._corners[inst_id] @ cam_T_world[:3, :3].T + cam_T_world[:3, 3]
             if np.all(pc[:, 2] > view.znear):
                 uv = pc[:, :2] / pc[:, 2:3] * [view.K[0, 0], view.K[1, 1]] + [view.K[0, 2] + W, view.K[1, 2] + H]
                 x0 = int(np.clip(np.floor(uv[:, 0].min()) - 2, 0, 3 * W))
@@ -323,7 +336,7 @@ class Renderer:
         if x1 <= x0 or y1 <= y0:
             return canvas  # projects entirely outside the canvas
         flags = pyrender.RenderFlags.SEG | pyrender.RenderFlags.DEPTH_ONLY | pyrender.RenderFlags.SKIP_CULL_FACES
-        seg = {self._obj_nodes[obj.inst_id]: (255, 255, 255)}
+        seg = {self._obj_nodes[inst_id]: (255, 255, 255)}
         # window in image coordinates (the part of the window that overlaps the image)
         ix0, iy0, ix1, iy1 = max(x0 - W, 0), max(y0 - H, 0), min(x1 - W, W), min(y1 - H, H)
         inside = x0 >= W and y0 >= H and x1 <= 2 * W and y1 <= 2 * H

@@ -53,7 +53,8 @@ def compute_stats(ds: Dataset) -> dict:
                 w, h = inst.bbox_visib[2], inst.bbox_visib[3]
                 sizes.append(float(np.sqrt(w * h)))
                 areas.append(inst.px_count_visib)
-                views.setdefault(name, []).append(viewpoint(inst.cam_T_model))
+                if inst.cam_T_model is not None:
+                    views.setdefault(name, []).append(viewpoint(inst.cam_T_model))
     bins = np.linspace(0, 1, 11)
     all_views = np.array([v for vs in views.values() for v in vs]).reshape(-1, 2)
     hist2d = np.histogram2d(all_views[:, 0], all_views[:, 1], bins=[AZ_EDGES, EL_EDGES])[0] if len(all_views) else \

@@ -11,7 +11,10 @@ Checks (each failure names the file, frame, instance and the figure):
 4. COCO: each annotation's RLE equals the BOP ``mask_visib`` of the same instance; area and box agree.
 5. On a sample of frames: the written depth equals a ray cast of the written models at the
    written poses (median |dz| < 1 mm over pixels both see), and ``mask_visib`` matches the
-   ray-cast visible mask (IoU >= 0.95 for instances with >= 100 visible pixels).
+   ray-cast visible mask (IoU >= 0.95 for instances with >= 100 visible pixels). Pixels of
+   hands (not rigid models) are left out of both comparisons.
+6. Hands (``scene_hands.json``): mask pixel counts and boxes; 2D keypoints equal the projection
+   of the 3D keypoints with ``cam_K`` (< 0.01 px).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .annotate import mask_bbox
-from .bop import ENV_FILE, SIDE_FILE, read_mask
+from .bop import ENV_FILE, HANDS_FILE, SIDE_FILE, read_mask
 from .coco import FRAGMENT, coco_path, decode_rle
 from .dataset import Dataset
 
@@ -156,6 +159,8 @@ class Verifier:
             return res
         res["gt"] = gt
         self.good_frames.extend((sd, im) for im in sorted(cams) if im in gt)
+        if (sd / HANDS_FILE).is_file():
+            self._check_hands(sd, cams)
         W, H = self.ds.camera["width"], self.ds.camera["height"]
         for im in cams:
             if im not in gt or im not in info or im not in occ:
@@ -172,6 +177,36 @@ class Verifier:
                 self._rotation(g.cam_R_m2c, sd / "scene_gt.json", fr, inst, "cam_R_m2c")
                 self._check_masks(sd, im, gid, i, o, (H, W), fr, inst)
         return res
+
+    def _check_hands(self, sd: Path, cams: dict) -> None:
+        """Hand side file: masks vs counts and boxes; 2D keypoints = projection of the 3D ones (< 0.01 px)."""
+        path = sd / HANDS_FILE
+        data = self._load(path)
+        if data is None:
+            return
+        for im, hands in data.items():
+            im = int(im)
+            K = np.asarray(cams[im].cam_K).reshape(3, 3) if im in cams else None
+            for h in hands:
+                fr, inst = f"scene {sd.name} im {im}", f"hand {h.get('hand_id')}"
+                try:
+                    mv = read_mask(sd / h["mask_visib"])
+                    kp3 = np.asarray(h["keypoints_cam_mm"], dtype=np.float64) / 1000.0
+                except (KeyError, FileNotFoundError, OSError) as e:
+                    self.fail(path, f"hand entry unreadable: {type(e).__name__}: {e}", fr, inst)
+                    continue
+                if int(mv.sum()) != h["px_count_visib"] or mask_bbox(mv) != list(h["bbox_visib"]):
+                    self.fail(sd / h["mask_visib"], f"{int(mv.sum())} px / bounds {mask_bbox(mv)} but "
+                              f"px_count_visib {h['px_count_visib']} / bbox_visib {h['bbox_visib']}", fr, inst)
+                if K is not None:
+                    for k, uv in enumerate(h["keypoints_2d"]):
+                        if uv is None or kp3[k, 2] <= 0:
+                            continue
+                        p = K @ kp3[k]
+                        err = float(np.hypot(p[0] / p[2] - uv[0], p[1] / p[2] - uv[1]))
+                        if err > 0.01:
+                            self.fail(path, f"keypoint {k}: 2D differs from the projection of 3D by {err:.3f} px", fr,
+                                      inst)
 
     def _check_masks(self, sd, im, gid, i, o, shape, fr, inst):
         mv_path = sd / "mask_visib" / f"{im:06d}_{gid:06d}.png"
@@ -255,7 +290,10 @@ class Verifier:
                 self.fail(path, f"bbox {a['bbox']} != RLE bounds {mask_bbox(m)}", fr, where)
             if self.ds.has_bop:
                 scene, im = divmod(img["id"], 1000)
-                mv = self.ds.split_dir / f"{scene:06d}" / "mask_visib" / f"{im:06d}_{a['gt_id']:06d}.png"
+                if "hand_id" in a:
+                    mv = self.ds.split_dir / f"{scene:06d}" / "mask_visib_hand" / f"{im:06d}_{a['hand_id']:06d}.png"
+                else:
+                    mv = self.ds.split_dir / f"{scene:06d}" / "mask_visib" / f"{im:06d}_{a['gt_id']:06d}.png"
                 if mv.is_file() and not np.array_equal(read_mask(mv), m):
                     diff = int((read_mask(mv) != m).sum())
                     self.fail(path, f"RLE differs from {mv.relative_to(self.ds.root)} in {diff} pixels", fr, where)
@@ -275,14 +313,20 @@ class Verifier:
         W, H = self.ds.camera["width"], self.ds.camera["height"]
         for frame in self.ds.frames([ids[i] for i in pick]):
             fr = f"scene {frame.scene_id:06d} im {frame.im_id}"
+            hands = [i for i in frame.instances if i.hand_id is not None]
+            frame.instances = [i for i in frame.instances if i.hand_id is None]
             if any(i.obj_id not in models for i in frame.instances):
                 self.fail(frame.scene_dir / "scene_gt.json", "obj_id without a model in models/", fr)
                 continue
             self.checked["raycast_frames"] += 1
             depth_o, owner, _ = cast_frame(models, frame, W, H, self.ds.env(frame.scene_dir))
+            # hands are not in models/: their visible pixels are left out of the comparison
+            hand_px = np.zeros((H, W), bool)
+            for h in hands:
+                hand_px |= h.mask_visib((H, W))
             if frame.depth_path is not None:
                 d = np.asarray(Image.open(frame.depth_path), dtype=np.float64) * frame.depth_scale / 1000.0
-                both = (d > 0) & (depth_o > 0)
+                both = (d > 0) & (depth_o > 0) & ~hand_px
                 if both.any():
                     med = float(np.median(np.abs(d[both] - depth_o[both])))
                     if med >= DEPTH_MEDIAN_TOL_M:
@@ -293,8 +337,10 @@ class Verifier:
                     continue
                 if isinstance(inst.mask_source, Path) and not inst.mask_source.is_file():
                     continue  # reported as a missing file
-                mv = inst.mask_visib((H, W))
-                ray = owner == inst.gt_id
+                if (inst.mask_visib((H, W)) & ~hand_px).sum() < IOU_MIN_PIXELS:
+                    continue  # mostly behind hands
+                mv = inst.mask_visib((H, W)) & ~hand_px
+                ray = (owner == inst.gt_id) & ~hand_px
                 iou = (mv & ray).sum() / max((mv | ray).sum(), 1)
                 if iou < IOU_MIN:
                     src = inst.mask_source if isinstance(inst.mask_source, Path) else coco_path(self.ds.root, self.ds.split)

@@ -45,6 +45,52 @@ class ObjectInstance:
 
 
 @dataclass(frozen=True)
+class HandInstance:
+    """One posed hand (not a rigid object: it is not simulated and not in BOP's scene_gt).
+
+    Attributes
+    ----------
+    inst_id : int
+        Value in the instance-ID buffer (shared id space with objects).
+    handedness : 'right' or 'left'
+    vertices : (n, 3) float64
+        Posed vertices, world frame, metres.
+    faces : (m, 3) int64
+    joints : (16, 3) float64
+        MANO joints, world frame.
+    keypoints : (21, 3) float64
+        MANO 21-keypoint order, world frame.
+    global_orient, hand_pose, betas, transl : arrays
+        Model parameters in the **world** frame (axis-angle radians; metres), as passed to
+        ``HandModel.forward(..., left=handedness == 'left')``.
+    rest_wrist : (3,) float64
+        J_0 of the shaped rest model (right-hand model frame), for moving the parameters to a camera frame.
+    flat_hand_mean : bool
+    backend : str
+    color : (3,) float64
+        Skin colour, RGB in [0, 1].
+    grasped_inst : int or None
+        inst_id of the object it grasps.
+    """
+
+    inst_id: int
+    handedness: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    joints: np.ndarray
+    keypoints: np.ndarray
+    global_orient: np.ndarray
+    hand_pose: np.ndarray
+    betas: np.ndarray
+    transl: np.ndarray
+    rest_wrist: np.ndarray
+    flat_hand_mean: bool
+    backend: str
+    color: np.ndarray
+    grasped_inst: int | None = None
+
+
+@dataclass(frozen=True)
 class StaticBox:
     """A static box (floor slab, bin wall): ``extents`` (3,) metres, centred at ``world_T_box``."""
 
@@ -114,6 +160,7 @@ class SceneDescription:
     views: tuple[View, ...]
     shadows: bool = False
     removed: tuple[tuple[int, str], ...] = field(default=())  # (inst_id, reason) dropped by physics
+    hands: tuple[HandInstance, ...] = ()
 
     def with_objects(self, objects, removed=()) -> "SceneDescription":
         return replace(self, objects=tuple(objects), removed=tuple(self.removed) + tuple(removed))

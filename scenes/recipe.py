@@ -305,6 +305,62 @@ class AppearanceConfig(_Model):
         return v
 
 
+class HandConfig(_Model):
+    """Hands in each scene (MANO parameterisation; docs/conventions.md, "Hands").
+
+    ``backend``: ``procedural`` (bundled, licence-free) or ``mano`` (the user's own
+    ``MANO_RIGHT.pkl``/``.npz``, from ``mano_model`` or the environment variable
+    ``GTFORGE_MANO_MODEL``). Each hand grasps a random object of the scene with
+    probability ``grasp_fraction`` (when a grasp is found), otherwise it is a free hand
+    at ``height`` above the floor near the look-at target, oriented so that the first
+    view's camera is at ``azimuth_deg``/``elevation_deg`` in the hand frame (x fingers,
+    y palm normal; elevation 90 = palm towards the camera). Betas: each coefficient is
+    drawn from ``betas`` (procedural: size, palm width, finger length, 10 % per unit).
+    """
+
+    count: IntRange = IntRange(min=1, max=1)
+    backend: Literal["procedural", "mano"] = "procedural"
+    mano_model: str | None = None
+    flat_hand_mean: bool = False
+    fingertip_ids: Literal["smplx", "manopth"] | Annotated[list[int], Field(min_length=5, max_length=5)] = "smplx"
+    left_fraction: float = Field(default=0.5, ge=0, le=1)
+    betas: Range = Range(min=-1.5, max=1.5)
+    grasp_fraction: float = Field(default=0.7, ge=0, le=1)
+    curl: Range = Range(min=0.0, max=1.0)
+    azimuth_deg: Range = Range(min=-180.0, max=180.0)
+    elevation_deg: Range = Range(min=-60.0, max=89.0)
+    height: Range = Range(min=0.08, max=0.2)
+    skin_color: ColorRange = ColorRange(min=[0.55, 0.35, 0.25], max=[0.95, 0.78, 0.66])
+    max_grasp_tries: int = Field(default=12, ge=1)
+    write_vertices: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.backend == "mano":
+            path = self.mano_model or os.environ.get("GTFORGE_MANO_MODEL")
+            if not path:
+                raise ValueError("backend 'mano' needs mano_model (or the GTFORGE_MANO_MODEL environment variable): "
+                                 "the path of your own MANO_RIGHT.pkl or .npz")
+        if not (0.0 <= self.curl.min and self.curl.max <= 1.0):
+            raise ValueError("curl must lie within [0, 1] (0 open, 0.5 relaxed, 1 fist)")
+        if self.height.min <= 0:
+            raise ValueError("height must be > 0 (above the floor)")
+        return self
+
+    @field_validator("mano_model")
+    @classmethod
+    def _mano_exists(cls, v, info: ValidationInfo):
+        if v is None:
+            return v
+        base = (info.context or {}).get("base_dir", ".")
+        p = Path(os.path.expanduser(v))
+        p = p if p.is_absolute() else Path(base) / p
+        if not p.is_file():
+            raise ValueError(f"file not found: {p} (MANO files need registration and cannot be shipped: "
+                             "download MANO_RIGHT.pkl yourself)")
+        return str(p)
+
+
 class Layers(_Model):
     rgb: bool = True
     depth: bool = True
@@ -364,7 +420,8 @@ class Recipe(_Model):
     seed: int = Field(ge=0)
     scenes: ScenesConfig
     camera: CameraConfig
-    objects: list[ObjectSet] = Field(min_length=1)
+    objects: list[ObjectSet] = []
+    hands: HandConfig | None = None
     clutter: ClutterConfig = ClutterConfig()
     lights: LightConfig = LightConfig()
     appearance: AppearanceConfig = AppearanceConfig()
@@ -376,8 +433,9 @@ class Recipe(_Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"object set names must be unique; repeated: {dup}")
-        if sum(o.count.max for o in self.objects) == 0:
-            raise ValueError("every object set has count.max 0: scenes would be empty")
+        hands = self.hands.count.max if self.hands is not None else 0
+        if sum(o.count.max for o in self.objects) == 0 and hands == 0:
+            raise ValueError("no objects and no hands: scenes would be empty")
         return self
 
     def views_in_scene(self, scene_index: int) -> int:

@@ -19,6 +19,7 @@ STREAMS = {
     "objects": 0,  # which objects, their drop poses
     "appearance": 1,  # colours, floor texture, lights
     "views": 2,  # camera poses (one sub-stream per view)
+    "hands": 3,  # hand shapes, poses, grasps
 }
 
 

@@ -133,7 +133,7 @@ def test_amodal_passes_are_exact(small_dataset):
                 b = r.render_view(view)
                 cam_T_world = invert_pose(view.world_T_cam)
                 for o in scene.objects:
-                    full = r._amodal_canvas(view, cam_T_world, o, crop=False)
+                    full = r._amodal_canvas(view, cam_T_world, o.inst_id, crop=False)
                     assert np.array_equal(b.amodal[o.inst_id], full)
                     in_image = b.amodal[o.inst_id][240:480, 320:640]
                     assert not np.any((b.inst == o.inst_id) & ~in_image)  # no visible pixel outside the silhouette
