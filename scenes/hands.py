@@ -11,10 +11,12 @@ joint j rotates about ``u_j x n`` (positive: towards the palm), abduction about
 Joint limits (radians, ``LIMITS``) bound flexion and abduction per joint type.
 Curl c in [0, 1] interpolates open (0) -> relaxed (0.5) -> fist (1).
 
-Grasps. A surface point p (normal m) of a target object is drawn; the palm is
-placed facing -m at p, fingers in a random direction perpendicular to m; each
-finger then closes (bisection on its curl) until it touches the surface
-(penetration <= 1 mm). A grasp is kept when the whole hand penetrates the
+Grasps. A surface point p (normal m, pointing upwards: z >= 0.3, as for an
+object resting on a table) of a target object is drawn; the palm is placed
+facing -m at p, fingers in a random direction perpendicular to m and not
+pointing down; each finger then closes (bisection on its curl; the thumb also
+turns towards the fingers) until it touches the surface (penetration <= 1 mm)
+or the floor. A grasp is kept when the whole hand penetrates the
 object by at most ``max_penetration`` (2 mm), at least ``min_tip_contacts`` (3)
 fingertips are within ``contact_tol`` (5 mm) of its surface, and the hand stays
 above the floor; otherwise another is drawn. Signed distances: trimesh
@@ -249,28 +251,36 @@ class PosedSDF:
 
 
 def sample_grasp(model, axes, fingers, rng, target: PosedSDF, betas, left, max_tries=12,
-                 max_penetration=0.002, contact_tol=0.005, min_tip_contacts=3, floor_z=0.0):
+                 max_penetration=0.002, contact_tol=0.005, min_tip_contacts=3, floor_z=0.0, reasons=None):
     """Try to grasp ``target`` (:class:`PosedSDF`). Returns a HandPlacement or None after ``max_tries``.
 
     The search uses ``target.approx``; the returned grasp passed the acceptance test with ``target.exact``.
+    ``reasons`` (a ``collections.Counter``), when given, counts why attempts were rejected.
     """
+    note = reasons.update if reasons is not None else (lambda _k: None)
     surface = target.world_mesh()
-    pts, face_idx = trimesh.sample.sample_surface(surface, 64, seed=int(rng.integers(2**31)))
+    pts, face_idx = trimesh.sample.sample_surface(surface, 96, seed=int(rng.integers(2**31)))
     normals = surface.face_normals[face_idx]
     order = rng.permutation(len(pts))
     tries = 0
+
+    def blocked(verts) -> bool:  # touching counts; more than 1 mm into the object or below the floor does not
+        return target.approx(verts).min() < -0.001 or verts[:, 2].min() < floor_z + 0.001
+
     for i in order:
         p, m = pts[i], normals[i]
-        if m[2] < -0.2:  # not from underneath
+        if m[2] < 0.3:  # approach from above, as for an object resting on a table
             continue
         tries += 1
         if tries > max_tries:
             break
-        frame = facing_frame(-m, np.cross(m, rng.normal(size=3)))
+        fingers_dir = np.cross(m, rng.normal(size=3))
+        if fingers_dir[2] < 0:  # fingers never point down into the table
+            fingers_dir = -fingers_dir
+        frame = facing_frame(-m, fingers_dir)
         base_flex, base_abd = sample_articulation(rng, (0.0, 0.15), finger_jitter=0.05)
         gap = 0.002
-        # back off until the open hand is clear of the object
-        for _ in range(6):
+        for _ in range(6):  # back off until the open hand is clear of the object
             centre = p + m * (gap + 0.5 * _palm_thickness(model, axes))
             h = pose_hand(model, axes, frame, centre, betas, base_flex, base_abd, left)
             d = target.approx(h.output.vertices[::3])
@@ -278,34 +288,47 @@ def sample_grasp(model, axes, fingers, rng, target: PosedSDF, betas, left, max_t
                 break
             gap += -d.min() + 0.002
         else:
+            note(["no clear start"])
             continue
-        flex = base_flex.copy()
+        if h.output.vertices[:, 2].min() < floor_z + 0.001:
+            note(["start below floor"])
+            continue
+        flex, abd = base_flex.copy(), base_abd.copy()
         for f, joints in FINGER_JOINTS.items():
             lo, hi = 0.0, 1.0
             sel = fingers[f]
             for _ in range(6):
                 mid = 0.5 * (lo + hi)
-                trial = flex.copy()
-                trial[list(joints)] = np.maximum(base_flex[list(joints)], curl_flexion(mid)[list(joints)])
-                tf, ta = clip_to_limits(trial, base_abd)
-                hh = pose_hand(model, axes, frame, centre, betas, tf, ta, left)
-                if target.approx(hh.output.vertices[sel][::2]).min() < -0.001:
+                tf, ta = _closed(flex, abd, base_flex, base_abd, joints, mid)
+                if blocked(pose_hand(model, axes, frame, centre, betas, tf, ta, left).output.vertices[sel][::2]):
                     hi = mid
                 else:
                     lo = mid
-            flex[list(joints)] = np.maximum(base_flex[list(joints)], curl_flexion(lo)[list(joints)])
-        flex, abd = clip_to_limits(flex, base_abd)
+            flex, abd = _closed(flex, abd, base_flex, base_abd, joints, lo)
         h = pose_hand(model, axes, frame, centre, betas, flex, abd, left)
         tips = target.approx(h.output.vertices[list(model.tip_ids)])
-        if (np.sum(np.abs(tips) <= contact_tol) < min_tip_contacts or target.approx(h.output.vertices).min() < -max_penetration
-                or h.output.vertices[:, 2].min() < floor_z - 0.001):
+        if np.sum(np.abs(tips) <= contact_tol) < min_tip_contacts:
+            note(["too few fingertip contacts"])
+            continue
+        if target.approx(h.output.vertices).min() < -max_penetration or h.output.vertices[:, 2].min() < floor_z - 0.001:
+            note(["penetration (approx)"])
             continue
         tips = target.exact(h.output.vertices[list(model.tip_ids)])
         if (target.exact(h.output.vertices).min() >= -max_penetration
                 and np.sum(np.abs(tips) <= contact_tol) >= min_tip_contacts):
             h.tip_distances = tips
             return h
+        note(["rejected by the exact check"])
     return None
+
+
+def _closed(flex, abd, base_flex, base_abd, joints, c):
+    """Articulation with one finger closed to curl c (the thumb also turns towards the fingers: opposition)."""
+    f, a = flex.copy(), abd.copy()
+    f[list(joints)] = np.maximum(base_flex[list(joints)], curl_flexion(c)[list(joints)])
+    if joints[0] == 13:  # thumb CMC: abduction towards the index grows with the curl
+        a[13] = max(base_abd[13], 0.6 * c)
+    return clip_to_limits(f, a)
 
 
 def _palm_thickness(model: HandModel, axes: HandAxes) -> float:
