@@ -89,7 +89,8 @@ def _tube(start, d, length, r0, r1, n_around, stations):
 
 
 def _palm(n_around=28):
-    """Lofted palm slab from the wrist (x = -0.02) to the knuckles; returns vertices, faces, wrist ring start."""
+    """Lofted palm slab from the wrist (x = -0.024) to the knuckles; returns vertices, faces, the first vertex of
+    the ring at x = 0 (the wrist joint) and the ring size."""
     xs = [-0.024, -0.014, 0.0, 0.02, 0.045, 0.068, 0.084, 0.094, 0.101, 0.105]
     half_w = [0.024, 0.028, 0.031, 0.036, 0.041, 0.044, 0.044, 0.042, 0.038, 0.030]
     half_t = [0.013, 0.016, 0.0175, 0.0175, 0.0165, 0.015, 0.0138, 0.0125, 0.0105, 0.007]
@@ -116,7 +117,7 @@ def _palm(n_around=28):
         for j in range(n_around):
             k = (j + 1) % n_around
             faces.append((ring + j, centre, ring + k) if flip else (ring + k, centre, ring + j))
-    return np.array(verts), np.array(faces), rings[xs.index(0.0)], n_around, np.array(xs)
+    return np.array(verts), np.array(faces), rings[xs.index(0.0)], n_around
 
 
 def _smoothstep(e0, e1, x):
@@ -130,20 +131,16 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
     Returns
     -------
     HandModel
-        About 1,900 vertices; posedirs are zero (no pose correctives); 3 shape coefficients
+        About 3,400 vertices; posedirs are zero (no pose correctives); 3 shape coefficients
         (``SHAPE_NAMES``).
     """
-    pv, pf, wrist_ring, n_palm, _ = _palm()
+    pv, pf, wrist_ring, n_palm = _palm()
     parts_v, parts_f = [pv], [pf]
     offset = len(pv)
-    owner = [np.zeros(len(pv), dtype=np.int64)]  # joint whose transform moves a vertex (before blending)
-    blend = [np.zeros(len(pv))]  # weight given to the parent joint
-    ring_of = {0: (wrist_ring, n_palm)}
+    ring_of = {0: (wrist_ring, n_palm)}  # joint -> (first vertex of its ring, ring size)
     tips = {}
-    axis_of, base_of, length_scale = {}, {}, []
+    axis_of, base_of = {}, {}
     finger_of_vertex = [np.full(len(pv), -1)]
-    palm_w = np.zeros((len(pv), 16))
-    palm_w[:, 0] = 1.0
     seg_records = []
     for fi, (name, (mcp, d, lengths, r_base, r_tip)) in enumerate(_FINGERS.items()):
         d = np.asarray(d, dtype=np.float64)

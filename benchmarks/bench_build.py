@@ -49,6 +49,8 @@ def main() -> int:
     print("  per frame (ms) :")
     total = 0.0
     for k in STAGES:
+        if k == "hands" and recipe.hands is None:
+            continue
         ms = 1000 * s["timings"].get(k, 0.0) / max(n, 1)
         total += ms
         print(f"    {k:<18s} {ms:8.1f}")

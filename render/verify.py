@@ -337,9 +337,9 @@ class Verifier:
                     continue
                 if isinstance(inst.mask_source, Path) and not inst.mask_source.is_file():
                     continue  # reported as a missing file
-                if (inst.mask_visib((H, W)) & ~hand_px).sum() < IOU_MIN_PIXELS:
-                    continue  # mostly behind hands
                 mv = inst.mask_visib((H, W)) & ~hand_px
+                if mv.sum() < IOU_MIN_PIXELS:
+                    continue  # mostly behind hands
                 ray = (owner == inst.gt_id) & ~hand_px
                 iou = (mv & ray).sum() / max((mv | ray).sum(), 1)
                 if iou < IOU_MIN:

@@ -11,7 +11,6 @@ from PIL import Image, ImageDraw
 
 from gtforge.render.dataset import DatasetError, open_dataset
 from gtforge.render.preview import LEVEL_COLORS, draw_keypoints
-from gtforge.render.stats import compute_stats
 
 
 def copy(ds, tmp_path, name="copy"):
