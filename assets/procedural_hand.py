@@ -17,7 +17,9 @@ Dimensions follow an adult hand (hand length ~0.19 m, palm width ~0.085 m).
 Shape coefficients (betas, linear):
   0 ``size``: uniform scale about the wrist, +10 % per unit;
   1 ``palm_width``: palm and finger bases spread sideways (z), +10 % per unit;
-  2 ``finger_length``: every finger lengthens along its own axis, +10 % per unit.
+  2 ``finger_length``: every finger lengthens along its own axis, +10 % per unit;
+  3 ``thumb_length``: the thumb lengthens along its axis, +10 % per unit;
+  4 ``index_ring_ratio``: the index finger lengthens and the ring finger shortens, 5 % each per unit.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import trimesh
 
 from .hand_model import MANO_PARENTS, HandModel
 
-SHAPE_NAMES = ("size", "palm_width", "finger_length")
+SHAPE_NAMES = ("size", "palm_width", "finger_length", "thumb_length", "index_ring_ratio")
 
 # finger: (MCP position, direction (unnormalised), segment lengths, base radius, tip radius)
 _FINGERS = {
@@ -131,7 +133,7 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
     Returns
     -------
     HandModel
-        About 3,400 vertices; posedirs are zero (no pose correctives); 3 shape coefficients
+        About 3,400 vertices; posedirs are zero (no pose correctives); 5 shape coefficients
         (``SHAPE_NAMES``).
     """
     pv, pf, wrist_ring, n_palm = _palm()
@@ -190,8 +192,8 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
         parent = MANO_PARENTS[jid]
         W[off:off + count, jid] = w_self
         W[off:off + count, parent] += 1 - w_self
-    # shape blend shapes (n, 3, 3)
-    S = np.zeros((n, 3, 3))
+    # shape blend shapes (n, 3, 5)
+    S = np.zeros((n, 3, len(SHAPE_NAMES)))
     S[:, :, 0] = 0.1 * V  # size about the wrist
     palm_c = -0.001
     S[: len(pv), 2, 1] = 0.1 * (V[: len(pv), 2] - palm_c)
@@ -200,7 +202,10 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
         base = base_of[name]
         S[sel, 2, 1] = 0.1 * (base[2] - palm_c)  # a finger moves with its base
         along = (V[sel] - base) @ axis_of[name]
-        S[sel, :, 2] = 0.1 * along[:, None] * axis_of[name][None, :]
+        elongation = along[:, None] * axis_of[name][None, :]
+        S[sel, :, 2] = 0.1 * elongation
+        S[sel, :, 3] = 0.1 * elongation if name == "thumb" else 0.0
+        S[sel, :, 4] = {"index": 0.05, "ring": -0.05}.get(name, 0.0) * elongation
     return HandModel(
         v_template=V, shapedirs=S, posedirs=np.zeros((n, 3, 135)), J_regressor=Jr, weights=W, faces=F,
         parents=MANO_PARENTS.copy(), hands_components=None, hands_mean=np.zeros(45),

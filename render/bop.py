@@ -21,7 +21,7 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
                                           box walls) in the world frame, mm, for independent checks
         scene_hands.json                  gtforge side file, per image a list of hands (not in scene_gt:
                                           hands are not rigid): model parameters in the camera frame,
-                                          21 keypoints (camera mm, pixels, visibility, occluder), masks,
+                                          21 keypoints (camera frame in metres, pixels, visibility, occluder), masks,
                                           boxes and occlusion figures; masks in mask_hand/ and
                                           mask_visib_hand/{im_id:06d}_{hand_id:06d}.png; optional posed
                                           vertices in hands/{im_id:06d}_{hand_id:06d}.npz
@@ -246,7 +246,7 @@ class BopSceneWriter:
             "hand_id": k, "inst_id": int(h.inst_id), "handedness": h.handedness, "backend": h.backend,
             "flat_hand_mean": bool(h.flat_hand_mean), "global_orient": _fl(h.global_orient),
             "hand_pose": _fl(h.hand_pose), "betas": _fl(h.betas), "transl_m": _fl(h.transl),
-            "keypoints_cam_mm": [_fl(p * 1000.0) for p in h.keypoints_cam], "keypoints_2d": uv,
+            "keypoints_cam_m": [_fl(p) for p in h.keypoints_cam], "keypoints_2d": uv,
             "keypoint_visibility": [int(v) for v in h.visibility], "keypoint_occluder": list(h.occluder),
             "grasped_gt_id": gt_of.get(h.grasped_inst) if h.grasped_inst is not None else None,
             "bbox_obj": st["bbox_obj"], "bbox_visib": st["bbox_visib"], "px_count_all": st["px_count_all"],

@@ -89,7 +89,7 @@ def hand_annotations(image_id: int, hands, category_id: int, ignore_visib_fract:
 
     ``keypoints`` = [x, y, v] * 21 in MANO's order (``KEYPOINT_NAMES``), pixel centres at integer
     coordinates; v = 0 outside the image (x = y = 0, as COCO), 1 occluded, 2 visible; ``num_keypoints``
-    counts v > 0. ``hand`` holds the model parameters in the camera frame and the 3D keypoints (mm).
+    counts v > 0. ``hand`` holds the model parameters in the camera frame and the 3D keypoints (camera frame, metres).
     """
     out = []
     for k, h in enumerate(hands):
@@ -110,7 +110,7 @@ def hand_annotations(image_id: int, hands, category_id: int, ignore_visib_fract:
             "hand": {"handedness": h.handedness, "backend": h.backend, "flat_hand_mean": bool(h.flat_hand_mean),
                      "global_orient": [float(x) for x in h.global_orient], "hand_pose": [float(x) for x in h.hand_pose],
                      "betas": [float(x) for x in h.betas], "transl_m": [float(x) for x in h.transl],
-                     "keypoints_cam_mm": [[float(c) * 1000.0 for c in p] for p in h.keypoints_cam],
+                     "keypoints_cam_m": [[float(c) for c in p] for p in h.keypoints_cam],
                      "keypoint_occluder": list(h.occluder)},
         })
     return out

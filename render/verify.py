@@ -191,7 +191,7 @@ class Verifier:
                 fr, inst = f"scene {sd.name} im {im}", f"hand {h.get('hand_id')}"
                 try:
                     mv = read_mask(sd / h["mask_visib"])
-                    kp3 = np.asarray(h["keypoints_cam_mm"], dtype=np.float64) / 1000.0
+                    kp3 = np.asarray(h["keypoints_cam_m"], dtype=np.float64)
                 except (KeyError, FileNotFoundError, OSError) as e:
                     self.fail(path, f"hand entry unreadable: {type(e).__name__}: {e}", fr, inst)
                     continue

@@ -315,7 +315,8 @@ class HandConfig(_Model):
     at ``height`` above the floor near the look-at target, oriented so that the first
     view's camera is at ``azimuth_deg``/``elevation_deg`` in the hand frame (x fingers,
     y palm normal; elevation 90 = palm towards the camera). Betas: each coefficient is
-    drawn from ``betas`` (procedural: size, palm width, finger length, 10 % per unit).
+    drawn from ``betas`` (procedural: size, palm width, finger length, thumb length, index-to-ring
+    ratio; 10 % or 5 % per unit).
     """
 
     count: IntRange = IntRange(min=1, max=1)
@@ -352,6 +353,8 @@ class HandConfig(_Model):
     def _mano_exists(cls, v, info: ValidationInfo):
         if v is None:
             return v
+        if "LEFT" in Path(v).name.upper():
+            raise ValueError(f"{v}: give the right-hand model (MANO_RIGHT); left hands are its mirror image")
         base = (info.context or {}).get("base_dir", ".")
         p = Path(os.path.expanduser(v))
         p = p if p.is_absolute() else Path(base) / p

@@ -154,10 +154,22 @@ def bone_lengths(kp):
     return np.array([np.linalg.norm(kp[b] - kp[a]) for a, b in BONES])
 
 
+def test_procedural_shape_coefficients():
+    p = build_procedural_hand()
+    k0 = p.forward().keypoints
+    big = p.forward(betas=[1.0, 0, 0, 0, 0]).keypoints
+    assert np.allclose(big - big[0], 1.1 * (k0 - k0[0]), atol=1e-9)  # size: 10 % about the wrist
+    length = lambda kp, a, b: np.linalg.norm(kp[b] - kp[a])  # noqa: E731
+    th = p.forward(betas=[0, 0, 0, 1.0, 0]).keypoints
+    assert np.isclose(length(th, 1, 4), 1.1 * length(k0, 1, 4)) and np.isclose(length(th, 5, 8), length(k0, 5, 8))
+    r = p.forward(betas=[0, 0, 0, 0, 1.0]).keypoints
+    assert np.isclose(length(r, 5, 8), 1.05 * length(k0, 5, 8)) and np.isclose(length(r, 13, 16), 0.95 * length(k0, 13, 16))
+
+
 def test_bone_lengths_do_not_change_with_pose(mano_file):
     rng = np.random.default_rng(2)
     p = build_procedural_hand()
-    betas = np.array([0.5, -0.3, 1.0])
+    betas = np.array([0.5, -0.3, 1.0, 0.4, -0.8])
     ref = bone_lengths(p.forward(betas=betas).keypoints)
     m = load_mano(mano_file[0] / "MANO_RIGHT.pkl")
     mb = rng.normal(size=10)
@@ -175,8 +187,8 @@ def test_bone_lengths_do_not_change_with_pose(mano_file):
 def test_left_hand_is_the_mirror_image():
     p = build_procedural_hand()
     rng = np.random.default_rng(3)
-    go, hp, _, tr = random_params(rng, 3)
-    betas = rng.normal(size=3)
+    go, hp, _, tr = random_params(rng, 5)
+    betas = rng.normal(size=5)
     flip3 = np.array([1.0, -1.0, -1.0])
     right = p.forward(go * flip3, hp * np.tile(flip3, 15), betas)
     left = p.forward(go, hp, betas, left=True)
@@ -280,7 +292,7 @@ def test_keypoints_2d_are_projections_of_3d(hands_dataset):
     for sd, im, K, cam, hands, gt in hand_frames(hands_dataset):
         assert len(hands) == 2
         for h in hands:
-            kp = np.asarray(h["keypoints_cam_mm"]) / 1000.0
+            kp = np.asarray(h["keypoints_cam_m"])
             for k, uv in enumerate(h["keypoint_visibility"]):
                 if h["keypoints_2d"][k] is None:
                     continue
@@ -297,7 +309,7 @@ def test_hand_parameters_reproduce_keypoints(hands_dataset):
         for h in hands:
             out = p.forward(h["global_orient"], h["hand_pose"], h["betas"], h["transl_m"],
                             left=h["handedness"] == "left")
-            assert np.abs(out.keypoints * 1000 - np.asarray(h["keypoints_cam_mm"])).max() < 1e-6
+            assert np.abs(out.keypoints - np.asarray(h["keypoints_cam_m"])).max() < 1e-9
             v = np.load(sd / h["vertices"])["vertices_cam"]
             assert np.abs(out.vertices - v).max() < 1e-5  # float32 file
 
@@ -336,7 +348,7 @@ def test_keypoint_visibility_agrees_with_ray_casting(hands_dataset):
         scene = trimesh.util.concatenate(meshes)
         face_owner = np.concatenate([np.full(len(m.faces), i) for i, m in enumerate(meshes)])
         for h, hm in zip(hands, hand_meshes):
-            kp = np.asarray(h["keypoints_cam_mm"]) / 1000.0
+            kp = np.asarray(h["keypoints_cam_m"])
             radii = keypoint_radii(kp, hm.vertices)
             dirs = kp / np.linalg.norm(kp, axis=1, keepdims=True)
             locs, ray_idx, tri_idx = scene.ray.intersects_location(np.zeros_like(dirs), dirs, multiple_hits=False)
@@ -400,7 +412,7 @@ def test_mano_backend_through_the_pipeline(mano_file, tmp_path):
         for h in hands:
             assert h["backend"] == "mano" and h["flat_hand_mean"] is False
             o = m.forward(h["global_orient"], h["hand_pose"], h["betas"], h["transl_m"], left=h["handedness"] == "left")
-            assert np.abs(o.keypoints * 1000 - np.asarray(h["keypoints_cam_mm"])).max() < 1e-6
+            assert np.abs(o.keypoints - np.asarray(h["keypoints_cam_m"])).max() < 1e-9
             n += 1
     assert n >= 2
 
@@ -414,8 +426,21 @@ def test_mano_recipe_errors(tmp_path, capsys, monkeypatch):
                    f"hands.mano_model={tmp_path / 'MANO_RIGHT.pkl'}") == 2
     err = capsys.readouterr().err
     assert "hands.mano_model: file not found" in err and "MANO_RIGHT.pkl" in err
+    assert run_cli("build", HANDS_RECIPE, "--out", out, "--quiet", "--set", "hands.backend=mano", "--set",
+                   f"hands.mano_model={tmp_path / 'MANO_LEFT.pkl'}") == 2
+    assert "give the right-hand model" in capsys.readouterr().err
     (tmp_path / "MANO_RIGHT.pkl").write_bytes(b"garbage")
     assert run_cli("build", HANDS_RECIPE, "--out", out, "--quiet", "--set", "hands.backend=mano", "--set",
                    f"hands.mano_model={tmp_path / 'MANO_RIGHT.pkl'}") == 2
     assert "cannot read MANO model" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_hands_alone(tmp_path):
+    out = tmp_path / "alone"
+    assert run_cli("build", HANDS_RECIPE, "--out", out, "--quiet", "--set", "objects=[]", "--set", "camera.width=160",
+                   "--set", "camera.height=120", "--set", "scenes.views_per_scene=2", "--frames", "2") == 0
+    doc = json.loads((out / "instances_train_pbr.json").read_text())
+    assert [c["name"] for c in doc["categories"]] == ["hand"]
+    assert doc["annotations"] and all(a["category_id"] == 1 for a in doc["annotations"])
+    assert run_cli("verify", out) == 0
