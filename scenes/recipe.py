@@ -210,6 +210,11 @@ class CameraConfig(_Model):
     def _check(self):
         if (self.intrinsics is None) == (self.fov_y_deg is None):
             raise ValueError("give exactly one of 'intrinsics' (fx, fy, cx, cy) or 'fov_y_deg'")
+        if self.intrinsics is not None:
+            cx, cy = self.intrinsics.cx, self.intrinsics.cy
+            if not (-0.5 <= cx <= self.width - 0.5 and -0.5 <= cy <= self.height - 0.5):
+                raise ValueError(f"principal point (cx, cy) = ({cx}, {cy}) lies outside the {self.width}x{self.height} "
+                                 "image: set intrinsics for this image size (or use fov_y_deg)")
         if self.znear >= self.zfar:
             raise ValueError(f"znear ({self.znear}) must be < zfar ({self.zfar})")
         if self.distance.min <= 0:

@@ -41,6 +41,7 @@ def test_bundled_recipe_is_valid():
         (lambda d: d.update(seed=-1), "seed", "greater than or equal to 0"),
         (lambda d: d["scenes"].update(views_per_scene=1001), "scenes.views_per_scene", "less than or equal to 1000"),
         (lambda d: d["camera"].update(fov_y_deg=50), "camera", "exactly one of"),
+        (lambda d: d["camera"].update(width=160, height=120), "camera", "lies outside the 160x120 image"),
         (lambda d: d["output"].update(occlusion_thresholds=[0.6, 0.2]), "output.occlusion_thresholds", "t0 <= t1"),
         (lambda d: d["output"].update(formats=["kitti"]), "output.formats[0]", "Input should be 'bop' or 'coco'"),
         (lambda d: d["output"].update(formats=["coco"], layers={"rgb": False}), "output", "keep layers.rgb true"),
@@ -67,9 +68,9 @@ def test_bad_yaml_and_missing_file(tmp_path):
 
 
 def test_overrides_apply_and_validate():
-    recipe, raw = load_recipe(DEFAULT_RECIPE, ["camera.width=320", "objects[0].count.max=3", "objects.1.scale=2"])
-    assert recipe.camera.width == 320 and recipe.objects[0].count.max == 3 and recipe.objects[1].scale == 2.0
-    assert raw["camera"]["width"] == 320
+    recipe, raw = load_recipe(DEFAULT_RECIPE, ["camera.width=700", "objects[0].count.max=3", "objects.1.scale=2"])
+    assert recipe.camera.width == 700 and recipe.objects[0].count.max == 3 and recipe.objects[1].scale == 2.0
+    assert raw["camera"]["width"] == 700
     with pytest.raises(RecipeError) as e:
         load_recipe(DEFAULT_RECIPE, ["objects[99].count.max=3"])
     assert e.value.path == "objects[99]"
