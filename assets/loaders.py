@@ -210,6 +210,8 @@ def set_members(obj_set: ObjectSet, base_dir: str | Path) -> list[tuple[str, Pat
 
     BOP folders are expanded to their ``obj_XXXXXX.ply`` files (scale 0.001 x ``obj_set.scale``).
     """
+    if obj_set.source == "procedural://cars":
+        return [(f"{obj_set.name}/{i:03d}", Path(f"procedural://cars/{i}"), obj_set.scale) for i in range(obj_set.variants)]
     members = []
     for p in resolve_source(obj_set.source, base_dir):
         if p.is_dir():
@@ -233,6 +235,17 @@ def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: f
         As :func:`load_mesh_file` / :func:`load_urdf_visual`; also for a degenerate (zero-size) mesh.
     """
     color = None
+    if str(path).startswith("procedural:"):
+        import numpy as np_
+
+        from .cars import make_car
+
+        variant = int(str(path).rsplit("/", 1)[1])
+        mesh, _info = make_car(np_.random.default_rng([0xCA5, variant]))
+        if scale != 1.0:
+            mesh.apply_scale(scale)
+        return Asset(obj_id=obj_id, class_name=class_name, set_name=set_name, source=f"procedural car {variant}",
+                     mesh=mesh, base_color=None)
     if path.suffix.lower() == ".urdf":
         mesh, color = load_urdf_visual(path)
     else:

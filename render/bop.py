@@ -272,9 +272,11 @@ class BopSceneWriter:
 
 def scene_env(scene) -> dict:
     """``scene_env.json`` content of a scene description: floor side (mm) and wall boxes (extents mm, pose)."""
-    return {"floor_size_mm": float(scene.floor.size * 1000.0),
+    ar = scene.background is not None  # AR: the ground is the photo's (no floor); real objects are boxes
+    boxes = scene.occluders if ar else scene.walls
+    return {"floor_size_mm": 0.0 if ar else float(scene.floor.size * 1000.0), "ar": ar,
             "boxes": [{"extents_mm": _fl(np.asarray(w.extents) * 1000.0), "world_R_box": _fl(w.world_T_box[:3, :3]),
-                       "world_t_box_mm": _fl(w.world_T_box[:3, 3] * 1000.0)} for w in scene.walls]}
+                       "world_t_box_mm": _fl(w.world_T_box[:3, 3] * 1000.0)} for w in boxes]}
 
 
 def model_info(vertices_mm: np.ndarray) -> dict:

@@ -32,7 +32,16 @@ from .coco import CocoSceneWriter, merge_coco
 
 log = logging.getLogger("gtforge")
 
-STAGES = ("scene", "physics", "hands", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "write")
+STAGES = ("scene", "physics", "hands", "composite", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "write")
+
+
+def load_recipe_backgrounds(recipe, base_dir) -> list:
+    """The AR backgrounds of a recipe (empty for other scene kinds). Raises ValueError naming the background."""
+    if recipe.ar is None:
+        return []
+    from ..scenes.backgrounds import load_backgrounds
+
+    return load_backgrounds(recipe.ar.backgrounds, base_dir, recipe.seed, ground=recipe.ar.placement == "ground")
 
 
 def load_hand_model(cfg):
@@ -73,7 +82,10 @@ class SceneWorker:
         self.recipe, self.base_dir, self.out_dir = recipe, Path(base_dir), Path(out_dir)
         self.library = AssetLibrary(recipe.objects, self.base_dir)
         self.shapes = CollisionShapes(self.library)
-        self.renderer = Renderer(self.library, recipe.camera.width, recipe.camera.height)
+        self.backgrounds = load_recipe_backgrounds(recipe, self.base_dir)
+        w, h = (recipe.camera.width, recipe.camera.height) if recipe.camera else (self.backgrounds[0].width,
+                                                                                    self.backgrounds[0].height)
+        self.renderer = Renderer(self.library, w, h)
         self.hand_model = self.hand_axes = self.hand_targets = None
         if recipe.hands is not None:
             from ..scenes.hands import TargetMeshes, hand_axes
@@ -87,11 +99,19 @@ class SceneWorker:
         r, out = self.recipe, self.recipe.output
         t = defaultdict(float)
         t0 = time.perf_counter()
-        desc = build_scene(r, self.library, scene_index, self.base_dir)
-        t["scene"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        desc, report = settle(desc, self.shapes, r.clutter)
-        t["physics"] += time.perf_counter() - t0
+        if r.ar is not None:
+            from ..scenes.ar import build_ar_scene
+            from ..scenes.physics import SettleReport
+
+            desc = build_ar_scene(r, self.library, self.backgrounds, scene_index)
+            report = SettleReport(settled=True, sim_time=0.0, steps=0, removed=desc.removed)
+            t["scene"] += time.perf_counter() - t0
+        else:
+            desc = build_scene(r, self.library, scene_index, self.base_dir)
+            t["scene"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            desc, report = settle(desc, self.shapes, r.clutter)
+            t["physics"] += time.perf_counter() - t0
         if r.hands is not None:
             from ..scenes.hands import place_hands
 
@@ -107,9 +127,17 @@ class SceneWorker:
                 if "coco" in out.formats else None)
         hand_cat = len(self.library) + 1
         self.renderer.set_scene(desc)
+        photo = desc.background.image() if desc.background is not None else None
         for im_id, view in enumerate(desc.views):
             bufs = self.renderer.render_view(view, rgb=out.layers.rgb, amodal=True)
             t.update({k: t[k] + v for k, v in self.renderer.last_timings.items()})
+            if photo is not None:
+                from .composite import composite
+
+                t0 = time.perf_counter()
+                bufs.rgb, bufs.inst, bufs.depth = composite(photo, bufs.rgba, bufs.shadow, bufs.inst, bufs.depth,
+                                                            desc.background.depth, desc.look)
+                t["composite"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             labels = annotate_view(desc, view, bufs.inst, bufs.depth, bufs.amodal, out.occlusion_thresholds)
             hands = annotate_hands(desc, view, bufs.inst, bufs.depth, bufs.amodal, out.occlusion_thresholds)
@@ -119,6 +147,8 @@ class SceneWorker:
             if coco is not None:
                 coco.add_frame(im_id, rgb_relpath(im_id, out.image_format), view.width, view.height, labels, hands,
                                hand_cat)
+            if "kitti" in out.formats:
+                self._write_kitti(folder.path, scene_index, im_id, desc, labels, bufs.rgb)
             t["write"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         writer.finish()
@@ -129,6 +159,26 @@ class SceneWorker:
         return {"scene": scene_index, "frames": len(desc.views), "timings": dict(t), "settled": report.settled,
                 "sim_time": report.sim_time, "removed": list(report.removed),
                 "objects": len(desc.objects), "obj_ids": sorted({o.obj_id for o in desc.objects})}
+
+    def _write_kitti(self, folder: Path, scene_index: int, im_id: int, desc, labels, rgb) -> None:
+        """KITTI files of one frame into the scene folder (``kitti/{image_2,label_2,calib}/{frame:06d}``)."""
+        from PIL import Image
+
+        from .kitti import kitti_object, write_calib, write_labels
+
+        frame = scene_index * 1000 + im_id
+        k = folder / "kitti"
+        for sub in ("image_2", "label_2", "calib"):
+            (k / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(k / "image_2" / f"{frame:06d}.png", compress_level=1)
+        by_inst = {o.inst_id: o for o in desc.objects}
+        objs = [kitti_object(lab, by_inst[lab.inst_id], self.library.get(lab.obj_id).mesh.bounds, desc.ref_T_world,
+                             self.recipe.ar.kitti_type) for lab in labels]
+        objs = [o for o in objs if o is not None]
+        if self.recipe.ar.carry_real_labels:
+            objs += list(desc.background.labels)
+        write_labels(k / "label_2" / f"{frame:06d}.txt", objs)
+        write_calib(k / "calib" / f"{frame:06d}.txt", desc.background.P2(), desc.background.lidar2ref)
 
     def close(self):
         self.renderer.close()
@@ -154,7 +204,8 @@ META_FILE = "gtforge.json"
 RECIPE_COPY = "recipe.yaml"
 
 
-def prepare_output(out_dir, recipe: Recipe, resolved: dict, recipe_file: str, base_dir, classes=None) -> bool:
+def prepare_output(out_dir, recipe: Recipe, resolved: dict, recipe_file: str, base_dir, classes=None,
+                   backgrounds=()) -> bool:
     """Create the dataset folder, or check that an existing one was started by the same recipe.
 
     Writes ``recipe.yaml`` (the resolved recipe, after overrides), ``gtforge.json``
@@ -187,8 +238,12 @@ def prepare_output(out_dir, recipe: Recipe, resolved: dict, recipe_file: str, ba
     tmp = out / (RECIPE_COPY + ".tmp")
     tmp.write_text(header + yaml.safe_dump(resolved, sort_keys=False))
     tmp.replace(out / RECIPE_COPY)
-    cam = recipe.camera
-    write_json_atomic(out / "camera.json", camera_json(cam.K(), cam.width, cam.height, recipe.output.depth_scale))
+    if recipe.camera is not None:
+        cam = recipe.camera
+        K, w, h = cam.K(), cam.width, cam.height
+    else:  # ar: the first background's camera (each image's own K is in scene_camera.json)
+        K, w, h = backgrounds[0].K, backgrounds[0].width, backgrounds[0].height
+    write_json_atomic(out / "camera.json", camera_json(K, w, h, recipe.output.depth_scale))
     write_json_atomic(meta_path, {"gtforge_version": __version__, "recipe_file": str(recipe_file),
                                   "base_dir": str(base_dir), "recipe": resolved, "formats": list(recipe.output.formats),
                                   "split": recipe.output.split, "num_scenes": recipe.num_scenes(),
@@ -240,10 +295,14 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
     library.load_all()  # every model file is read (and checked) before the first render
     if recipe.hands is not None:
         load_hand_model(recipe.hands)  # a bad MANO file is reported before anything is written
+    try:
+        backgrounds = load_recipe_backgrounds(recipe, base_dir)  # unreadable backgrounds fail before writing
+    except (ValueError, OSError) as e:
+        raise RecipeError(recipe_file, "ar.backgrounds", str(e)) from None
     classes = {str(i): {"name": n, "set": sn} for i, n, sn, _p, _s in library.entries}
     if recipe.hands is not None:
         classes[str(len(library) + 1)] = {"name": "hand", "set": "hand"}
-    resuming = prepare_output(out_dir, recipe, resolved, recipe_file, base_dir, classes)
+    resuming = prepare_output(out_dir, recipe, resolved, recipe_file, base_dir, classes, backgrounds)
     todo = pending_scenes(out_dir, recipe)
     skipped = recipe.num_scenes() - len(todo)
     if resuming:
@@ -288,6 +347,10 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
         write_models(out_dir, library, used_obj_ids(out_dir, recipe))
     if "coco" in recipe.output.formats:
         merge_coco(out_dir, recipe.output.split, library, recipe_file, hands=recipe.hands is not None)
+    if "kitti" in recipe.output.formats:
+        from .kitti import merge_kitti
+
+        merge_kitti(out_dir, recipe.output.split)
     seconds = time.perf_counter() - start
     return {"scenes": len(todo), "frames": frames, "seconds": seconds, "timings": dict(timings), "skipped": skipped,
             "out_dir": str(out_dir)}

@@ -71,8 +71,10 @@ def static_meshes_world(env: dict | None) -> list[trimesh.Trimesh]:
     if not env:
         return []
     s = env["floor_size_mm"] / 2000.0
-    floor = trimesh.Trimesh([[-s, -s, 0], [s, -s, 0], [s, s, 0], [-s, s, 0]], [[0, 1, 2], [0, 2, 3]], process=False)
-    out = [floor]
+    out = []
+    if s > 0:
+        out.append(trimesh.Trimesh([[-s, -s, 0], [s, -s, 0], [s, s, 0], [-s, s, 0]], [[0, 1, 2], [0, 2, 3]],
+                                   process=False))
     for b in env["boxes"]:
         T = np.eye(4)
         T[:3, :3] = np.reshape(b["world_R_box"], (3, 3))

@@ -100,12 +100,16 @@ class FrameBuffers:
     amodal : dict[int, (3H, 3W) bool]
         Per ``inst_id``, the unoccluded silhouette on the 3W x 3H canvas whose
         pixel (v + H, u + W) is image pixel (v, u).
+    rgba, shadow : AR scenes only (``SceneDescription.background`` set), see
+        :meth:`Renderer.render_view`; ``rgb`` is then None (render/composite.py makes the image).
     """
 
     rgb: np.ndarray | None
     depth: np.ndarray
     inst: np.ndarray
     amodal: dict
+    rgba: np.ndarray | None = None  # AR: (H, W, 4) uint8, inserted objects alone, anti-aliased alpha
+    shadow: np.ndarray | None = None  # AR: (H, W) float32, ground brightness ratio with/without objects
 
 
 def _gl_camera(K: np.ndarray, znear: float, zfar: float, du: float = 0.0, dv: float = 0.0) -> pyrender.IntrinsicsCamera:
@@ -210,6 +214,7 @@ class Renderer:
         for n in self._scene_nodes:
             self._scene.remove_node(n)
         self._scene_nodes, self._obj_nodes, self._static_nodes, self._corners = [], {}, [], {}
+        self._occluder_nodes, self._catcher_node = [], None
         self._scene.bg_color = np.append(scene.background_color, 1.0)
         self._scene.ambient_light = np.full(3, scene.ambient)
         for o in scene.objects:
@@ -234,7 +239,16 @@ class Renderer:
             self._corners[h.inst_id] = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
                                                  for z in (lo[2], hi[2])])
         fnode = self._scene.add(self._floor_mesh(scene.floor), pose=np.eye(4))
-        self._static_nodes.append(fnode)
+        if scene.background is not None:
+            self._catcher_node = fnode  # shadow catcher: in the RGB passes only, never in the ID pass
+            self._scene_nodes.append(fnode)
+            for box in scene.occluders:  # real objects: in the ID pass only
+                m = pyrender.Mesh.from_trimesh(trimesh.creation.box(extents=box.extents), smooth=False)
+                node = self._scene.add(m, pose=box.world_T_box)
+                self._occluder_nodes.append(node)
+                self._scene_nodes.append(node)
+        else:
+            self._static_nodes.append(fnode)
         for w in scene.walls:
             mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.append(w.color, 1.0), metallicFactor=0.0,
                                                      roughnessFactor=0.8)
@@ -248,6 +262,12 @@ class Renderer:
         self._seg_map = {n: tuple(int(c) for c in encode_ids([i])[0]) for i, n in self._obj_nodes.items()}
         for n in self._static_nodes:
             self._seg_map[n] = (0, 0, 0)
+        if self._occluder_nodes:
+            from ..scenes.ar import REAL_ID
+
+            real = tuple(int(c) for c in encode_ids([REAL_ID])[0])
+            for n in self._occluder_nodes:
+                self._seg_map[n] = real
         self.description = scene
 
     # ------------------------------------------------------------------ views
@@ -275,8 +295,7 @@ class Renderer:
         """
         if self.description is None:
             raise ValueError("render_view: call set_scene first")
-        if (view.width, view.height) != (self.width, self.height):
-            raise ValueError(f"view is {view.width}x{view.height}, renderer is {self.width}x{self.height}")
+        self.width, self.height = int(view.width), int(view.height)  # AR backgrounds differ in size
         with _both_faces():
             self._r._platform.make_current()
             glDisable(GL_CULL_FACE)
@@ -287,9 +306,11 @@ class Renderer:
         r = self._r
         r.viewport_width, r.viewport_height = W, H
         self._use_camera(self._cam_node, _gl_camera(view.K, view.znear, view.zfar), view.world_T_cam)
-        color = None
+        color = rgba = shadow = None
         t0 = time.perf_counter()
-        if rgb:
+        if self.description.background is not None:
+            rgba, shadow = self._ar_layers()
+        elif rgb:
             flags = pyrender.RenderFlags.SKIP_CULL_FACES
             if self.description.shadows:
                 flags |= pyrender.RenderFlags.SHADOWS_DIRECTIONAL
@@ -308,7 +329,47 @@ class Renderer:
         self.last_timings = {"render_rgb": t1 - t0, "render_ids_depth": t2 - t1,
                              "render_amodal": time.perf_counter() - t2}
         return FrameBuffers(rgb=None if color is None else np.ascontiguousarray(color),
-                            depth=np.ascontiguousarray(depth, dtype=np.float32), inst=inst, amodal=masks)
+                            depth=np.ascontiguousarray(depth, dtype=np.float32), inst=inst, amodal=masks,
+                            rgba=rgba, shadow=shadow)
+
+    def _ar_layers(self):
+        """AR passes: the inserted objects alone (RGBA, transparent elsewhere, anti-aliased edges), and the
+        shadow ratio: brightness of the shadow-catcher ground with the objects over its brightness without
+        them (1 where no shadow falls or no ground is seen)."""
+        r = self._r
+        if not self._obj_nodes:  # nothing inserted (pyrender's shadow pass also fails without visible meshes)
+            return np.zeros((self.height, self.width, 4), np.uint8), np.ones((self.height, self.width), np.float32)
+        base = pyrender.RenderFlags.RGBA | pyrender.RenderFlags.SKIP_CULL_FACES
+        if self.description.shadows:
+            base |= pyrender.RenderFlags.SHADOWS_DIRECTIONAL
+        objs = [self._obj_nodes[i].mesh for i in self._obj_nodes]
+        occl = [n.mesh for n in self._occluder_nodes]
+        catcher = self._catcher_node.mesh
+        bg = self._scene.bg_color
+        self._scene.bg_color = np.zeros(4)
+
+        def visible(meshes, flag):
+            for m in meshes:
+                m.is_visible = flag
+
+        try:
+            visible(occl, False)
+            visible([catcher], False)
+            layer, _ = r.render(self._scene, flags=base)
+            shadow = np.ones(layer.shape[:2], np.float32)
+            if self.description.shadows:
+                visible([catcher], True)
+                with_objs, _ = r.render(self._scene, flags=base)
+                visible(objs, False)
+                ground, _ = r.render(self._scene, flags=base)
+                lum = lambda im: im[..., :3].astype(np.float32).mean(axis=-1)  # noqa: E731
+                seen = ground[..., 3] > 0
+                shadow[seen] = np.clip((lum(with_objs)[seen] + 1.0) / (lum(ground)[seen] + 1.0), 0.0, 1.0)
+                shadow[layer[..., 3] > 0] = 1.0
+        finally:
+            visible(objs + occl + [catcher], True)
+            self._scene.bg_color = bg
+        return np.ascontiguousarray(layer), shadow
 
     def _amodal_canvas(self, view: View, cam_T_world: np.ndarray, inst_id: int, crop: bool = True) -> np.ndarray:
         """Silhouette (3H, 3W) bool of one object or hand (``inst_id``) rendered alone on BOP's 3W x 3H canvas.

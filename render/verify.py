@@ -319,13 +319,21 @@ class Verifier:
                 self.fail(frame.scene_dir / "scene_gt.json", "obj_id without a model in models/", fr)
                 continue
             self.checked["raycast_frames"] += 1
-            depth_o, owner, _ = cast_frame(models, frame, W, H, self.ds.env(frame.scene_dir))
+            env = self.ds.env(frame.scene_dir)
+            depth_o, owner, _ = cast_frame(models, frame, W, H, env)
             # hands are not in models/: their visible pixels are left out of the comparison
             hand_px = np.zeros((H, W), bool)
             for h in hands:
                 hand_px |= h.mask_visib((H, W))
+            d = None
             if frame.depth_path is not None:
                 d = np.asarray(Image.open(frame.depth_path), dtype=np.float64) * frame.depth_scale / 1000.0
+            if env and env.get("ar") and d is not None:
+                # AR: the photo's own surfaces are not in models/; where the written depth shows a real surface
+                # nearer than the ray cast, the real surface owns the pixel (depth-aware occlusion)
+                hand_px |= (d > 0) & (depth_o > 0) & (d < depth_o - np.maximum(0.05, 0.02 * depth_o))
+                hand_px |= depth_o == 0
+            if d is not None:
                 both = (d > 0) & (depth_o > 0) & ~hand_px
                 if both.any():
                     med = float(np.median(np.abs(d[both] - depth_o[both])))

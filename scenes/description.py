@@ -161,6 +161,12 @@ class SceneDescription:
     shadows: bool = False
     removed: tuple[tuple[int, str], ...] = field(default=())  # (inst_id, reason) dropped by physics
     hands: tuple[HandInstance, ...] = ()
+    # augmented reality (scenes/ar.py): the real photo and its scene, real occluders, compositing look,
+    # and the reference frame (KITTI camera 0) of the background's labels
+    background: object = None
+    occluders: tuple[StaticBox, ...] = ()
+    look: dict | None = None
+    ref_T_world: np.ndarray | None = None
 
     def with_objects(self, objects, removed=()) -> "SceneDescription":
         return replace(self, objects=tuple(objects), removed=tuple(self.removed) + tuple(removed))

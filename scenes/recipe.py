@@ -155,7 +155,8 @@ class ObjectSet(_Model):
 
     ``source`` is a mesh file (OBJ+MTL, PLY, STL, GLB/glTF, OFF), a URDF (its
     visual meshes are used), a BOP ``models/`` folder (``models_info.json`` +
-    ``obj_XXXXXX.ply`` in millimetres), or a glob over several of these. Each
+    ``obj_XXXXXX.ply`` in millimetres), a glob over several of these, or
+    ``procedural://cars`` (``variants`` generated cars, assets/cars.py). Each
     scene draws ``count`` instances, each picking one mesh of the set
     uniformly at random.
     """
@@ -168,9 +169,15 @@ class ObjectSet(_Model):
     friction: float = Field(default=0.6, ge=0)
     restitution: float = Field(default=0.0, ge=0, le=1)
 
+    variants: int = Field(default=8, ge=1, le=1000, description="procedural://cars: number of generated car models")
+
     @field_validator("source")
     @classmethod
     def _source_exists(cls, v: str, info: ValidationInfo) -> str:
+        if v.startswith("procedural://"):
+            if v != "procedural://cars":
+                raise ValueError(f"unknown procedural source {v!r}; known: procedural://cars")
+            return v
         return _check_source(v, info, MESH_SUFFIXES, allow_bop_dir=True)
 
 
@@ -369,6 +376,76 @@ class HandConfig(_Model):
         return str(p)
 
 
+class ARBackgroundsConfig(_Model):
+    """Background photos (scenes/backgrounds.py): ``kitti`` (``path``: a KITTI frame folder),
+    ``middlebury_motorcycle`` (scikit-image's garage photo with disparity), or ``photos``
+    (``photos``: files or scikit-image sample names; intrinsics from ``fov_y_deg``; a ground plane,
+    when needed, from ``camera_height`` and ``camera_pitch_deg``)."""
+
+    kind: Literal["kitti", "middlebury_motorcycle", "photos"]
+    path: str | None = None
+    photos: list[str] = []
+    fov_y_deg: float = Field(default=50.0, gt=0, lt=180)
+    camera_height: float | None = Field(default=None, gt=0)
+    camera_pitch_deg: float = 0.0
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind == "kitti" and not self.path:
+            raise ValueError("kind 'kitti' needs path (a folder with image_2.png, calib.json, ...)")
+        if self.kind == "photos" and not self.photos:
+            raise ValueError("kind 'photos' needs photos (files or scikit-image sample names)")
+        return self
+
+    @field_validator("path")
+    @classmethod
+    def _path_exists(cls, v, info: ValidationInfo):
+        if v is None:
+            return v
+        p = resolve_source(v, (info.context or {}).get("base_dir", "."))[0]
+        if not (p / "image_2.png").is_file() or not (p / "calib.json").is_file():
+            raise ValueError(f"{p}: expected image_2.png and calib.json in the folder")
+        return str(p)
+
+
+class ARLookConfig(_Model):
+    """Compositing: shadows on a shadow-catcher ground plane, blending of the inserted layer
+    (none: hard alpha; gaussian: blurred alpha; poisson: OpenCV seamless cloning; motion: alpha
+    blurred along a line), and post-processing of the inserted layer towards the photo (colour
+    match to the photo's mean colour, Gaussian blur, sensor noise, chromatic aberration, motion blur).
+    Pixels of the photo change only where an inserted object or its shadow falls."""
+
+    shadows: bool = True
+    shadow_strength: Range = Range(min=0.5, max=0.75)
+    blend: Literal["none", "gaussian", "poisson", "motion"] = "gaussian"
+    color_match: Range = Range(min=0.1, max=0.4)
+    blur_sigma: Range = Range(min=0.0, max=0.7)
+    noise_sigma: Range = Range(min=0.0, max=3.0)
+    chromatic_aberration_px: Range = Range(min=0.0, max=1.0)
+    motion_blur_px: Range = Range(min=0.0, max=0.0)
+
+
+class ARConfig(_Model):
+    """Augmented-reality scenes (scenes/ar.py): one view per scene, the background photo's camera."""
+
+    backgrounds: ARBackgroundsConfig
+    placement: Literal["ground", "free"] = "ground"
+    distance: Range = Range(min=6.0, max=30.0)
+    lateral_fraction: float = Field(default=0.8, gt=0, le=1)
+    yaw_deg: Range = Range(min=-180.0, max=180.0)
+    avoid_real: bool = True
+    carry_real_labels: bool = False
+    max_tries: int = Field(default=60, ge=1)
+    kitti_type: str = "Car"
+    look: ARLookConfig = ARLookConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.distance.min <= 0:
+            raise ValueError("distance.min must be > 0")
+        return self
+
+
 class Layers(_Model):
     rgb: bool = True
     depth: bool = True
@@ -377,7 +454,7 @@ class Layers(_Model):
 
 
 class OutputConfig(_Model):
-    formats: list[Literal["bop", "coco"]] = ["bop"]
+    formats: list[Literal["bop", "coco", "kitti"]] = ["bop"]
     split: str = Field(default="train_pbr", pattern=r"^[A-Za-z0-9_\-]+$")
     layers: Layers = Layers()
     depth_scale: float = Field(default=0.1, gt=0, description="depth_mm = png_value * depth_scale (BOP)")
@@ -427,13 +504,29 @@ class Recipe(_Model):
 
     seed: int = Field(ge=0)
     scenes: ScenesConfig
-    camera: CameraConfig
+    camera: CameraConfig | None = None
     objects: list[ObjectSet] = []
     hands: HandConfig | None = None
+    ar: ARConfig | None = None
     clutter: ClutterConfig = ClutterConfig()
     lights: LightConfig = LightConfig()
     appearance: AppearanceConfig = AppearanceConfig()
     output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _scene_kind(self):
+        if self.ar is None and self.camera is None:
+            raise ValueError("camera is required (except for ar scenes, which use the background's camera)")
+        if self.ar is not None:
+            if self.hands is not None:
+                raise ValueError("ar scenes do not take hands")
+            if self.scenes.views_per_scene != 1:
+                raise ValueError("ar scenes have one view (the photo): set scenes.views_per_scene to 1")
+            if "kitti" in self.output.formats and self.ar.placement != "ground":
+                raise ValueError("the kitti format needs ar.placement 'ground' (upright objects on the road)")
+        elif "kitti" in self.output.formats:
+            raise ValueError("the kitti format is written for ar scenes (cars on real photos)")
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self):

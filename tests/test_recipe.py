@@ -43,7 +43,8 @@ def test_bundled_recipe_is_valid():
         (lambda d: d["camera"].update(fov_y_deg=50), "camera", "exactly one of"),
         (lambda d: d["camera"].update(width=160, height=120), "camera", "lies outside the 160x120 image"),
         (lambda d: d["output"].update(occlusion_thresholds=[0.6, 0.2]), "output.occlusion_thresholds", "t0 <= t1"),
-        (lambda d: d["output"].update(formats=["kitti"]), "output.formats[0]", "Input should be 'bop' or 'coco'"),
+        (lambda d: d["output"].update(formats=["pascal"]), "output.formats[0]", "Input should be 'bop', 'coco' or 'kitti'"),
+        (lambda d: d["output"].update(formats=["kitti"]), "", "the kitti format is written for ar scenes"),
         (lambda d: d["output"].update(formats=["coco"], layers={"rgb": False}), "output", "keep layers.rgb true"),
         (lambda d: d["clutter"].update(support="box"), "clutter.support", "'plane' or 'bin'"),
         (lambda d: d["lights"]["color"].update(max=[1.5, 1, 1]), "lights.color", "[0, 1]"),
@@ -55,7 +56,7 @@ def test_bad_recipe_names_field(tmp_path, mutate, path, words):
         load_recipe(p)
     assert e.value.path == path
     assert words in e.value.message
-    assert str(e.value).startswith(f"{p}: {path}: ")
+    assert str(e.value).startswith(f"{p}: {path}: " if path else f"{p}: ")
 
 
 def test_bad_yaml_and_missing_file(tmp_path):

@@ -1,0 +1,126 @@
+"""Compositing AR frames: inserted objects over the real photo, with depth-aware occlusion and shadows.
+
+:func:`composite` takes the renderer's AR buffers (``FrameBuffers.rgba`` of the inserted
+objects alone, ``shadow``, ``inst``, ``depth``) and the background, and returns the final
+image and the ID/depth buffers the annotator uses, in this order:
+
+1. Depth-aware occlusion: where the background's depth map (metres, 0 unknown) is nearer
+   than an inserted surface by more than ``max(0.05 m, 2 %)``, the real surface owns the
+   pixel (``REAL_ID``), in the image and in every label. (Real objects known from labels were
+   already drawn into the ID pass as occluder boxes.)
+2. The inserted layer (RGB and alpha) is brought towards the photo: colour matched to the
+   photo's mean colour (fraction ``color_match``), Gaussian blur, chromatic aberration (red and
+   blue shifted horizontally by +-``chromatic_aberration_px``), motion blur along a line, and
+   sensor noise (Gaussian, ``noise_sigma`` in 0-255 units, on the inserted pixels only).
+3. Shadows darken the photo: ``photo * (1 - strength * (1 - shadow))``.
+4. Blending (``blend``): ``none`` (alpha > 0.5 hard), ``gaussian`` (alpha blurred, sigma 1 px),
+   ``motion`` (alpha blurred along the motion line), ``poisson`` (OpenCV ``seamlessClone`` of
+   the layer into the photo inside the object mask).
+
+The photo is left bit-exact wherever no inserted object (alpha 0) and no shadow (ratio 1) falls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..scenes.ar import REAL_ID
+
+
+def _motion_kernel(length_px: float, angle: float) -> np.ndarray:
+    n = max(1, int(round(length_px)))
+    k = np.zeros((2 * n + 1, 2 * n + 1))
+    for t in np.linspace(-n, n, 4 * n + 1):
+        k[int(round(n + t * np.sin(angle))), int(round(n + t * np.cos(angle)))] = 1
+    return k / k.sum()
+
+
+def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.ndarray, depth: np.ndarray,
+              real_depth: np.ndarray | None, look: dict):
+    """Final AR frame.
+
+    Parameters
+    ----------
+    photo : (H, W, 3) uint8
+    rgba : (H, W, 4) uint8, inserted objects alone (alpha 0 elsewhere)
+    shadow : (H, W) float32 in [0, 1]
+    inst : (H, W) int32, depth : (H, W) float32 metres: the ID pass (objects and real occluders)
+    real_depth : (H, W) float32 metres (0 unknown) of the photo, or None
+    look : dict from ``scenes.ar.sample_look``
+
+    Returns
+    -------
+    rgb : (H, W, 3) uint8
+    inst, depth : the buffers after depth-aware occlusion (real surfaces own their pixels; depth
+        there is the real depth, and the real depth wherever no inserted object is seen)
+    """
+    inst = inst.copy()
+    depth = depth.copy()
+    if real_depth is not None:
+        obj = inst > 0
+        nearer = obj & (real_depth > 0) & (real_depth < depth - np.maximum(0.05, 0.02 * depth))
+        inst[nearer] = REAL_ID
+        depth[nearer] = real_depth[nearer]
+    real = inst == REAL_ID
+    alpha = rgba[..., 3].astype(np.float32) / 255.0
+    alpha[real] = 0.0
+    layer = rgba[..., :3].astype(np.float32)
+    photo_f = photo.astype(np.float32)
+    covered = alpha > 0
+    if covered.any() and look["color_match"] > 0:
+        target = photo_f.reshape(-1, 3).mean(axis=0)
+        current = layer[covered].mean(axis=0) + 1e-3
+        gain = (1 - look["color_match"]) + look["color_match"] * (target / current) * (current.mean() / target.mean())
+        layer = np.clip(layer * gain, 0, 255)
+    if look["blur_sigma"] > 0.05:
+        layer = ndimage.gaussian_filter(layer, (look["blur_sigma"], look["blur_sigma"], 0))
+    ca = look["chromatic_aberration_px"]
+    if ca > 0.05:
+        layer[..., 0] = ndimage.shift(layer[..., 0], (0, ca), order=1, mode="nearest")
+        layer[..., 2] = ndimage.shift(layer[..., 2], (0, -ca), order=1, mode="nearest")
+    if look["motion_blur_px"] > 0.5:
+        k = _motion_kernel(look["motion_blur_px"], look["motion_angle"])
+        layer = np.stack([ndimage.convolve(layer[..., c], k) for c in range(3)], axis=-1)
+    if look["noise_sigma"] > 0:
+        noise = np.random.default_rng(look["noise_seed"]).normal(0, look["noise_sigma"], layer.shape)
+        layer = np.clip(layer + noise * covered[..., None], 0, 255)
+    # shadows on the real ground
+    if look.get("shadows", True):
+        photo_f = photo_f * (1.0 - look["shadow_strength"] * (1.0 - shadow))[..., None]
+    blend = look["blend"]
+    if blend == "none":
+        alpha = (alpha > 0.5).astype(np.float32)
+    elif blend == "gaussian":
+        alpha = np.clip(ndimage.gaussian_filter(alpha, 1.0), 0, 1) * (ndimage.binary_dilation(covered, iterations=3))
+        alpha[real] = 0.0
+    elif blend == "motion":
+        k = _motion_kernel(max(look["motion_blur_px"], 2.0), look["motion_angle"])
+        alpha = np.clip(ndimage.convolve(alpha, k), 0, 1)
+        alpha[real] = 0.0
+    out = photo_f * (1 - alpha[..., None]) + layer * alpha[..., None]
+    if blend == "poisson":
+        import cv2
+
+        mask = ((alpha > 0.5) * 255).astype(np.uint8)
+        out = photo_f.copy()
+        if mask.any():
+            ys, xs = np.nonzero(mask)
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            src = np.clip(layer, 0, 255).astype(np.uint8)
+            dst = np.clip(photo_f, 0, 255).astype(np.uint8)
+            sub = mask[y0:y1, x0:x1]
+            h, w = photo.shape[:2]
+            if y0 > 0 and x0 > 0 and y1 < h and x1 < w:
+                centre = (int((x0 + x1 - 1) // 2 + ((x1 - x0 - 1) % 2) * 0), int((y0 + y1 - 1) // 2))
+                cloned = cv2.seamlessClone(src[y0:y1, x0:x1], dst, sub, centre, cv2.NORMAL_CLONE)
+                out = np.where(mask[..., None] > 0, cloned.astype(np.float32), photo_f)
+            else:  # touching the border: seamlessClone cannot place it, fall back to the hard mask
+                out = np.where(mask[..., None] > 0, layer, photo_f)
+    rgb = np.clip(np.round(out), 0, 255).astype(np.uint8)
+    untouched = (alpha <= 0) & (shadow >= 1.0)
+    rgb[untouched] = photo[untouched]  # bit-exact background where nothing was inserted
+    if real_depth is not None:
+        bgpix = inst == 0
+        depth[bgpix] = real_depth[bgpix]
+    return rgb, inst, depth
