@@ -109,10 +109,10 @@ def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.
             y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
             src = np.clip(layer, 0, 255).astype(np.uint8)
             dst = np.clip(photo_f, 0, 255).astype(np.uint8)
-            sub = mask[y0:y1, x0:x1]
+            sub = mask[y0:y1, x0:x1].copy()  # seamlessClone writes into its mask argument
             h, w = photo.shape[:2]
             if y0 > 0 and x0 > 0 and y1 < h and x1 < w:
-                centre = (int((x0 + x1 - 1) // 2 + ((x1 - x0 - 1) % 2) * 0), int((y0 + y1 - 1) // 2))
+                centre = (int((x0 + x1 - 1) // 2), int((y0 + y1 - 1) // 2))
                 cloned = cv2.seamlessClone(src[y0:y1, x0:x1], dst, sub, centre, cv2.NORMAL_CLONE)
                 out = np.where(mask[..., None] > 0, cloned.astype(np.float32), photo_f)
             else:  # touching the border: seamlessClone cannot place it, fall back to the hard mask

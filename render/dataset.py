@@ -67,6 +67,8 @@ class Frame:
     K: np.ndarray
     cam_T_world: np.ndarray
     instances: list[Instance] = field(default_factory=list)
+    width: int = 0  # of this image (AR photos may differ from camera.json)
+    height: int = 0
 
 
 def _pose(R, t_mm) -> np.ndarray:
@@ -142,10 +144,14 @@ class Dataset:
         cam = f["camera"][im_id]
         rgb = next(iter(sorted((sd / "rgb").glob(f"{im_id:06d}.*"))), sd / "rgb" / f"{im_id:06d}.jpg")
         depth = sd / "depth" / f"{im_id:06d}.png"
+        from PIL import Image
+
+        with Image.open(rgb) as im:  # reads the header only
+            w, h = im.size
         fr = Frame(scene_id=int(sd.name), im_id=im_id, scene_dir=sd, rgb_path=rgb,
                    depth_path=depth if depth.is_file() else None, depth_scale=float(cam["depth_scale"]),
                    K=np.asarray(cam["cam_K"], dtype=np.float64).reshape(3, 3),
-                   cam_T_world=_pose(cam["cam_R_w2c"], cam["cam_t_w2c"]))
+                   cam_T_world=_pose(cam["cam_R_w2c"], cam["cam_t_w2c"]), width=w, height=h)
         if "gt" in f:
             for gt_id, (g, info, occ) in enumerate(zip(f["gt"][im_id], f["gt_info"][im_id], f["occ"][im_id])):
                 mpath = sd / "mask_visib" / f"{im_id:06d}_{gt_id:06d}.png"

@@ -89,8 +89,8 @@ def colorize_depth(depth: np.ndarray) -> np.ndarray:
 
 def render_frame(ds: Dataset, fr: Frame, models_info: dict, skeletons: dict) -> Image.Image:
     """The annotated picture of one frame (image size)."""
-    W, H = ds.camera["width"], ds.camera["height"]
     rgb = np.asarray(Image.open(fr.rgb_path).convert("RGB"), dtype=np.float64)
+    H, W = rgb.shape[:2]
     for inst in fr.instances:
         m = inst.mask_visib((H, W))
         c = instance_color(inst.gt_id if inst.gt_id is not None else 100 + inst.hand_id)
@@ -165,6 +165,7 @@ def make_sheet(ds: Dataset, n: int = 16, seed: int = 0) -> Image.Image:
                 skeletons[c["id"]] = c["skeleton"]
     tiles = [render_frame(ds, fr, models_info, skeletons) for fr in ds.frames([ids[i] for i in pick])]
     W, H = ds.camera["width"], ds.camera["height"]
+    tiles = [t if t.size == (W, H) else t.resize((W, H), Image.LANCZOS) for t in tiles]  # AR photos differ in size
     cols = max(1, math.ceil(math.sqrt(len(tiles))))
     rows = max(1, math.ceil(len(tiles) / cols))
     scale = min(1.0, 480 / W)

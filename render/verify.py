@@ -159,9 +159,16 @@ class Verifier:
             return res
         res["gt"] = gt
         self.good_frames.extend((sd, im) for im in sorted(cams) if im in gt)
+        rgb = sorted((sd / "rgb").glob("*")) if (sd / "rgb").is_dir() else []
+        if rgb:  # AR photos may differ in size from camera.json
+            from PIL import Image
+
+            with Image.open(rgb[0]) as im:
+                W, H = im.size
+        else:
+            W, H = self.ds.camera["width"], self.ds.camera["height"]
         if (sd / HANDS_FILE).is_file():
             self._check_hands(sd, cams)
-        W, H = self.ds.camera["width"], self.ds.camera["height"]
         for im in cams:
             if im not in gt or im not in info or im not in occ:
                 self.fail(sd / "scene_gt.json", "image missing from scene_gt/scene_gt_info/side file", f"im {im}")
@@ -310,8 +317,8 @@ class Verifier:
         ids = self.good_frames
         rng = np.random.default_rng(self.seed)
         pick = sorted(rng.choice(len(ids), size=min(self.sample, len(ids)), replace=False)) if ids else []
-        W, H = self.ds.camera["width"], self.ds.camera["height"]
         for frame in self.ds.frames([ids[i] for i in pick]):
+            W, H = frame.width, frame.height
             fr = f"scene {frame.scene_id:06d} im {frame.im_id}"
             hands = [i for i in frame.instances if i.hand_id is not None]
             frame.instances = [i for i in frame.instances if i.hand_id is None]

@@ -1,0 +1,247 @@
+"""AR composites: KITTI I/O, ground planes, car placement and labels on the real KITTI frame in ../shared."""
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT, run_cli
+from matplotlib.path import Path as MplPath
+from PIL import Image
+from scipy.spatial import ConvexHull
+
+from gtforge.render.kitti import KittiObject, read_calib, read_labels, write_calib, write_labels
+from gtforge.scenes.ar import polygons_overlap
+from gtforge.scenes.backgrounds import fit_ground_plane, load_kitti_frame, with_ground_plane
+
+KITTI = ROOT.parent / "shared" / "data" / "kitti_000008"
+needs_kitti = pytest.mark.skipif(not KITTI.is_dir(), reason="../shared/data/kitti_000008 not present")
+
+
+def test_kitti_label_roundtrip(tmp_path):
+    objs = [KittiObject("Car", 0.25, 1, -1.2, (10.5, 20.25, 300.0, 200.75), 1.5, 1.7, 4.2, -2.5, 1.7, 12.3, 0.4),
+            KittiObject("DontCare", -1, -1, -10, (1.0, 2.0, 3.0, 4.0), -1, -1, -1, -1000, -1000, -1000, -10)]
+    write_labels(tmp_path / "000001.txt", objs)
+    lines = (tmp_path / "000001.txt").read_text().splitlines()
+    assert len(lines) == 2 and all(len(ln.split()) == 15 for ln in lines)
+    back = read_labels(tmp_path / "000001.txt")
+    for a, b in zip(objs, back):
+        assert a.type == b.type and a.occluded == b.occluded and isinstance(b.occluded, int)
+        assert np.allclose([a.truncated, a.alpha, *a.bbox, a.h, a.w, a.l, a.x, a.y, a.z, a.rotation_y],
+                           [b.truncated, b.alpha, *b.bbox, b.h, b.w, b.l, b.x, b.y, b.z, b.rotation_y], atol=0.005)
+    with pytest.raises(ValueError, match="15 fields"):
+        KittiObject.from_line("Car 0 1 2")
+    P2 = np.arange(12.0).reshape(3, 4)
+    write_calib(tmp_path / "c.txt", P2)
+    c = read_calib(tmp_path / "c.txt")
+    assert set(c) == {"P0", "P1", "P2", "P3", "R0_rect", "Tr_velo_to_cam", "Tr_imu_to_velo"}
+    assert np.allclose(c["P2"], P2) and np.allclose(c["R0_rect"], np.eye(3))
+
+
+@needs_kitti
+def test_reads_the_real_kitti_labels():
+    labels = read_labels(KITTI / "label_2.txt")
+    assert [o.type for o in labels].count("Car") == 6 and [o.type for o in labels].count("DontCare") == 4
+
+
+def test_plane_fit_recovers_a_known_plane():
+    rng = np.random.default_rng(0)
+    n = np.array([0.0, -np.cos(0.05), -np.sin(0.05)])
+    pts = rng.uniform([-10, 0, 3], [10, 0, 40], size=(2000, 3))
+    pts[:, 1] = (-1.6 - pts[:, 2] * n[2]) / n[1]  # on n . p + 1.6 = 0
+    pts += rng.normal(0, 0.01, pts.shape)
+    outliers = rng.uniform([-10, -3, 3], [10, 1, 40], size=(400, 3))
+    n_fit, d, _ = fit_ground_plane(np.vstack([pts, outliers]))
+    assert np.allclose(n_fit, n, atol=0.01) and abs(d - 1.6) < 0.02
+
+
+@needs_kitti
+def test_kitti_ground_plane_from_lidar():
+    bg = with_ground_plane(load_kitti_frame(KITTI), None, 0.0)
+    n, d = bg.plane
+    assert 1.55 <= d <= 1.75  # KITTI's camera is about 1.65 m above the road
+    assert n[1] < -0.99
+
+
+@pytest.fixture(scope="module")
+def kitti_ar(tmp_path_factory):
+    if not KITTI.is_dir():
+        pytest.skip("../shared/data/kitti_000008 not present")
+    d = tmp_path_factory.mktemp("ar")
+    recipe = {
+        "seed": 3, "scenes": {"count": 4, "views_per_scene": 1},
+        "objects": [{"name": "car", "source": "procedural://cars", "variants": 8, "count": {"min": 2, "max": 3}}],
+        "ar": {"backgrounds": {"kind": "kitti", "path": str(KITTI)}, "placement": "ground",
+               "distance": {"min": 8, "max": 30}, "lateral_fraction": 0.6,
+               "look": {"blend": "gaussian"}},
+        "output": {"formats": ["kitti", "coco", "bop"], "split": "train", "image_format": "png", "depth_scale": 1.0},
+    }
+    (d / "ar.yaml").write_text(yaml.safe_dump(recipe))
+    assert run_cli("build", d / "ar.yaml", "--out", d / "ds", "--quiet") == 0
+    return d / "ds"
+
+
+def inserted(root):
+    """(frame id, label, P2 (3, 4), BOP scene folder, gt_id) of every inserted car."""
+    import json
+
+    out = []
+    for lab_file in sorted((root / "kitti" / "label_2").glob("*.txt")):
+        frame = int(lab_file.stem)
+        P2 = read_calib(root / "kitti" / "calib" / lab_file.name)["P2"]
+        sd = root / "train" / f"{frame // 1000:06d}"
+        info = json.loads((sd / "scene_gt_info.json").read_text())["0"]
+        for lab in read_labels(lab_file):
+            box = [round(lab.bbox[0]), round(lab.bbox[1]), round(lab.bbox[2] - lab.bbox[0] + 1),
+                   round(lab.bbox[3] - lab.bbox[1] + 1)]
+            gt_id = next(g for g, e in enumerate(info) if e["bbox_visib"] == box)
+            out.append((frame, lab, P2, sd, gt_id))
+    return out
+
+
+def project(P2, pts):
+    p = np.c_[pts, np.ones(len(pts))] @ P2.T
+    return p[:, :2] / p[:, 2:3]
+
+
+def test_inserted_cars_stand_on_the_plane_and_fill_their_boxes(kitti_ar):
+    n, d = with_ground_plane(load_kitti_frame(KITTI), None, 0.0).plane
+    cars = inserted(kitti_ar)
+    assert len(cars) >= 6
+    tilt = math.acos(min(1.0, abs(n[1])))  # the fitted road's tilt against camera 0's y axis
+    for frame, lab, P2, sd, gt_id in cars:
+        # the box's bottom face centre (KITTI's location) lies on the plane (labels are written to 1 cm);
+        # KITTI boxes only yaw, so their corners follow the plane up to its tilt over the half diagonal
+        assert abs(np.array([lab.x, lab.y, lab.z]) @ n + d) < 0.02 + 0.01
+        half_diag = 0.5 * math.hypot(lab.l, lab.w)
+        assert np.abs(lab.corners()[:4] @ n + d).max() < 0.02 + 0.01 + math.sin(tilt) * half_diag
+        assert abs(math.remainder(lab.alpha - (lab.rotation_y - math.atan2(lab.x, lab.z)), 2 * math.pi)) < 0.011
+        uv = project(P2, lab.corners())
+        hull = uv[ConvexHull(uv).vertices]
+        amodal = np.asarray(Image.open(sd / "mask" / f"000000_{gt_id:06d}.png")) > 0
+        ys, xs = np.nonzero(amodal)
+        # tolerance: 1.5 px of rasterisation, the upright box against the car standing on the tilted road
+        # (tilt x height), and the 1 cm rounding of the label, all seen at the car's distance
+        f = P2[0, 0]
+        tol = 1.5 + f * (math.sin(tilt) * lab.h + 0.01) / lab.z
+        import shapely
+        from shapely.geometry import Polygon
+
+        inside = shapely.contains_xy(Polygon(hull).buffer(tol), xs, ys)
+        assert inside.all(), (frame, gt_id, inside.mean(), tol)
+
+
+def test_inserted_cars_never_overlap_real_or_inserted_cars(kitti_ar):
+    real = [o for o in read_labels(KITTI / "label_2.txt") if o.type == "Car"]
+    foot = lambda o: o.corners()[:4][:, [0, 2]]  # noqa: E731  (bird's-eye view: x, z)
+    by_frame = {}
+    for frame, lab, *_ in inserted(kitti_ar):
+        by_frame.setdefault(frame, []).append(lab)
+    for labs in by_frame.values():
+        for i, a in enumerate(labs):
+            assert not any(polygons_overlap(foot(a), foot(r)) for r in real)
+            assert not any(polygons_overlap(foot(a), foot(b)) for b in labs[i + 1:])
+
+
+def test_background_is_untouched_away_from_inserted_cars(kitti_ar):
+    photo = np.asarray(Image.open(KITTI / "image_2.png").convert("RGB"))
+    for f in sorted((kitti_ar / "kitti" / "image_2").glob("*.png")):
+        img = np.asarray(Image.open(f))
+        assert np.array_equal(img[:140], photo[:140])  # sky and houses: no car and no shadow reaches them
+        assert not np.array_equal(img, photo)  # and something was inserted
+
+
+@needs_kitti
+def test_car_behind_a_real_parked_car_is_occluded_by_it(tmp_path):
+    from gtforge.assets.loaders import AssetLibrary
+    from gtforge.render.annotate import annotate_view
+    from gtforge.render.composite import composite
+    from gtforge.render.renderer import Renderer
+    from gtforge.scenes.ar import build_ar_scene
+    from gtforge.scenes.backgrounds import load_backgrounds
+    from gtforge.scenes.recipe import validate_recipe
+    from gtforge.scenes.transforms import invert_pose, make_pose
+
+    recipe = validate_recipe({
+        "seed": 0, "scenes": {"count": 1, "views_per_scene": 1},
+        "objects": [{"name": "car", "source": "procedural://cars", "variants": 2, "count": {"min": 1, "max": 1}}],
+        "ar": {"backgrounds": {"kind": "kitti", "path": str(KITTI)}, "look": {"shadows": False}},
+        "output": {"formats": ["bop"], "depth_scale": 1.0}}, "t.yaml", ROOT)
+    lib = AssetLibrary(recipe.objects, ROOT)
+    bgs = load_backgrounds(recipe.ar.backgrounds, ROOT, 0)
+    desc = build_ar_scene(recipe, lib, bgs, 0)
+    real = read_labels(KITTI / "label_2.txt")[1]  # the silver car parked at z = 7.9 m
+    # put the inserted car 5 m behind it, same heading, on the ground
+    world_T_ref = invert_pose(desc.ref_T_world)
+    c, s = math.cos(real.rotation_y), math.sin(real.rotation_y)
+    bottom_ref = np.array([real.x, real.y, real.z + 5.0])
+    heading_ref = np.array([c, 0.0, -s])
+    p = world_T_ref[:3, :3] @ bottom_ref + world_T_ref[:3, 3]
+    h = world_T_ref[:3, :3] @ heading_ref
+    yaw = math.atan2(h[1], h[0])
+    lo, hi = lib.get(1).mesh.bounds
+    Rz = np.array([[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]])
+    T = make_pose(Rz, [p[0], p[1], 0.0]) @ make_pose(np.eye(3), [-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+    desc = replace(desc, objects=(replace(desc.objects[0] if desc.objects else None, obj_id=1, world_T_model=T),))
+    r = Renderer(lib, bgs[0].width, bgs[0].height)
+    try:
+        r.set_scene(desc)
+        b = r.render_view(desc.views[0])
+    finally:
+        r.close()
+    rgb, inst, depth = composite(bgs[0].image(), b.rgba, b.shadow, b.inst, b.depth, None, desc.look)
+    lab = annotate_view(desc, desc.views[0], inst, depth, b.amodal)[0]
+    assert lab.occlusion is not None and lab.occlusion > 0.2
+    uv = project(bgs[0].P2(), real.corners())
+    hull = MplPath(uv[ConvexHull(uv).vertices])
+    ys, xs = np.nonzero(lab.mask_visib)
+    assert not hull.contains_points(np.c_[xs, ys], radius=-1.0).any()  # none of the real car's pixels
+    ys, xs = np.nonzero(lab.mask)
+    assert hull.contains_points(np.c_[xs, ys]).any()  # while the amodal mask does reach behind it
+
+
+@pytest.mark.parametrize("blend", ["none", "gaussian", "poisson", "motion"])
+def test_composite_keeps_background_exactly(blend):
+    from gtforge.render.composite import composite
+
+    rng = np.random.default_rng(0)
+    H, W = 60, 80
+    photo = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    rgba = np.zeros((H, W, 4), np.uint8)
+    rgba[20:40, 30:50] = [200, 10, 10, 255]
+    shadow = np.ones((H, W), np.float32)
+    shadow[42:50, 30:55] = 0.5
+    inst = np.zeros((H, W), np.int32)
+    inst[20:40, 30:50] = 1
+    look = {"shadows": True, "shadow_strength": 0.6, "blend": blend, "color_match": 0.3, "blur_sigma": 0.5,
+            "noise_sigma": 2.0, "chromatic_aberration_px": 0.7, "motion_blur_px": 2.0, "motion_angle": 0.3,
+            "noise_seed": 1}
+    rgb, inst2, _ = composite(photo, rgba, shadow, inst, np.where(inst > 0, 5.0, 0.0).astype(np.float32), None, look)
+    far = np.ones((H, W), bool)
+    far[10:52, 20:62] = False  # the inserted square, its shadow, and a margin for blur and blending
+    assert np.array_equal(rgb[far], photo[far])
+    assert not np.array_equal(rgb[25:35, 35:45], photo[25:35, 35:45])
+    assert np.all(rgb[44:48, 52:54].astype(int) <= photo[44:48, 52:54].astype(int))  # the shadow darkens
+
+
+def test_bundled_ar_recipes_build_and_verify(tmp_path):
+    for name, frames in (("ar_cars", 3), ("cut_paste", 3)):
+        out = tmp_path / name
+        assert run_cli("build", ROOT / "recipes" / f"{name}.yaml", "--out", out, "--quiet", "--frames", frames) == 0
+        assert run_cli("verify", out, "--sample", frames) == 0
+        assert (out / "instances_train.json").is_file()
+    assert len(list((tmp_path / "ar_cars" / "kitti" / "label_2").glob("*.txt"))) == 3
+
+
+def test_procedural_cars_stand_on_their_wheels():
+    from gtforge.assets.cars import KINDS, make_car
+
+    rng = np.random.default_rng(0)
+    for kind in KINDS:
+        mesh, info = make_car(rng, kind)
+        lo, hi = mesh.bounds
+        assert abs(lo[2]) < 1e-9 and abs(lo[0] + hi[0]) < 1e-9 and abs(lo[1] + hi[1]) < 1e-9
+        assert 3.5 <= info["length"] <= 5.3 and 1.3 <= info["height"] <= 2.1
+        assert len(np.unique(mesh.visual.vertex_colors[:, :3], axis=0)) >= 4  # paint, glass, lights, tyres
