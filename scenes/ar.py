@@ -77,11 +77,12 @@ def label_box(obj, world_T_ref: np.ndarray) -> StaticBox:
     return StaticBox(extents=np.array([obj.l, obj.h, obj.w]), world_T_box=world_T_ref @ ref_T_box, color=np.zeros(3))
 
 
-def photo_lighting(photo: np.ndarray, rng: np.random.Generator, elevation_deg=(30, 70)):
-    """(ambient, key Light) from a photo: ambient 0.25 + 0.5 x mean brightness, key light tinted by the mean colour."""
+def photo_lighting(photo: np.ndarray, rng: np.random.Generator, elevation_deg=(30, 70), azimuth_deg=(0, 360)):
+    """(ambient, key Light) from a photo: ambient 0.25 + 0.5 x mean brightness, key light tinted by the mean colour,
+    shining from a sun direction drawn in the given ranges (degrees, world frame)."""
     mean = photo.reshape(-1, 3).mean(axis=0) / 255.0
     tint = mean / max(mean.max(), 1e-6)
-    az = rng.uniform(0, 2 * math.pi)
+    az = math.radians(rng.uniform(*azimuth_deg))
     el = math.radians(rng.uniform(*elevation_deg))
     direction = -np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
     return 0.25 + 0.5 * float(mean.mean()), Light(direction=direction, color=0.6 + 0.4 * tint,
@@ -153,6 +154,14 @@ def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: 
                 cu, cv = uv.mean(axis=0)
                 if not (0 <= cu < bg.width and 0 <= cv < bg.height):
                     continue
+                if ground and bg.free_mask is not None:  # where it touches the ground must be free space
+                    contact = _footprint(T, lo, hi, 0.0)
+                    contact = np.c_[np.vstack([contact, contact.mean(axis=0)]), np.zeros(5)]
+                    cc = contact @ cam_T_world[:3, :3].T + cam_T_world[:3, 3]
+                    px = np.round(cc[:, :2] / cc[:, 2:3] * [bg.K[0, 0], bg.K[1, 1]] + bg.K[:2, 2]).astype(int)
+                    ok = (px[:, 0] >= 0) & (px[:, 0] < bg.width) & (px[:, 1] >= 0) & (px[:, 1] < bg.height)
+                    if not np.all(bg.free_mask[px[ok, 1], px[ok, 0]]) or not ok[-1]:
+                        continue
                 if ground:
                     fp = _footprint(T, lo, hi, 0.1 * float(hi[0] - lo[0]))
                     if any(polygons_overlap(fp, t) for t in taken):
@@ -179,7 +188,9 @@ def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: 
                 continue
             objects.append(ObjectInstance(inst_id=inst_id, obj_id=obj_id, world_T_model=placed, mass=s.mass))
     look_rng = scene_rng(recipe.seed, scene_index, "appearance")
-    ambient, key = photo_lighting(bg.image(), look_rng)
+    lk = ar.look
+    ambient, key = photo_lighting(bg.image(), look_rng, (lk.sun_elevation_deg.min, lk.sun_elevation_deg.max),
+                                  (lk.sun_azimuth_deg.min, lk.sun_azimuth_deg.max))
     desc = SceneDescription(
         scene_index=scene_index, objects=tuple(objects), floor=Floor(size=400.0, color=np.ones(3)), walls=(),
         lights=(key,), ambient=ambient, background_color=np.zeros(3), views=(view,),

@@ -19,6 +19,12 @@ Sources (``load_backgrounds``):
 * ``photos``: photos (files or scikit-image sample names such as ``coffee``) without 3D
   information; intrinsics from ``fov_y_deg``; ground plane, when needed, from
   ``camera_height`` and ``camera_pitch_deg``.
+* ``folder``: a background set on disk (``load_folder``): ``image_2/`` (or images at the top)
+  and, per image stem, optional ``calib/<stem>.txt`` (KITTI calib: P2, Tr_velo_to_cam; else the
+  recipe's shared ``intrinsics`` or ``fov_y_deg``), ``velodyne/<stem>.bin``, ``depth/<stem>.png``
+  (uint16 mm) or ``.npy`` (float metres), ``disparity/<stem>.npy`` (pixels; depth =
+  f * baseline / (d + doffs) with the recipe's ``baseline`` and ``doffs``), ``label_2/<stem>.txt``,
+  ``free_space/<stem>.png`` (road / free-space mask, non-zero = free).
 
 Ground plane: n . p + d = 0 in the reference frame, n a unit vector pointing up (towards
 the camera side), d > 0 the camera height. Fitted with RANSAC
@@ -52,6 +58,7 @@ class Background:
     labels: list = field(default_factory=list)  # KittiObject in the reference frame
     plane: tuple | None = None  # (n (3,), d), reference frame
     lidar2ref: np.ndarray | None = None  # (4, 4), for the KITTI calib file
+    free_mask: np.ndarray | None = None  # (H, W) bool, True where objects may stand (road / free space)
 
     def image(self) -> np.ndarray:
         """The photo, (H, W, 3) uint8."""
@@ -217,6 +224,80 @@ def real_boxes(bg: Background) -> list[KittiObject]:
     return [o for o in bg.labels if o.type != "DontCare" and o.h > 0 and o.w > 0 and o.l > 0]
 
 
+def _depth_points(depth: np.ndarray, K: np.ndarray, ref_T_cam: np.ndarray, step: int = 7) -> np.ndarray:
+    v, u = np.nonzero(depth > 0)
+    z = depth[v, u]
+    p = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z], axis=1)[::step]
+    return p @ ref_T_cam[:3, :3].T + ref_T_cam[:3, 3]
+
+
+def load_folder(folder: Path, cfg) -> list[Background]:
+    """A background set on disk (layout in the module docstring), one :class:`Background` per image.
+
+    Raises ValueError naming the file for an image without any intrinsics, unreadable data or a size mismatch.
+    """
+    from PIL import Image
+
+    from ..render.kitti import read_calib
+
+    folder = Path(folder)
+    img_dir = folder / "image_2" if (folder / "image_2").is_dir() else folder
+    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not images:
+        raise ValueError(f"{img_dir}: no images")
+    out = []
+    for img in images:
+        stem = img.stem
+        w, h = Image.open(img).size
+        ref_T_cam = np.eye(4)
+        lidar2ref = None
+        calib = folder / "calib" / f"{stem}.txt"
+        if calib.is_file():
+            c = read_calib(calib)
+            P2 = c["P2"]
+            K = P2[:, :3].copy()
+            ref_T_cam[:3, 3] = -np.linalg.solve(K, P2[:, 3])
+            if "Tr_velo_to_cam" in c:
+                lidar2ref = np.vstack([c["Tr_velo_to_cam"], [0, 0, 0, 1.0]])
+        elif cfg.intrinsics is not None:
+            i = cfg.intrinsics
+            K = np.array([[i.fx, 0, i.cx], [0, i.fy, i.cy], [0, 0, 1.0]])
+        else:
+            f = 0.5 * h / np.tan(np.radians(cfg.fov_y_deg) / 2)
+            K = np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1.0]])
+        bg = Background(name=stem, image_source=str(img), width=w, height=h, K=K, ref_T_cam=ref_T_cam,
+                        lidar2ref=lidar2ref)
+        velo = folder / "velodyne" / f"{stem}.bin"
+        if velo.is_file() and lidar2ref is not None:
+            pts = np.fromfile(velo, dtype=np.float32).reshape(-1, 4)[:, :3].astype(np.float64)
+            bg.points_ref = pts @ lidar2ref[:3, :3].T + lidar2ref[:3, 3]
+        for ext in (".npy", ".png"):
+            dp = folder / "depth" / f"{stem}{ext}"
+            if dp.is_file():
+                bg.depth = (np.load(dp) if ext == ".npy" else np.asarray(Image.open(dp), np.float64) / 1000.0).astype(
+                    np.float32)
+        disp = folder / "disparity" / f"{stem}.npy"
+        if bg.depth is None and disp.is_file():
+            if cfg.baseline is None:
+                raise ValueError(f"{disp}: disparity maps need ar.backgrounds.baseline (metres)")
+            d = np.load(disp).astype(np.float64)
+            ok = np.isfinite(d) & (d + cfg.doffs > 0)
+            bg.depth = np.where(ok, K[0, 0] * cfg.baseline / np.where(ok, d + cfg.doffs, 1.0), 0.0).astype(np.float32)
+        if bg.depth is not None:
+            if bg.depth.shape != (h, w):
+                raise ValueError(f"{folder / 'depth'}: map of {stem} is {bg.depth.shape}, image is {(h, w)}")
+            pts = _depth_points(bg.depth, K, ref_T_cam)
+            bg.points_ref = pts if bg.points_ref is None else np.vstack([bg.points_ref, pts])
+        lab = folder / "label_2" / f"{stem}.txt"
+        if lab.is_file():
+            bg.labels = read_labels(lab)
+        fm = folder / "free_space" / f"{stem}.png"
+        if fm.is_file():
+            bg.free_mask = np.asarray(Image.open(fm).convert("L")) > 0
+        out.append(bg)
+    return out
+
+
 def load_backgrounds(cfg, base_dir, seed: int = 0, ground: bool = True) -> list[Background]:
     """The backgrounds of a recipe's ``ar.backgrounds`` section, with ground planes when ``ground``.
 
@@ -224,6 +305,8 @@ def load_backgrounds(cfg, base_dir, seed: int = 0, ground: bool = True) -> list[
     """
     if cfg.kind == "kitti":
         bgs = [load_kitti_frame(Path(cfg.path))]
+    elif cfg.kind == "folder":
+        bgs = load_folder(Path(cfg.path), cfg)
     elif cfg.kind == "middlebury_motorcycle":
         bgs = [load_motorcycle()]
     else:

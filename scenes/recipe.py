@@ -382,17 +382,20 @@ class ARBackgroundsConfig(_Model):
     (``photos``: files or scikit-image sample names; intrinsics from ``fov_y_deg``; a ground plane,
     when needed, from ``camera_height`` and ``camera_pitch_deg``)."""
 
-    kind: Literal["kitti", "middlebury_motorcycle", "photos"]
+    kind: Literal["kitti", "middlebury_motorcycle", "photos", "folder"]
     path: str | None = None
     photos: list[str] = []
+    intrinsics: Intrinsics | None = None
     fov_y_deg: float = Field(default=50.0, gt=0, lt=180)
+    baseline: float | None = Field(default=None, gt=0, description="disparity maps: stereo baseline, m")
+    doffs: float = Field(default=0.0, description="disparity maps: principal point offset between the cameras, px")
     camera_height: float | None = Field(default=None, gt=0)
     camera_pitch_deg: float = 0.0
 
     @model_validator(mode="after")
     def _check(self):
-        if self.kind == "kitti" and not self.path:
-            raise ValueError("kind 'kitti' needs path (a folder with image_2.png, calib.json, ...)")
+        if self.kind in ("kitti", "folder") and not self.path:
+            raise ValueError(f"kind {self.kind!r} needs path")
         if self.kind == "photos" and not self.photos:
             raise ValueError("kind 'photos' needs photos (files or scikit-image sample names)")
         return self
@@ -403,13 +406,18 @@ class ARBackgroundsConfig(_Model):
         if v is None:
             return v
         p = resolve_source(v, (info.context or {}).get("base_dir", "."))[0]
-        if not (p / "image_2.png").is_file() or not (p / "calib.json").is_file():
+        if not p.is_dir():
+            raise ValueError(f"{p}: not a folder")
+        kind = info.data.get("kind")
+        if kind == "kitti" and (not (p / "image_2.png").is_file() or not (p / "calib.json").is_file()):
             raise ValueError(f"{p}: expected image_2.png and calib.json in the folder")
         return str(p)
 
 
 class ARLookConfig(_Model):
-    """Compositing: shadows on a shadow-catcher ground plane, blending of the inserted layer
+    """Compositing: a key light from the sun direction ranges (world frame: azimuth from the camera's
+    forward direction towards its left, elevation above the ground), tinted by the photo's mean colour,
+    and an ambient level from its brightness; shadows on a shadow-catcher ground plane, blending of the inserted layer
     (none: hard alpha; gaussian: blurred alpha; poisson: OpenCV seamless cloning; motion: alpha
     blurred along a line), and post-processing of the inserted layer towards the photo (colour
     match to the photo's mean colour, Gaussian blur, sensor noise, chromatic aberration, motion blur).
@@ -417,6 +425,8 @@ class ARLookConfig(_Model):
 
     shadows: bool = True
     shadow_strength: Range = Range(min=0.5, max=0.75)
+    sun_azimuth_deg: Range = Range(min=0.0, max=360.0)
+    sun_elevation_deg: Range = Range(min=30.0, max=70.0)
     blend: Literal["none", "gaussian", "poisson", "motion"] = "gaussian"
     color_match: Range = Range(min=0.1, max=0.4)
     blur_sigma: Range = Range(min=0.0, max=0.7)
