@@ -213,7 +213,7 @@ def set_members(obj_set: ObjectSet, base_dir: str | Path) -> list[tuple[str, Pat
     if obj_set.source == "procedural://cars":
         return [(f"{obj_set.name}/{i:03d}", Path(f"procedural://cars/{i}"), obj_set.scale) for i in range(obj_set.variants)]
     members = []
-    for p in resolve_source(obj_set.source, base_dir):
+    for p in resolve_source(obj_set.source, base_dir):  # noqa: B007
         if p.is_dir():
             for bop_id, ply in _bop_model_files(p):
                 members.append((f"obj_{bop_id:06d}", ply, 0.001 * obj_set.scale))
@@ -258,6 +258,27 @@ def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: f
     return Asset(obj_id=obj_id, class_name=class_name, set_name=set_name, source=str(path), mesh=mesh, base_color=color)
 
 
+_AXES = {"+x": (0, 1.0), "-x": (0, -1.0), "+y": (1, 1.0), "-y": (1, -1.0), "+z": (2, 1.0), "-z": (2, -1.0)}
+
+
+def normalize_mesh(mesh: trimesh.Trimesh, forward: str, up: str, length: float) -> trimesh.Trimesh:
+    """Rotate ``forward`` to +x and ``up`` to +z, scale to ``length`` along x, origin at the bottom centre."""
+    def axis(name):
+        i, sgn = _AXES[name]
+        v = np.zeros(3)
+        v[i] = sgn
+        return v
+
+    f, u = axis(forward), axis(up)
+    R = np.stack([f, np.cross(u, f), u])  # rows: model axes that become x, y, z
+    m = mesh.copy()
+    m.apply_transform(np.vstack([np.c_[R, np.zeros(3)], [0, 0, 0, 1]]))
+    m.apply_scale(length / float(m.extents[0]))
+    lo, hi = m.bounds
+    m.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+    return m
+
+
 class AssetLibrary:
     """All models a recipe can use, with stable 1-based ``obj_id`` s; loads lazily and caches.
 
@@ -274,12 +295,15 @@ class AssetLibrary:
     def __init__(self, object_sets, base_dir):
         self.entries: list[tuple[int, str, str, Path, float]] = []
         self.set_ids: dict[str, list[int]] = {}
+        self.normalize: dict[int, object] = {}
         for s in object_sets:
             ids = []
             for class_name, path, scale in set_members(s, base_dir):
                 obj_id = len(self.entries) + 1
                 self.entries.append((obj_id, class_name, s.name, path, scale))
                 ids.append(obj_id)
+                if getattr(s, "normalize", None) is not None:
+                    self.normalize[obj_id] = s.normalize
             self.set_ids[s.name] = ids
         self._cache: dict[int, Asset] = {}
 
@@ -290,7 +314,12 @@ class AssetLibrary:
         """The asset with ``obj_id`` (loaded on first use). Raises AssetError, KeyError."""
         if obj_id not in self._cache:
             oid, name, set_name, path, scale = self.entries[obj_id - 1]
-            self._cache[obj_id] = load_asset(oid, name, set_name, path, scale)
+            asset = load_asset(oid, name, set_name, path, scale)
+            nz = self.normalize.get(obj_id)
+            if nz is not None:
+                length = float(np.random.default_rng([0x17E, obj_id]).uniform(nz.length.min, nz.length.max))
+                asset.mesh = normalize_mesh(asset.mesh, nz.forward, nz.up, length)
+            self._cache[obj_id] = asset
         return self._cache[obj_id]
 
     def load_all(self) -> None:

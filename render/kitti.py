@@ -134,6 +134,21 @@ def kitti_object(label, obj, mesh_bounds, ref_T_world: np.ndarray, type_: str = 
                        float(hi[1] - lo[1]), float(hi[0] - lo[0]), x, y, z, ry)
 
 
+def kitti_object_enclosing(label, obj, mesh, ref_T_world: np.ndarray, type_: str) -> KittiObject | None:
+    """KITTI label of an object in any pose: the box aligned with camera 0's axes that encloses the posed
+    model (``rotation_y`` = 0), e.g. for cut-and-paste objects. None when nothing of it is visible."""
+    if label.px_count_visib == 0:
+        return None
+    T = ref_T_world @ obj.world_T_model
+    v = np.asarray(mesh.vertices) @ T[:3, :3].T + T[:3, 3]
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    x, y, z = float((lo[0] + hi[0]) / 2), float(hi[1]), float((lo[2] + hi[2]) / 2)  # y down: bottom = max y
+    bx, by, bw, bh = label.bbox_visib
+    return KittiObject(type_, float(label.truncation), int(label.occlusion_level), wrap_angle(-math.atan2(x, z)),
+                       (float(bx), float(by), float(bx + bw - 1), float(by + bh - 1)), float(hi[1] - lo[1]),
+                       float(hi[2] - lo[2]), float(hi[0] - lo[0]), x, y, z, 0.0)
+
+
 def merge_kitti(out_dir, split: str) -> Path:
     """Assemble ``DIR/kitti/{image_2,label_2,calib}`` from the complete scenes' ``kitti/`` folders (hard links)."""
     import shutil

@@ -164,7 +164,7 @@ class SceneWorker:
         """KITTI files of one frame into the scene folder (``kitti/{image_2,label_2,calib}/{frame:06d}``)."""
         from PIL import Image
 
-        from .kitti import kitti_object, write_calib, write_labels
+        from .kitti import kitti_object, kitti_object_enclosing, write_calib, write_labels
 
         frame = scene_index * 1000 + im_id
         k = folder / "kitti"
@@ -172,8 +172,13 @@ class SceneWorker:
             (k / sub).mkdir(parents=True, exist_ok=True)
         Image.fromarray(rgb).save(k / "image_2" / f"{frame:06d}.png", compress_level=1)
         by_inst = {o.inst_id: o for o in desc.objects}
-        objs = [kitti_object(lab, by_inst[lab.inst_id], self.library.get(lab.obj_id).mesh.bounds, desc.ref_T_world,
-                             self.recipe.ar.kitti_type) for lab in labels]
+        if self.recipe.ar.placement == "ground":
+            objs = [kitti_object(lab, by_inst[lab.inst_id], self.library.get(lab.obj_id).mesh.bounds,
+                                 desc.ref_T_world, self.recipe.ar.kitti_type) for lab in labels]
+        else:  # objects in any pose: the enclosing camera-aligned box, typed by class name
+            objs = [kitti_object_enclosing(lab, by_inst[lab.inst_id], self.library.get(lab.obj_id).mesh,
+                                           desc.ref_T_world, self.library.get(lab.obj_id).class_name.replace(" ", "_"))
+                    for lab in labels]
         objs = [o for o in objs if o is not None]
         if self.recipe.ar.carry_real_labels:
             objs += list(desc.background.labels)

@@ -150,13 +150,32 @@ def _check_source(value: str, info: ValidationInfo, suffixes: tuple[str, ...], a
     return value
 
 
+class NormalizeConfig(_Model):
+    """Bring a model into the car frame: ``forward`` and ``up`` name the model's axes that become +x and +z,
+    then it is scaled so its length along x is drawn (per model, seeded by its obj_id) from ``length``,
+    and its origin moves to the bottom centre of its box. Unset: the model is used as it is."""
+
+    forward: Literal["+x", "-x", "+y", "-y", "+z", "-z"] = "+x"
+    up: Literal["+x", "-x", "+y", "-y", "+z", "-z"] = "+z"
+    length: Range = Range(min=3.5, max=5.2)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.forward[1] == self.up[1]:
+            raise ValueError(f"forward ({self.forward}) and up ({self.up}) must be different axes")
+        if self.length.min <= 0:
+            raise ValueError("length must be > 0")
+        return self
+
+
 class ObjectSet(_Model):
     """A set of meshes dropped into each scene.
 
     ``source`` is a mesh file (OBJ+MTL, PLY, STL, GLB/glTF, OFF), a URDF (its
     visual meshes are used), a BOP ``models/`` folder (``models_info.json`` +
     ``obj_XXXXXX.ply`` in millimetres), a glob over several of these, or
-    ``procedural://cars`` (``variants`` generated cars, assets/cars.py). Each
+    ``procedural://cars`` (``variants`` generated cars, assets/cars.py). ``normalize`` brings user car
+    models into the car frame at a real size. Each
     scene draws ``count`` instances, each picking one mesh of the set
     uniformly at random.
     """
@@ -170,6 +189,7 @@ class ObjectSet(_Model):
     restitution: float = Field(default=0.0, ge=0, le=1)
 
     variants: int = Field(default=8, ge=1, le=1000, description="procedural://cars: number of generated car models")
+    normalize: NormalizeConfig | None = None
 
     @field_validator("source")
     @classmethod
@@ -532,8 +552,7 @@ class Recipe(_Model):
                 raise ValueError("ar scenes do not take hands")
             if self.scenes.views_per_scene != 1:
                 raise ValueError("ar scenes have one view (the photo): set scenes.views_per_scene to 1")
-            if "kitti" in self.output.formats and self.ar.placement != "ground":
-                raise ValueError("the kitti format needs ar.placement 'ground' (upright objects on the road)")
+
         elif "kitti" in self.output.formats:
             raise ValueError("the kitti format is written for ar scenes (cars on real photos)")
         return self

@@ -231,8 +231,27 @@ def test_bundled_ar_recipes_build_and_verify(tmp_path):
         out = tmp_path / name
         assert run_cli("build", ROOT / "recipes" / f"{name}.yaml", "--out", out, "--quiet", "--frames", frames) == 0
         assert run_cli("verify", out, "--sample", frames) == 0
-        assert (out / "instances_train.json").is_file()
-    assert len(list((tmp_path / "ar_cars" / "kitti" / "label_2").glob("*.txt"))) == 3
+        assert (out / "instances_train.json").is_file() and (out / "models" / "models_info.json").is_file()
+        assert len(list((out / "kitti" / "label_2").glob("*.txt"))) == frames
+        assert len(list((out / "kitti" / "calib").glob("*.txt"))) == frames
+
+
+def test_user_car_models_are_normalised(tmp_path):
+    import trimesh
+
+    from gtforge.assets.loaders import AssetLibrary
+    from gtforge.scenes.recipe import ObjectSet
+
+    box = trimesh.creation.box(extents=[1.8, 1.5, 4.4])  # a "car" 4.4 units long along -z, y up (glTF style)
+    box.apply_translation([0.3, 0.75, -1.0])
+    box.export(tmp_path / "car.glb")
+    s = ObjectSet.model_validate({"name": "car", "source": "car.glb", "count": {"min": 1, "max": 1},
+                                  "normalize": {"forward": "-z", "up": "+y", "length": {"min": 4.0, "max": 4.0}}},
+                                 context={"base_dir": str(tmp_path)})
+    m = AssetLibrary([s], tmp_path).get(1).mesh
+    lo, hi = m.bounds
+    assert np.allclose(hi - lo, [4.0, 1.8 * 4 / 4.4, 1.5 * 4 / 4.4], atol=1e-6)  # x length, y width, z height
+    assert np.allclose([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]], 0, atol=1e-9)
 
 
 def test_procedural_cars_stand_on_their_wheels():
