@@ -59,9 +59,15 @@ class Background:
     plane: tuple | None = None  # (n (3,), d), reference frame
     lidar2ref: np.ndarray | None = None  # (4, 4), for the KITTI calib file
     free_mask: np.ndarray | None = None  # (H, W) bool, True where objects may stand (road / free space)
+    _image: np.ndarray | None = field(default=None, repr=False)
 
     def image(self) -> np.ndarray:
-        """The photo, (H, W, 3) uint8."""
+        """The photo, (H, W, 3) uint8 (read once, then cached)."""
+        if self._image is None:
+            self._image = self._read_image()
+        return self._image
+
+    def _read_image(self) -> np.ndarray:
         if self.image_source.startswith("skimage:"):
             from skimage import data
 
