@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..scenes.description import SceneDescription, View
+from ..scenes.hands import keypoint_radii  # a property of the posed hand; computed once when it is placed
 from ..scenes.transforms import invert_pose
 
 EMPTY_BBOX = [-1, -1, -1, -1]
@@ -191,18 +192,6 @@ def annotate_view(scene: SceneDescription, view: View, inst: np.ndarray, depth: 
 KP_OUTSIDE, KP_OCCLUDED, KP_VISIBLE = 0, 1, 2
 
 
-def keypoint_radii(keypoints: np.ndarray, vertices: np.ndarray) -> np.ndarray:
-    """Per-keypoint tolerance r_k (21,), metres: 1.5 x distance to the nearest hand vertex + 3 mm.
-
-    A joint inside a finger is about one finger radius under the surface that covers it; a fingertip
-    keypoint is a vertex (r_k = 3 mm).
-    """
-    from scipy.spatial import cKDTree
-
-    d, _ = cKDTree(vertices).query(keypoints)
-    return 1.5 * d + 0.003
-
-
 def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, inst: np.ndarray, depth: np.ndarray, hand_id: int,
                         radii: np.ndarray, hand_ids=()) -> tuple[np.ndarray, np.ndarray, list]:
     """Visibility of hand keypoints from the rendered buffers (docs/conventions.md, "Hands").
@@ -298,7 +287,7 @@ def annotate_hands(scene: SceneDescription, view: View, inst: np.ndarray, depth:
     out = []
     for h in scene.hands:
         kp = h.keypoints @ R.T + t
-        radii = keypoint_radii(h.keypoints, h.vertices)
+        radii = h.keypoint_radii if h.keypoint_radii is not None else keypoint_radii(h.keypoints, h.vertices)
         uv, vis, cause = keypoint_visibility(kp, view.K, inst, depth, h.inst_id, radii, ids)
         go, tr = params_in_camera(h, cam_T_world)
         out.append(HandLabel(

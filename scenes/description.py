@@ -88,6 +88,7 @@ class HandInstance:
     backend: str
     color: np.ndarray
     grasped_inst: int | None = None
+    keypoint_radii: np.ndarray | None = None  # (21,) m, visibility tolerances (scenes.hands.keypoint_radii)
 
 
 @dataclass(frozen=True)

@@ -341,6 +341,18 @@ def _palm_thickness(model: HandModel, axes: HandAxes) -> float:
     return float(s.max() - s.min())
 
 
+def keypoint_radii(keypoints: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """Per-keypoint tolerance r_k (k,), metres: 1.5 x distance to the nearest hand vertex + 3 mm.
+
+    A joint inside a finger is about one finger radius under the surface that covers it; a fingertip
+    keypoint is a vertex (r_k = 3 mm). Used by the keypoint visibility rule (render/annotate.py).
+    """
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(vertices).query(keypoints)
+    return 1.5 * d + 0.003
+
+
 class TargetMeshes:
     """Per obj_id (cached per process): a watertight mesh (model frame) and a KD-tree of 20,000 surface
     samples, for :class:`PosedSDF` queries."""
@@ -381,7 +393,10 @@ def clear_of_scene(h: HandPlacement, objects, targets: TargetMeshes, floor_margi
         worst = 0.0
         for o in objects:
             sdf = targets.sdf(o)
-            b = sdf.world_mesh().bounds
+            lo_m, hi_m = sdf.mesh.bounds
+            c = np.array([[x, y, z] for x in (lo_m[0], hi_m[0]) for y in (lo_m[1], hi_m[1]) for z in (lo_m[2], hi_m[2])])
+            c = c @ sdf.T[:3, :3].T + sdf.T[:3, 3]
+            b = (c.min(axis=0), c.max(axis=0))
             if np.any(b[0] > hi) or np.any(b[1] < lo):
                 continue
             worst = max(worst, -sdf.approx(v[::2]).min())
@@ -465,7 +480,8 @@ def place_hands(scene, cfg, library, model: HandModel, axes: HandAxes, seed: int
             faces=h.output.faces, joints=h.output.joints, keypoints=h.output.keypoints,
             global_orient=h.global_orient, hand_pose=h.hand_pose, betas=h.betas, transl=h.transl,
             rest_wrist=model.rest_joints(h.betas)[0], flat_hand_mean=model.flat_hand_mean, backend=model.backend,
-            color=color, grasped_inst=h.grasped_inst))
+            color=color, grasped_inst=h.grasped_inst,
+            keypoint_radii=keypoint_radii(h.output.keypoints, h.output.vertices)))
     return replace(scene, hands=tuple(hands))
 
 
