@@ -1,6 +1,7 @@
 """Conventions (docs/conventions.md): OpenCV camera frame, pixel centres, pose algebra, seeding."""
 
 import numpy as np
+from scipy import ndimage
 import pytest
 import trimesh
 
@@ -112,7 +113,8 @@ def test_renderer_pixel_centres_are_integers(facing):
 
 
 def test_amodal_passes_are_exact(small_dataset):
-    """Windowed amodal renders equal full-canvas renders, and every ID-pass pixel of an object lies in its silhouette."""
+    """Windowed amodal renders equal full-canvas renders in the image (outside it, up to edge ties), and every
+    ID-pass pixel of an object lies in its silhouette."""
     from conftest import DEFAULT_RECIPE, SMALL
 
     from gtforge.assets.loaders import AssetLibrary
@@ -134,8 +136,16 @@ def test_amodal_passes_are_exact(small_dataset):
                 cam_T_world = invert_pose(view.world_T_cam)
                 for o in scene.objects:
                     full = r._amodal_canvas(view, cam_T_world, o.inst_id, crop=False)
-                    assert np.array_equal(b.amodal[o.inst_id], full)
-                    in_image = b.amodal[o.inst_id][240:480, 320:640]
+                    win = b.amodal[o.inst_id]
+                    # in the image both use the ID pass's camera and viewport: identical pixels
+                    assert np.array_equal(win[240:480, 320:640], full[240:480, 320:640])
+                    # outside it the window's shifted camera may break a rasterisation tie the other way:
+                    # only pixels on the silhouette's edge may differ, and very few of them
+                    diff = win != full
+                    edge = full ^ ndimage.binary_erosion(full) | ndimage.binary_dilation(full) & ~full
+                    assert not np.any(diff & ~edge)
+                    assert diff.sum() <= max(2, 0.001 * full.sum()), (diff.sum(), full.sum())
+                    in_image = win[240:480, 320:640]
                     assert not np.any((b.inst == o.inst_id) & ~in_image)  # no visible pixel outside the silhouette
     finally:
         r.close()
