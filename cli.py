@@ -14,8 +14,10 @@ is not a complete gtforge dataset), reported before anything is written;
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -23,16 +25,15 @@ from . import __version__
 def _build(args) -> int:
     from .assets.hand_model import HandModelError
     from .assets.loaders import AssetError
-    from .render.pipeline import OutputError, build
-    from .scenes.recipe import RecipeError, load_recipe
+    from .config import RecipeError, load_recipe
+    from .pipeline.build import build
+    from .pipeline.output import OutputError
 
     overrides = list(args.set or [])
     if args.frames is not None:
         overrides.append(f"scenes.max_frames={args.frames}")
     try:
         recipe, resolved = load_recipe(args.recipe, overrides)
-        from pathlib import Path
-
         base_dir = Path(args.recipe).resolve().parent
         summary = build(recipe, resolved, str(args.recipe), base_dir, args.out, workers=args.workers,
                         progress=not args.quiet)
@@ -49,7 +50,7 @@ def _build(args) -> int:
 
 
 def _open(path):
-    from .render.dataset import DatasetError, open_dataset
+    from .formats.dataset import DatasetError, open_dataset
 
     try:
         return open_dataset(path)
@@ -59,7 +60,7 @@ def _open(path):
 
 
 def _verify(args) -> int:
-    from .render.verify import verify
+    from .inspection.verify import verify
 
     ds = _open(args.dataset)
     if ds is None:
@@ -77,9 +78,7 @@ def _verify(args) -> int:
 
 
 def _stats(args) -> int:
-    import json
-
-    from .render.stats import compute_stats, print_table, public, write_plots
+    from .inspection.stats import compute_stats, print_table, reportable, write_plots
 
     ds = _open(args.dataset)
     if ds is None:
@@ -87,7 +86,7 @@ def _stats(args) -> int:
     stats = compute_stats(ds)
     paths = write_plots(stats, ds.root / "stats")
     if args.json:
-        print(json.dumps(public(stats), indent=2))
+        print(json.dumps(reportable(stats), indent=2))
     else:
         print_table(stats)
         print(f"plots: {', '.join(str(p) for p in paths)}")
@@ -95,7 +94,7 @@ def _stats(args) -> int:
 
 
 def _preview(args) -> int:
-    from .render.preview import default_out, make_sheet
+    from .inspection.preview import default_out, make_sheet
 
     ds = _open(args.dataset)
     if ds is None:

@@ -1,5 +1,3 @@
-"""Mesh assets: loaders (OBJ/PLY/STL/GLB/URDF/BOP folders) and the per-process asset library."""
-
-from .loaders import Asset, AssetError, AssetLibrary, load_asset, load_mesh_file, load_urdf_visual
-
-__all__ = ["Asset", "AssetError", "AssetLibrary", "load_asset", "load_mesh_file", "load_urdf_visual"]
+"""Input material: meshes and URDFs (``loaders``, with the per-process ``AssetLibrary``), BOP model folders,
+procedural cars (``cars``) and hands (``hand_model``, ``procedural_hand``), and background photos with their
+calibration, LiDAR and depth (``backgrounds``)."""

@@ -46,29 +46,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-#: Parents of MANO's 16 joints (-1: root).
-MANO_PARENTS = np.array([-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14])
-#: 16 joints + 5 tips (16 thumb, 17 index, 18 middle, 19 ring, 20 little) -> 21 keypoints in MANO's order.
-MANO_TO_21 = np.array([0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20])
-KEYPOINT_NAMES = [
-    "wrist",
-    "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
-    "index_mcp", "index_pip", "index_dip", "index_tip",
-    "middle_mcp", "middle_pip", "middle_dip", "middle_tip",
-    "ring_mcp", "ring_pip", "ring_dip", "ring_tip",
-    "little_mcp", "little_pip", "little_dip", "little_tip",
-]
-#: Bones between the 21 keypoints (0-based pairs, parent -> child).
-BONES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
-         (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20)]
-#: Fingertip vertex ids (thumb, index, middle, ring, little) of the MANO mesh used by two toolkits.
-TIP_IDS = {"smplx": (744, 320, 443, 554, 671), "manopth": (745, 317, 444, 556, 673)}
-#: Finger of each of the 15 non-root joints, in MANO joint order (1..15).
-JOINT_FINGER = ["index"] * 3 + ["middle"] * 3 + ["little"] * 3 + ["ring"] * 3 + ["thumb"] * 3
-FINGERS = ("thumb", "index", "middle", "ring", "little")
-#: MANO joint ids of each finger, base to distal.
-FINGER_JOINTS = {"index": (1, 2, 3), "middle": (4, 5, 6), "little": (7, 8, 9), "ring": (10, 11, 12), "thumb": (13, 14, 15)}
-MIRROR = np.diag([-1.0, 1.0, 1.0])
+from ..core.hands import MANO_TO_21, MIRROR, TIP_IDS
 
 
 class HandModelError(Exception):

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from ..scenes.recipe import ObjectSet, resolve_source
-from ..scenes.transforms import make_pose, urdf_rpy_to_matrix
+from ..config.schema import ObjectSet
+from ..config.sources import resolve_source
+from ..core.geometry import make_pose, urdf_rpy_to_matrix
 
 
 class AssetError(Exception):

@@ -27,7 +27,8 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from .hand_model import MANO_PARENTS, HandModel
+from ..core.hands import FINGER_JOINTS, FINGERS, MANO_PARENTS
+from .hand_model import HandModel
 
 SHAPE_NAMES = ("size", "palm_width", "finger_length", "thumb_length", "index_ring_ratio")
 
@@ -39,8 +40,6 @@ _FINGERS = {
     "little": ((0.083, 0.0, 0.027), (1.0, 0.0, 0.12), (0.034, 0.021, 0.019), 0.0082, 0.0065),
     "thumb": ((0.012, -0.006, -0.020), (0.66, -0.24, -0.71), (0.050, 0.033, 0.026), 0.0145, 0.0088),
 }
-_JOINTS_OF = {"index": (1, 2, 3), "middle": (4, 5, 6), "little": (7, 8, 9), "ring": (10, 11, 12), "thumb": (13, 14, 15)}
-_TIP_ORDER = ("thumb", "index", "middle", "ring", "little")
 
 
 def _frame(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +148,7 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
         d /= np.linalg.norm(d)
         start = np.asarray(mcp, dtype=np.float64)
         radii = np.linspace(r_base, r_tip, 4)
-        for si, (jid, L) in enumerate(zip(_JOINTS_OF[name], lengths)):
+        for si, (jid, L) in enumerate(zip(FINGER_JOINTS[name], lengths)):
             last = si == 2
             stations = [0.0, 0.15, 0.5, 0.85, 1.0]
             v, f, zr, tip = _tube(start, d, L, radii[si], radii[si + 1], n_around, stations)
@@ -181,7 +180,7 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
     for name, (mcp, *_rest) in _FINGERS.items():
         if name == "thumb":
             continue
-        j = _JOINTS_OF[name][0]
+        j = FINGER_JOINTS[name][0]
         dist = np.linalg.norm(V[: len(pv)] - np.asarray(mcp), axis=1)
         w = 0.5 * (1 - _smoothstep(0.006, 0.018, dist))
         W[: len(pv), j] += w
@@ -209,5 +208,5 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
     return HandModel(
         v_template=V, shapedirs=S, posedirs=np.zeros((n, 3, 135)), J_regressor=Jr, weights=W, faces=F,
         parents=MANO_PARENTS.copy(), hands_components=None, hands_mean=np.zeros(45),
-        tip_ids=tuple(tips[f] for f in _TIP_ORDER), flat_hand_mean=True, backend="procedural",
+        tip_ids=tuple(tips[f] for f in FINGERS), flat_hand_mean=True, backend="procedural",
         source="gtforge procedural hand", extra={"shape_names": SHAPE_NAMES})

@@ -30,8 +30,9 @@ def main() -> int:
     ap.add_argument("--recipe", default=str(ROOT / "recipes" / "clutter_bop.yaml"))
     args = ap.parse_args()
 
-    from gtforge.render.pipeline import STAGES, build
-    from gtforge.scenes.recipe import load_recipe
+    from gtforge.pipeline.build import build
+    from gtforge.pipeline.worker import STAGES
+    from gtforge.config import load_recipe
 
     overrides = ["camera.width=640", "camera.height=480", f"scenes.max_frames={args.frames}", *args.set]
     recipe, resolved = load_recipe(args.recipe, overrides)

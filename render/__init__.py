@@ -1,1 +1,2 @@
-"""Rendering (pyrender over EGL), annotation (pure numpy), writers (BOP) and the build pipeline."""
+"""What draws: the renderer (one pyrender EGL context per process), the AR compositor, and the annotator
+(pure numpy: labels from the rendered buffers). Reads ``assets`` and ``core``; never the scene builders."""

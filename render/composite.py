@@ -25,10 +25,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..scenes.ar import REAL_ID
+from ..core.description import CompositeLook
+from ..core.ids import REAL_ID
 
 
 def _motion_kernel(length_px: float, angle: float) -> np.ndarray:
+    """Normalised line kernel (2n + 1, 2n + 1), n = round(length_px), along ``angle`` (radians, image x towards y)."""
     n = max(1, int(round(length_px)))
     k = np.zeros((2 * n + 1, 2 * n + 1))
     for t in np.linspace(-n, n, 4 * n + 1):
@@ -36,25 +38,9 @@ def _motion_kernel(length_px: float, angle: float) -> np.ndarray:
     return k / k.sum()
 
 
-def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.ndarray, depth: np.ndarray,
-              real_depth: np.ndarray | None, look: dict):
-    """Final AR frame.
-
-    Parameters
-    ----------
-    photo : (H, W, 3) uint8
-    rgba : (H, W, 4) uint8, inserted objects alone (alpha 0 elsewhere)
-    shadow : (H, W) float32 in [0, 1]
-    inst : (H, W) int32, depth : (H, W) float32 metres: the ID pass (objects and real occluders)
-    real_depth : (H, W) float32 metres (0 unknown) of the photo, or None
-    look : dict from ``scenes.ar.sample_look``
-
-    Returns
-    -------
-    rgb : (H, W, 3) uint8
-    inst, depth : the buffers after depth-aware occlusion (real surfaces own their pixels; depth
-        there is the real depth, and the real depth wherever no inserted object is seen)
-    """
+def real_occlusion(inst: np.ndarray, depth: np.ndarray, real_depth: np.ndarray | None):
+    """Step 1: where the photo's depth is nearer than an inserted surface by more than max(5 cm, 2 %), the real
+    surface owns the pixel. Returns copies of (inst (H, W) int32, depth (H, W) float32 metres)."""
     inst = inst.copy()
     depth = depth.copy()
     if real_depth is not None:
@@ -62,61 +48,107 @@ def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.
         nearer = obj & (real_depth > 0) & (real_depth < depth - np.maximum(0.05, 0.02 * depth))
         inst[nearer] = REAL_ID
         depth[nearer] = real_depth[nearer]
-    real = inst == REAL_ID
-    alpha = rgba[..., 3].astype(np.float32) / 255.0
-    alpha[real] = 0.0
-    layer = rgba[..., :3].astype(np.float32)
-    photo_f = photo.astype(np.float32)
-    covered = alpha > 0
-    if covered.any() and look["color_match"] > 0:
+    return inst, depth
+
+
+def style_layer(layer: np.ndarray, covered: np.ndarray, photo_f: np.ndarray, look: CompositeLook) -> np.ndarray:
+    """Step 2: bring the inserted layer (H, W, 3) float32 0-255 towards the photo: colour match, blur,
+    chromatic aberration, motion blur, sensor noise (on ``covered`` pixels only). Returns the new layer."""
+    if covered.any() and look.color_match > 0:
         target = photo_f.reshape(-1, 3).mean(axis=0)
         current = layer[covered].mean(axis=0) + 1e-3
-        gain = (1 - look["color_match"]) + look["color_match"] * (target / current) * (current.mean() / target.mean())
+        gain = (1 - look.color_match) + look.color_match * (target / current) * (current.mean() / target.mean())
         layer = np.clip(layer * gain, 0, 255)
-    if look["blur_sigma"] > 0.05:
-        layer = ndimage.gaussian_filter(layer, (look["blur_sigma"], look["blur_sigma"], 0))
-    ca = look["chromatic_aberration_px"]
+    if look.blur_sigma > 0.05:
+        layer = ndimage.gaussian_filter(layer, (look.blur_sigma, look.blur_sigma, 0))
+    ca = look.chromatic_aberration_px
     if ca > 0.05:
         layer[..., 0] = ndimage.shift(layer[..., 0], (0, ca), order=1, mode="nearest")
         layer[..., 2] = ndimage.shift(layer[..., 2], (0, -ca), order=1, mode="nearest")
-    if look["motion_blur_px"] > 0.5:
-        k = _motion_kernel(look["motion_blur_px"], look["motion_angle"])
+    if look.motion_blur_px > 0.5:
+        k = _motion_kernel(look.motion_blur_px, look.motion_angle)
         layer = np.stack([ndimage.convolve(layer[..., c], k) for c in range(3)], axis=-1)
-    if look["noise_sigma"] > 0:
-        noise = np.random.default_rng(look["noise_seed"]).normal(0, look["noise_sigma"], layer.shape)
+    if look.noise_sigma > 0:
+        noise = np.random.default_rng(look.noise_seed).normal(0, look.noise_sigma, layer.shape)
         layer = np.clip(layer + noise * covered[..., None], 0, 255)
-    # shadows on the real ground
-    if look.get("shadows", True):
-        photo_f = photo_f * (1.0 - look["shadow_strength"] * (1.0 - shadow))[..., None]
-    blend = look["blend"]
-    if blend == "none":
+    return layer
+
+
+def blend_alpha(alpha: np.ndarray, covered: np.ndarray, real: np.ndarray, look: CompositeLook) -> np.ndarray:
+    """Step 4a: the blending weights (H, W) float32 in [0, 1] for ``blend`` none, gaussian or motion (poisson
+    uses the anti-aliased alpha, thresholded by :func:`poisson_blend`); real surfaces get 0."""
+    if look.blend == "none":
         alpha = (alpha > 0.5).astype(np.float32)
-    elif blend == "gaussian":
+    elif look.blend == "gaussian":
         alpha = np.clip(ndimage.gaussian_filter(alpha, 1.0), 0, 1) * (ndimage.binary_dilation(covered, iterations=3))
         alpha[real] = 0.0
-    elif blend == "motion":
-        k = _motion_kernel(max(look["motion_blur_px"], 2.0), look["motion_angle"])
+    elif look.blend == "motion":
+        k = _motion_kernel(max(look.motion_blur_px, 2.0), look.motion_angle)
         alpha = np.clip(ndimage.convolve(alpha, k), 0, 1)
         alpha[real] = 0.0
-    out = photo_f * (1 - alpha[..., None]) + layer * alpha[..., None]
-    if blend == "poisson":
-        import cv2
+    return alpha
 
-        mask = ((alpha > 0.5) * 255).astype(np.uint8)
-        out = photo_f.copy()
-        if mask.any():
-            ys, xs = np.nonzero(mask)
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            src = np.clip(layer, 0, 255).astype(np.uint8)
-            dst = np.clip(photo_f, 0, 255).astype(np.uint8)
-            sub = mask[y0:y1, x0:x1].copy()  # seamlessClone writes into its mask argument
-            h, w = photo.shape[:2]
-            if y0 > 0 and x0 > 0 and y1 < h and x1 < w:
-                centre = (int((x0 + x1 - 1) // 2), int((y0 + y1 - 1) // 2))
-                cloned = cv2.seamlessClone(src[y0:y1, x0:x1], dst, sub, centre, cv2.NORMAL_CLONE)
-                out = np.where(mask[..., None] > 0, cloned.astype(np.float32), photo_f)
-            else:  # touching the border: seamlessClone cannot place it, fall back to the hard mask
-                out = np.where(mask[..., None] > 0, layer, photo_f)
+
+def poisson_blend(layer: np.ndarray, photo_f: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Step 4b: OpenCV ``seamlessClone`` (Perez et al. 2003, Poisson image editing) of the layer into the photo
+    inside the mask alpha > 0.5; objects touching the border fall back to the hard mask. Returns (H, W, 3) float."""
+    import cv2
+
+    mask = ((alpha > 0.5) * 255).astype(np.uint8)
+    if not mask.any():
+        return photo_f.copy()
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    h, w = photo_f.shape[:2]
+    if not (y0 > 0 and x0 > 0 and y1 < h and x1 < w):  # seamlessClone cannot place it
+        return np.where(mask[..., None] > 0, layer, photo_f)
+    src = np.clip(layer, 0, 255).astype(np.uint8)
+    dst = np.clip(photo_f, 0, 255).astype(np.uint8)
+    sub = mask[y0:y1, x0:x1].copy()  # seamlessClone writes into its mask argument
+    centre = (int((x0 + x1 - 1) // 2), int((y0 + y1 - 1) // 2))
+    cloned = cv2.seamlessClone(src[y0:y1, x0:x1], dst, sub, centre, cv2.NORMAL_CLONE)
+    return np.where(mask[..., None] > 0, cloned.astype(np.float32), photo_f)
+
+
+def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.ndarray, depth: np.ndarray,
+              real_depth: np.ndarray | None, look: CompositeLook):
+    """Final AR frame (steps in the module docstring).
+
+    Parameters
+    ----------
+    photo : (H, W, 3) uint8
+    rgba : (H, W, 4) uint8
+        Inserted objects alone (alpha 0 elsewhere).
+    shadow : (H, W) float32 in [0, 1]
+        Ground brightness with the objects over without them (1: no shadow).
+    inst : (H, W) int32
+        ID pass (objects and real occluders).
+    depth : (H, W) float32
+        z of the ID pass, metres.
+    real_depth : (H, W) float32 or None
+        z of the photo's real surfaces, metres (0 unknown).
+    look : CompositeLook
+
+    Returns
+    -------
+    rgb : (H, W, 3) uint8
+    inst, depth : the buffers after depth-aware occlusion (real surfaces own their pixels; depth
+        there is the real depth, and the real depth wherever no inserted object is seen)
+    """
+    inst, depth = real_occlusion(inst, depth, real_depth)
+    real = inst == REAL_ID
+    alpha = rgba[..., 3].astype(np.float32) / 255.0
+    alpha[real] = 0.0
+    photo_f = photo.astype(np.float32)
+    covered = alpha > 0
+    layer = style_layer(rgba[..., :3].astype(np.float32), covered, photo_f, look)
+    if look.shadows:  # step 3: shadows darken the real ground
+        photo_f = photo_f * (1.0 - look.shadow_strength * (1.0 - shadow))[..., None]
+    alpha = blend_alpha(alpha, covered, real, look)
+    if look.blend == "poisson":
+        out = poisson_blend(layer, photo_f, alpha)
+    else:
+        out = photo_f * (1 - alpha[..., None]) + layer * alpha[..., None]
     rgb = np.clip(np.round(out), 0, 255).astype(np.uint8)
     untouched = (alpha <= 0) & (shadow >= 1.0)
     rgb[untouched] = photo[untouched]  # bit-exact background where nothing was inserted

@@ -46,28 +46,9 @@ import trimesh  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..assets.loaders import AssetLibrary  # noqa: E402
-from ..scenes.description import SceneDescription, View  # noqa: E402
-from ..scenes.transforms import OPENCV_TO_OPENGL, make_pose  # noqa: E402
-
-#: Largest instance id the 24-bit RGB encoding of the ID pass can hold.
-MAX_INSTANCE_ID = 2**24 - 1
-
-
-def encode_ids(ids: np.ndarray) -> np.ndarray:
-    """Instance ids (n,) int -> RGB colours (n, 3) uint8: id = R + 256 G + 65536 B.
-
-    Raises ValueError for ids outside [0, 2^24 - 1].
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    if np.any(ids < 0) or np.any(ids > MAX_INSTANCE_ID):
-        raise ValueError(f"instance ids must be in [0, {MAX_INSTANCE_ID}]")
-    return np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], axis=-1).astype(np.uint8)
-
-
-def decode_ids(rgb: np.ndarray) -> np.ndarray:
-    """RGB (..., 3) uint8 from the ID pass -> instance ids (...) int32 (inverse of :func:`encode_ids`)."""
-    rgb = np.asarray(rgb).astype(np.int32)
-    return rgb[..., 0] + (rgb[..., 1] << 8) + (rgb[..., 2] << 16)
+from ..core.description import SceneDescription, View  # noqa: E402
+from ..core.geometry import OPENCV_TO_OPENGL, box_corners, make_pose, transform_points  # noqa: E402
+from ..core.ids import MAX_INSTANCE_ID, REAL_ID, decode_ids, encode_ids  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -100,7 +81,7 @@ class FrameBuffers:
     amodal : dict[int, (3H, 3W) bool]
         Per ``inst_id``, the unoccluded silhouette on the 3W x 3H canvas whose
         pixel (v + H, u + W) is image pixel (v, u).
-    rgba, shadow : AR scenes only (``SceneDescription.background`` set), see
+    rgba, shadow : AR scenes only (``SceneDescription.ar`` set), see
         :meth:`Renderer.render_view`; ``rgb`` is then None (render/composite.py makes the image).
     """
 
@@ -224,8 +205,7 @@ class Renderer:
             self._obj_nodes[o.inst_id] = node
             self._scene_nodes.append(node)
             lo, hi = self.library.get(o.obj_id).mesh.bounds
-            box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-            self._corners[o.inst_id] = box @ o.world_T_model[:3, :3].T + o.world_T_model[:3, 3]
+            self._corners[o.inst_id] = transform_points(o.world_T_model, box_corners(lo, hi))
         for h in scene.hands:
             if not 1 <= h.inst_id <= MAX_INSTANCE_ID or h.inst_id in self._obj_nodes:
                 raise ValueError(f"hand inst_id {h.inst_id} invalid or used twice")
@@ -235,14 +215,12 @@ class Renderer:
             node = self._scene.add(pyrender.Mesh.from_trimesh(tm, material=mat, smooth=True), pose=np.eye(4))
             self._obj_nodes[h.inst_id] = node
             self._scene_nodes.append(node)
-            lo, hi = h.vertices.min(axis=0), h.vertices.max(axis=0)
-            self._corners[h.inst_id] = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
-                                                 for z in (lo[2], hi[2])])
+            self._corners[h.inst_id] = box_corners(h.vertices.min(axis=0), h.vertices.max(axis=0))
         fnode = self._scene.add(self._floor_mesh(scene.floor), pose=np.eye(4))
-        if scene.background is not None:
+        if scene.ar is not None:
             self._catcher_node = fnode  # shadow catcher: in the RGB passes only, never in the ID pass
             self._scene_nodes.append(fnode)
-            for box in scene.occluders:  # real objects: in the ID pass only
+            for box in scene.ar.occluders:  # real objects: in the ID pass only
                 m = pyrender.Mesh.from_trimesh(trimesh.creation.box(extents=box.extents), smooth=False)
                 node = self._scene.add(m, pose=box.world_T_box)
                 self._occluder_nodes.append(node)
@@ -263,8 +241,6 @@ class Renderer:
         for n in self._static_nodes:
             self._seg_map[n] = (0, 0, 0)
         if self._occluder_nodes:
-            from ..scenes.ar import REAL_ID
-
             real = tuple(int(c) for c in encode_ids([REAL_ID])[0])
             for n in self._occluder_nodes:
                 self._seg_map[n] = real
@@ -308,7 +284,7 @@ class Renderer:
         self._use_camera(self._cam_node, _gl_camera(view.K, view.znear, view.zfar), view.world_T_cam)
         color = rgba = shadow = None
         t0 = time.perf_counter()
-        if self.description.background is not None:
+        if self.description.ar is not None:
             rgba, shadow = self._ar_layers()
         elif rgb:
             flags = pyrender.RenderFlags.SKIP_CULL_FACES
@@ -386,7 +362,7 @@ class Renderer:
         r = self._r
         x0, y0, x1, y1 = 0, 0, 3 * W, 3 * H
         if crop:
-            pc = self._corners[inst_id] @ cam_T_world[:3, :3].T + cam_T_world[:3, 3]
+            pc = transform_points(cam_T_world, self._corners[inst_id])
             if np.all(pc[:, 2] > view.znear):
                 uv = pc[:, :2] / pc[:, 2:3] * [view.K[0, 0], view.K[1, 1]] + [view.K[0, 2] + W, view.K[1, 2] + H]
                 x0 = int(np.clip(np.floor(uv[:, 0].min()) - 2, 0, 3 * W))

@@ -1,5 +1,7 @@
-"""Scene description: recipe validation, pure scene builders, physics settling.
+"""Scene builders (pure descriptions: no GL) and physics.
 
-Nothing in this package touches OpenGL; ``scenes.physics`` is the only module
-that touches pybullet.
+``clutter`` (objects dropped over a plane or into a bin), ``physics`` (pybullet settling; the only
+module that touches pybullet), ``ar`` (objects placed into real photos), ``hands`` (hand poses,
+grasps and placement). They read ``config``, ``assets`` and ``core``, and return
+``core.description.SceneDescription`` objects.
 """

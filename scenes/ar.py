@@ -19,22 +19,22 @@ a key light tinted by its mean colour from a random sun direction.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
+from matplotlib.path import Path as MplPath
 
-from .backgrounds import Background, real_boxes
-from .clutter import random_rotation, uniform
-from .description import Floor, Light, ObjectInstance, SceneDescription, StaticBox, View
-from .rng import scene_rng
-from .transforms import invert_pose, make_pose
-
-#: instance id that real surfaces (occluders, real depth) own in the ID buffer
-REAL_ID = 2**24 - 2
+from ..assets.backgrounds import Background, real_boxes
+from ..core.description import ARSetting, CompositeLook, Floor, Light, ObjectInstance, SceneDescription, StaticBox, View
+from ..core.geometry import box_corners, invert_pose, make_pose, project_points, transform_points
+from ..core.rng import random_rotation, scene_rng, uniform
 
 
 def ground_frame(plane) -> np.ndarray:
-    """``ref_T_world`` (4, 4) of the ground frame for a plane (n, d) given in the reference (camera-like) frame."""
+    """``ref_T_world`` (4, 4) of the ground frame for a plane (n, d) given in the reference (camera-like) frame.
+
+    World: z along the plane normal n (up), origin at the foot of the camera centre on the plane,
+    x along the reference frame's +z (viewing direction) projected on the plane.
+    """
     n, d = np.asarray(plane[0], float), float(plane[1])
     origin = -d * n  # foot of the camera centre on the plane
     fwd = np.array([0.0, 0.0, 1.0]) - n * n[2]
@@ -43,15 +43,15 @@ def ground_frame(plane) -> np.ndarray:
     return make_pose(np.stack([x, y, n], axis=1), origin)
 
 
-def _footprint(world_T_model: np.ndarray, lo: np.ndarray, hi: np.ndarray, margin: float) -> np.ndarray:
-    """(4, 2) world xy corners of a model's bounding box footprint, grown by ``margin``."""
+def footprint(world_T_model: np.ndarray, lo: np.ndarray, hi: np.ndarray, margin: float) -> np.ndarray:
+    """(4, 2) world xy corners of a model's bounding-box footprint (model xy bounds ``lo``, ``hi``), grown by ``margin`` m."""
     c = np.array([[lo[0] - margin, lo[1] - margin, 0], [hi[0] + margin, lo[1] - margin, 0],
                   [hi[0] + margin, hi[1] + margin, 0], [lo[0] - margin, hi[1] + margin, 0]])
-    return (c @ world_T_model[:3, :3].T + world_T_model[:3, 3])[:, :2]
+    return transform_points(world_T_model, c)[:, :2]
 
 
 def polygons_overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """Separating-axis test for two convex polygons (k, 2)."""
+    """Separating-axis test for two convex polygons (k, 2): True when they overlap or touch."""
     for poly in (a, b):
         for i in range(len(poly)):
             e = poly[(i + 1) % len(poly)] - poly[i]
@@ -63,9 +63,8 @@ def polygons_overlap(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def label_footprint(obj, world_T_ref: np.ndarray) -> np.ndarray:
-    """(4, 2) world xy footprint of a KITTI label's 3D box (bottom corners)."""
-    c = obj.corners()[:4]
-    return (c @ world_T_ref[:3, :3].T + world_T_ref[:3, 3])[:, :2]
+    """(4, 2) world xy footprint of a KITTI label's 3D box (its bottom corners)."""
+    return transform_points(world_T_ref, obj.corners()[:4])[:, :2]
 
 
 def label_box(obj, world_T_ref: np.ndarray) -> StaticBox:
@@ -89,19 +88,112 @@ def photo_lighting(photo: np.ndarray, rng: np.random.Generator, elevation_deg=(3
                                                   intensity=float(rng.uniform(2.5, 4.0)))
 
 
-def sample_look(cfg, rng: np.random.Generator) -> dict:
+def sample_look(cfg, rng: np.random.Generator) -> CompositeLook:
     """Per-scene compositing parameters drawn from the recipe's ``ar.look`` ranges."""
     d = lambda r: float(uniform(rng, r.min, r.max))  # noqa: E731
-    return {"shadows": cfg.shadows, "shadow_strength": d(cfg.shadow_strength), "blend": cfg.blend,
-            "color_match": d(cfg.color_match), "blur_sigma": d(cfg.blur_sigma), "noise_sigma": d(cfg.noise_sigma),
-            "chromatic_aberration_px": d(cfg.chromatic_aberration_px), "motion_blur_px": d(cfg.motion_blur_px),
-            "motion_angle": float(rng.uniform(0, math.pi)), "noise_seed": int(rng.integers(2**31))}
+    return CompositeLook(
+        shadows=cfg.shadows, shadow_strength=d(cfg.shadow_strength), blend=cfg.blend, color_match=d(cfg.color_match),
+        blur_sigma=d(cfg.blur_sigma), noise_sigma=d(cfg.noise_sigma),
+        chromatic_aberration_px=d(cfg.chromatic_aberration_px), motion_blur_px=d(cfg.motion_blur_px),
+        motion_angle=float(rng.uniform(0, math.pi)), noise_seed=int(rng.integers(2**31)))
+
+
+# ---------------------------------------------------------------- pose samplers
+def sample_ground_pose(rng: np.random.Generator, ar, hfov: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``world_T_model`` of a model standing on the ground plane (its box bottom at z = 0, box centre at the drawn
+    spot): forward distance from ``ar.distance``, lateral offset within ``ar.lateral_fraction`` of the
+    half-width of the view at that distance (``hfov``: half the horizontal field of view, radians),
+    yaw from ``ar.yaw_deg``."""
+    centre = 0.5 * (lo + hi)
+    u = uniform(rng, ar.distance.min, ar.distance.max)
+    v = uniform(rng, -1, 1) * u * math.tan(hfov) * ar.lateral_fraction
+    yaw = math.radians(uniform(rng, ar.yaw_deg.min, ar.yaw_deg.max))
+    Rz = np.array([[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]])
+    return make_pose(Rz, [u, v, 0.0]) @ make_pose(np.eye(3), [-centre[0], -centre[1], -lo[2]])
+
+
+def sample_free_pose(rng: np.random.Generator, ar, bg: Background, world_T_cam: np.ndarray, lo: np.ndarray,
+                     hi: np.ndarray) -> np.ndarray:
+    """``world_T_model`` of a model floating in front of the camera in a uniform random orientation, its box centre
+    on the ray through a pixel drawn in the central 70 % of the photo, at a distance from ``ar.distance``."""
+    centre = 0.5 * (lo + hi)
+    dist = uniform(rng, ar.distance.min, ar.distance.max)
+    px = np.array([uniform(rng, 0.15, 0.85) * bg.width, uniform(rng, 0.15, 0.85) * bg.height, 1.0])
+    ray = np.linalg.solve(bg.K, px)
+    p_cam = ray / np.linalg.norm(ray) * dist
+    R = random_rotation(rng)
+    return world_T_cam @ make_pose(R, p_cam - R @ centre)
+
+
+# ---------------------------------------------------------------- placement predicates
+def in_view(T: np.ndarray, lo, hi, cam_T_world: np.ndarray, bg: Background, min_z: float) -> bool:
+    """Every box corner at least ``min_z`` m in front of the camera, and the corners' mean projection inside the photo."""
+    pc = transform_points(cam_T_world @ T, box_corners(lo, hi))
+    if np.any(pc[:, 2] < min_z):
+        return False
+    cu, cv = project_points(pc, bg.K).mean(axis=0)
+    return bool(0 <= cu < bg.width and 0 <= cv < bg.height)
+
+
+def on_free_space(T: np.ndarray, lo, hi, cam_T_world: np.ndarray, bg: Background) -> bool:
+    """The footprint's corners and centre, where they are in the photo, fall on its free-space mask (the centre must be)."""
+    contact = footprint(T, lo, hi, 0.0)
+    contact = np.c_[np.vstack([contact, contact.mean(axis=0)]), np.zeros(5)]
+    px = np.round(project_points(transform_points(cam_T_world, contact), bg.K)).astype(int)
+    ok = (px[:, 0] >= 0) & (px[:, 0] < bg.width) & (px[:, 1] >= 0) & (px[:, 1] < bg.height)
+    return bool(np.all(bg.free_mask[px[ok, 1], px[ok, 0]]) and ok[-1])
+
+
+def on_measured_ground(T: np.ndarray, lo, hi, ground_pts: np.ndarray) -> bool:
+    """At least 5 measured ground points (world xy) in the footprint grown by 0.5 m + 10 % of the length."""
+    around = footprint(T, lo, hi, 0.5 + 0.1 * float(hi[0] - lo[0]))
+    return bool(MplPath(around).contains_points(ground_pts).sum() >= 5)
+
+
+def clear_of_real_points(fp: np.ndarray, lo, hi, pts_w: np.ndarray) -> bool:
+    """At most 3 real 3D points standing in footprint ``fp`` between max(3 cm, 15 % of the model's height) and 2 m."""
+    standing = pts_w[(pts_w[:, 2] > max(0.03, 0.15 * float(hi[2] - lo[2]))) & (pts_w[:, 2] < 2.0)]
+    return bool(MplPath(fp).contains_points(standing[:, :2]).sum() <= 3)
+
+
+def place_object(rng, ar, bg: Background, lo, hi, world_T_cam: np.ndarray, taken: list, pts_w, ground_pts):
+    """Draw poses until one passes every placement predicate (at most ``ar.max_tries``).
+
+    For ``ground`` placement the accepted footprint is appended to ``taken`` (world xy polygons that later
+    objects must not meet). Returns ``world_T_model`` (4, 4) or None.
+    """
+    ground = ar.placement == "ground"
+    cam_T_world = invert_pose(world_T_cam)
+    hfov = math.atan2(bg.width / 2, bg.K[0, 0])
+    for _try in range(ar.max_tries):
+        if ground:
+            T = sample_ground_pose(rng, ar, hfov, lo, hi)
+        else:
+            T = sample_free_pose(rng, ar, bg, world_T_cam, lo, hi)
+        if not in_view(T, lo, hi, cam_T_world, bg, 1.0 if ground else 0.1):
+            continue
+        if not ground:
+            return T
+        if bg.free_mask is not None and not on_free_space(T, lo, hi, cam_T_world, bg):
+            continue
+        fp = footprint(T, lo, hi, 0.1 * float(hi[0] - lo[0]))
+        if any(polygons_overlap(fp, t) for t in taken):
+            continue
+        if pts_w is not None and len(pts_w):
+            if not on_measured_ground(T, lo, hi, ground_pts):
+                continue
+            if ar.avoid_real and not clear_of_real_points(fp, lo, hi, pts_w):
+                continue
+        taken.append(footprint(T, lo, hi, 0.0))
+        return T
+    return None
 
 
 def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: int) -> SceneDescription:
     """Describe AR scene ``scene_index``: background ``scene_index % len(backgrounds)``, its camera, placed objects.
 
-    Objects that find no valid place in ``max_tries`` draws are left out (``removed``).
+    Objects that find no valid place in ``ar.max_tries`` draws are left out (``removed``). Draws come
+    from the scene's ``objects`` stream (placement) and ``appearance`` stream (light, look).
     """
     ar = recipe.ar
     bg = backgrounds[scene_index % len(backgrounds)]
@@ -110,19 +202,16 @@ def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: 
     ref_T_world = ground_frame(bg.plane) if ground else np.eye(4)
     world_T_ref = invert_pose(ref_T_world)
     world_T_cam = world_T_ref @ bg.ref_T_cam
-    cam_T_world = invert_pose(world_T_cam)
     view = View(K=bg.K, width=bg.width, height=bg.height, world_T_cam=world_T_cam, znear=0.05, zfar=300.0)
-    taken = []
-    occluders = []
+    taken, occluders = [], []
     if ground and ar.avoid_real:
         for obj in real_boxes(bg):
             taken.append(label_footprint(obj, world_T_ref))
             occluders.append(label_box(obj, world_T_ref))
     pts_w = ground_pts = None
     if ground and bg.points_ref is not None:
-        pts_w = bg.points_ref @ world_T_ref[:3, :3].T + world_T_ref[:3, 3]
+        pts_w = transform_points(world_T_ref, bg.points_ref)
         ground_pts = pts_w[np.abs(pts_w[:, 2]) < 0.1][:, :2]  # the real ground, as seen by the 3D sensor
-    hfov = math.atan2(bg.width / 2, bg.K[0, 0])
     objects, removed = [], []
     for s in recipe.objects:
         ids = library.set_ids[s.name]
@@ -130,58 +219,7 @@ def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: 
         for _ in range(n):
             obj_id = int(ids[int(rng.integers(len(ids)))])
             lo, hi = library.get(obj_id).mesh.bounds
-            centre = 0.5 * (lo + hi)
-            placed = None
-            for _try in range(ar.max_tries):
-                if ground:
-                    u = uniform(rng, ar.distance.min, ar.distance.max)
-                    v = uniform(rng, -1, 1) * u * math.tan(hfov) * ar.lateral_fraction
-                    yaw = math.radians(uniform(rng, ar.yaw_deg.min, ar.yaw_deg.max))
-                    Rz = np.array([[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]])
-                    T = make_pose(Rz, [u, v, 0.0]) @ make_pose(np.eye(3), [-centre[0], -centre[1], -lo[2]])
-                else:
-                    dist = uniform(rng, ar.distance.min, ar.distance.max)
-                    px = np.array([uniform(rng, 0.15, 0.85) * bg.width, uniform(rng, 0.15, 0.85) * bg.height, 1.0])
-                    ray = np.linalg.solve(bg.K, px)
-                    p_cam = ray / np.linalg.norm(ray) * dist
-                    R = random_rotation(rng)
-                    T = world_T_cam @ make_pose(R, p_cam - R @ centre)
-                corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-                pc = corners @ (cam_T_world @ T)[:3, :3].T + (cam_T_world @ T)[:3, 3]
-                if np.any(pc[:, 2] < 1.0 if ground else pc[:, 2] < 0.1):
-                    continue
-                uv = pc[:, :2] / pc[:, 2:3] * [bg.K[0, 0], bg.K[1, 1]] + bg.K[:2, 2]
-                cu, cv = uv.mean(axis=0)
-                if not (0 <= cu < bg.width and 0 <= cv < bg.height):
-                    continue
-                if ground and bg.free_mask is not None:  # where it touches the ground must be free space
-                    contact = _footprint(T, lo, hi, 0.0)
-                    contact = np.c_[np.vstack([contact, contact.mean(axis=0)]), np.zeros(5)]
-                    cc = contact @ cam_T_world[:3, :3].T + cam_T_world[:3, 3]
-                    px = np.round(cc[:, :2] / cc[:, 2:3] * [bg.K[0, 0], bg.K[1, 1]] + bg.K[:2, 2]).astype(int)
-                    ok = (px[:, 0] >= 0) & (px[:, 0] < bg.width) & (px[:, 1] >= 0) & (px[:, 1] < bg.height)
-                    if not np.all(bg.free_mask[px[ok, 1], px[ok, 0]]) or not ok[-1]:
-                        continue
-                if ground:
-                    fp = _footprint(T, lo, hi, 0.1 * float(hi[0] - lo[0]))
-                    if any(polygons_overlap(fp, t) for t in taken):
-                        continue
-                    if pts_w is not None and len(pts_w):
-                        from matplotlib.path import Path as MplPath
-
-                        # real ground must be there: ground points in and around the footprint
-                        around = _footprint(T, lo, hi, 0.5 + 0.1 * float(hi[0] - lo[0]))
-                        if MplPath(around).contains_points(ground_pts).sum() < 5:
-                            continue
-                    if ar.avoid_real and pts_w is not None and len(pts_w):
-                        from matplotlib.path import Path as MplPath
-
-                        standing = pts_w[(pts_w[:, 2] > max(0.03, 0.15 * float(hi[2] - lo[2]))) & (pts_w[:, 2] < 2.0)]
-                        if MplPath(fp).contains_points(standing[:, :2]).sum() > 3:
-                            continue
-                    taken.append(_footprint(T, lo, hi, 0.0))
-                placed = T
-                break
+            placed = place_object(rng, ar, bg, lo, hi, world_T_cam, taken, pts_w, ground_pts)
             inst_id = len(objects) + len(removed) + 1
             if placed is None:
                 removed.append((inst_id, "no free place"))
@@ -191,9 +229,9 @@ def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: 
     lk = ar.look
     ambient, key = photo_lighting(bg.image(), look_rng, (lk.sun_elevation_deg.min, lk.sun_elevation_deg.max),
                                   (lk.sun_azimuth_deg.min, lk.sun_azimuth_deg.max))
-    desc = SceneDescription(
+    setting = ARSetting(background=bg, occluders=tuple(occluders), ref_T_world=ref_T_world,
+                        look=sample_look(ar.look, look_rng))
+    return SceneDescription(
         scene_index=scene_index, objects=tuple(objects), floor=Floor(size=400.0, color=np.ones(3)), walls=(),
         lights=(key,), ambient=ambient, background_color=np.zeros(3), views=(view,),
-        shadows=bool(ground and ar.look.shadows), removed=tuple(removed))
-    return replace(desc, background=bg, occluders=tuple(occluders), look=sample_look(ar.look, look_rng),
-                   ref_T_world=ref_T_world)
+        shadows=bool(ground and ar.look.shadows), removed=tuple(removed), ar=setting)

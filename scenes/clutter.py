@@ -14,31 +14,11 @@ from dataclasses import replace
 import numpy as np
 
 from ..assets.loaders import AssetLibrary
-from .description import Floor, Light, ObjectInstance, SceneDescription, StaticBox, View
-from .recipe import Recipe, resolve_source
-from .rng import scene_rng
-from .transforms import look_at_opencv, make_pose, spherical_to_cartesian
-
-
-def uniform(rng: np.random.Generator, lo, hi):
-    """Uniform draw in [lo, hi] (scalars or arrays); returns lo when lo == hi."""
-    lo = np.asarray(lo, dtype=np.float64)
-    hi = np.asarray(hi, dtype=np.float64)
-    return lo + (hi - lo) * rng.random(lo.shape)
-
-
-def random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """Uniformly distributed rotation matrix (3, 3) (normalised 4-D Gaussian quaternion; Shoemake 1992)."""
-    q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
-    x, y, z, w = q
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+from ..config.schema import Recipe
+from ..config.sources import resolve_source
+from ..core.description import Floor, Light, ObjectInstance, SceneDescription, StaticBox, View
+from ..core.geometry import look_at_opencv, make_pose, spherical_to_cartesian
+from ..core.rng import random_rotation, scene_rng, uniform
 
 
 def model_center(library: AssetLibrary, obj_id: int) -> np.ndarray:

@@ -26,13 +26,17 @@ watertight (after merging duplicate vertices) or is replaced by its convex hull.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
-from ..assets.hand_model import FINGER_JOINTS, FINGERS, HandModel, HandOutput
+from ..assets.hand_model import HandModel, HandOutput
+from ..core.description import HandInstance
+from ..core.hands import FINGER_JOINTS, FINGERS, MIRROR
+from ..core.rng import scene_rng, uniform
 
 #: (flex_min, flex_max, abd_min, abd_max) in radians, per joint kind.
 LIMITS = {
@@ -128,7 +132,6 @@ def sample_articulation(rng: np.random.Generator, curl_range=(0.0, 1.0), finger_
     return clip_to_limits(flex, abd)
 
 
-MIRROR = np.diag([-1.0, 1.0, 1.0])
 FLIP45 = np.tile([1.0, -1.0, -1.0], 15)
 
 
@@ -345,10 +348,8 @@ def keypoint_radii(keypoints: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """Per-keypoint tolerance r_k (k,), metres: 1.5 x distance to the nearest hand vertex + 3 mm.
 
     A joint inside a finger is about one finger radius under the surface that covers it; a fingertip
-    keypoint is a vertex (r_k = 3 mm). Used by the keypoint visibility rule (render/annotate.py).
+    keypoint is a vertex (r_k = 3 mm). Used by the keypoint visibility rule (render/annotate.py) and stored in ``HandInstance.keypoint_radii``.
     """
-    from scipy.spatial import cKDTree
-
     d, _ = cKDTree(vertices).query(keypoints)
     return 1.5 * d + 0.003
 
@@ -363,8 +364,6 @@ class TargetMeshes:
 
     def sdf(self, obj) -> PosedSDF:
         """Signed distances to the object at its world pose."""
-        from scipy.spatial import cKDTree
-
         if obj.obj_id not in self._cache:
             m = sdf_mesh(self.library.get(obj.obj_id).mesh)
             pts, _ = trimesh.sample.sample_surface(m, self.samples, seed=obj.obj_id)
@@ -434,12 +433,6 @@ def place_hands(scene, cfg, library, model: HandModel, axes: HandAxes, seed: int
     -------
     SceneDescription with ``hands``.
     """
-    from dataclasses import replace
-
-    from .clutter import uniform
-    from .description import HandInstance
-    from .rng import scene_rng
-
     rng = scene_rng(seed, scene.scene_index, "hands")
     fingers = finger_vertex_masks(model)
     n = int(rng.integers(cfg.count.min, cfg.count.max + 1))
@@ -483,13 +476,3 @@ def place_hands(scene, cfg, library, model: HandModel, axes: HandAxes, seed: int
             color=color, grasped_inst=h.grasped_inst,
             keypoint_radii=keypoint_radii(h.output.keypoints, h.output.vertices)))
     return replace(scene, hands=tuple(hands))
-
-
-def params_in_camera(hand, cam_T_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(global_orient, transl) of a hand in a camera frame: the same model call with these parameters gives
-    the hand in camera coordinates (OpenCV, metres)."""
-    R_cw, t_cw = cam_T_world[:3, :3], cam_T_world[:3, 3]
-    R = Rotation.from_rotvec(hand.global_orient).as_matrix()
-    J0 = MIRROR @ hand.rest_wrist if hand.handedness == "left" else hand.rest_wrist
-    go = Rotation.from_matrix(R_cw @ R).as_rotvec()
-    return go, R_cw @ (J0 + hand.transl) + t_cw - J0

@@ -25,10 +25,10 @@ import numpy as np
 import pybullet as pb
 
 from ..assets.loaders import AssetLibrary
+from ..config.schema import ClutterConfig
+from ..core.description import SceneDescription
+from ..core.geometry import box_corners, make_pose, matrix_to_quat_xyzw, quat_xyzw_to_matrix, rotation_angle
 from .clutter import floor_slab
-from .description import SceneDescription
-from .recipe import ClutterConfig
-from .transforms import make_pose, matrix_to_quat_xyzw, quat_xyzw_to_matrix
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ class CollisionShapes:
                 lo, hi = mesh.bounds
                 hi = np.maximum(hi, lo + 1e-3)
                 com = 0.5 * (lo + hi)
-                corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-                verts = corners
+                verts = box_corners(lo, hi)
             self._cache[obj_id] = (verts - com, com)
         return self._cache[obj_id]
 
@@ -79,8 +78,92 @@ def _add_static_box(client: int, box) -> None:
     pb.changeDynamics(body, -1, lateralFriction=0.8, restitution=0.0, physicsClientId=client)
 
 
+def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig) -> tuple[list, list]:
+    """Fill a pybullet client: engine parameters, gravity, the floor slab and walls (static), one dynamic body per object.
+
+    Returns (body ids, per-body centre of mass (3,) in the model frame), in ``scene.objects`` order.
+    """
+    pb.setPhysicsEngineParameter(fixedTimeStep=cfg.time_step, deterministicOverlappingPairs=1,
+                                 numSolverIterations=50, physicsClientId=client)
+    pb.setGravity(0, 0, -9.81, physicsClientId=client)
+    _add_static_box(client, floor_slab(max(scene.floor.size, 2 * cfg.workspace_half_extent)))
+    for w in scene.walls:
+        _add_static_box(client, w)
+    bodies, coms = [], []
+    for o in scene.objects:
+        verts, com = shapes.get(o.obj_id)
+        shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), physicsClientId=client)
+        world_T_body = o.world_T_model @ make_pose(np.eye(3), com)
+        body = pb.createMultiBody(o.mass, shape, basePosition=world_T_body[:3, 3].tolist(),
+                                  baseOrientation=matrix_to_quat_xyzw(world_T_body[:3, :3]).tolist(),
+                                  physicsClientId=client)
+        pb.changeDynamics(body, -1, lateralFriction=o.friction, restitution=o.restitution,
+                          rollingFriction=0.001, spinningFriction=0.001, physicsClientId=client)
+        bodies.append(body)
+        coms.append(com)
+    return bodies, coms
+
+
+def body_poses(client: int, bodies: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(position (3,), rotation (3, 3)) of each body's frame in the world, metres."""
+    out = []
+    for b in bodies:
+        p, q = pb.getBasePositionAndOrientation(b, physicsClientId=client)
+        out.append((np.array(p), quat_xyzw_to_matrix(q)))
+    return out
+
+
+def _moving(prev, cur, dt: float, cfg: ClutterConfig) -> bool:
+    """Whether any finite body moved faster than the settle thresholds between two steps (absolute differences)."""
+    for (p0, R0), (p1, R1) in zip(prev, cur):
+        if not (np.all(np.isfinite(p1)) and np.all(np.isfinite(R1))):
+            continue  # judged when collecting; a NaN body must not block settling
+        if np.linalg.norm(p1 - p0) / dt > cfg.settle.linear_speed or rotation_angle(R0, R1) / dt > cfg.settle.angular_speed:
+            return True
+    return False
+
+
+def step_until_settled(client: int, bodies: list, cfg: ClutterConfig) -> tuple[list, bool, int]:
+    """Step until every body stays below the speed thresholds for ``settle.window`` seconds, or the time cap.
+
+    Returns (final body poses, settled, steps taken).
+    """
+    dt = cfg.time_step
+    max_steps = int(np.ceil(cfg.max_settle_time / dt))
+    window_steps = max(1, int(np.ceil(cfg.settle.window / dt)))
+    calm, steps = 0, 0
+    prev = body_poses(client, bodies)
+    while steps < max_steps:
+        pb.stepSimulation(physicsClientId=client)
+        steps += 1
+        cur = body_poses(client, bodies)
+        calm = 0 if _moving(prev, cur, dt, cfg) else calm + 1
+        prev = cur
+        if calm >= window_steps:
+            return prev, True, steps
+    return prev, False, steps
+
+
+def collect(scene: SceneDescription, poses: list, coms: list, cfg: ClutterConfig) -> tuple[list, list]:
+    """Objects at their settled ``world_T_model`` = ``world_T_body @ T(-com)``, and the removed ones with a reason
+    (non-finite pose, left the workspace, fell below the floor)."""
+    kept, removed = [], []
+    lim = cfg.workspace_half_extent
+    for o, (p, R), com in zip(scene.objects, poses, coms):
+        world_T_model = make_pose(R, p) @ make_pose(np.eye(3), -com)
+        if not np.all(np.isfinite(world_T_model)):
+            removed.append((o.inst_id, "non-finite pose"))
+        elif abs(p[0]) > lim or abs(p[1]) > lim:
+            removed.append((o.inst_id, "left the workspace"))
+        elif p[2] < -0.01:
+            removed.append((o.inst_id, "fell below the floor"))
+        else:
+            kept.append(o.with_pose(world_T_model))
+    return kept, removed
+
+
 def settle(scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig) -> tuple[SceneDescription, SettleReport]:
-    """Drop the scene's objects and simulate until they rest (or the time cap).
+    """Drop the scene's objects and simulate until they rest (or the time cap), in a fresh DIRECT client.
 
     Parameters
     ----------
@@ -99,76 +182,16 @@ def settle(scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig)
     """
     client = pb.connect(pb.DIRECT)
     try:
-        pb.setPhysicsEngineParameter(fixedTimeStep=cfg.time_step, deterministicOverlappingPairs=1,
-                                     numSolverIterations=50, physicsClientId=client)
-        pb.setGravity(0, 0, -9.81, physicsClientId=client)
-        _add_static_box(client, floor_slab(max(scene.floor.size, 2 * cfg.workspace_half_extent)))
-        for w in scene.walls:
-            _add_static_box(client, w)
-
-        bodies, coms = [], []
-        for o in scene.objects:
-            verts, com = shapes.get(o.obj_id)
-            shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), physicsClientId=client)
-            world_T_body = o.world_T_model @ make_pose(np.eye(3), com)
-            body = pb.createMultiBody(o.mass, shape, basePosition=world_T_body[:3, 3].tolist(),
-                                      baseOrientation=matrix_to_quat_xyzw(world_T_body[:3, :3]).tolist(),
-                                      physicsClientId=client)
-            pb.changeDynamics(body, -1, lateralFriction=o.friction, restitution=o.restitution,
-                              rollingFriction=0.001, spinningFriction=0.001, physicsClientId=client)
-            bodies.append(body)
-            coms.append(com)
-
-        def poses():
-            out = []
-            for b in bodies:
-                p, q = pb.getBasePositionAndOrientation(b, physicsClientId=client)
-                out.append((np.array(p), quat_xyzw_to_matrix(q)))
-            return out
-
-        dt = cfg.time_step
-        max_steps = int(np.ceil(cfg.max_settle_time / dt))
-        window_steps = max(1, int(np.ceil(cfg.settle.window / dt)))
-        calm, steps, settled = 0, 0, False
-        prev = poses()
-        while steps < max_steps:
-            pb.stepSimulation(physicsClientId=client)
-            steps += 1
-            cur = poses()
-            moving = False
-            for (p0, R0), (p1, R1) in zip(prev, cur):
-                if not (np.all(np.isfinite(p1)) and np.all(np.isfinite(R1))):
-                    continue  # judged below; a NaN body must not block settling
-                lin = np.linalg.norm(p1 - p0) / dt
-                c = np.clip((np.trace(R0.T @ R1) - 1.0) / 2.0, -1.0, 1.0)
-                ang = np.arccos(c) / dt
-                if lin > cfg.settle.linear_speed or ang > cfg.settle.angular_speed:
-                    moving = True
-                    break
-            prev = cur
-            calm = 0 if moving else calm + 1
-            if calm >= window_steps:
-                settled = True
-                break
-
-        kept, removed = [], []
-        lim = cfg.workspace_half_extent
-        for o, (p, R), com in zip(scene.objects, prev, coms):
-            world_T_model = make_pose(R, p) @ make_pose(np.eye(3), -com)
-            if not np.all(np.isfinite(world_T_model)):
-                removed.append((o.inst_id, "non-finite pose"))
-            elif abs(p[0]) > lim or abs(p[1]) > lim:
-                removed.append((o.inst_id, "left the workspace"))
-            elif p[2] < -0.01:
-                removed.append((o.inst_id, "fell below the floor"))
-            else:
-                kept.append(o.with_pose(world_T_model))
-        if removed:
-            log.debug("scene %d: removed %d object(s) after physics: %s", scene.scene_index, len(removed),
-                     ", ".join(f"inst {i} ({r})" for i, r in removed))
-        if not settled:
-            log.debug("scene %d: not settled after %.2f s (cap); using the poses at the cap", scene.scene_index, steps * dt)
-        report = SettleReport(settled=settled, sim_time=steps * dt, steps=steps, removed=tuple(removed))
-        return scene.with_objects(kept, removed), report
+        bodies, coms = create_world(client, scene, shapes, cfg)
+        poses, settled, steps = step_until_settled(client, bodies, cfg)
     finally:
         pb.disconnect(physicsClientId=client)
+    kept, removed = collect(scene, poses, coms, cfg)
+    if removed:
+        log.debug("scene %d: removed %d object(s) after physics: %s", scene.scene_index, len(removed),
+                  ", ".join(f"inst {i} ({r})" for i, r in removed))
+    if not settled:
+        log.debug("scene %d: not settled after %.2f s (cap); using the poses at the cap", scene.scene_index,
+                  steps * cfg.time_step)
+    report = SettleReport(settled=settled, sim_time=steps * cfg.time_step, steps=steps, removed=tuple(removed))
+    return scene.with_objects(kept, removed), report

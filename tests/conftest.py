@@ -19,6 +19,19 @@ SMALL = [
 ]
 
 
+#: Fixtures that build a dataset with the CLI: a test using one is end-to-end.
+E2E_FIXTURES = {"small_dataset", "hands_dataset", "kitti_ar", "coco", "oracle_results"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on a built dataset are ``e2e``; every ``e2e`` test renders, so it is ``gl`` too."""
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("gl"):
+            item.add_marker(pytest.mark.gl)
+
+
 def run_cli(*argv) -> int:
     from gtforge.cli import main
 

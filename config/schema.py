@@ -1,0 +1,554 @@
+"""Recipe schema: the validated, versionable description of a dataset build (pydantic models).
+
+A recipe is a YAML file validated by the pydantic models below before
+anything renders. Every problem becomes a :class:`RecipeError` naming the
+file and the field path, e.g.::
+
+    recipes/x.yaml: objects[2].count.min: Input should be greater than or equal to 0 (got -5)
+
+Units: metres, seconds, kilograms, degrees where a field name ends in
+``_deg``. Asset paths are relative to the recipe file, absolute, or
+``pkg://<python package>/<path inside it>`` (e.g. ``pkg://pybullet_data/duck_vhacd.urdf``);
+they may contain glob patterns (``*``, ``?``, ``[...]``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from ..core.geometry import intrinsics_from_fov, intrinsics_matrix
+from ..formats.registry import format_names
+from .sources import IMAGE_SUFFIXES, MESH_SUFFIXES, PROCEDURAL_SOURCES, resolve_source
+
+
+Vec2 = Annotated[list[float], Field(min_length=2, max_length=2)]
+Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
+
+
+class RecipeError(Exception):
+    """A recipe problem, found before rendering.
+
+    Attributes
+    ----------
+    file : str
+        The recipe file (or ``<overrides>`` for a bad ``--set``).
+    path : str
+        Field path in the recipe, e.g. ``objects[2].count.min``; '' for the whole file.
+    message : str
+        What is wrong.
+    """
+
+    def __init__(self, file: str, path: str, message: str):
+        self.file, self.path, self.message = str(file), path, message
+        where = f"{self.file}: {path}: " if path else f"{self.file}: "
+        super().__init__(where + message)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Range(_Model):
+    """Closed interval [min, max] of floats; a value is drawn uniformly from it."""
+
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not (math.isfinite(self.min) and math.isfinite(self.max)):
+            raise ValueError("min and max must be finite")
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class IntRange(_Model):
+    """Closed interval [min, max] of non-negative integers."""
+
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class ColorRange(_Model):
+    """Per-channel RGB range in [0, 1]; each channel drawn uniformly."""
+
+    min: Vec3
+    max: Vec3
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for a, b in zip(self.min, self.max):
+            if not (0.0 <= a <= 1.0 and 0.0 <= b <= 1.0):
+                raise ValueError("colour channels must be in [0, 1]")
+            if a > b:
+                raise ValueError(f"min {self.min} must be <= max {self.max} per channel")
+        return self
+
+
+def _check_source(value: str, info: ValidationInfo, suffixes: tuple[str, ...], allow_bop_dir: bool) -> str:
+    base = (info.context or {}).get("base_dir", ".")
+    for p in resolve_source(value, base):
+        if p.is_dir():
+            if allow_bop_dir and (p / "models_info.json").is_file():
+                continue
+            raise ValueError(f"{p} is a folder but not a BOP models folder (no models_info.json)")
+        if p.suffix.lower() not in suffixes:
+            raise ValueError(f"{p}: unsupported file type {p.suffix!r}; expected one of {', '.join(suffixes)}")
+    return value
+
+
+class NormalizeConfig(_Model):
+    """Bring a model into the car frame: ``forward`` and ``up`` name the model's axes that become +x and +z,
+    then it is scaled so its length along x is drawn (per model, seeded by its obj_id) from ``length``,
+    and its origin moves to the bottom centre of its box. Unset: the model is used as it is."""
+
+    forward: Literal["+x", "-x", "+y", "-y", "+z", "-z"] = "+x"
+    up: Literal["+x", "-x", "+y", "-y", "+z", "-z"] = "+z"
+    length: Range = Range(min=3.5, max=5.2)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.forward[1] == self.up[1]:
+            raise ValueError(f"forward ({self.forward}) and up ({self.up}) must be different axes")
+        if self.length.min <= 0:
+            raise ValueError("length must be > 0")
+        return self
+
+
+class ObjectSet(_Model):
+    """A set of meshes dropped into each scene.
+
+    ``source`` is a mesh file (OBJ+MTL, PLY, STL, GLB/glTF, OFF), a URDF (its
+    visual meshes are used), a BOP ``models/`` folder (``models_info.json`` +
+    ``obj_XXXXXX.ply`` in millimetres), a glob over several of these, or
+    ``procedural://cars`` (``variants`` generated cars, assets/cars.py). ``normalize`` brings user car
+    models into the car frame at a real size. Each
+    scene draws ``count`` instances, each picking one mesh of the set
+    uniformly at random.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    source: str
+    count: IntRange
+    scale: float = Field(default=1.0, gt=0, description="multiplies mesh coordinates into metres (URDF scales are applied first; BOP folders: mm are converted already)")
+    mass: float = Field(default=0.1, gt=0, description="kg per instance")
+    friction: float = Field(default=0.6, ge=0)
+    restitution: float = Field(default=0.0, ge=0, le=1)
+
+    variants: int = Field(default=8, ge=1, le=1000, description="procedural://cars: number of generated car models")
+    normalize: NormalizeConfig | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source_exists(cls, v: str, info: ValidationInfo) -> str:
+        if v.startswith("procedural://"):
+            if v not in PROCEDURAL_SOURCES:
+                raise ValueError(f"unknown procedural source {v!r}; known: {', '.join(PROCEDURAL_SOURCES)}")
+            return v
+        return _check_source(v, info, MESH_SUFFIXES, allow_bop_dir=True)
+
+
+class Intrinsics(_Model):
+    fx: float = Field(gt=0)
+    fy: float = Field(gt=0)
+    cx: float
+    cy: float
+
+
+class LookAt(_Model):
+    center: Vec3 = [0.0, 0.0, 0.0]
+    jitter: float = Field(default=0.0, ge=0, description="uniform offset per axis, metres")
+
+
+class CameraConfig(_Model):
+    """Image size, intrinsics (explicit or from a vertical field of view) and view sampling.
+
+    Views are drawn on a sphere around the look-at target: distance (m),
+    elevation above the floor (deg), azimuth about world +z (deg), then an
+    in-plane roll about the optical axis (deg).
+    """
+
+    width: int = Field(gt=0, le=8192)
+    height: int = Field(gt=0, le=8192)
+    intrinsics: Intrinsics | None = None
+    fov_y_deg: float | None = Field(default=None, gt=0, lt=180)
+    znear: float = Field(default=0.02, gt=0)
+    zfar: float = Field(default=20.0, gt=0)
+    distance: Range
+    elevation_deg: Range
+    azimuth_deg: Range = Range(min=0.0, max=360.0)
+    inplane_deg: Range = Range(min=0.0, max=0.0)
+    look_at: LookAt = LookAt()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.intrinsics is None) == (self.fov_y_deg is None):
+            raise ValueError("give exactly one of 'intrinsics' (fx, fy, cx, cy) or 'fov_y_deg'")
+        if self.intrinsics is not None:
+            cx, cy = self.intrinsics.cx, self.intrinsics.cy
+            if not (-0.5 <= cx <= self.width - 0.5 and -0.5 <= cy <= self.height - 0.5):
+                raise ValueError(f"principal point (cx, cy) = ({cx}, {cy}) lies outside the {self.width}x{self.height} "
+                                 "image: set intrinsics for this image size (or use fov_y_deg)")
+        if self.znear >= self.zfar:
+            raise ValueError(f"znear ({self.znear}) must be < zfar ({self.zfar})")
+        if self.distance.min <= 0:
+            raise ValueError("distance.min must be > 0")
+        if self.distance.max >= self.zfar or self.distance.min <= self.znear:
+            raise ValueError("distance range must lie inside (znear, zfar)")
+        if self.elevation_deg.min < -90 or self.elevation_deg.max > 90:
+            raise ValueError("elevation_deg must lie within [-90, 90]")
+        return self
+
+    def K(self):
+        """Intrinsic matrix (3, 3) float64 in pixels (OpenCV; pixel centres at integers)."""
+        if self.intrinsics is not None:
+            i = self.intrinsics
+            return intrinsics_matrix(i.fx, i.fy, i.cx, i.cy)
+        return intrinsics_from_fov(self.fov_y_deg, self.width, self.height)
+
+
+class SettleConfig(_Model):
+    """Settling test: every object's speed (|dposition|/dt, |drotation|/dt, absolute values) stays
+    under the thresholds for ``window`` seconds of simulated time."""
+
+    linear_speed: float = Field(default=0.005, gt=0, description="m/s")
+    angular_speed: float = Field(default=0.05, gt=0, description="rad/s")
+    window: float = Field(default=0.25, gt=0, description="s")
+
+
+class BinConfig(_Model):
+    size: Vec2 = Field(default=[0.45, 0.35], description="inner x, y size, m")
+    height: float = Field(default=0.12, gt=0)
+    wall_thickness: float = Field(default=0.01, gt=0)
+
+    @field_validator("size")
+    @classmethod
+    def _pos(cls, v):
+        if min(v) <= 0:
+            raise ValueError("bin size must be > 0")
+        return v
+
+
+class DropConfig(_Model):
+    half_extent: Vec2 = Field(default=[0.12, 0.12], description="x, y half-size of the drop region around the origin, m")
+    height: Range = Range(min=0.1, max=0.35)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if min(self.half_extent) < 0:
+            raise ValueError("half_extent must be >= 0")
+        if self.height.min <= 0:
+            raise ValueError("height.min must be > 0 (above the floor)")
+        return self
+
+
+class ClutterConfig(_Model):
+    support: Literal["plane", "bin"] = "plane"
+    plane_size: float = Field(default=2.0, gt=0, description="side of the rendered floor square, m")
+    bin: BinConfig = BinConfig()
+    drop: DropConfig = DropConfig()
+    time_step: float = Field(default=1.0 / 240.0, gt=0, le=0.05, description="s")
+    max_settle_time: float = Field(default=4.0, gt=0, description="cap on simulated time, s")
+    settle: SettleConfig = SettleConfig()
+    workspace_half_extent: float = Field(default=1.0, gt=0, description="objects whose |x| or |y| exceed this, or that fall below the floor, are removed, m")
+
+
+class LightConfig(_Model):
+    count: IntRange = IntRange(min=2, max=3)
+    intensity: Range = Range(min=2.0, max=5.0)
+    color: ColorRange = ColorRange(min=[0.85, 0.85, 0.85], max=[1.0, 1.0, 1.0])
+    ambient: Range = Range(min=0.15, max=0.35)
+    elevation_deg: Range = Range(min=30.0, max=85.0)
+    shadows: bool = False
+
+
+class AppearanceConfig(_Model):
+    objects: Literal["asset", "random"] = "asset"
+    object_color: ColorRange = ColorRange(min=[0.05, 0.05, 0.05], max=[1.0, 1.0, 1.0])
+    floor_textures: list[str] = []
+    floor_texture_tile: float = Field(default=0.25, gt=0, description="side of one texture tile, m")
+    floor_color: ColorRange = ColorRange(min=[0.3, 0.3, 0.3], max=[0.8, 0.8, 0.8])
+    background_color: Vec3 = [0.0, 0.0, 0.0]
+
+    @field_validator("floor_textures")
+    @classmethod
+    def _textures_exist(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        for i, s in enumerate(v):
+            try:
+                _check_source(s, info, IMAGE_SUFFIXES, allow_bop_dir=False)
+            except ValueError as e:
+                raise ValueError(f"floor_textures[{i}]: {e}") from None
+        return v
+
+
+class HandConfig(_Model):
+    """Hands in each scene (MANO parameterisation; docs/conventions.md, "Hands").
+
+    ``backend``: ``procedural`` (bundled, licence-free) or ``mano`` (the user's own
+    ``MANO_RIGHT.pkl``/``.npz``, from ``mano_model`` or the environment variable
+    ``GTFORGE_MANO_MODEL``). Each hand grasps a random object of the scene with
+    probability ``grasp_fraction`` (when a grasp is found), otherwise it is a free hand
+    at ``height`` above the floor near the look-at target, oriented so that the first
+    view's camera is at ``azimuth_deg``/``elevation_deg`` in the hand frame (x fingers,
+    y palm normal; elevation 90 = palm towards the camera). Betas: each coefficient is
+    drawn from ``betas`` (procedural: size, palm width, finger length, thumb length, index-to-ring
+    ratio; 10 % or 5 % per unit).
+    """
+
+    count: IntRange = IntRange(min=1, max=1)
+    backend: Literal["procedural", "mano"] = "procedural"
+    mano_model: str | None = None
+    flat_hand_mean: bool = False
+    fingertip_ids: Literal["smplx", "manopth"] | Annotated[list[int], Field(min_length=5, max_length=5)] = "smplx"
+    left_fraction: float = Field(default=0.5, ge=0, le=1)
+    betas: Range = Range(min=-1.5, max=1.5)
+    grasp_fraction: float = Field(default=0.7, ge=0, le=1)
+    curl: Range = Range(min=0.0, max=1.0)
+    azimuth_deg: Range = Range(min=-180.0, max=180.0)
+    elevation_deg: Range = Range(min=-60.0, max=89.0)
+    height: Range = Range(min=0.08, max=0.2)
+    skin_color: ColorRange = ColorRange(min=[0.55, 0.35, 0.25], max=[0.95, 0.78, 0.66])
+    max_grasp_tries: int = Field(default=12, ge=1)
+    write_vertices: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.backend == "mano":
+            path = self.mano_model or os.environ.get("GTFORGE_MANO_MODEL")
+            if not path:
+                raise ValueError("backend 'mano' needs mano_model (or the GTFORGE_MANO_MODEL environment variable): "
+                                 "the path of your own MANO_RIGHT.pkl or .npz")
+        if not (0.0 <= self.curl.min and self.curl.max <= 1.0):
+            raise ValueError("curl must lie within [0, 1] (0 open, 0.5 relaxed, 1 fist)")
+        if self.height.min <= 0:
+            raise ValueError("height must be > 0 (above the floor)")
+        return self
+
+    @field_validator("mano_model")
+    @classmethod
+    def _mano_exists(cls, v, info: ValidationInfo):
+        if v is None:
+            return v
+        if "LEFT" in Path(v).name.upper():
+            raise ValueError(f"{v}: give the right-hand model (MANO_RIGHT); left hands are its mirror image")
+        base = (info.context or {}).get("base_dir", ".")
+        p = Path(os.path.expanduser(v))
+        p = p if p.is_absolute() else Path(base) / p
+        if not p.is_file():
+            raise ValueError(f"file not found: {p} (MANO files need registration and cannot be shipped: "
+                             "download MANO_RIGHT.pkl yourself)")
+        return str(p)
+
+
+class ARBackgroundsConfig(_Model):
+    """Background photos (scenes/backgrounds.py): ``kitti`` (``path``: a KITTI frame folder),
+    ``middlebury_motorcycle`` (scikit-image's garage photo with disparity), or ``photos``
+    (``photos``: files or scikit-image sample names; intrinsics from ``fov_y_deg``; a ground plane,
+    when needed, from ``camera_height`` and ``camera_pitch_deg``)."""
+
+    kind: Literal["kitti", "middlebury_motorcycle", "photos", "folder"]
+    path: str | None = None
+    photos: list[str] = []
+    intrinsics: Intrinsics | None = None
+    fov_y_deg: float = Field(default=50.0, gt=0, lt=180)
+    baseline: float | None = Field(default=None, gt=0, description="disparity maps: stereo baseline, m")
+    doffs: float = Field(default=0.0, description="disparity maps: principal point offset between the cameras, px")
+    camera_height: float | None = Field(default=None, gt=0)
+    camera_pitch_deg: float = 0.0
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind in ("kitti", "folder") and not self.path:
+            raise ValueError(f"kind {self.kind!r} needs path")
+        if self.kind == "photos" and not self.photos:
+            raise ValueError("kind 'photos' needs photos (files or scikit-image sample names)")
+        return self
+
+    @field_validator("path")
+    @classmethod
+    def _path_exists(cls, v, info: ValidationInfo):
+        if v is None:
+            return v
+        p = resolve_source(v, (info.context or {}).get("base_dir", "."))[0]
+        if not p.is_dir():
+            raise ValueError(f"{p}: not a folder")
+        kind = info.data.get("kind")
+        if kind == "kitti" and (not (p / "image_2.png").is_file() or not (p / "calib.json").is_file()):
+            raise ValueError(f"{p}: expected image_2.png and calib.json in the folder")
+        return str(p)
+
+
+class ARLookConfig(_Model):
+    """Compositing: a key light from the sun direction ranges (world frame: azimuth from the camera's
+    forward direction towards its left, elevation above the ground), tinted by the photo's mean colour,
+    and an ambient level from its brightness; shadows on a shadow-catcher ground plane, blending of the inserted layer
+    (none: hard alpha; gaussian: blurred alpha; poisson: OpenCV seamless cloning; motion: alpha
+    blurred along a line), and post-processing of the inserted layer towards the photo (colour
+    match to the photo's mean colour, Gaussian blur, sensor noise, chromatic aberration, motion blur).
+    Pixels of the photo change only where an inserted object or its shadow falls."""
+
+    shadows: bool = True
+    shadow_strength: Range = Range(min=0.5, max=0.75)
+    sun_azimuth_deg: Range = Range(min=0.0, max=360.0)
+    sun_elevation_deg: Range = Range(min=30.0, max=70.0)
+    blend: Literal["none", "gaussian", "poisson", "motion"] = "gaussian"
+    color_match: Range = Range(min=0.1, max=0.4)
+    blur_sigma: Range = Range(min=0.0, max=0.7)
+    noise_sigma: Range = Range(min=0.0, max=3.0)
+    chromatic_aberration_px: Range = Range(min=0.0, max=1.0)
+    motion_blur_px: Range = Range(min=0.0, max=0.0)
+
+
+class ARConfig(_Model):
+    """Augmented-reality scenes (scenes/ar.py): one view per scene, the background photo's camera."""
+
+    backgrounds: ARBackgroundsConfig
+    placement: Literal["ground", "free"] = "ground"
+    distance: Range = Range(min=6.0, max=30.0)
+    lateral_fraction: float = Field(default=0.8, gt=0, le=1)
+    yaw_deg: Range = Range(min=-180.0, max=180.0)
+    avoid_real: bool = True
+    carry_real_labels: bool = False
+    max_tries: int = Field(default=60, ge=1)
+    kitti_type: str = "Car"
+    look: ARLookConfig = ARLookConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.distance.min <= 0:
+            raise ValueError("distance.min must be > 0")
+        return self
+
+
+def _registered_format(name: str) -> str:
+    if name not in format_names():
+        raise ValueError(f"unknown format; known: {', '.join(format_names())}")
+    return name
+
+
+#: An output format name registered in ``formats/registry.py``.
+FormatName = Annotated[str, AfterValidator(_registered_format)]
+
+
+class Layers(_Model):
+    rgb: bool = True
+    depth: bool = True
+    mask: bool = True
+    mask_visib: bool = True
+
+
+class OutputConfig(_Model):
+    formats: list[FormatName] = Field(default=["bop"], description="writers, by name (formats/registry.py: bop, coco, kitti)")
+    split: str = Field(default="train_pbr", pattern=r"^[A-Za-z0-9_\-]+$")
+    layers: Layers = Layers()
+    depth_scale: float = Field(default=0.1, gt=0, description="depth_mm = png_value * depth_scale (BOP)")
+    image_format: Literal["jpg", "png"] = "jpg"
+    jpg_quality: int = Field(default=95, ge=1, le=100)
+    coco_ignore_visib_fract: float = Field(default=0.1, ge=0, le=1, description="COCO: instances less visible than this get ignore=1")
+    occlusion_thresholds: Vec2 = Field(
+        default=[0.1, 0.5],
+        description="occlusion level 0 if occlusion <= t0, 1 if <= t1, else 2; 3 (unknown) when nothing is in frame",
+    )
+
+    @field_validator("occlusion_thresholds")
+    @classmethod
+    def _thresholds(cls, v):
+        if not (0.0 <= v[0] <= v[1] <= 1.0):
+            raise ValueError(f"need 0 <= t0 <= t1 <= 1, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        _coco_needs_rgb(self)
+        return self
+
+    @field_validator("formats")
+    @classmethod
+    def _nonempty(cls, v):
+        if not v:
+            raise ValueError("at least one output format")
+        if len(set(v)) != len(v):
+            raise ValueError(f"repeated format in {v}")
+        return v
+
+
+def _coco_needs_rgb(out: "OutputConfig") -> None:
+    if "coco" in out.formats and not out.layers.rgb:
+        raise ValueError("the coco format refers to RGB images: keep layers.rgb true")
+
+
+class ScenesConfig(_Model):
+    count: int = Field(ge=1)
+    views_per_scene: int = Field(ge=1, le=1000, description="BOP allows at most 1000 images per scene folder")
+    max_frames: int | None = Field(default=None, ge=1, description="stop after this many frames in all (the last scene gets fewer views)")
+
+
+class Recipe(_Model):
+    """A whole dataset build. See recipes/clutter_bop.yaml for an annotated example."""
+
+    seed: int = Field(ge=0)
+    scenes: ScenesConfig
+    camera: CameraConfig | None = None
+    objects: list[ObjectSet] = []
+    hands: HandConfig | None = None
+    ar: ARConfig | None = None
+    clutter: ClutterConfig = ClutterConfig()
+    lights: LightConfig = LightConfig()
+    appearance: AppearanceConfig = AppearanceConfig()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _scene_kind(self):
+        if self.ar is None and self.camera is None:
+            raise ValueError("camera is required (except for ar scenes, which use the background's camera)")
+        if self.ar is not None:
+            if self.hands is not None:
+                raise ValueError("ar scenes do not take hands")
+            if self.scenes.views_per_scene != 1:
+                raise ValueError("ar scenes have one view (the photo): set scenes.views_per_scene to 1")
+
+        elif "kitti" in self.output.formats:
+            raise ValueError("the kitti format is written for ar scenes (cars on real photos)")
+        return self
+
+    @model_validator(mode="after")
+    def _names_unique(self):
+        names = [o.name for o in self.objects]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"object set names must be unique; repeated: {dup}")
+        hands = self.hands.count.max if self.hands is not None else 0
+        if sum(o.count.max for o in self.objects) == 0 and hands == 0:
+            raise ValueError("no objects and no hands: scenes would be empty")
+        return self
+
+    @property
+    def scene_kind(self) -> str:
+        """'ar' (objects composited into real photos) or 'clutter' (objects dropped by physics)."""
+        return "ar" if self.ar is not None else "clutter"
+
+    def views_in_scene(self, scene_index: int) -> int:
+        """Number of views rendered for ``scene_index`` (``max_frames`` may shorten the last)."""
+        v = self.scenes.views_per_scene
+        if self.scenes.max_frames is None:
+            return v
+        return max(0, min(v, self.scenes.max_frames - scene_index * v))
+
+    def num_scenes(self) -> int:
+        """Number of scenes to build (``max_frames`` may lower ``scenes.count``)."""
+        n = self.scenes.count
+        if self.scenes.max_frames is not None:
+            n = min(n, math.ceil(self.scenes.max_frames / self.scenes.views_per_scene))
+        return n

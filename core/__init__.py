@@ -1,0 +1,6 @@
+"""Shared vocabulary of every stage; imports nothing else of gtforge.
+
+``geometry`` (rigid transforms, pinhole cameras, boxes), ``rng`` (seeded random streams),
+``description`` (the frozen scene description), ``labels`` (per-instance ground-truth types and
+their definitions), ``ids`` (the instance-id space), ``hands`` (MANO's skeleton).
+"""

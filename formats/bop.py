@@ -1,0 +1,346 @@
+"""BOP scenewise format: writers and readers.
+
+Format reference: BOP toolkit ``docs/bop_datasets_format.md``
+(github.com/thodan/bop_toolkit). Layout written::
+
+    DATASET/
+      camera.json                         cx, cy, fx, fy, width, height, depth_scale
+      models/models_info.json             per obj_id: diameter, min_x/y/z, size_x/y/z (mm)
+      models/obj_{obj_id:06d}.ply         model in mm (vertex normals, vertex colours)
+      {split}/{scene_id:06d}/
+        rgb/{im_id:06d}.jpg|png
+        depth/{im_id:06d}.png             uint16; depth_mm = value * depth_scale
+        mask/{im_id:06d}_{gt_id:06d}.png        amodal, 0/255
+        mask_visib/{im_id:06d}_{gt_id:06d}.png  visible, 0/255
+        scene_camera.json                 cam_K, depth_scale, cam_R_w2c, cam_t_w2c (mm)
+        scene_gt.json                     obj_id, cam_R_m2c (row-major), cam_t_m2c (mm)
+        scene_gt_info.json                bbox_obj, bbox_visib, px_count_*, visib_fract
+        scene_gt_occlusion.json           gtforge side file (ignored by the BOP toolkit):
+                                          inst_id, truncation, occlusion, occlusion_level, px_count_in_frame
+        scene_env.json                    gtforge side file: the static geometry (floor square at z = 0,
+                                          box walls) in the world frame, mm, for independent checks
+        scene_hands.json                  gtforge side file, per image a list of hands (not in scene_gt:
+                                          hands are not rigid): model parameters in the camera frame,
+                                          21 keypoints (camera frame in metres, pixels, visibility, occluder), masks,
+                                          boxes and occlusion figures; masks in mask_hand/ and
+                                          mask_visib_hand/{im_id:06d}_{hand_id:06d}.png; optional posed
+                                          vertices in hands/{im_id:06d}_{hand_id:06d}.npz
+
+``gt_id`` is the index in the image's ``scene_gt`` list. A scene folder is
+written under a temporary name (``formats.atomic.AtomicFolder``) and renamed when
+complete, so an interrupted build never leaves a half-written scene.
+
+Two writers share the layout: :class:`ImagesWriter` (``rgb/``, ``depth/``,
+``scene_camera.json``, ``scene_env.json``) runs for every build, because the other
+formats and gtforge's inspection tools refer to these files; :class:`BopWriter`
+(registered as ``bop``) adds the masks, ``scene_gt*.json``, the side files and,
+after the last scene, ``models/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from PIL import Image
+
+from ..core.geometry import invert_pose
+from ..core.labels import VisibilityStats
+from .atomic import load_json, write_json_atomic
+from .protocol import DatasetContext, FrameRecord, SceneContext
+
+log = logging.getLogger(__name__)
+
+OCCLUSION_FILE = "scene_gt_occlusion.json"
+ENV_FILE = "scene_env.json"
+HANDS_FILE = "scene_hands.json"
+
+
+def _fl(a) -> list[float]:
+    return [float(x) for x in np.asarray(a, dtype=np.float64).reshape(-1)]
+
+
+def scene_path(root, split: str, scene_id: int) -> Path:
+    """Final path of a scene folder: ``root/split/{scene_id:06d}``."""
+    return Path(root) / split / f"{scene_id:06d}"
+
+
+def scene_dirs(root, split: str) -> list[Path]:
+    """The complete scene folders of a split, in scene order."""
+    return sorted(p for p in (Path(root) / split).glob("[0-9]" * 6) if p.is_dir())
+
+
+def rgb_relpath(im_id: int, image_format: str) -> str:
+    """Path of an RGB image inside its scene folder (``rgb/{im_id:06d}.jpg|png``)."""
+    return f"rgb/{im_id:06d}.{image_format}"
+
+
+def mask_relpath(layer: str, im_id: int, gt_id: int) -> str:
+    """Path of a mask inside its scene folder: ``{layer}/{im_id:06d}_{gt_id:06d}.png``."""
+    return f"{layer}/{im_id:06d}_{gt_id:06d}.png"
+
+
+def depth_to_png_values(depth_m: np.ndarray, depth_scale: float) -> tuple[np.ndarray, int]:
+    """Depth (H, W) metres -> uint16 PNG values, depth_mm = value * depth_scale.
+
+    Returns (values (H, W) uint16, number of pixels beyond the uint16 range, written as 0 = invalid).
+    """
+    v = np.round(np.asarray(depth_m, dtype=np.float64) * 1000.0 / depth_scale)
+    over = v > 65535
+    v[over] = 0
+    return v.astype(np.uint16), int(over.sum())
+
+
+def read_depth(path, depth_scale: float) -> np.ndarray:
+    """Read a BOP depth PNG -> (H, W) float64 metres (0 = invalid)."""
+    return np.asarray(Image.open(path), dtype=np.float64) * depth_scale / 1000.0
+
+
+def write_mask(path, mask: np.ndarray) -> None:
+    """Write a boolean mask (H, W) as a 0/255 8-bit PNG."""
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path, compress_level=1)
+
+
+def read_mask(path) -> np.ndarray:
+    """Read a BOP mask PNG (0/255) -> (H, W) bool."""
+    return np.asarray(Image.open(path)) > 127
+
+
+def camera_json(K: np.ndarray, width: int, height: int, depth_scale: float) -> dict:
+    """The dataset-level ``camera.json`` content (K (3, 3) pixels, image size, depth scale)."""
+    return {"cx": float(K[0, 2]), "cy": float(K[1, 2]), "depth_scale": float(depth_scale), "fx": float(K[0, 0]),
+            "fy": float(K[1, 1]), "height": int(height), "width": int(width)}
+
+
+def visibility_entry(v: VisibilityStats) -> dict:
+    """The ``scene_gt_info.json`` fields of one instance (BOP's names and meanings, core/labels.py)."""
+    return {"bbox_obj": v.bbox_obj, "bbox_visib": v.bbox_visib, "px_count_all": v.px_count_all,
+            "px_count_valid": v.px_count_valid, "px_count_visib": v.px_count_visib,
+            "visib_fract": float(v.visib_fract)}
+
+
+def occlusion_entry(v: VisibilityStats) -> dict:
+    """gtforge's occlusion figures of one instance (Unity Perception's definitions, core/labels.py)."""
+    return {"truncation": v.truncation, "occlusion": v.occlusion, "occlusion_level": v.occlusion_level}
+
+
+class ImagesWriter:
+    """The frames of one scene in BOP's layout: ``rgb/``, ``depth/``, ``scene_camera.json``, ``scene_env.json``.
+
+    Written for every build whatever ``output.formats`` says (COCO's ``file_name``, KITTI and the
+    inspection tools refer to these files). ``output.layers.rgb`` / ``.depth`` turn the image layers off.
+    """
+
+    def __init__(self, ctx: SceneContext):
+        out = ctx.output
+        self.folder, self.tmp = ctx.folder, ctx.folder
+        self.depth_scale, self.image_format, self.jpg_quality = out.depth_scale, out.image_format, out.jpg_quality
+        self.layers = out.layers
+        self.env = scene_env(ctx.scene)
+        for sub in ("rgb", "depth"):
+            if getattr(self.layers, sub):
+                (self.tmp / sub).mkdir(parents=True, exist_ok=True)
+        self.scene_camera: dict = {}
+        self.depth_overflow = 0
+
+    def add_frame(self, frame: FrameRecord) -> None:
+        """Write the RGB (JPEG quality ``jpg_quality`` or PNG) and depth (uint16 PNG) images; record the camera."""
+        im_id, view = frame.im_id, frame.view
+        if self.layers.rgb and frame.rgb is not None:
+            p = self.tmp / rgb_relpath(im_id, self.image_format)
+            img = Image.fromarray(frame.rgb)
+            if self.image_format == "jpg":
+                img.save(p, quality=self.jpg_quality)
+            else:
+                img.save(p, compress_level=1)
+        if self.layers.depth:
+            vals, over = depth_to_png_values(frame.depth, self.depth_scale)
+            self.depth_overflow += over
+            Image.fromarray(vals).save(self.tmp / "depth" / f"{im_id:06d}.png", compress_level=1)
+        cam_T_world = invert_pose(view.world_T_cam)
+        self.scene_camera[im_id] = {"cam_K": _fl(view.K), "depth_scale": float(self.depth_scale),
+                                    "cam_R_w2c": _fl(cam_T_world[:3, :3]), "cam_t_w2c": _fl(cam_T_world[:3, 3] * 1000.0)}
+
+    def finish(self) -> None:
+        """Write ``scene_camera.json`` and ``scene_env.json``."""
+        write_json_atomic(self.tmp / "scene_camera.json", self.scene_camera, per_key_lines=True)
+        write_json_atomic(self.tmp / ENV_FILE, self.env)
+        if self.depth_overflow:
+            log.warning("%s: %d depth pixels beyond the uint16 range were written as 0 (raise output.depth_scale)",
+                        self.folder, self.depth_overflow)
+
+    @classmethod
+    def merge(cls, ctx: DatasetContext) -> None:
+        """Nothing to assemble: ``camera.json`` is written when the dataset folder is created."""
+
+
+class BopWriter:
+    """BOP ground truth of one scene: masks, ``scene_gt.json``, ``scene_gt_info.json`` and gtforge's side files.
+
+    ``output.layers.mask`` / ``.mask_visib`` turn the mask layers off. Hands (not rigid, so not in
+    ``scene_gt``) go to ``scene_hands.json``, ``mask_hand/``, ``mask_visib_hand/`` and, with the
+    recipe's ``hands.write_vertices``, ``hands/*.npz``.
+    """
+
+    def __init__(self, ctx: SceneContext):
+        self.tmp = ctx.folder
+        self.layers = ctx.output.layers
+        self.write_hand_vertices = bool(ctx.recipe.hands is not None and ctx.recipe.hands.write_vertices)
+        for sub in ("mask", "mask_visib"):
+            if getattr(self.layers, sub):
+                (self.tmp / sub).mkdir(parents=True, exist_ok=True)
+        self.scene_gt, self.scene_gt_info, self.scene_occl, self.scene_hands = {}, {}, {}, {}
+
+    def add_frame(self, frame: FrameRecord) -> None:
+        """Write one image's masks and record its JSON entries (instances in ``gt_id`` order)."""
+        im_id, labels = frame.im_id, frame.labels
+        for gt_id, lab in enumerate(labels):
+            if self.layers.mask:
+                write_mask(self.tmp / mask_relpath("mask", im_id, gt_id), lab.mask)
+            if self.layers.mask_visib:
+                write_mask(self.tmp / mask_relpath("mask_visib", im_id, gt_id), lab.mask_visib)
+        self.scene_gt[im_id] = [{"cam_R_m2c": _fl(lab.cam_R_m2c), "cam_t_m2c": _fl(lab.cam_t_m2c * 1000.0),
+                                 "obj_id": int(lab.obj_id)} for lab in labels]
+        self.scene_gt_info[im_id] = [visibility_entry(lab) for lab in labels]
+        self.scene_occl[im_id] = [{"inst_id": lab.inst_id, **occlusion_entry(lab),
+                                   "px_count_in_frame": lab.px_count_in_frame} for lab in labels]
+        if frame.hands:
+            gt_of = {lab.inst_id: g for g, lab in enumerate(labels)}
+            self.scene_hands[im_id] = [self._hand_entry(im_id, k, h, gt_of) for k, h in enumerate(frame.hands)]
+
+    def _hand_entry(self, im_id: int, hand_id: int, h, gt_of: dict) -> dict:
+        files = {}
+        for layer, key in (("mask_hand", "mask"), ("mask_visib_hand", "mask_visib")):
+            (self.tmp / layer).mkdir(exist_ok=True)
+            files[key] = mask_relpath(layer, im_id, hand_id)
+            write_mask(self.tmp / files[key], getattr(h, key))
+        if self.write_hand_vertices:
+            (self.tmp / "hands").mkdir(exist_ok=True)
+            files["vertices"] = f"hands/{im_id:06d}_{hand_id:06d}.npz"
+            np.savez_compressed(self.tmp / files["vertices"], vertices_cam=h.vertices_cam.astype(np.float32),
+                                faces=h.faces.astype(np.int32))
+        uv = [None if not np.all(np.isfinite(p)) else [float(p[0]), float(p[1])] for p in h.keypoints_2d]
+        return {
+            "hand_id": hand_id, "inst_id": int(h.inst_id), "handedness": h.handedness, "backend": h.backend,
+            "flat_hand_mean": bool(h.flat_hand_mean), "global_orient": _fl(h.global_orient),
+            "hand_pose": _fl(h.hand_pose), "betas": _fl(h.betas), "transl_m": _fl(h.transl),
+            "keypoints_cam_m": [_fl(p) for p in h.keypoints_cam], "keypoints_2d": uv,
+            "keypoint_visibility": [int(v) for v in h.visibility], "keypoint_occluder": list(h.occluder),
+            "grasped_gt_id": gt_of.get(h.grasped_inst) if h.grasped_inst is not None else None,
+            **visibility_entry(h), **occlusion_entry(h), **files}
+
+    def finish(self) -> None:
+        """Write ``scene_gt.json``, ``scene_gt_info.json``, ``scene_gt_occlusion.json`` (and ``scene_hands.json``)."""
+        write_json_atomic(self.tmp / "scene_gt.json", self.scene_gt, per_key_lines=True)
+        write_json_atomic(self.tmp / "scene_gt_info.json", self.scene_gt_info, per_key_lines=True)
+        write_json_atomic(self.tmp / OCCLUSION_FILE, self.scene_occl, per_key_lines=True)
+        if self.scene_hands:
+            write_json_atomic(self.tmp / HANDS_FILE, self.scene_hands, per_key_lines=True)
+
+    @classmethod
+    def merge(cls, ctx: DatasetContext) -> None:
+        """Write ``models/`` for the obj_ids that appear in any written ``scene_gt.json``."""
+        write_models(ctx.root, ctx.library, used_obj_ids(ctx.root, ctx.split))
+
+
+def used_obj_ids(root, split: str) -> set[int]:
+    """obj_ids appearing in any complete scene's ``scene_gt.json`` of the split."""
+    ids: set[int] = set()
+    for d in scene_dirs(root, split):
+        for entries in load_json(d / "scene_gt.json").values():
+            ids.update(int(e["obj_id"]) for e in entries)
+    return ids
+
+
+def scene_env(scene) -> dict:
+    """``scene_env.json`` content of a scene description: floor side (mm) and wall boxes (extents mm, pose).
+
+    For AR scenes the ground is the photo's (``floor_size_mm`` 0) and the boxes are the real occluders.
+    """
+    ar = scene.ar is not None
+    boxes = scene.ar.occluders if ar else scene.walls
+    return {"floor_size_mm": 0.0 if ar else float(scene.floor.size * 1000.0), "ar": ar,
+            "boxes": [{"extents_mm": _fl(np.asarray(w.extents) * 1000.0), "world_R_box": _fl(w.world_T_box[:3, :3]),
+                       "world_t_box_mm": _fl(w.world_T_box[:3, 3] * 1000.0)} for w in boxes]}
+
+
+def model_info(vertices_mm: np.ndarray) -> dict:
+    """BOP ``models_info.json`` entry from model vertices (n, 3) in mm.
+
+    ``diameter`` is the largest distance between two vertices (taken over the
+    convex hull's vertices, where it is attained); min/size are of the
+    axis-aligned bounding box.
+    """
+    from scipy.spatial.distance import pdist
+
+    v = np.asarray(vertices_mm, dtype=np.float64)
+    try:
+        hv = trimesh.convex.convex_hull(v).vertices
+    except Exception:  # flat point sets
+        hv = v
+    diameter = float(pdist(hv).max()) if len(hv) > 1 else 0.0
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    size = hi - lo
+    return {"diameter": diameter, "min_x": float(lo[0]), "min_y": float(lo[1]), "min_z": float(lo[2]),
+            "size_x": float(size[0]), "size_y": float(size[1]), "size_z": float(size[2])}
+
+
+def write_models(root, library, obj_ids) -> None:
+    """Write ``models/obj_{id:06d}.ply`` (mm, vertex normals and colours) and ``models_info.json``.
+
+    Files already present are kept (their content is a function of the recipe).
+    ``models_info.json`` is rewritten to list exactly ``obj_ids``.
+    """
+    mdir = Path(root) / "models"
+    mdir.mkdir(parents=True, exist_ok=True)
+    info = {}
+    for obj_id in sorted(set(int(i) for i in obj_ids)):
+        asset = library.get(obj_id)
+        mesh = asset.mesh
+        v_mm = np.asarray(mesh.vertices, dtype=np.float64) * 1000.0
+        info[obj_id] = model_info(v_mm)
+        path = mdir / f"obj_{obj_id:06d}.ply"
+        if path.exists():
+            continue
+        try:
+            colors = mesh.visual.to_color().vertex_colors if mesh.visual.kind is not None else None
+        except Exception:
+            colors = None
+        if colors is None or len(colors) != len(v_mm):
+            rgba = asset.base_color if asset.base_color is not None else np.array([0.7, 0.7, 0.7, 1.0])
+            colors = np.tile((np.asarray(rgba) * 255).astype(np.uint8), (len(v_mm), 1))
+        out = trimesh.Trimesh(v_mm, mesh.faces, vertex_colors=colors, process=False)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(trimesh.exchange.ply.export_ply(out, encoding="binary", vertex_normal=True))
+        os.replace(tmp, path)
+    write_json_atomic(mdir / "models_info.json", info)
+
+
+def read_scene(scene_dir) -> dict:
+    """Read a scene folder's JSON files.
+
+    Returns
+    -------
+    dict with keys ``camera``, ``gt``, ``gt_info``, ``occlusion`` (each {im_id: ...}).
+    Raises FileNotFoundError / json.JSONDecodeError for missing or broken files.
+    """
+    d = Path(scene_dir)
+    return {"camera": load_json(d / "scene_camera.json"), "gt": load_json(d / "scene_gt.json"),
+            "gt_info": load_json(d / "scene_gt_info.json"), "occlusion": load_json(d / OCCLUSION_FILE)}
+
+
+def pose_from_mm(R, t_mm) -> np.ndarray:
+    """(4, 4) float64 pose in **metres** from BOP's row-major rotation (9 values) and translation in mm."""
+    T = np.eye(4)
+    T[:3, :3] = np.asarray(R, dtype=np.float64).reshape(3, 3)
+    T[:3, 3] = np.asarray(t_mm, dtype=np.float64) / 1000.0
+    return T
+
+
+def gt_pose(entry: dict) -> np.ndarray:
+    """(4, 4) float64 ``cam_T_model`` in metres from a ``scene_gt`` entry (``cam_R_m2c``, ``cam_t_m2c`` in mm)."""
+    return pose_from_mm(entry["cam_R_m2c"], entry["cam_t_m2c"])

@@ -1,0 +1,182 @@
+"""``gtforge preview``: a contact sheet of sampled frames, drawn from the written files.
+
+Per frame: RGB with each instance's visible mask tinted in its own colour; the tight
+(visible) box solid and the amodal box dashed, both coloured by occlusion level
+(legend under the sheet); the 6D pose as projected model axes (x red, y green,
+z blue) and the projected 3D bounding cuboid of the model (``models_info.json``);
+a colourised depth thumbnail in the corner; COCO keypoints and skeletons when the
+dataset has them (visible keypoints filled, occluded ones hollow).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..core.hands import BONES
+from ..formats.coco import coco_path
+from ..formats.dataset import Dataset, Frame
+
+LEVEL_COLORS = {0: (46, 204, 64), 1: (255, 165, 0), 2: (230, 40, 40), 3: (160, 160, 160)}
+LEVEL_NAMES = {0: "0 fully visible", 1: "1 partly occluded", 2: "2 largely occluded", 3: "3 unknown"}
+AXIS_COLORS = [(255, 40, 40), (40, 230, 40), (60, 90, 255)]
+#: hand skeleton (1-based COCO bones) for datasets without a COCO file
+DEFAULT_SKELETON = [[a + 1, b + 1] for a, b in BONES]
+
+
+def instance_color(gt_id: int) -> tuple[int, int, int]:
+    """A distinct colour per instance (golden-angle hue steps)."""
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb((gt_id * 0.618034) % 1.0, 0.75, 1.0)
+    return int(255 * r), int(255 * g), int(255 * b)
+
+
+def dashed_rectangle(draw: ImageDraw.ImageDraw, box, color, width=1, dash=5) -> None:
+    """Dashed rectangle for [x, y, w, h] (pixel-inclusive bounds)."""
+    x, y, w, h = box
+    x1, y1 = x + w - 1, y + h - 1
+    for (ax, ay, bx, by) in ((x, y, x1, y), (x1, y, x1, y1), (x1, y1, x, y1), (x, y1, x, y)):
+        n = max(1, int(math.hypot(bx - ax, by - ay) // dash))
+        for i in range(0, n, 2):
+            t0, t1 = i / n, min(1.0, (i + 1) / n)
+            draw.line([(ax + (bx - ax) * t0, ay + (by - ay) * t0), (ax + (bx - ax) * t1, ay + (by - ay) * t1)],
+                      fill=color, width=width)
+
+
+def project(K: np.ndarray, T: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
+    """Project model points (n, 3) with cam_T_model T and K; None if any is not in front of the camera."""
+    pc = pts @ T[:3, :3].T + T[:3, 3]
+    if np.any(pc[:, 2] <= 1e-6):
+        return None
+    uv = pc @ K.T
+    return uv[:, :2] / uv[:, 2:3]
+
+
+CUBOID_EDGES = [(0, 1), (1, 3), (3, 2), (2, 0), (4, 5), (5, 7), (7, 6), (6, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
+
+
+def draw_keypoints(draw: ImageDraw.ImageDraw, keypoints: list, skeleton: list | None, color) -> None:
+    """COCO keypoints [x, y, v] * n: v = 2 filled dot, v = 1 hollow dot, v = 0 not drawn; skeleton 1-based pairs."""
+    k = np.asarray(keypoints, dtype=np.float64).reshape(-1, 3)
+    for a, b in skeleton or []:
+        if k[a - 1, 2] > 0 and k[b - 1, 2] > 0:
+            draw.line([tuple(k[a - 1, :2]), tuple(k[b - 1, :2])], fill=color, width=2)
+    for x, y, v in k:
+        if v == 2:
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=color, outline=(0, 0, 0))
+        elif v == 1:
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], outline=color, width=2)
+
+
+def colorize_depth(depth: np.ndarray) -> np.ndarray:
+    """Depth (H, W) -> RGB (H, W, 3) uint8 with matplotlib's 'turbo' map; 0 (invalid) is black."""
+    from matplotlib import colormaps
+
+    valid = depth > 0
+    out = np.zeros(depth.shape + (3,), np.uint8)
+    if valid.any():
+        lo, hi = np.percentile(depth[valid], [1, 99])
+        n = np.clip((depth - lo) / max(hi - lo, 1e-9), 0, 1)
+        out = (colormaps["turbo"](n)[..., :3] * 255).astype(np.uint8)
+        out[~valid] = 0
+    return out
+
+
+def render_frame(ds: Dataset, fr: Frame, models_info: dict, skeletons: dict) -> Image.Image:
+    """The annotated picture of one frame (image size)."""
+    rgb = np.asarray(Image.open(fr.rgb_path).convert("RGB"), dtype=np.float64)
+    H, W = rgb.shape[:2]
+    for inst in fr.instances:
+        m = inst.mask_visib((H, W))
+        c = instance_color(inst.gt_id if inst.gt_id is not None else 100 + inst.hand_id)
+        rgb[m] = 0.55 * rgb[m] + 0.45 * np.asarray(c)
+    img = Image.fromarray(rgb.astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for inst in fr.instances:
+        col = LEVEL_COLORS.get(inst.occlusion_level if inst.occlusion_level is not None else 3)
+        info = models_info.get(str(inst.obj_id)) if inst.cam_T_model is not None else None
+        if inst.keypoints:
+            draw_keypoints(draw, inst.keypoints, skeletons.get(inst.obj_id, DEFAULT_SKELETON),
+                           instance_color(inst.gt_id if inst.gt_id is not None else 100 + inst.hand_id))
+        if inst.px_count_visib > 0:
+            x, y, w, h = inst.bbox_visib
+            draw.rectangle([x, y, x + w - 1, y + h - 1], outline=col, width=2)
+            dashed_rectangle(draw, inst.bbox_obj, col, width=1)
+            if info:
+                lo = np.array([info["min_x"], info["min_y"], info["min_z"]]) / 1000.0
+                hi = lo + np.array([info["size_x"], info["size_y"], info["size_z"]]) / 1000.0
+                corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
+                uv = project(fr.K, inst.cam_T_model, corners)
+                if uv is not None:
+                    for a, b in CUBOID_EDGES:
+                        draw.line([tuple(uv[a]), tuple(uv[b])], fill=(235, 235, 235), width=1)
+                axis_len = 0.3 * max(info["size_x"], info["size_y"], info["size_z"]) / 1000.0
+            else:
+                axis_len = 0.03
+            uv = project(fr.K, inst.cam_T_model, np.vstack([np.zeros(3), np.eye(3) * axis_len])) \
+                if inst.cam_T_model is not None else None
+            if uv is not None:
+                for i in range(3):
+                    draw.line([tuple(uv[0]), tuple(uv[i + 1])], fill=AXIS_COLORS[i], width=2)
+    if fr.depth_path is not None:
+        d = np.asarray(Image.open(fr.depth_path), dtype=np.float64)
+        thumb = Image.fromarray(colorize_depth(d)).resize((W // 4, H // 4), Image.NEAREST)
+        img.paste(thumb, (W - W // 4 - 2, H - H // 4 - 2))
+        draw.rectangle([W - W // 4 - 3, H - H // 4 - 3, W - 2, H - 2], outline=(255, 255, 255))
+    draw.text((4, 3), f"scene {fr.scene_id:06d}  im {fr.im_id}", fill=(255, 255, 255), stroke_width=2,
+              stroke_fill=(0, 0, 0), font=ImageFont.load_default())
+    return img
+
+
+def legend(width: int) -> Image.Image:
+    """The strip under the sheet explaining colours and line styles."""
+    img = Image.new("RGB", (width, 26), (25, 25, 25))
+    d = ImageDraw.Draw(img)
+    x = 6
+    font = ImageFont.load_default()
+    for lv in range(4):
+        d.rectangle([x, 8, x + 12, 18], fill=LEVEL_COLORS[lv])
+        d.text((x + 16, 7), LEVEL_NAMES[lv], fill=(230, 230, 230), font=font)
+        x += 22 + int(d.textlength(LEVEL_NAMES[lv], font=font))
+    txt = ("| solid: visible box, dashed: amodal box | axes x y z = red green blue | cuboid: model box | "
+           "keypoints: dot visible, ring occluded | inset: depth")
+    d.text((x, 7), txt, fill=(230, 230, 230), font=font)
+    return img
+
+
+def make_sheet(ds: Dataset, n: int = 16, seed: int = 0) -> Image.Image:
+    """Contact sheet of ``n`` frames drawn uniformly without replacement by ``default_rng(seed)``."""
+    ids = ds.frame_ids()
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(ids), size=min(n, len(ids)), replace=False))
+    models_info = {}
+    mi = ds.root / "models" / "models_info.json"
+    if mi.is_file():
+        models_info = json.loads(mi.read_text())
+    skeletons = {}
+    if ds.has_coco:
+        for c in json.loads(coco_path(ds.root, ds.split).read_text())["categories"]:
+            if c.get("skeleton"):
+                skeletons[c["id"]] = c["skeleton"]
+    tiles = [render_frame(ds, fr, models_info, skeletons) for fr in ds.frames([ids[i] for i in pick])]
+    W, H = ds.camera["width"], ds.camera["height"]
+    tiles = [t if t.size == (W, H) else t.resize((W, H), Image.LANCZOS) for t in tiles]  # AR photos differ in size
+    cols = max(1, math.ceil(math.sqrt(len(tiles))))
+    rows = max(1, math.ceil(len(tiles) / cols))
+    scale = min(1.0, 480 / W)
+    tw, th = int(W * scale), int(H * scale)
+    sheet = Image.new("RGB", (cols * tw, rows * th + 26), (0, 0, 0))
+    for i, t in enumerate(tiles):
+        sheet.paste(t.resize((tw, th), Image.LANCZOS) if scale < 1 else t, ((i % cols) * tw, (i // cols) * th))
+    sheet.paste(legend(cols * tw), (0, rows * th))
+    return sheet
+
+
+def default_out(dataset) -> Path:
+    """Default sheet path: ``<dataset folder name>_preview.png`` in the working directory (never inside the dataset)."""
+    return Path.cwd() / f"{Path(dataset).resolve().name}_preview.png"

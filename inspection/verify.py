@@ -1,0 +1,381 @@
+"""``gtforge verify``: re-check a written dataset from its files.
+
+Checks (each failure names the file, frame, instance and the figure):
+
+1. Every JSON file parses and matches its schema (pydantic models below).
+2. Rotations (``cam_R_m2c``, ``cam_R_w2c``) are orthonormal with det +1 (tolerance 1e-6).
+3. ``px_count_visib`` equals the pixel count of ``mask_visib``; ``bbox_visib`` equals its
+   bounds; the amodal ``mask`` lies inside ``bbox_obj`` (and spans it exactly when the box is
+   inside the image);
+   ``visib_fract = px_count_visib / px_count_all``; the side file's occlusion figures agree.
+4. COCO: each annotation's RLE equals the BOP ``mask_visib`` of the same instance; area and box agree.
+5. On a sample of frames: the written depth equals a ray cast of the written models at the
+   written poses (median |dz| < 1 mm over pixels both see), and ``mask_visib`` matches the
+   ray-cast visible mask (IoU >= 0.95 for instances with >= 100 visible pixels). Pixels of
+   hands (not rigid models) are left out of both comparisons.
+6. Hands (``scene_hands.json``): mask pixel counts and boxes; 2D keypoints equal the projection
+   of the 3D keypoints with ``cam_K`` (< 0.01 px).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..core.labels import mask_bbox
+from ..formats.bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, read_mask
+from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
+from ..formats.coco import coco_path, decode_rle
+from ..formats.dataset import Dataset
+
+ROT_TOL = 1e-6
+DEPTH_MEDIAN_TOL_M = 1e-3
+IOU_MIN = 0.95
+IOU_MIN_PIXELS = 100
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+_F9 = Field(min_length=9, max_length=9)
+_F3 = Field(min_length=3, max_length=3)
+_F4 = Field(min_length=4, max_length=4)
+
+
+class CamEntry(_Strict):
+    cam_K: list[float] = _F9
+    depth_scale: float = Field(gt=0)
+    cam_R_w2c: list[float] = _F9
+    cam_t_w2c: list[float] = _F3
+
+
+class GtEntry(_Strict):
+    cam_R_m2c: list[float] = _F9
+    cam_t_m2c: list[float] = _F3
+    obj_id: int = Field(ge=1)
+
+
+class GtInfoEntry(_Strict):
+    bbox_obj: list[int] = _F4
+    bbox_visib: list[int] = _F4
+    px_count_all: int = Field(ge=0)
+    px_count_valid: int = Field(ge=0)
+    px_count_visib: int = Field(ge=0)
+    visib_fract: float = Field(ge=0, le=1)
+
+
+class OcclEntry(_Strict):
+    inst_id: int = Field(ge=1)
+    truncation: float = Field(ge=0, le=1)
+    occlusion: float | None = Field(ge=0, le=1)
+    occlusion_level: int = Field(ge=0, le=3)
+    px_count_in_frame: int = Field(ge=0)
+
+
+@dataclass
+class Failure:
+    """One failed check: where (file, frame, instance) and what (message with the figure)."""
+
+    file: str
+    frame: str
+    instance: str
+    message: str
+
+    def __str__(self) -> str:
+        where = ", ".join(x for x in (self.frame, self.instance) if x)
+        return f"{self.file}" + (f" [{where}]" if where else "") + f": {self.message}"
+
+
+class Verifier:
+    """Runs the checks over a :class:`~gtforge.render.dataset.Dataset`; ``failures`` collects the results."""
+
+    def __init__(self, ds: Dataset, sample: int = 5, seed: int = 0):
+        self.ds, self.sample, self.seed = ds, sample, seed
+        self.failures: list[Failure] = []
+        self.checked = {"frames": 0, "instances": 0, "raycast_frames": 0, "coco_annotations": 0}
+        self.good_frames: list[tuple[Path, int]] = []  # frames whose scene JSON files all loaded
+
+    def fail(self, file, message, frame="", instance=""):
+        rel = str(Path(file).relative_to(self.ds.root)) if Path(file).is_absolute() else str(file)
+        self.failures.append(Failure(rel, frame, instance, message))
+
+    # ---------------------------------------------------------------- json
+    def _load(self, path: Path, schema=None, per_image_list: bool = False):
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            self.fail(path, "missing file")
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            self.fail(path, f"cannot parse JSON: {e}")
+            return None
+        if schema is None:
+            return data
+        if not isinstance(data, dict) or not all(k.isdigit() for k in data):
+            self.fail(path, "expected a mapping from image ids to entries")
+            return None
+        out = {}
+        for k, v in data.items():
+            entries = v if per_image_list else [v]
+            if per_image_list and not isinstance(v, list):
+                self.fail(path, f"expected a list, got {type(v).__name__}", frame=f"im {k}")
+                continue
+            try:
+                parsed = [schema.model_validate(e) for e in entries]
+            except ValidationError as e:
+                err = e.errors()[0]
+                self.fail(path, f"schema: {'.'.join(map(str, err['loc']))}: {err['msg']}", frame=f"im {k}")
+                continue
+            out[int(k)] = parsed if per_image_list else parsed[0]
+        return out
+
+    def _rotation(self, R, file, frame, instance, name):
+        R = np.asarray(R, dtype=np.float64).reshape(3, 3)
+        err = np.abs(R @ R.T - np.eye(3)).max()
+        det = np.linalg.det(R)
+        if err > ROT_TOL or abs(det - 1) > ROT_TOL:
+            self.fail(file, f"{name} not a rotation: max|R R^T - I| = {err:.2e}, det = {det:.6f}", frame, instance)
+
+    # ---------------------------------------------------------------- scene
+    def check_scene(self, sd: Path) -> dict:
+        cams = self._load(sd / "scene_camera.json", CamEntry)
+        res = {"cams": cams, "gt": None}
+        if cams is None:
+            return res
+        for im, c in cams.items():
+            self._rotation(c.cam_R_w2c, sd / "scene_camera.json", f"im {im}", "", "cam_R_w2c")
+        if not self.ds.has_bop:
+            return res
+        gt = self._load(sd / "scene_gt.json", GtEntry, True)
+        info = self._load(sd / "scene_gt_info.json", GtInfoEntry, True)
+        occ = self._load(sd / OCCLUSION_FILE, OcclEntry, True)
+        self._load(sd / ENV_FILE)
+        if gt is None or info is None or occ is None:
+            return res
+        res["gt"] = gt
+        self.good_frames.extend((sd, im) for im in sorted(cams) if im in gt)
+        rgb = sorted((sd / "rgb").glob("*")) if (sd / "rgb").is_dir() else []
+        if rgb:  # AR photos may differ in size from camera.json
+            from PIL import Image
+
+            with Image.open(rgb[0]) as im:
+                W, H = im.size
+        else:
+            W, H = self.ds.camera["width"], self.ds.camera["height"]
+        if (sd / HANDS_FILE).is_file():
+            self._check_hands(sd, cams)
+        for im in cams:
+            if im not in gt or im not in info or im not in occ:
+                self.fail(sd / "scene_gt.json", "image missing from scene_gt/scene_gt_info/side file", f"im {im}")
+                continue
+            if not (len(gt[im]) == len(info[im]) == len(occ[im])):
+                self.fail(sd / "scene_gt_info.json", f"{len(gt[im])} gt entries but {len(info[im])} info and "
+                          f"{len(occ[im])} occlusion entries", f"im {im}")
+                continue
+            self.checked["frames"] += 1
+            for gid, (g, i, o) in enumerate(zip(gt[im], info[im], occ[im])):
+                self.checked["instances"] += 1
+                fr, inst = f"scene {sd.name} im {im}", f"gt {gid} (obj {g.obj_id})"
+                self._rotation(g.cam_R_m2c, sd / "scene_gt.json", fr, inst, "cam_R_m2c")
+                self._check_masks(sd, im, gid, i, o, (H, W), fr, inst)
+        return res
+
+    def _check_hands(self, sd: Path, cams: dict) -> None:
+        """Hand side file: masks vs counts and boxes; 2D keypoints = projection of the 3D ones (< 0.01 px)."""
+        path = sd / HANDS_FILE
+        data = self._load(path)
+        if data is None:
+            return
+        for im, hands in data.items():
+            im = int(im)
+            K = np.asarray(cams[im].cam_K).reshape(3, 3) if im in cams else None
+            for h in hands:
+                fr, inst = f"scene {sd.name} im {im}", f"hand {h.get('hand_id')}"
+                try:
+                    mv = read_mask(sd / h["mask_visib"])
+                    kp3 = np.asarray(h["keypoints_cam_m"], dtype=np.float64)
+                except (KeyError, FileNotFoundError, OSError) as e:
+                    self.fail(path, f"hand entry unreadable: {type(e).__name__}: {e}", fr, inst)
+                    continue
+                if int(mv.sum()) != h["px_count_visib"] or mask_bbox(mv) != list(h["bbox_visib"]):
+                    self.fail(sd / h["mask_visib"], f"{int(mv.sum())} px / bounds {mask_bbox(mv)} but "
+                              f"px_count_visib {h['px_count_visib']} / bbox_visib {h['bbox_visib']}", fr, inst)
+                if K is not None:
+                    for k, uv in enumerate(h["keypoints_2d"]):
+                        if uv is None or kp3[k, 2] <= 0:
+                            continue
+                        p = K @ kp3[k]
+                        err = float(np.hypot(p[0] / p[2] - uv[0], p[1] / p[2] - uv[1]))
+                        if err > 0.01:
+                            self.fail(path, f"keypoint {k}: 2D differs from the projection of 3D by {err:.3f} px", fr,
+                                      inst)
+
+    def _check_masks(self, sd, im, gid, i, o, shape, fr, inst):
+        mv_path = sd / "mask_visib" / f"{im:06d}_{gid:06d}.png"
+        m_path = sd / "mask" / f"{im:06d}_{gid:06d}.png"
+        expect_fract = i.px_count_visib / i.px_count_all if i.px_count_all else 0.0
+        if abs(expect_fract - i.visib_fract) > 1e-6:
+            self.fail(sd / "scene_gt_info.json", f"visib_fract {i.visib_fract:.4f} != px_count_visib/px_count_all "
+                      f"= {expect_fract:.4f}", fr, inst)
+        if mv_path.parent.is_dir():
+            if not mv_path.is_file():
+                self.fail(mv_path, "missing mask_visib file", fr, inst)
+            else:
+                mv = read_mask(mv_path)
+                if mv.shape != shape:
+                    self.fail(mv_path, f"mask size {mv.shape} != image {shape}", fr, inst)
+                else:
+                    if int(mv.sum()) != i.px_count_visib:
+                        self.fail(mv_path, f"{int(mv.sum())} mask pixels but px_count_visib = {i.px_count_visib}",
+                                  fr, inst)
+                    if mask_bbox(mv) != list(i.bbox_visib):
+                        self.fail(mv_path, f"mask bounds {mask_bbox(mv)} != bbox_visib {i.bbox_visib}", fr, inst)
+        if m_path.parent.is_dir():
+            if not m_path.is_file():
+                self.fail(m_path, "missing mask file", fr, inst)
+            else:
+                m = read_mask(m_path)
+                if int(m.sum()) != o.px_count_in_frame:
+                    self.fail(m_path, f"{int(m.sum())} mask pixels but px_count_in_frame = {o.px_count_in_frame}",
+                              fr, inst)
+                x, y, w, h = i.bbox_obj
+                H, W = shape
+                bb = mask_bbox(m)
+                inside = x >= 0 and y >= 0 and x + w <= W and y + h <= H
+                if m.any() and inside and bb != list(i.bbox_obj):
+                    self.fail(m_path, f"amodal mask bounds {bb} != bbox_obj {i.bbox_obj} (box inside the image)",
+                              fr, inst)
+                elif m.any() and not (bb[0] >= x and bb[1] >= y and bb[0] + bb[2] <= x + w and bb[1] + bb[3] <= y + h):
+                    self.fail(m_path, f"amodal mask bounds {bb} not inside bbox_obj {i.bbox_obj}", fr, inst)
+                if o.px_count_in_frame > i.px_count_all:
+                    self.fail(sd / OCCLUSION_FILE, f"px_count_in_frame {o.px_count_in_frame} > px_count_all "
+                              f"{i.px_count_all}", fr, inst)
+        if i.px_count_all:
+            trunc = 1 - o.px_count_in_frame / i.px_count_all
+            if abs(trunc - o.truncation) > 1e-6:
+                self.fail(sd / OCCLUSION_FILE, f"truncation {o.truncation:.4f} != 1 - in_frame/all = {trunc:.4f}", fr, inst)
+        if o.px_count_in_frame:
+            occl = 1 - i.px_count_visib / o.px_count_in_frame
+            if o.occlusion is None or abs(occl - o.occlusion) > 1e-6:
+                self.fail(sd / OCCLUSION_FILE, f"occlusion {o.occlusion} != 1 - visib/in_frame = {occl:.4f}", fr, inst)
+
+    # ---------------------------------------------------------------- coco
+    def check_coco(self) -> None:
+        path = coco_path(self.ds.root, self.ds.split)
+        doc = self._load(path)
+        if doc is None:
+            return
+        for key in ("images", "annotations", "categories"):
+            if not isinstance(doc.get(key), list):
+                self.fail(path, f"'{key}' missing or not a list")
+                return
+        images = {im["id"]: im for im in doc["images"]}
+        cat_ids = {c["id"] for c in doc["categories"]}
+        for a in doc["annotations"]:
+            self.checked["coco_annotations"] += 1
+            img = images.get(a.get("image_id"))
+            where = f"annotation {a.get('id')}"
+            if img is None:
+                self.fail(path, f"image_id {a.get('image_id')} not in images", instance=where)
+                continue
+            if a.get("category_id") not in cat_ids:
+                self.fail(path, f"category_id {a.get('category_id')} not in categories", instance=where)
+            try:
+                m = decode_rle(a["segmentation"])
+            except Exception as e:  # noqa: BLE001 - any broken RLE is a failure to report
+                self.fail(path, f"cannot decode segmentation: {e}", instance=where)
+                continue
+            fr = f"image {img['id']}"
+            if int(m.sum()) != a["area"]:
+                self.fail(path, f"area {a['area']} != RLE pixels {int(m.sum())}", fr, where)
+            if mask_bbox(m) != list(a["bbox"]):
+                self.fail(path, f"bbox {a['bbox']} != RLE bounds {mask_bbox(m)}", fr, where)
+            if self.ds.has_bop:
+                scene, im = divmod(img["id"], 1000)
+                if "hand_id" in a:
+                    mv = self.ds.split_dir / f"{scene:06d}" / "mask_visib_hand" / f"{im:06d}_{a['hand_id']:06d}.png"
+                else:
+                    mv = self.ds.split_dir / f"{scene:06d}" / "mask_visib" / f"{im:06d}_{a['gt_id']:06d}.png"
+                if mv.is_file() and not np.array_equal(read_mask(mv), m):
+                    diff = int((read_mask(mv) != m).sum())
+                    self.fail(path, f"RLE differs from {mv.relative_to(self.ds.root)} in {diff} pixels", fr, where)
+
+    # ---------------------------------------------------------------- ray cast
+    def check_raycast(self) -> None:
+        from .raycast import cast_frame, load_models
+
+        try:
+            models = load_models(self.ds.root)
+        except Exception as e:  # noqa: BLE001
+            self.fail(self.ds.root / "models", f"cannot load models: {e}")
+            return
+        ids = self.good_frames
+        rng = np.random.default_rng(self.seed)
+        pick = sorted(rng.choice(len(ids), size=min(self.sample, len(ids)), replace=False)) if ids else []
+        for frame in self.ds.frames([ids[i] for i in pick]):
+            W, H = frame.width, frame.height
+            fr = f"scene {frame.scene_id:06d} im {frame.im_id}"
+            hands = [i for i in frame.instances if i.hand_id is not None]
+            frame.instances = [i for i in frame.instances if i.hand_id is None]
+            if any(i.obj_id not in models for i in frame.instances):
+                self.fail(frame.scene_dir / "scene_gt.json", "obj_id without a model in models/", fr)
+                continue
+            self.checked["raycast_frames"] += 1
+            env = self.ds.env(frame.scene_dir)
+            depth_o, owner, _ = cast_frame(models, frame, W, H, env)
+            # hands are not in models/: their visible pixels are left out of the comparison
+            hand_px = np.zeros((H, W), bool)
+            for h in hands:
+                hand_px |= h.mask_visib((H, W))
+            d = None
+            if frame.depth_path is not None:
+                d = np.asarray(Image.open(frame.depth_path), dtype=np.float64) * frame.depth_scale / 1000.0
+            if env and env.get("ar") and d is not None:
+                # AR: the photo's own surfaces are not in models/; where the written depth shows a real surface
+                # nearer than the ray cast, the real surface owns the pixel (depth-aware occlusion)
+                hand_px |= (d > 0) & (depth_o > 0) & (d < depth_o - np.maximum(0.05, 0.02 * depth_o))
+                hand_px |= depth_o == 0
+            if d is not None:
+                both = (d > 0) & (depth_o > 0) & ~hand_px
+                if both.any():
+                    med = float(np.median(np.abs(d[both] - depth_o[both])))
+                    if med >= DEPTH_MEDIAN_TOL_M:
+                        self.fail(frame.depth_path, f"depth differs from the ray cast: median |dz| = {med * 1000:.2f} mm "
+                                  f"(limit {DEPTH_MEDIAN_TOL_M * 1000:.0f} mm)", fr)
+            for inst in frame.instances:
+                if inst.px_count_visib < IOU_MIN_PIXELS:
+                    continue
+                if isinstance(inst.mask_source, Path) and not inst.mask_source.is_file():
+                    continue  # reported as a missing file
+                mv = inst.mask_visib((H, W)) & ~hand_px
+                if mv.sum() < IOU_MIN_PIXELS:
+                    continue  # mostly behind hands
+                ray = (owner == inst.gt_id) & ~hand_px
+                iou = (mv & ray).sum() / max((mv | ray).sum(), 1)
+                if iou < IOU_MIN:
+                    src = inst.mask_source if isinstance(inst.mask_source, Path) else coco_path(self.ds.root, self.ds.split)
+                    self.fail(src, f"mask_visib vs ray-cast visible mask: IoU {iou:.3f} < {IOU_MIN}", fr,
+                              f"gt {inst.gt_id} (obj {inst.obj_id})")
+
+    def run(self) -> list[Failure]:
+        for sd in self.ds.scene_dirs():
+            self.check_scene(sd)
+            if not self.ds.has_bop:
+                self._load(sd / COCO_SCENE_FILE)
+        if self.ds.has_coco:
+            self.check_coco()
+        if self.sample > 0 and self.ds.has_bop:
+            self.check_raycast()
+        return self.failures
+
+
+def verify(ds: Dataset, sample: int = 5, seed: int = 0) -> tuple[list[Failure], dict]:
+    """Run every check. Returns (failures, counts of what was checked)."""
+    v = Verifier(ds, sample, seed)
+    return v.run(), v.checked

@@ -1,0 +1,161 @@
+"""One scene through the stages, in the process that holds the renderer.
+
+Each process holds one :class:`SceneWorker` for its whole life: the asset library, collision
+shapes, AR backgrounds, the hand model, and one renderer (one EGL context per process).
+:meth:`SceneWorker.run_scene` runs scene builder -> physics -> hands -> render -> composite ->
+annotate -> writers for one scene index and commits the scene folder atomically. Which builder
+runs is looked up by the recipe's scene kind in :data:`SCENE_BUILDERS`; which writers run, by
+``output.formats`` in the format registry (``formats/registry.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from ..assets.backgrounds import load_backgrounds
+from ..assets.hand_model import load_mano
+from ..assets.loaders import AssetLibrary
+from ..assets.procedural_hand import build_procedural_hand
+from ..config.schema import Recipe
+from ..formats.atomic import AtomicFolder
+from ..formats.bop import scene_path
+from ..formats.protocol import FrameRecord, SceneContext
+from ..formats.registry import writer_classes
+from ..render.annotate import annotate_hands, annotate_view
+from ..render.composite import composite
+from ..scenes.ar import build_ar_scene
+from ..scenes.clutter import build_scene
+from ..scenes.hands import TargetMeshes, hand_axes, place_hands
+from ..scenes.physics import CollisionShapes, SettleReport, settle
+
+#: Keys of the per-stage timings (seconds) that :meth:`SceneWorker.run_scene` reports.
+STAGES = ("scene", "physics", "hands", "composite", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "write")
+
+
+def load_recipe_backgrounds(recipe: Recipe, base_dir) -> list:
+    """The AR backgrounds of a recipe (empty for other scene kinds). Raises ValueError naming the background."""
+    if recipe.ar is None:
+        return []
+    return load_backgrounds(recipe.ar.backgrounds, base_dir, recipe.seed, ground=recipe.ar.placement == "ground")
+
+
+def load_hand_model(cfg):
+    """The hand model a recipe's ``hands`` section asks for (procedural, or the user's MANO file).
+
+    Raises HandModelError for an unusable MANO file.
+    """
+    if cfg.backend == "procedural":
+        return build_procedural_hand()
+    path = cfg.mano_model or os.environ.get("GTFORGE_MANO_MODEL")
+    return load_mano(path, flat_hand_mean=cfg.flat_hand_mean, tip_ids=cfg.fingertip_ids)
+
+
+def _timed(t: dict, stage: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, adding its wall time (s) to ``t[stage]``."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    t[stage] += time.perf_counter() - t0
+    return out
+
+
+def _clutter_scene(worker: "SceneWorker", scene_index: int, t: dict):
+    """Clutter: objects dropped (scenes/clutter.py), then settled by physics (scenes/physics.py)."""
+    desc = _timed(t, "scene", build_scene, worker.recipe, worker.library, scene_index, worker.base_dir)
+    return _timed(t, "physics", settle, desc, worker.shapes, worker.recipe.clutter)
+
+
+def _ar_scene(worker: "SceneWorker", scene_index: int, t: dict):
+    """AR: objects placed into a real photo (scenes/ar.py); no physics."""
+    desc = _timed(t, "scene", build_ar_scene, worker.recipe, worker.library, worker.backgrounds, scene_index)
+    return desc, SettleReport(settled=True, sim_time=0.0, steps=0, removed=desc.removed)
+
+
+#: Recipe scene kind (``Recipe.scene_kind``) -> function(worker, scene_index, timings) -> (description, report).
+SCENE_BUILDERS = {"clutter": _clutter_scene, "ar": _ar_scene}
+
+
+class SceneWorker:
+    """Per-process state: asset library, collision shapes, backgrounds, hand model, and the process's renderer.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    base_dir : path
+        Folder the recipe's relative paths are relative to.
+    out_dir : path
+        Dataset folder.
+    """
+
+    def __init__(self, recipe: Recipe, base_dir, out_dir):
+        from ..render.renderer import Renderer  # GL is only touched in processes that render
+
+        self.recipe, self.base_dir, self.out_dir = recipe, Path(base_dir), Path(out_dir)
+        self.library = AssetLibrary(recipe.objects, self.base_dir)
+        self.shapes = CollisionShapes(self.library)
+        self.backgrounds = load_recipe_backgrounds(recipe, self.base_dir)
+        w, h = (recipe.camera.width, recipe.camera.height) if recipe.camera else (self.backgrounds[0].width,
+                                                                                    self.backgrounds[0].height)
+        self.renderer = Renderer(self.library, w, h)
+        self.hand_model = self.hand_axes = self.hand_targets = None
+        if recipe.hands is not None:
+            self.hand_model = load_hand_model(recipe.hands)
+            self.hand_axes = hand_axes(self.hand_model)
+            self.hand_targets = TargetMeshes(self.library)
+
+    def run_scene(self, scene_index: int) -> dict:
+        """Build, simulate, render, annotate and write one scene, then commit its folder.
+
+        Returns
+        -------
+        dict
+            ``scene``, ``frames``, per-stage ``timings`` (s, keys in :data:`STAGES`), ``settled``,
+            ``sim_time``, ``removed`` (inst_id, reason), ``objects``, ``obj_ids``.
+        """
+        r, out = self.recipe, self.recipe.output
+        t: dict = defaultdict(float)
+        desc, report = SCENE_BUILDERS[r.scene_kind](self, scene_index, t)
+        if r.hands is not None:
+            desc = _timed(t, "hands", place_hands, desc, r.hands, self.library, self.hand_model, self.hand_axes, r.seed,
+                          self.hand_targets, look_at=r.camera.look_at.center)
+        folder = AtomicFolder(scene_path(self.out_dir, out.split, scene_index))
+        ctx = SceneContext(root=self.out_dir, folder=folder.path, split=out.split, scene_id=scene_index, output=out,
+                           recipe=r, library=self.library, scene=desc)
+        writers = [cls(ctx) for cls in writer_classes(out.formats)]
+        self.renderer.set_scene(desc)
+        photo = desc.ar.background.image() if desc.ar is not None else None
+        for im_id, view in enumerate(desc.views):
+            frame = self._frame(desc, im_id, view, photo, t)
+            t0 = time.perf_counter()
+            for w in writers:
+                w.add_frame(frame)
+            t["write"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for w in writers:
+            w.finish()
+        folder.commit()
+        t["write"] += time.perf_counter() - t0
+        return {"scene": scene_index, "frames": len(desc.views), "timings": dict(t), "settled": report.settled,
+                "sim_time": report.sim_time, "removed": list(report.removed),
+                "objects": len(desc.objects), "obj_ids": sorted({o.obj_id for o in desc.objects})}
+
+    def _frame(self, desc, im_id: int, view, photo, t: dict) -> FrameRecord:
+        """Render one view (and composite it over the photo in AR scenes), then annotate it."""
+        out = self.recipe.output
+        bufs = self.renderer.render_view(view, rgb=out.layers.rgb, amodal=True)
+        for k, v in self.renderer.last_timings.items():
+            t[k] += v
+        if photo is not None:
+            bufs.rgb, bufs.inst, bufs.depth = _timed(t, "composite", composite, photo, bufs.rgba, bufs.shadow,
+                                                     bufs.inst, bufs.depth, desc.ar.background.depth, desc.ar.look)
+        t0 = time.perf_counter()
+        labels = annotate_view(desc, view, bufs.inst, bufs.depth, bufs.amodal, out.occlusion_thresholds)
+        hands = annotate_hands(desc, view, bufs.inst, bufs.depth, bufs.amodal, out.occlusion_thresholds)
+        t["annotate"] += time.perf_counter() - t0
+        return FrameRecord(im_id=im_id, view=view, rgb=bufs.rgb, depth=bufs.depth, labels=labels, hands=hands)
+
+    def close(self) -> None:
+        """Free the renderer's GL context."""
+        self.renderer.close()

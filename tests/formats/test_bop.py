@@ -1,0 +1,108 @@
+"""BOP writer: exact file layout and field meanings, read back with the readers (round trip)."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+
+from gtforge.assets.loaders import Asset
+from gtforge.core.description import Floor, SceneDescription, View
+from gtforge.core.geometry import intrinsics_matrix, look_at_opencv
+from gtforge.core.labels import InstanceLabel
+from gtforge.formats.atomic import AtomicFolder, load_json
+from gtforge.formats.bop import (
+    BopWriter, ImagesWriter, depth_to_png_values, gt_pose, model_info, read_depth, read_mask, read_scene, scene_path,
+    write_models,
+)
+from gtforge.formats.protocol import FrameRecord, SceneContext
+from gtforge.render.annotate import visibility_stats
+
+
+def scene_context(root, scene_id: int, image_format="png", hands=None) -> tuple[AtomicFolder, SceneContext]:
+    """A scene folder and the context its writers get, for a scene without objects (writer tests need no renderer)."""
+    folder = AtomicFolder(scene_path(root, "train_pbr", scene_id))
+    layers = SimpleNamespace(rgb=True, depth=True, mask=True, mask_visib=True)
+    out = SimpleNamespace(layers=layers, depth_scale=0.1, image_format=image_format, jpg_quality=95,
+                          coco_ignore_visib_fract=0.1, formats=["bop"])
+    scene = SceneDescription(scene_index=scene_id, objects=(), floor=Floor(size=1.0, color=np.ones(3)), walls=(),
+                             lights=(), ambient=0.3, background_color=np.zeros(3), views=())
+    ctx = SceneContext(root=root, folder=folder.path, split="train_pbr", scene_id=scene_id, output=out,
+                       recipe=SimpleNamespace(hands=hands, output=out), library=[], scene=scene)
+    return folder, ctx
+
+
+def _label(H, W):
+    canvas = np.zeros((3 * H, 3 * W), bool)
+    canvas[H + 2:H + 6, W + 3:W + 9] = True
+    inst = np.zeros((H, W), np.int32)
+    inst[2:6, 3:7] = 1
+    s = visibility_stats(canvas, inst, np.ones((H, W)), 1)
+    R = trimesh.transformations.rotation_matrix(0.3, [0, 1, 0])[:3, :3]
+    return InstanceLabel(inst_id=1, obj_id=3, cam_R_m2c=R, cam_t_m2c=np.array([0.01, -0.02, 0.5]),
+                         **s.visibility_fields())
+
+
+def test_scene_writer_roundtrip(tmp_path):
+    H, W = 8, 10
+    K = intrinsics_matrix(20, 21, 4.5, 3.5)
+    view = View(K, W, H, look_at_opencv([0.3, 0.1, 0.6], [0, 0, 0]))
+    folder, ctx = scene_context(tmp_path, 7)
+    writers = [ImagesWriter(ctx), BopWriter(ctx)]
+    depth = np.full((H, W), 0.5, np.float32)
+    depth[0, 0] = 0
+    lab = _label(H, W)
+    for w in writers:
+        w.add_frame(FrameRecord(0, view, np.zeros((H, W, 3), np.uint8), depth, [lab], []))
+    for w in writers:
+        w.finish()
+    assert not (tmp_path / "train_pbr" / "000007").exists()  # nothing final before the commit
+    final = folder.commit()
+    assert final == tmp_path / "train_pbr" / "000007" and not (tmp_path / "train_pbr" / ".tmp_000007").exists()
+    names = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
+    assert names == ["depth/000000.png", "mask/000000_000000.png", "mask_visib/000000_000000.png",
+                     "rgb/000000.png", "scene_camera.json", "scene_env.json", "scene_gt.json", "scene_gt_info.json",
+                     "scene_gt_occlusion.json"]
+    s = read_scene(final)
+    cam = s["camera"][0]
+    assert cam["cam_K"] == K.reshape(-1).tolist() and cam["depth_scale"] == 0.1
+    cam_T_world = np.linalg.inv(view.world_T_cam)
+    assert np.allclose(np.reshape(cam["cam_R_w2c"], (3, 3)), cam_T_world[:3, :3])
+    assert np.allclose(cam["cam_t_w2c"], cam_T_world[:3, 3] * 1000)  # mm
+    gt = s["gt"][0][0]
+    assert gt["obj_id"] == 3 and np.allclose(gt["cam_t_m2c"], [10, -20, 500])  # mm
+    assert np.allclose(gt_pose(gt)[:3, :3], lab.cam_R_m2c) and np.allclose(gt_pose(gt)[:3, 3], lab.cam_t_m2c)
+    info = s["gt_info"][0][0]
+    assert info == {"bbox_obj": [3, 2, 6, 4], "bbox_visib": [3, 2, 4, 4], "px_count_all": 24, "px_count_valid": 24,
+                    "px_count_visib": 16, "visib_fract": 16 / 24}
+    assert s["occlusion"][0][0]["occlusion"] == pytest.approx(1 - 16 / 24)
+    d = np.asarray(Image.open(final / "depth" / "000000.png"))
+    assert d.dtype == np.uint16 and d[1, 1] == 5000 and d[0, 0] == 0  # 500 mm / 0.1
+    assert np.allclose(read_depth(final / "depth" / "000000.png", 0.1)[1:, 1:], 0.5)
+    m = np.asarray(Image.open(final / "mask_visib" / "000000_000000.png"))
+    assert m.dtype == np.uint8 and set(np.unique(m)) == {0, 255}
+    assert np.array_equal(read_mask(final / "mask_visib" / "000000_000000.png"), lab.mask_visib)
+    # JSON keys are image ids as strings, as in BOP
+    assert list(json.loads((final / "scene_gt.json").read_text())) == ["0"]
+    with pytest.raises(FileExistsError):
+        AtomicFolder(scene_path(tmp_path, "train_pbr", 7)).commit()
+
+
+def test_depth_png_range():
+    vals, over = depth_to_png_values(np.array([[0.0, 1.0, 7.0]]), 0.1)
+    assert vals.tolist() == [[0, 10000, 0]] and over == 1
+
+
+def test_models_in_mm_with_info(tmp_path):
+    box = trimesh.creation.box(extents=[0.1, 0.2, 0.3])
+    lib = SimpleNamespace(get=lambda i: Asset(i, "box", "box", "<t>", box, base_color=np.array([1, 0, 0, 1.0])))
+    write_models(tmp_path, lib, [5])
+    info = load_json(tmp_path / "models" / "models_info.json")
+    assert set(info) == {5}
+    assert info[5]["diameter"] == pytest.approx(1000 * np.sqrt(0.1**2 + 0.2**2 + 0.3**2))
+    assert info[5]["min_x"] == pytest.approx(-50) and info[5]["size_z"] == pytest.approx(300)
+    m = trimesh.load(tmp_path / "models" / "obj_000005.ply", process=False)
+    assert np.allclose(m.bounds, box.bounds * 1000)
+    assert model_info(np.array([[0, 0, 0], [3.0, 4, 0]]))["diameter"] == 5.0
