@@ -22,6 +22,8 @@ from pathlib import Path
 from . import __version__
 
 
+# Subcommands import what they use when they run, so `gtforge --help` and a recipe error answer at once
+# (no pyrender, pybullet or pycocotools import).
 def _build(args) -> int:
     from .assets.hand_model import HandModelError
     from .assets.loaders import AssetError

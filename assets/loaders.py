@@ -31,6 +31,7 @@ import trimesh
 from ..config.schema import ObjectSet
 from ..config.sources import resolve_source
 from ..core.geometry import make_pose, urdf_rpy_to_matrix
+from .cars import make_car
 
 
 class AssetError(Exception):
@@ -237,12 +238,8 @@ def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: f
     """
     color = None
     if str(path).startswith("procedural:"):
-        import numpy as np_
-
-        from .cars import make_car
-
         variant = int(str(path).rsplit("/", 1)[1])
-        mesh, _info = make_car(np_.random.default_rng([0xCA5, variant]))
+        mesh, _info = make_car(np.random.default_rng([0xCA5, variant]))
         if scale != 1.0:
             mesh.apply_scale(scale)
         return Asset(obj_id=obj_id, class_name=class_name, set_name=set_name, source=f"procedural car {variant}",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .atomic import load_json
 from .bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, pose_from_mm, read_mask
@@ -139,8 +140,6 @@ class Dataset:
         cam = f["camera"][im_id]
         rgb = next(iter(sorted((sd / "rgb").glob(f"{im_id:06d}.*"))), sd / "rgb" / f"{im_id:06d}.jpg")
         depth = sd / "depth" / f"{im_id:06d}.png"
-        from PIL import Image
-
         with Image.open(rgb) as im:  # reads the header only
             w, h = im.size
         fr = Frame(scene_id=int(sd.name), im_id=im_id, scene_dir=sd, rgb_path=rgb,

@@ -10,6 +10,7 @@ dataset has them (visible keypoints filled, occluded ones hollow).
 
 from __future__ import annotations
 
+import colorsys
 import json
 import math
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..core.geometry import project_points, transform_points
 from ..core.hands import BONES
 from ..formats.coco import coco_path
 from ..formats.dataset import Dataset, Frame
@@ -30,8 +32,6 @@ DEFAULT_SKELETON = [[a + 1, b + 1] for a, b in BONES]
 
 def instance_color(gt_id: int) -> tuple[int, int, int]:
     """A distinct colour per instance (golden-angle hue steps)."""
-    import colorsys
-
     r, g, b = colorsys.hsv_to_rgb((gt_id * 0.618034) % 1.0, 0.75, 1.0)
     return int(255 * r), int(255 * g), int(255 * b)
 
@@ -50,11 +50,10 @@ def dashed_rectangle(draw: ImageDraw.ImageDraw, box, color, width=1, dash=5) -> 
 
 def project(K: np.ndarray, T: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
     """Project model points (n, 3) with cam_T_model T and K; None if any is not in front of the camera."""
-    pc = pts @ T[:3, :3].T + T[:3, 3]
+    pc = transform_points(T, pts)
     if np.any(pc[:, 2] <= 1e-6):
         return None
-    uv = pc @ K.T
-    return uv[:, :2] / uv[:, 2:3]
+    return project_points(pc, K)
 
 
 CUBOID_EDGES = [(0, 1), (1, 3), (3, 2), (2, 0), (4, 5), (5, 7), (7, 6), (6, 4), (0, 4), (1, 5), (2, 6), (3, 7)]
@@ -87,39 +86,39 @@ def colorize_depth(depth: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_frame(ds: Dataset, fr: Frame, models_info: dict, skeletons: dict) -> Image.Image:
+def draw_frame(ds: Dataset, fr: Frame, models_info: dict, skeletons: dict) -> Image.Image:
     """The annotated picture of one frame (image size)."""
     rgb = np.asarray(Image.open(fr.rgb_path).convert("RGB"), dtype=np.float64)
     H, W = rgb.shape[:2]
-    for inst in fr.instances:
-        m = inst.mask_visib((H, W))
-        c = instance_color(inst.gt_id if inst.gt_id is not None else 100 + inst.hand_id)
+    for instance in fr.instances:
+        m = instance.mask_visib((H, W))
+        c = instance_color(instance.gt_id if instance.gt_id is not None else 100 + instance.hand_id)
         rgb[m] = 0.55 * rgb[m] + 0.45 * np.asarray(c)
     img = Image.fromarray(rgb.astype(np.uint8))
     draw = ImageDraw.Draw(img)
-    for inst in fr.instances:
-        col = LEVEL_COLORS.get(inst.occlusion_level if inst.occlusion_level is not None else 3)
-        info = models_info.get(str(inst.obj_id)) if inst.cam_T_model is not None else None
-        if inst.keypoints:
-            draw_keypoints(draw, inst.keypoints, skeletons.get(inst.obj_id, DEFAULT_SKELETON),
-                           instance_color(inst.gt_id if inst.gt_id is not None else 100 + inst.hand_id))
-        if inst.px_count_visib > 0:
-            x, y, w, h = inst.bbox_visib
+    for instance in fr.instances:
+        col = LEVEL_COLORS.get(instance.occlusion_level if instance.occlusion_level is not None else 3)
+        info = models_info.get(str(instance.obj_id)) if instance.cam_T_model is not None else None
+        if instance.keypoints:
+            draw_keypoints(draw, instance.keypoints, skeletons.get(instance.obj_id, DEFAULT_SKELETON),
+                           instance_color(instance.gt_id if instance.gt_id is not None else 100 + instance.hand_id))
+        if instance.px_count_visib > 0:
+            x, y, w, h = instance.bbox_visib
             draw.rectangle([x, y, x + w - 1, y + h - 1], outline=col, width=2)
-            dashed_rectangle(draw, inst.bbox_obj, col, width=1)
+            dashed_rectangle(draw, instance.bbox_obj, col, width=1)
             if info:
                 lo = np.array([info["min_x"], info["min_y"], info["min_z"]]) / 1000.0
                 hi = lo + np.array([info["size_x"], info["size_y"], info["size_z"]]) / 1000.0
                 corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
-                uv = project(fr.K, inst.cam_T_model, corners)
+                uv = project(fr.K, instance.cam_T_model, corners)
                 if uv is not None:
                     for a, b in CUBOID_EDGES:
                         draw.line([tuple(uv[a]), tuple(uv[b])], fill=(235, 235, 235), width=1)
                 axis_len = 0.3 * max(info["size_x"], info["size_y"], info["size_z"]) / 1000.0
             else:
                 axis_len = 0.03
-            uv = project(fr.K, inst.cam_T_model, np.vstack([np.zeros(3), np.eye(3) * axis_len])) \
-                if inst.cam_T_model is not None else None
+            uv = project(fr.K, instance.cam_T_model, np.vstack([np.zeros(3), np.eye(3) * axis_len])) \
+                if instance.cam_T_model is not None else None
             if uv is not None:
                 for i in range(3):
                     draw.line([tuple(uv[0]), tuple(uv[i + 1])], fill=AXIS_COLORS[i], width=2)
@@ -163,7 +162,7 @@ def make_sheet(ds: Dataset, n: int = 16, seed: int = 0) -> Image.Image:
         for c in json.loads(coco_path(ds.root, ds.split).read_text())["categories"]:
             if c.get("skeleton"):
                 skeletons[c["id"]] = c["skeleton"]
-    tiles = [render_frame(ds, fr, models_info, skeletons) for fr in ds.frames([ids[i] for i in pick])]
+    tiles = [draw_frame(ds, fr, models_info, skeletons) for fr in ds.frames([ids[i] for i in pick])]
     W, H = ds.camera["width"], ds.camera["height"]
     tiles = [t if t.size == (W, H) else t.resize((W, H), Image.LANCZOS) for t in tiles]  # AR photos differ in size
     cols = max(1, math.ceil(math.sqrt(len(tiles))))

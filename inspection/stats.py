@@ -41,20 +41,20 @@ def compute_stats(ds: Dataset) -> dict:
     frames = 0
     for fr in ds.frames():
         frames += 1
-        for inst in fr.instances:
-            name = ds.class_name(inst.obj_id)
+        for instance in fr.instances:
+            name = ds.class_name(instance.obj_id)
             per_class[name] += 1
-            visib.append(inst.visib_fract)
-            if inst.truncation is not None:
-                trunc.append(inst.truncation)
-            levels[int(inst.occlusion_level) if inst.occlusion_level is not None else 3] += 1
-            if inst.px_count_visib > 0:
+            visib.append(instance.visib_fract)
+            if instance.truncation is not None:
+                trunc.append(instance.truncation)
+            levels[int(instance.occlusion_level) if instance.occlusion_level is not None else 3] += 1
+            if instance.px_count_visib > 0:
                 visible_per_class[name] += 1
-                w, h = inst.bbox_visib[2], inst.bbox_visib[3]
+                w, h = instance.bbox_visib[2], instance.bbox_visib[3]
                 sizes.append(float(np.sqrt(w * h)))
-                areas.append(inst.px_count_visib)
-                if inst.cam_T_model is not None:
-                    views.setdefault(name, []).append(viewpoint(inst.cam_T_model))
+                areas.append(instance.px_count_visib)
+                if instance.cam_T_model is not None:
+                    views.setdefault(name, []).append(viewpoint(instance.cam_T_model))
     bins = np.linspace(0, 1, 11)
     all_views = np.array([v for vs in views.values() for v in vs]).reshape(-1, 2)
     hist2d = np.histogram2d(all_views[:, 0], all_views[:, 1], bins=[AZ_EDGES, EL_EDGES])[0] if len(all_views) else \

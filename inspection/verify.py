@@ -32,6 +32,7 @@ from ..formats.bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, read_mask
 from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
 from ..formats.coco import coco_path, decode_rle
 from ..formats.dataset import Dataset
+from .raycast import cast_frame, load_models
 
 ROT_TOL = 1e-6
 DEPTH_MEDIAN_TOL_M = 1e-3
@@ -162,8 +163,6 @@ class Verifier:
         self.good_frames.extend((sd, im) for im in sorted(cams) if im in gt)
         rgb = sorted((sd / "rgb").glob("*")) if (sd / "rgb").is_dir() else []
         if rgb:  # AR photos may differ in size from camera.json
-            from PIL import Image
-
             with Image.open(rgb[0]) as im:
                 W, H = im.size
         else:
@@ -181,9 +180,9 @@ class Verifier:
             self.checked["frames"] += 1
             for gid, (g, i, o) in enumerate(zip(gt[im], info[im], occ[im])):
                 self.checked["instances"] += 1
-                fr, inst = f"scene {sd.name} im {im}", f"gt {gid} (obj {g.obj_id})"
-                self._rotation(g.cam_R_m2c, sd / "scene_gt.json", fr, inst, "cam_R_m2c")
-                self._check_masks(sd, im, gid, i, o, (H, W), fr, inst)
+                fr, who = f"scene {sd.name} im {im}", f"gt {gid} (obj {g.obj_id})"
+                self._rotation(g.cam_R_m2c, sd / "scene_gt.json", fr, who, "cam_R_m2c")
+                self._check_masks(sd, im, gid, i, o, (H, W), fr, who)
         return res
 
     def _check_hands(self, sd: Path, cams: dict) -> None:
@@ -196,16 +195,16 @@ class Verifier:
             im = int(im)
             K = np.asarray(cams[im].cam_K).reshape(3, 3) if im in cams else None
             for h in hands:
-                fr, inst = f"scene {sd.name} im {im}", f"hand {h.get('hand_id')}"
+                fr, who = f"scene {sd.name} im {im}", f"hand {h.get('hand_id')}"
                 try:
                     mv = read_mask(sd / h["mask_visib"])
                     kp3 = np.asarray(h["keypoints_cam_m"], dtype=np.float64)
                 except (KeyError, FileNotFoundError, OSError) as e:
-                    self.fail(path, f"hand entry unreadable: {type(e).__name__}: {e}", fr, inst)
+                    self.fail(path, f"hand entry unreadable: {type(e).__name__}: {e}", fr, who)
                     continue
                 if int(mv.sum()) != h["px_count_visib"] or mask_bbox(mv) != list(h["bbox_visib"]):
                     self.fail(sd / h["mask_visib"], f"{int(mv.sum())} px / bounds {mask_bbox(mv)} but "
-                              f"px_count_visib {h['px_count_visib']} / bbox_visib {h['bbox_visib']}", fr, inst)
+                              f"px_count_visib {h['px_count_visib']} / bbox_visib {h['bbox_visib']}", fr, who)
                 if K is not None:
                     for k, uv in enumerate(h["keypoints_2d"]):
                         if uv is None or kp3[k, 2] <= 0:
@@ -214,56 +213,56 @@ class Verifier:
                         err = float(np.hypot(p[0] / p[2] - uv[0], p[1] / p[2] - uv[1]))
                         if err > 0.01:
                             self.fail(path, f"keypoint {k}: 2D differs from the projection of 3D by {err:.3f} px", fr,
-                                      inst)
+                                      who)
 
-    def _check_masks(self, sd, im, gid, i, o, shape, fr, inst):
+    def _check_masks(self, sd, im, gid, i, o, shape, fr, who):
         mv_path = sd / "mask_visib" / f"{im:06d}_{gid:06d}.png"
         m_path = sd / "mask" / f"{im:06d}_{gid:06d}.png"
         expect_fract = i.px_count_visib / i.px_count_all if i.px_count_all else 0.0
         if abs(expect_fract - i.visib_fract) > 1e-6:
             self.fail(sd / "scene_gt_info.json", f"visib_fract {i.visib_fract:.4f} != px_count_visib/px_count_all "
-                      f"= {expect_fract:.4f}", fr, inst)
+                      f"= {expect_fract:.4f}", fr, who)
         if mv_path.parent.is_dir():
             if not mv_path.is_file():
-                self.fail(mv_path, "missing mask_visib file", fr, inst)
+                self.fail(mv_path, "missing mask_visib file", fr, who)
             else:
                 mv = read_mask(mv_path)
                 if mv.shape != shape:
-                    self.fail(mv_path, f"mask size {mv.shape} != image {shape}", fr, inst)
+                    self.fail(mv_path, f"mask size {mv.shape} != image {shape}", fr, who)
                 else:
                     if int(mv.sum()) != i.px_count_visib:
                         self.fail(mv_path, f"{int(mv.sum())} mask pixels but px_count_visib = {i.px_count_visib}",
-                                  fr, inst)
+                                  fr, who)
                     if mask_bbox(mv) != list(i.bbox_visib):
-                        self.fail(mv_path, f"mask bounds {mask_bbox(mv)} != bbox_visib {i.bbox_visib}", fr, inst)
+                        self.fail(mv_path, f"mask bounds {mask_bbox(mv)} != bbox_visib {i.bbox_visib}", fr, who)
         if m_path.parent.is_dir():
             if not m_path.is_file():
-                self.fail(m_path, "missing mask file", fr, inst)
+                self.fail(m_path, "missing mask file", fr, who)
             else:
                 m = read_mask(m_path)
                 if int(m.sum()) != o.px_count_in_frame:
                     self.fail(m_path, f"{int(m.sum())} mask pixels but px_count_in_frame = {o.px_count_in_frame}",
-                              fr, inst)
+                              fr, who)
                 x, y, w, h = i.bbox_obj
                 H, W = shape
                 bb = mask_bbox(m)
                 inside = x >= 0 and y >= 0 and x + w <= W and y + h <= H
                 if m.any() and inside and bb != list(i.bbox_obj):
                     self.fail(m_path, f"amodal mask bounds {bb} != bbox_obj {i.bbox_obj} (box inside the image)",
-                              fr, inst)
+                              fr, who)
                 elif m.any() and not (bb[0] >= x and bb[1] >= y and bb[0] + bb[2] <= x + w and bb[1] + bb[3] <= y + h):
-                    self.fail(m_path, f"amodal mask bounds {bb} not inside bbox_obj {i.bbox_obj}", fr, inst)
+                    self.fail(m_path, f"amodal mask bounds {bb} not inside bbox_obj {i.bbox_obj}", fr, who)
                 if o.px_count_in_frame > i.px_count_all:
                     self.fail(sd / OCCLUSION_FILE, f"px_count_in_frame {o.px_count_in_frame} > px_count_all "
-                              f"{i.px_count_all}", fr, inst)
+                              f"{i.px_count_all}", fr, who)
         if i.px_count_all:
             trunc = 1 - o.px_count_in_frame / i.px_count_all
             if abs(trunc - o.truncation) > 1e-6:
-                self.fail(sd / OCCLUSION_FILE, f"truncation {o.truncation:.4f} != 1 - in_frame/all = {trunc:.4f}", fr, inst)
+                self.fail(sd / OCCLUSION_FILE, f"truncation {o.truncation:.4f} != 1 - in_frame/all = {trunc:.4f}", fr, who)
         if o.px_count_in_frame:
             occl = 1 - i.px_count_visib / o.px_count_in_frame
             if o.occlusion is None or abs(occl - o.occlusion) > 1e-6:
-                self.fail(sd / OCCLUSION_FILE, f"occlusion {o.occlusion} != 1 - visib/in_frame = {occl:.4f}", fr, inst)
+                self.fail(sd / OCCLUSION_FILE, f"occlusion {o.occlusion} != 1 - visib/in_frame = {occl:.4f}", fr, who)
 
     # ---------------------------------------------------------------- coco
     def check_coco(self) -> None:
@@ -308,8 +307,6 @@ class Verifier:
 
     # ---------------------------------------------------------------- ray cast
     def check_raycast(self) -> None:
-        from .raycast import cast_frame, load_models
-
         try:
             models = load_models(self.ds.root)
         except Exception as e:  # noqa: BLE001
@@ -348,20 +345,20 @@ class Verifier:
                     if med >= DEPTH_MEDIAN_TOL_M:
                         self.fail(frame.depth_path, f"depth differs from the ray cast: median |dz| = {med * 1000:.2f} mm "
                                   f"(limit {DEPTH_MEDIAN_TOL_M * 1000:.0f} mm)", fr)
-            for inst in frame.instances:
-                if inst.px_count_visib < IOU_MIN_PIXELS:
+            for who in frame.instances:
+                if who.px_count_visib < IOU_MIN_PIXELS:
                     continue
-                if isinstance(inst.mask_source, Path) and not inst.mask_source.is_file():
+                if isinstance(who.mask_source, Path) and not who.mask_source.is_file():
                     continue  # reported as a missing file
-                mv = inst.mask_visib((H, W)) & ~hand_px
+                mv = who.mask_visib((H, W)) & ~hand_px
                 if mv.sum() < IOU_MIN_PIXELS:
                     continue  # mostly behind hands
-                ray = (owner == inst.gt_id) & ~hand_px
+                ray = (owner == who.gt_id) & ~hand_px
                 iou = (mv & ray).sum() / max((mv | ray).sum(), 1)
                 if iou < IOU_MIN:
-                    src = inst.mask_source if isinstance(inst.mask_source, Path) else coco_path(self.ds.root, self.ds.split)
+                    src = who.mask_source if isinstance(who.mask_source, Path) else coco_path(self.ds.root, self.ds.split)
                     self.fail(src, f"mask_visib vs ray-cast visible mask: IoU {iou:.3f} < {IOU_MIN}", fr,
-                              f"gt {inst.gt_id} (obj {inst.obj_id})")
+                              f"gt {who.gt_id} (obj {who.obj_id})")
 
     def run(self) -> list[Failure]:
         for sd in self.ds.scene_dirs():

@@ -148,11 +148,11 @@ class SceneWorker:
         for k, v in self.renderer.last_timings.items():
             t[k] += v
         if photo is not None:
-            bufs.rgb, bufs.inst, bufs.depth = _timed(t, "composite", composite, photo, bufs.rgba, bufs.shadow,
-                                                     bufs.inst, bufs.depth, desc.ar.background.depth, desc.ar.look)
+            bufs.rgb, bufs.ids, bufs.depth = _timed(t, "composite", composite, photo, bufs.rgba, bufs.shadow,
+                                                     bufs.ids, bufs.depth, desc.ar.background.depth, desc.ar.look)
         t0 = time.perf_counter()
-        labels = annotate_view(desc, view, bufs.inst, bufs.depth, bufs.amodal, out.occlusion_thresholds)
-        hands = annotate_hands(desc, view, bufs.inst, bufs.depth, bufs.amodal, out.occlusion_thresholds)
+        labels = annotate_view(desc, view, bufs.ids, bufs.depth, bufs.amodal, out.occlusion_thresholds)
+        hands = annotate_hands(desc, view, bufs.ids, bufs.depth, bufs.amodal, out.occlusion_thresholds)
         t["annotate"] += time.perf_counter() - t0
         return FrameRecord(im_id=im_id, view=view, rgb=bufs.rgb, depth=bufs.depth, labels=labels, hands=hands)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.description import SceneDescription, View
-from ..core.geometry import invert_pose, transform_points
+from ..core.geometry import invert_pose, project_points, transform_points
 from ..core.hands import params_in_camera
 from ..core.labels import (KP_OCCLUDED, KP_VISIBLE, HandLabel, InstanceLabel, VisibilityStats, mask_bbox,
                            occlusion_level)
 
 
-def visibility_stats(amodal_canvas: np.ndarray, inst: np.ndarray, depth: np.ndarray, inst_id: int,
+def visibility_stats(amodal_canvas: np.ndarray, ids: np.ndarray, depth: np.ndarray, inst_id: int,
                      thresholds=(0.1, 0.5)) -> dict:
     """Masks, counts, boxes and occlusion figures of one instance.
 
@@ -25,7 +25,7 @@ def visibility_stats(amodal_canvas: np.ndarray, inst: np.ndarray, depth: np.ndar
     ----------
     amodal_canvas : (3H, 3W) bool
         Silhouette of the object rendered alone; canvas pixel (v + H, u + W) is image pixel (v, u).
-    inst : (H, W) int
+    ids : (H, W) int
         Instance-ID buffer.
     depth : (H, W) float
         Scene depth, metres, 0 = invalid.
@@ -42,11 +42,11 @@ def visibility_stats(amodal_canvas: np.ndarray, inst: np.ndarray, depth: np.ndar
     ValueError
         If the canvas is not 3x the image size.
     """
-    H, W = inst.shape
+    H, W = ids.shape
     if amodal_canvas.shape != (3 * H, 3 * W):
-        raise ValueError(f"amodal canvas {amodal_canvas.shape} is not 3x the image {inst.shape}")
+        raise ValueError(f"amodal canvas {amodal_canvas.shape} is not 3x the image {ids.shape}")
     mask = amodal_canvas[H:2 * H, W:2 * W]
-    mask_visib = (inst == inst_id) & mask
+    mask_visib = (ids == inst_id) & mask
     px_all = int(amodal_canvas.sum())
     px_in = int(mask.sum())
     px_vis = int(mask_visib.sum())
@@ -69,7 +69,7 @@ def visibility_stats(amodal_canvas: np.ndarray, inst: np.ndarray, depth: np.ndar
     )
 
 
-def annotate_view(scene: SceneDescription, view: View, inst: np.ndarray, depth: np.ndarray, amodal: dict,
+def annotate_view(scene: SceneDescription, view: View, ids: np.ndarray, depth: np.ndarray, amodal: dict,
                   thresholds=(0.1, 0.5)) -> list[InstanceLabel]:
     """Labels of every object of ``scene`` in one view, in ``scene.objects`` order (BOP gt_id order).
 
@@ -78,7 +78,7 @@ def annotate_view(scene: SceneDescription, view: View, inst: np.ndarray, depth: 
     scene : SceneDescription
         Settled scene (poses are the ground truth).
     view : View
-    inst, depth : (H, W)
+    ids, depth : (H, W)
         Instance-ID buffer and depth (metres) of the view.
     amodal : dict[int, (3H, 3W) bool]
         Per ``inst_id`` silhouette canvases.
@@ -93,14 +93,14 @@ def annotate_view(scene: SceneDescription, view: View, inst: np.ndarray, depth: 
     labels = []
     for o in scene.objects:
         cam_T_model = cam_T_world @ o.world_T_model
-        stats = visibility_stats(amodal[o.inst_id], inst, depth, o.inst_id, thresholds)
+        stats = visibility_stats(amodal[o.inst_id], ids, depth, o.inst_id, thresholds)
         labels.append(InstanceLabel(inst_id=o.inst_id, obj_id=o.obj_id, cam_R_m2c=cam_T_model[:3, :3].copy(),
                                     cam_t_m2c=cam_T_model[:3, 3].copy(), **stats.visibility_fields()))
     return labels
 
 
 # ---------------------------------------------------------------- hands
-def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, inst: np.ndarray, depth: np.ndarray, hand_id: int,
+def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, ids: np.ndarray, depth: np.ndarray, hand_id: int,
                         radii: np.ndarray, hand_ids=()) -> tuple[np.ndarray, np.ndarray, list]:
     """Visibility of hand keypoints from the rendered buffers (docs/conventions.md, "Hands").
 
@@ -114,7 +114,7 @@ def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, inst: np.ndarray, dep
     ----------
     kp_cam : (k, 3) keypoints in the OpenCV camera frame, metres
     K : (3, 3)
-    inst, depth : (H, W) instance-ID buffer and depth (metres)
+    ids, depth : (H, W) instance-ID buffer and depth (metres)
     hand_id : int
     radii : (k,) metres
     hand_ids : ids of all hands in the scene
@@ -125,12 +125,11 @@ def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, inst: np.ndarray, dep
     vis : (k,) int: 0 outside, 1 occluded, 2 visible (COCO's v)
     cause : list of str: 'visible', 'outside', 'self', 'hand', 'object' or 'scene'
     """
-    H, W = inst.shape
+    H, W = ids.shape
     z = kp_cam[:, 2]
     uv = np.full((len(kp_cam), 2), np.nan)
     front = z > 1e-9
-    p = kp_cam[front] @ K.T
-    uv[front] = p[:, :2] / p[:, 2:3]
+    uv[front] = project_points(kp_cam[front], K)
     vis = np.zeros(len(kp_cam), dtype=np.int64)
     cause = []
     for k in range(len(kp_cam)):
@@ -139,7 +138,7 @@ def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, inst: np.ndarray, dep
             cause.append("outside")
             continue
         r, c = int(np.floor(v + 0.5)), int(np.floor(u + 0.5))
-        owner, zs = int(inst[r, c]), float(depth[r, c])
+        owner, zs = int(ids[r, c]), float(depth[r, c])
         if owner == hand_id and zs >= z[k] - radii[k]:
             vis[k] = KP_VISIBLE
             cause.append("visible")
@@ -156,7 +155,7 @@ def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, inst: np.ndarray, dep
     return uv, vis, cause
 
 
-def annotate_hands(scene: SceneDescription, view: View, inst: np.ndarray, depth: np.ndarray, amodal: dict,
+def annotate_hands(scene: SceneDescription, view: View, ids: np.ndarray, depth: np.ndarray, amodal: dict,
                    thresholds=(0.1, 0.5)) -> list[HandLabel]:
     """Labels of every hand of ``scene`` in one view (in ``scene.hands`` order).
 
@@ -164,13 +163,13 @@ def annotate_hands(scene: SceneDescription, view: View, inst: np.ndarray, depth:
     with each hand's ``keypoint_radii``.
     """
     cam_T_world = invert_pose(view.world_T_cam)
-    ids = [h.inst_id for h in scene.hands]
+    hand_ids = [h.inst_id for h in scene.hands]
     out = []
     for h in scene.hands:
         kp = transform_points(cam_T_world, h.keypoints)
-        uv, vis, cause = keypoint_visibility(kp, view.K, inst, depth, h.inst_id, h.keypoint_radii, ids)
+        uv, vis, cause = keypoint_visibility(kp, view.K, ids, depth, h.inst_id, h.keypoint_radii, hand_ids)
         go, tr = params_in_camera(h, cam_T_world)
-        stats = visibility_stats(amodal[h.inst_id], inst, depth, h.inst_id, thresholds)
+        stats = visibility_stats(amodal[h.inst_id], ids, depth, h.inst_id, thresholds)
         out.append(HandLabel(
             inst_id=h.inst_id, handedness=h.handedness, keypoints_cam=kp, keypoints_2d=uv, visibility=vis,
             occluder=cause, global_orient=go, transl=tr, hand_pose=np.asarray(h.hand_pose), betas=np.asarray(h.betas),

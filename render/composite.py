@@ -1,7 +1,7 @@
 """Compositing AR frames: inserted objects over the real photo, with depth-aware occlusion and shadows.
 
 :func:`composite` takes the renderer's AR buffers (``FrameBuffers.rgba`` of the inserted
-objects alone, ``shadow``, ``inst``, ``depth``) and the background, and returns the final
+objects alone, ``shadow``, ``ids``, ``depth``) and the background, and returns the final
 image and the ID/depth buffers the annotator uses, in this order:
 
 1. Depth-aware occlusion: where the background's depth map (metres, 0 unknown) is nearer
@@ -38,17 +38,17 @@ def _motion_kernel(length_px: float, angle: float) -> np.ndarray:
     return k / k.sum()
 
 
-def real_occlusion(inst: np.ndarray, depth: np.ndarray, real_depth: np.ndarray | None):
+def real_occlusion(ids: np.ndarray, depth: np.ndarray, real_depth: np.ndarray | None):
     """Step 1: where the photo's depth is nearer than an inserted surface by more than max(5 cm, 2 %), the real
-    surface owns the pixel. Returns copies of (inst (H, W) int32, depth (H, W) float32 metres)."""
-    inst = inst.copy()
+    surface owns the pixel. Returns copies of (ids (H, W) int32, depth (H, W) float32 metres)."""
+    ids = ids.copy()
     depth = depth.copy()
     if real_depth is not None:
-        obj = inst > 0
+        obj = ids > 0
         nearer = obj & (real_depth > 0) & (real_depth < depth - np.maximum(0.05, 0.02 * depth))
-        inst[nearer] = REAL_ID
+        ids[nearer] = REAL_ID
         depth[nearer] = real_depth[nearer]
-    return inst, depth
+    return ids, depth
 
 
 def style_layer(layer: np.ndarray, covered: np.ndarray, photo_f: np.ndarray, look: CompositeLook) -> np.ndarray:
@@ -110,7 +110,7 @@ def poisson_blend(layer: np.ndarray, photo_f: np.ndarray, alpha: np.ndarray) -> 
     return np.where(mask[..., None] > 0, cloned.astype(np.float32), photo_f)
 
 
-def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.ndarray, depth: np.ndarray,
+def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, ids: np.ndarray, depth: np.ndarray,
               real_depth: np.ndarray | None, look: CompositeLook):
     """Final AR frame (steps in the module docstring).
 
@@ -121,7 +121,7 @@ def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.
         Inserted objects alone (alpha 0 elsewhere).
     shadow : (H, W) float32 in [0, 1]
         Ground brightness with the objects over without them (1: no shadow).
-    inst : (H, W) int32
+    ids : (H, W) int32
         ID pass (objects and real occluders).
     depth : (H, W) float32
         z of the ID pass, metres.
@@ -132,11 +132,11 @@ def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.
     Returns
     -------
     rgb : (H, W, 3) uint8
-    inst, depth : the buffers after depth-aware occlusion (real surfaces own their pixels; depth
+    ids, depth : the buffers after depth-aware occlusion (real surfaces own their pixels; depth
         there is the real depth, and the real depth wherever no inserted object is seen)
     """
-    inst, depth = real_occlusion(inst, depth, real_depth)
-    real = inst == REAL_ID
+    ids, depth = real_occlusion(ids, depth, real_depth)
+    real = ids == REAL_ID
     alpha = rgba[..., 3].astype(np.float32) / 255.0
     alpha[real] = 0.0
     photo_f = photo.astype(np.float32)
@@ -153,6 +153,6 @@ def composite(photo: np.ndarray, rgba: np.ndarray, shadow: np.ndarray, inst: np.
     untouched = (alpha <= 0) & (shadow >= 1.0)
     rgb[untouched] = photo[untouched]  # bit-exact background where nothing was inserted
     if real_depth is not None:
-        bgpix = inst == 0
+        bgpix = ids == 0
         depth[bgpix] = real_depth[bgpix]
-    return rgb, inst, depth
+    return rgb, ids, depth

@@ -9,7 +9,7 @@ Passes per view (:meth:`Renderer.render_view`):
 
 1. **RGB**: lit, 4x MSAA, with the assets' textures/colours.
 2. **Instance IDs + depth**: one SEG pass with multisampling off, so every
-   pixel is shaded from the single surface at its centre: ``inst`` holds that
+   pixel is shaded from the single surface at its centre: ``ids`` holds that
    surface's object (``inst_id``, 0 for floor, walls and background) and
    ``depth`` its z. Every object and the static geometry are in the pass, so
    every surface occludes (pyrender skips nodes missing from ``seg_node_map``).
@@ -47,7 +47,7 @@ from PIL import Image  # noqa: E402
 
 from ..assets.loaders import AssetLibrary  # noqa: E402
 from ..core.description import SceneDescription, View  # noqa: E402
-from ..core.geometry import OPENCV_TO_OPENGL, box_corners, make_pose, transform_points  # noqa: E402
+from ..core.geometry import OPENCV_TO_OPENGL, box_corners, make_pose, project_points, transform_points  # noqa: E402
 from ..core.ids import MAX_INSTANCE_ID, REAL_ID, decode_ids, encode_ids  # noqa: E402
 
 
@@ -76,7 +76,7 @@ class FrameBuffers:
     rgb : (H, W, 3) uint8
     depth : (H, W) float32
         z in the OpenCV camera frame, metres; 0 where nothing was hit.
-    inst : (H, W) int32
+    ids : (H, W) int32
         ``inst_id`` of the object seen at each pixel centre; 0 for none/floor/walls.
     amodal : dict[int, (3H, 3W) bool]
         Per ``inst_id``, the unoccluded silhouette on the 3W x 3H canvas whose
@@ -87,7 +87,7 @@ class FrameBuffers:
 
     rgb: np.ndarray | None
     depth: np.ndarray
-    inst: np.ndarray
+    ids: np.ndarray
     amodal: dict
     rgba: np.ndarray | None = None  # AR: (H, W, 4) uint8, inserted objects alone, anti-aliased alpha
     shadow: np.ndarray | None = None  # AR: (H, W) float32, ground brightness ratio with/without objects
@@ -294,7 +294,7 @@ class Renderer:
         t1 = time.perf_counter()
         seg, depth = r.render(self._scene, flags=pyrender.RenderFlags.SEG | pyrender.RenderFlags.SKIP_CULL_FACES,
                               seg_node_map=self._seg_map)
-        inst = decode_ids(seg)
+        ids = decode_ids(seg)
         t2 = time.perf_counter()
         masks = {}
         if amodal and self._obj_nodes:
@@ -305,7 +305,7 @@ class Renderer:
         self.last_timings = {"render_rgb": t1 - t0, "render_ids_depth": t2 - t1,
                              "render_amodal": time.perf_counter() - t2}
         return FrameBuffers(rgb=None if color is None else np.ascontiguousarray(color),
-                            depth=np.ascontiguousarray(depth, dtype=np.float32), inst=inst, amodal=masks,
+                            depth=np.ascontiguousarray(depth, dtype=np.float32), ids=ids, amodal=masks,
                             rgba=rgba, shadow=shadow)
 
     def _ar_layers(self):
@@ -364,7 +364,7 @@ class Renderer:
         if crop:
             pc = transform_points(cam_T_world, self._corners[inst_id])
             if np.all(pc[:, 2] > view.znear):
-                uv = pc[:, :2] / pc[:, 2:3] * [view.K[0, 0], view.K[1, 1]] + [view.K[0, 2] + W, view.K[1, 2] + H]
+                uv = project_points(pc, view.K) + [W, H]  # canvas pixel coordinates
                 x0 = int(np.clip(np.floor(uv[:, 0].min()) - 2, 0, 3 * W))
                 y0 = int(np.clip(np.floor(uv[:, 1].min()) - 2, 0, 3 * H))
                 x1 = int(np.clip(np.ceil(uv[:, 0].max()) + 3, 0, 3 * W))

@@ -35,6 +35,7 @@ from scipy.spatial.transform import Rotation
 
 from ..assets.hand_model import HandModel, HandOutput
 from ..core.description import HandInstance
+from ..core.geometry import box_corners, transform_points
 from ..core.hands import FINGER_JOINTS, FINGERS, MIRROR
 from ..core.rng import scene_rng, uniform
 
@@ -236,7 +237,7 @@ class PosedSDF:
         self.T_inv = np.linalg.inv(world_T_model)
 
     def _local(self, points):
-        return np.asarray(points, float) @ self.T_inv[:3, :3].T + self.T_inv[:3, 3]
+        return transform_points(self.T_inv, points)
 
     def approx(self, points) -> np.ndarray:
         p = self._local(points)
@@ -393,8 +394,7 @@ def clear_of_scene(h: HandPlacement, objects, targets: TargetMeshes, floor_margi
         for o in objects:
             sdf = targets.sdf(o)
             lo_m, hi_m = sdf.mesh.bounds
-            c = np.array([[x, y, z] for x in (lo_m[0], hi_m[0]) for y in (lo_m[1], hi_m[1]) for z in (lo_m[2], hi_m[2])])
-            c = c @ sdf.T[:3, :3].T + sdf.T[:3, 3]
+            c = transform_points(sdf.T, box_corners(lo_m, hi_m))
             b = (c.min(axis=0), c.max(axis=0))
             if np.any(b[0] > hi) or np.any(b[1] < lo):
                 continue

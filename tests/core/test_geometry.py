@@ -102,11 +102,11 @@ def test_renderer_pixel_centres_are_integers(facing):
         b = r.render_view(scene.views[0])
     finally:
         r.close()
-    cols = np.flatnonzero((b.inst == 7).any(axis=0))
-    rows = np.flatnonzero((b.inst == 7).any(axis=1))
+    cols = np.flatnonzero((b.ids == 7).any(axis=0))
+    rows = np.flatnonzero((b.ids == 7).any(axis=1))
     assert (cols[0], cols[-1]) == (101, 220)
     assert (rows[0], rows[-1]) == (61, 180)
-    assert np.allclose(b.depth[b.inst == 7], z, atol=1e-5)
+    assert np.allclose(b.depth[b.ids == 7], z, atol=1e-5)
     # amodal canvas: same pixel grid shifted by (W, H)
     canvas = b.amodal[7]
     ccols = np.flatnonzero(canvas.any(axis=0))
@@ -147,6 +147,6 @@ def test_amodal_passes_are_exact(small_dataset):
                     assert not np.any(diff & ~edge)
                     assert diff.sum() <= max(2, 0.001 * full.sum()), (diff.sum(), full.sum())
                     in_image = win[240:480, 320:640]
-                    assert not np.any((b.inst == o.inst_id) & ~in_image)  # no visible pixel outside the silhouette
+                    assert not np.any((b.ids == o.inst_id) & ~in_image)  # no visible pixel outside the silhouette
     finally:
         r.close()

@@ -192,7 +192,7 @@ def test_car_behind_a_real_parked_car_is_occluded_by_it(tmp_path):
         b = r.render_view(desc.views[0])
     finally:
         r.close()
-    rgb, inst, depth = composite(bgs[0].image(), b.rgba, b.shadow, b.inst, b.depth, None, desc.ar.look)
+    rgb, inst, depth = composite(bgs[0].image(), b.rgba, b.shadow, b.ids, b.depth, None, desc.ar.look)
     lab = annotate_view(desc, desc.views[0], inst, depth, b.amodal)[0]
     assert lab.occlusion is not None and lab.occlusion > 0.2
     uv = project(bgs[0].P2(), real.corners())
