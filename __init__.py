@@ -1,9 +1,10 @@
 """gtforge: synthetic computer-vision datasets by headless 3D rendering.
 
-Stages (data flows one way): recipe (``scenes.recipe``) -> scene builder
-(``scenes.clutter``) -> physics (``scenes.physics``) -> renderer
-(``render.renderer``) -> annotator (``render.annotate``) -> writers
-(``render.bop``). ``render.pipeline`` runs them; ``cli`` is the command line.
+Stages (data flows one way; an import only points to a lower floor): recipe (``config``) ->
+scene builder (``scenes.clutter``, ``scenes.ar``, ``scenes.hands``; pure descriptions from
+``core.description``) -> physics (``scenes.physics``) -> renderer (``render.renderer``) ->
+annotator (``render.annotate``) -> writers (``formats``, one module per format).
+``pipeline`` runs them; ``inspection`` re-reads written datasets; ``cli`` is the command line.
 Conventions (frames, units, formats) are in docs/conventions.md.
 """
 

@@ -41,7 +41,11 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
+# The repository root *is* the package `gtforge` (pyproject: package-dir); every setuptools editable mode
+# prints an "Editable installation" notice for such a mapping. That notice, from that module alone, is
+# silenced here; any other warning still shows.
+PYTHONWARNINGS="ignore::UserWarning:setuptools.command.editable_wheel" \
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import gtforge" 2>/dev/null || { echo "gtforge setup: installing the package failed" >&2; exit 1; }
 
 if ! PYOPENGL_PLATFORM=egl .venv/bin/python - <<'PY'

@@ -353,7 +353,7 @@ class HandConfig(_Model):
 
 
 class ARBackgroundsConfig(_Model):
-    """Background photos (scenes/backgrounds.py): ``kitti`` (``path``: a KITTI frame folder),
+    """Background photos (assets/backgrounds.py): ``kitti`` (``path``: a KITTI frame folder),
     ``middlebury_motorcycle`` (scikit-image's garage photo with disparity), or ``photos``
     (``photos``: files or scikit-image sample names; intrinsics from ``fov_y_deg``; a ground plane,
     when needed, from ``camera_height`` and ``camera_pitch_deg``)."""

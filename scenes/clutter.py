@@ -1,9 +1,9 @@
 """Scene builder for physics clutter: objects dropped over a plane or into a bin.
 
 :func:`build_scene` turns (recipe, asset library, scene index) into a
-:class:`~gtforge.scenes.description.SceneDescription` with *drop* poses; the
+:class:`~gtforge.core.description.SceneDescription` with *drop* poses; the
 physics stage (``scenes.physics``) settles them. Pure: no pybullet, no GL.
-Every draw comes from :func:`~gtforge.scenes.rng.scene_rng`.
+Every draw comes from :func:`~gtforge.core.rng.scene_rng`.
 """
 
 from __future__ import annotations
