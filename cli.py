@@ -22,8 +22,8 @@ from pathlib import Path
 from . import __version__
 
 
-# Subcommands import what they use when they run, so `gtforge --help` and a recipe error answer at once
-# (no pyrender, pybullet or pycocotools import).
+# Subcommands import what they use when they run: `gtforge --help` imports none of the stages, and the
+# inspection commands never import the renderer or the scene builders.
 def _build(args) -> int:
     from .assets.hand_model import HandModelError
     from .assets.loaders import AssetError

@@ -47,6 +47,16 @@ fi
 PYTHONWARNINGS="ignore::UserWarning:setuptools.command.editable_wheel" \
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import gtforge" 2>/dev/null || { echo "gtforge setup: installing the package failed" >&2; exit 1; }
+if [ -n "$extras" ]; then
+  # The YOLO test client, without its declared dependencies: it asks for opencv-python, which would clash with
+  # opencv-python-headless; what its dataset checks and loader use is in the test extras (pyproject.toml).
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "ultralytics==8.4.190" 2>&1 \
+    | grep -v '^WARNING: Location' || true
+  ulcfg="$(mktemp -d)"   # ultralytics writes its settings file at import: not into the home folder or the repository
+  YOLO_OFFLINE=1 YOLO_CONFIG_DIR="$ulcfg" .venv/bin/python -c "import ultralytics.data.utils" >/dev/null \
+    || { rm -rf "$ulcfg"; echo "gtforge setup: installing the YOLO test client (ultralytics) failed" >&2; exit 1; }
+  rm -rf "$ulcfg"
+fi
 
 if ! PYOPENGL_PLATFORM=egl .venv/bin/python - <<'PY'
 import pyrender

@@ -20,7 +20,8 @@ Sources (``load_backgrounds``):
   information; intrinsics from ``fov_y_deg``; ground plane, when needed, from
   ``camera_height`` and ``camera_pitch_deg``.
 * ``folder``: a background set on disk (``load_folder``): ``image_2/`` (or images at the top)
-  and, per image stem, optional ``calib/<stem>.txt`` (KITTI calib: P2, Tr_velo_to_cam; else the
+  and, per image stem, optional ``calib/<stem>.txt`` (KITTI calib: P2, R0_rect, Tr_velo_to_cam, the
+  LiDAR mapped to the rectified camera 0 as ``R0_rect · Tr_velo_to_cam`` as in the devkit; else the
   recipe's shared ``intrinsics`` or ``fov_y_deg``), ``velodyne/<stem>.bin``, ``depth/<stem>.png``
   (uint16 mm) or ``.npy`` (float metres), ``disparity/<stem>.npy`` (pixels; depth =
   f * baseline / (d + doffs) with the recipe's ``baseline`` and ``doffs``), ``label_2/<stem>.txt``,
@@ -44,7 +45,7 @@ from PIL import Image
 
 from ..config.sources import resolve_source
 from ..core.geometry import backproject, intrinsics_from_fov, invert_pose, transform_points
-from ..formats.kitti import KittiObject, read_calib, read_labels
+from ..formats.kitti import KittiObject, read_calib, read_labels, rect_T_velo
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Background:
     depth: np.ndarray | None = None  # (H, W) float32, z in the photo's camera, metres, 0 = unknown
     labels: list = field(default_factory=list)  # KittiObject in the reference frame
     plane: tuple | None = None  # (n (3,), d), reference frame
-    ref_T_lidar: np.ndarray | None = None  # (4, 4) LiDAR -> reference frame (KITTI Tr_velo_to_cam)
+    ref_T_lidar: np.ndarray | None = None  # (4, 4) LiDAR -> reference frame (KITTI R0_rect · Tr_velo_to_cam)
     free_mask: np.ndarray | None = None  # (H, W) bool, True where objects may stand (road / free space)
     _image: np.ndarray | None = field(default=None, repr=False)
 
@@ -104,7 +105,7 @@ class PlaneModel:
 
     def estimate(self, data: np.ndarray) -> bool:
         c = data.mean(axis=0)
-        _, s, vt = np.linalg.svd(data - c)
+        _, s, vt = np.linalg.svd(data - c, full_matrices=False)
         n = vt[-1]
         self.params = (n, -float(n @ c))
         return bool(np.all(np.isfinite(n)) and s[1] > 1e-9)
@@ -145,14 +146,29 @@ def _ground_candidates(points: np.ndarray) -> np.ndarray:
     return p[(p[:, 1] > 0.3) & (p[:, 2] > 2.0) & (p[:, 2] < 40.0) & (np.abs(p[:, 0]) < 15.0)]
 
 
+def camera_from_P(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K (3, 3), ref_T_cam (4, 4)) of a projection ``P`` = K [R | t] (3, 4) of reference-frame points.
+
+    KITTI's P2 = K [I | t] gives R = I (camera 2 translated from camera 0); a P2 with a rotation (as gtforge
+    writes for level label frames) is split by RQ decomposition (``scipy.linalg.rq``, diag(K) > 0).
+    """
+    from scipy.linalg import rq
+
+    K, R = rq(np.asarray(P, float)[:3, :3])
+    S = np.diag(np.sign(np.diag(K)))
+    K, R = K @ S, S @ R
+    t = np.linalg.solve(K, np.asarray(P, float)[:3, 3])
+    if np.linalg.det(R) < 0:
+        raise ValueError("projection matrix with a mirrored rotation")
+    cam_T_ref = np.eye(4)
+    cam_T_ref[:3, :3], cam_T_ref[:3, 3] = R, t
+    return K / K[2, 2], invert_pose(cam_T_ref)
+
+
 def load_kitti_frame(folder: Path, name: str = "") -> Background:
     """One KITTI frame in the single-folder layout (``image_2.png``, ``calib.json``, ``velodyne.bin``, ``label_2.txt``)."""
     calib = json.loads((folder / "calib.json").read_text())
-    P2 = np.asarray(calib["P2"], dtype=np.float64)[:3, :4]
-    K = P2[:, :3].copy()
-    t = np.linalg.solve(K, P2[:, 3])  # camera 2 = camera 0 translated: x_cam2 = x_ref + t
-    ref_T_cam = np.eye(4)
-    ref_T_cam[:3, 3] = -t
+    K, ref_T_cam = camera_from_P(np.asarray(calib["P2"], dtype=np.float64)[:3, :4])
     w, h = Image.open(folder / "image_2.png").size
     bg = Background(name=name or folder.name, image_source=str(folder / "image_2.png"), width=w, height=h, K=K,
                     ref_T_cam=ref_T_cam)
@@ -245,11 +261,9 @@ def load_folder(folder: Path, cfg) -> list[Background]:
         calib = folder / "calib" / f"{stem}.txt"
         if calib.is_file():
             c = read_calib(calib)
-            P2 = c["P2"]
-            K = P2[:, :3].copy()
-            ref_T_cam[:3, 3] = -np.linalg.solve(K, P2[:, 3])
+            K, ref_T_cam = camera_from_P(c["P2"])
             if "Tr_velo_to_cam" in c:
-                ref_T_lidar = np.vstack([c["Tr_velo_to_cam"], [0, 0, 0, 1.0]])
+                ref_T_lidar = rect_T_velo(c)  # R0_rect · Tr_velo_to_cam: labels live in the rectified frame
         elif cfg.intrinsics is not None:
             i = cfg.intrinsics
             K = np.array([[i.fx, 0, i.cx], [0, i.fy, i.cy], [0, 0, 1.0]])

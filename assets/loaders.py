@@ -32,6 +32,7 @@ from ..config.schema import ObjectSet
 from ..config.sources import resolve_source
 from ..core.geometry import make_pose, urdf_rpy_to_matrix
 from .cars import make_car
+from .symmetry import find_symmetries, to_models_info
 
 
 class AssetError(Exception):
@@ -76,6 +77,42 @@ class Asset:
         return getattr(m, "image", None) is not None or getattr(m, "baseColorTexture", None) is not None
 
 
+#: Most triangles one model may have. Every face is drawn in each view's colour, ID and depth passes and
+#: once more per instance for its amodal mask (llvmpipe on a CPU), hulled for the physics and ray cast by
+#: ``gtforge verify``; scanned models are rarely above a few 100 000 faces. Larger meshes are refused
+#: (decimate them first, e.g. MeshLab "Quadric Edge Collapse Decimation" or Blender's Decimate modifier).
+MAX_MESH_FACES = 1_000_000
+#: A face has zero area when its area is at most this fraction of the squared size (largest bounding-box
+#: extent) of its mesh: collinear or repeated vertices, up to float64 rounding.
+ZERO_AREA_RTOL = 1e-12
+
+
+def check_mesh(mesh: trimesh.Trimesh, path) -> trimesh.Trimesh:
+    """Refuse a mesh that cannot be rendered or labelled; return it unchanged otherwise.
+
+    Raises
+    ------
+    AssetError
+        Naming ``path``: no faces, more than :data:`MAX_MESH_FACES` faces (with its count), face indices
+        past the vertex list, non-finite vertices, or every face of zero area (an invisible object with
+        empty labels; threshold :data:`ZERO_AREA_RTOL` of the squared mesh size).
+    """
+    n = len(mesh.faces)
+    if n == 0:
+        raise AssetError(f"{path}: mesh has no faces")
+    if n > MAX_MESH_FACES:
+        raise AssetError(f"{path}: mesh has {n:,} faces, more than the limit of {MAX_MESH_FACES:,} per model: "
+                         "decimate it first (e.g. MeshLab's Quadric Edge Collapse Decimation)")
+    if int(mesh.faces.min()) < 0 or int(mesh.faces.max()) >= len(mesh.vertices):
+        raise AssetError(f"{path}: faces refer to vertices the file does not have ({len(mesh.vertices)} vertices)")
+    if not np.all(np.isfinite(mesh.vertices)):
+        raise AssetError(f"{path}: mesh has non-finite vertices")
+    size = float(np.ptp(mesh.vertices[mesh.faces.ravel()], axis=0).max())
+    if not np.any(mesh.area_faces > ZERO_AREA_RTOL * size**2):
+        raise AssetError(f"{path}: all {n:,} faces have zero area (degenerate triangles): nothing would render")
+    return mesh
+
+
 def _as_single_mesh(loaded, path: Path) -> trimesh.Trimesh:
     if isinstance(loaded, trimesh.Scene):
         if not loaded.geometry:
@@ -83,11 +120,7 @@ def _as_single_mesh(loaded, path: Path) -> trimesh.Trimesh:
         loaded = loaded.to_mesh() if hasattr(loaded, "to_mesh") else loaded.dump(concatenate=True)
     if not isinstance(loaded, trimesh.Trimesh):
         raise AssetError(f"{path}: not a triangle mesh ({type(loaded).__name__})")
-    if len(loaded.faces) == 0:
-        raise AssetError(f"{path}: mesh has no faces")
-    if not np.all(np.isfinite(loaded.vertices)):
-        raise AssetError(f"{path}: mesh has non-finite vertices")
-    return loaded
+    return check_mesh(loaded, path)
 
 
 def load_mesh_file(path: str | Path) -> trimesh.Trimesh:
@@ -106,7 +139,8 @@ def load_mesh_file(path: str | Path) -> trimesh.Trimesh:
     Raises
     ------
     AssetError
-        Unreadable file, no faces, or non-finite vertices.
+        Unreadable file, or a mesh :func:`check_mesh` refuses (no faces, too many faces, bad face
+        indices, non-finite vertices, all faces of zero area).
     """
     path = Path(path)
     try:
@@ -192,6 +226,96 @@ def load_urdf_visual(path: str | Path) -> tuple[trimesh.Trimesh, np.ndarray | No
     return mesh, color
 
 
+def obj_object_vertices(path: str | Path) -> list[np.ndarray]:
+    """Vertices (n_i, 3) float64 used by the faces of each object of a Wavefront OBJ file, as stored.
+
+    A new object starts at each ``o`` or ``g`` line, as in tinyobjloader (which pybullet uses to read
+    collision OBJs and takes one convex hull per object: that is how ``*_vhacd.obj`` files carry a
+    convex decomposition). Objects without faces are skipped. Raises AssetError for an unreadable file
+    or bad indices.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as e:
+        raise AssetError(f"{path}: cannot read OBJ: {e}") from None
+    verts, objects, current = [], [], []
+    try:
+        for line in lines:
+            tok = line.split()
+            if not tok:
+                continue
+            if tok[0] == "v":
+                verts.append([float(x) for x in tok[1:4]])
+            elif tok[0] in ("o", "g") and current:
+                objects.append(current)
+                current = []
+            elif tok[0] == "f":
+                idx = [int(t.split("/")[0]) for t in tok[1:]]
+                current.extend(i - 1 if i > 0 else len(verts) + i for i in idx)
+        objects.append(current)
+        V = np.asarray(verts, dtype=np.float64).reshape(-1, 3)
+        return [V[np.unique(ix)] for ix in objects if ix]
+    except (ValueError, IndexError) as e:
+        raise AssetError(f"{path}: bad OBJ: {e}") from None
+
+
+def _urdf_collision_part(g: ET.Element, path: Path) -> list[np.ndarray]:
+    """Convex parts (vertex arrays, geometry frame) of one URDF <collision><geometry> child."""
+    if g.tag == "mesh":
+        fn = re.sub(r"^(package|file)://", "", g.get("filename", ""))
+        mpath = (path.parent / fn) if not Path(fn).is_absolute() else Path(fn)
+        if not mpath.exists():
+            raise AssetError(f"{path}: collision mesh file not found: {mpath}")
+        scale = _parse_floats(g.get("scale"), 3, 1.0, f"{path} <mesh scale>")
+        if mpath.suffix.lower() == ".obj":
+            return [v * scale for v in obj_object_vertices(mpath)]
+        return [np.asarray(load_mesh_file(mpath).vertices, dtype=np.float64) * scale]
+    if g.tag == "box":
+        return [np.asarray(trimesh.creation.box(extents=_parse_floats(g.get("size"), 3, 1.0, f"{path} <box size>")).vertices)]
+    if g.tag == "cylinder":
+        return [np.asarray(trimesh.creation.cylinder(radius=float(g.get("radius")), height=float(g.get("length")), sections=64).vertices)]
+    if g.tag == "sphere":
+        return [np.asarray(trimesh.creation.icosphere(subdivisions=3, radius=float(g.get("radius"))).vertices)]
+    raise AssetError(f"{path}: unsupported URDF collision geometry <{g.tag}>")
+
+
+def load_urdf_collision(path: str | Path) -> list[tuple[str, np.ndarray]] | None:
+    """The ``<collision>`` geometry of the URDF link whose visual :func:`load_urdf_visual` reads, as convex parts.
+
+    Returns
+    -------
+    parts : list of (geometry tag, (n_i, 3) float64) or None
+        Tag ("mesh", "box", "cylinder", "sphere") and vertices of each part in the link frame (= model frame before the object set's ``scale``),
+        with each ``<origin xyz rpy>`` and mesh ``scale`` applied; one part per OBJ object (see
+        :func:`obj_object_vertices`), per other mesh file and per primitive (box, cylinder, sphere).
+        None when that link has no ``<collision>``.
+
+    Raises
+    ------
+    AssetError
+        Malformed XML, a missing collision mesh file or an unsupported geometry.
+    """
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as e:
+        raise AssetError(f"{path}: cannot parse URDF: {e}") from None
+    link = next((lk for lk in root.findall("link") if lk.findall("visual")), None)
+    cols = link.findall("collision") if link is not None else []
+    parts = []
+    for col in cols:
+        origin = col.find("origin")
+        xyz = _parse_floats(origin.get("xyz") if origin is not None else None, 3, 0.0, f"{path} <origin xyz>")
+        rpy = _parse_floats(origin.get("rpy") if origin is not None else None, 3, 0.0, f"{path} <origin rpy>")
+        geom = col.find("geometry")
+        if geom is None or len(geom) == 0:
+            raise AssetError(f"{path}: <collision> without <geometry>")
+        R = urdf_rpy_to_matrix(rpy)
+        parts += [(geom[0].tag, v @ R.T + xyz) for v in _urdf_collision_part(geom[0], path)]
+    return parts or None
+
+
 def _bop_model_files(folder: Path) -> list[tuple[int, Path]]:
     info_path = folder / "models_info.json"
     try:
@@ -234,7 +358,8 @@ def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: f
     Raises
     ------
     AssetError
-        As :func:`load_mesh_file` / :func:`load_urdf_visual`; also for a degenerate (zero-size) mesh.
+        As :func:`load_mesh_file` / :func:`load_urdf_visual` / :func:`check_mesh` (also on a URDF's
+        whole visual); also for a degenerate (zero-size) mesh.
     """
     color = None
     if str(path).startswith("procedural:"):
@@ -246,6 +371,7 @@ def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: f
                      mesh=mesh, base_color=None)
     if path.suffix.lower() == ".urdf":
         mesh, color = load_urdf_visual(path)
+        check_mesh(mesh, path)  # its parts passed one by one; the whole may still be too large
     else:
         mesh = load_mesh_file(path)
     mesh = mesh.copy()
@@ -294,6 +420,8 @@ class AssetLibrary:
         self.entries: list[tuple[int, str, str, Path, float]] = []
         self.set_ids: dict[str, list[int]] = {}
         self.normalize: dict[int, object] = {}
+        self.collision: dict[int, str] = {}  # obj_id -> ObjectSet.collision (hull | vhacd | mesh)
+        self._symmetry_spec: dict[int, object] = {}  # obj_id -> ObjectSet.symmetries
         for s in object_sets:
             ids = []
             for class_name, path, scale in set_members(s, base_dir):
@@ -302,6 +430,8 @@ class AssetLibrary:
                 ids.append(obj_id)
                 if getattr(s, "normalize", None) is not None:
                     self.normalize[obj_id] = s.normalize
+                self.collision[obj_id] = getattr(s, "collision", "hull")
+                self._symmetry_spec[obj_id] = getattr(s, "symmetries", "none")
             self.set_ids[s.name] = ids
         self._cache: dict[int, Asset] = {}
 
@@ -319,6 +449,22 @@ class AssetLibrary:
                 asset.mesh = normalize_mesh(asset.mesh, nz.forward, nz.up, length)
             self._cache[obj_id] = asset
         return self._cache[obj_id]
+
+    def symmetries(self, obj_id: int) -> dict:
+        """BOP ``models_info.json`` symmetry fields (mm) of a model, as its set's ``symmetries`` asks:
+        ``auto`` searches them (assets/symmetry.py), ``none`` gives {}, a stated spec is written as given."""
+        spec = self._symmetry_spec.get(obj_id, "none")
+        if spec == "none":
+            return {}
+        if spec == "auto":
+            return to_models_info(find_symmetries(self.get(obj_id).mesh))
+        out = {}
+        if spec.discrete:
+            out["symmetries_discrete"] = [[float(x) for x in m] for m in spec.discrete]
+        if spec.continuous:
+            out["symmetries_continuous"] = [{"axis": [float(x) for x in c.axis], "offset": [float(x) for x in c.offset]}
+                                            for c in spec.continuous]
+        return out
 
     def load_all(self) -> None:
         """Load every model now (to report bad files before rendering). Raises AssetError."""

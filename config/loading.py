@@ -16,6 +16,11 @@ from pydantic import ValidationError
 
 from .schema import Recipe, RecipeError
 
+#: Most values (scalars, lists and mappings, each alias counted as often as it is used) a recipe may
+#: expand to. Real recipes hold a few hundred; a YAML "billion laughs" file (aliases of aliases) is
+#: small on disk but expands to billions, which validation would walk for ever.
+MAX_RECIPE_VALUES = 100_000
+
 
 def _format_loc(loc: tuple) -> str:
     """Pydantic error location -> field path, e.g. ('objects', 2, 'count') -> ``objects[2].count``."""
@@ -81,7 +86,8 @@ def validate_recipe(data: Any, file: str, base_dir: str | os.PathLike) -> Recipe
     Raises
     ------
     RecipeError
-        For the first problem pydantic reports (each names the field path).
+        For the first problem pydantic reports (each names the field path; a validator's
+        :class:`~gtforge.config.schema.FieldValueError` adds the sub-field it is about).
     """
     if not isinstance(data, dict):
         raise RecipeError(file, "", "a recipe must be a YAML mapping")
@@ -89,6 +95,7 @@ def validate_recipe(data: Any, file: str, base_dir: str | os.PathLike) -> Recipe
         return Recipe.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as e:
         err = e.errors()[0]
+        loc = tuple(err["loc"]) + tuple(getattr((err.get("ctx") or {}).get("error"), "loc", ()))
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
@@ -96,7 +103,69 @@ def validate_recipe(data: Any, file: str, base_dir: str | os.PathLike) -> Recipe
             msg = "unknown key"
         elif "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
             msg += f" (got {err['input']!r})"
-        raise RecipeError(file, _format_loc(err["loc"]), msg) from None
+        raise RecipeError(file, _format_loc(loc), msg) from None
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """Number of values in ``data`` with every shared (aliased) node counted once per use, stopping
+    past ``limit``. Iterative and memoised by node identity, so a deep or alias-bomb document is cheap."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, (dict, list)) or (id(node) in sizes and not done):
+            continue
+        if id(node) in open_ and not done:
+            return limit + 1  # a node inside itself (recursive alias): expands without end
+        children = list(node.values()) if isinstance(node, dict) else node
+        if not done:
+            open_.add(id(node))
+            stack.append((node, True))
+            stack += [(c, False) for c in children]
+            continue
+        open_.discard(id(node))
+        sizes[id(node)] = n = 1 + sum(sizes.get(id(c), 1) for c in children)
+        if n > limit:
+            return n
+    return sizes.get(id(data), 1)
+
+
+def read_recipe_file(path: Path) -> dict:
+    """Raw recipe data from a YAML file (UTF-8), before overrides and validation.
+
+    Raises
+    ------
+    RecipeError
+        Naming ``path``: missing or unreadable file, bytes that are not UTF-8 (binary files included),
+        invalid or too deeply nested YAML, a document that is not a mapping, or one that expands
+        (through YAML aliases) to more than :data:`MAX_RECIPE_VALUES` values.
+    """
+    if not path.is_file():
+        raise RecipeError(str(path), "", "recipe file not found")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise RecipeError(str(path), "", f"cannot read: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise RecipeError(str(path), "", f"not a UTF-8 text file: byte 0x{raw[e.start]:02x} at line {line}, "
+                                         f"column {col} (a recipe is YAML text saved as UTF-8)") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RecipeError(str(path), "", f"not valid YAML: {e}") from None
+    except RecursionError:
+        raise RecipeError(str(path), "", "not valid YAML: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise RecipeError(str(path), "", "a recipe must be a YAML mapping")
+    if _expanded_size(data, MAX_RECIPE_VALUES) > MAX_RECIPE_VALUES:
+        raise RecipeError(str(path), "", f"the recipe expands to more than {MAX_RECIPE_VALUES} values "
+                                         "(YAML aliases of aliases, or an alias inside itself?)")
+    return data
 
 
 def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> tuple[Recipe, dict]:
@@ -111,17 +180,9 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     Raises
     ------
     RecipeError
-        Missing/unreadable file, bad YAML, bad override or invalid field.
+        As :func:`read_recipe_file` (missing, unreadable, not UTF-8, bad YAML), bad override or invalid field.
     """
     path = Path(path)
-    if not path.is_file():
-        raise RecipeError(str(path), "", "recipe file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise RecipeError(str(path), "", f"not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(str(path), "", "a recipe must be a YAML mapping")
-    data = apply_overrides(data, overrides or [])
+    data = apply_overrides(read_recipe_file(path), overrides or [])
     recipe = validate_recipe(data, str(path), path.resolve().parent)
     return recipe, data

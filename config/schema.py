@@ -19,7 +19,8 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from ..core.geometry import intrinsics_from_fov, intrinsics_matrix
 from ..formats.registry import format_names
@@ -47,6 +48,25 @@ class RecipeError(Exception):
         self.file, self.path, self.message = str(file), path, message
         where = f"{self.file}: {path}: " if path else f"{self.file}: "
         super().__init__(where + message)
+
+
+class FieldValueError(ValueError):
+    """A model validator's complaint about one field of its model.
+
+    ``loc`` is that field's path relative to the model, e.g. ``("count", "max")``;
+    :func:`~gtforge.config.loading.validate_recipe` appends it to the model's location, so the
+    :class:`RecipeError` names the field itself (``objects[0].count.max``), not the whole model.
+    """
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = tuple(loc)
+
+
+#: Most object instances one scene may hold (sum of ``count.max`` over the object sets). Each instance
+#: costs an amodal render pass and two mask files per view and a rigid body in the physics, and the drop
+#: placement tests every pair of instances: past a few hundred a scene takes minutes.
+MAX_OBJECTS_PER_SCENE = 500
 
 
 class _Model(BaseModel):
@@ -109,6 +129,48 @@ def _check_source(value: str, info: ValidationInfo, suffixes: tuple[str, ...], a
     return value
 
 
+class ContinuousSymmetry(_Model):
+    """A continuous rotational symmetry as in BOP's ``models_info.json``: any rotation about ``axis`` through
+    ``offset`` (mm, model frame) keeps the object."""
+
+    axis: Vec3
+    offset: Vec3 = [0.0, 0.0, 0.0]
+
+    @model_validator(mode="after")
+    def _unit(self):
+        if abs(math.sqrt(sum(a * a for a in self.axis)) - 1.0) > 1e-6:
+            raise ValueError(f"axis must be a unit vector, got {list(self.axis)}")
+        return self
+
+
+class SymmetrySpec(_Model):
+    """Symmetries stated in a recipe, in BOP's ``models_info.json`` format (model frame after ``scale``):
+    ``discrete``: 4x4 matrices as 16 row-major numbers, translation in mm, identity not listed;
+    ``continuous``: axes with offsets (mm)."""
+
+    discrete: list[Annotated[list[float], Field(min_length=16, max_length=16)]] = []
+    continuous: list[ContinuousSymmetry] = []
+
+    @field_validator("discrete")
+    @classmethod
+    def _rigid(cls, v):
+        for k, m in enumerate(v):
+            T = np.asarray(m, dtype=np.float64).reshape(4, 4)
+            R = T[:3, :3]
+            if not (np.allclose(R.T @ R, np.eye(3), atol=1e-4) and abs(np.linalg.det(R) - 1) < 1e-4
+                    and np.allclose(T[3], [0, 0, 0, 1])):
+                raise ValueError(f"discrete[{k}] is not a rigid transform [R t; 0 0 0 1] with det(R) = 1")
+        return v
+
+
+#: ``auto``, ``none`` or a :class:`SymmetrySpec`; strings and mappings are told apart first, so an error
+#: in a stated spec names its field (``objects[0].symmetries.stated.discrete[0]``).
+SymmetryChoice = Annotated[
+    Annotated[Literal["auto", "none"], Tag("name")] | Annotated[SymmetrySpec, Tag("stated")],
+    Discriminator(lambda v: "name" if isinstance(v, str) else "stated"),
+]
+
+
 class NormalizeConfig(_Model):
     """Bring a model into the car frame: ``forward`` and ``up`` name the model's axes that become +x and +z,
     then it is scaled so its length along x is drawn (per model, seeded by its obj_id) from ``length``,
@@ -146,9 +208,27 @@ class ObjectSet(_Model):
     mass: float = Field(default=0.1, gt=0, description="kg per instance")
     friction: float = Field(default=0.6, ge=0)
     restitution: float = Field(default=0.0, ge=0, le=1)
+    collision: Literal["hull", "vhacd", "mesh"] = Field(
+        default="hull",
+        description="physics shape (assets/collision.py): hull = a URDF's own convex decomposition when it ships "
+                    "one (<collision> mesh objects that are each convex, e.g. pybullet_data's *_vhacd.urdf), else the "
+                    "visual mesh's convex hull; vhacd = the visual mesh's convex hull when exact, else its V-HACD convex "
+                    "decomposition (pybullet.vhacd, cached per mesh); mesh = the exact triangle mesh as a static body "
+                    "(pybullet collides concave meshes only for static bodies): it is lowered onto the "
+                    "floor at its drop pose and never moves")
 
     variants: int = Field(default=8, ge=1, le=1000, description="procedural://cars: number of generated car models")
     normalize: NormalizeConfig | None = None
+    symmetries: SymmetryChoice = Field(
+        default="auto", description="BOP models_info symmetries: auto (searched on the geometry, assets/symmetry.py), "
+                                    "none, or stated (discrete / continuous, BOP's format, mm)")
+
+    @model_validator(mode="after")
+    def _count_limit(self):
+        if self.count.max > MAX_OBJECTS_PER_SCENE:
+            raise FieldValueError(("count", "max"), f"{self.count.max} instances is more than the limit of "
+                                  f"{MAX_OBJECTS_PER_SCENE} per scene (all object sets together)")
+        return self
 
     @field_validator("source")
     @classmethod
@@ -423,6 +503,13 @@ class ARConfig(_Model):
     carry_real_labels: bool = False
     max_tries: int = Field(default=60, ge=1)
     kitti_type: str = "Car"
+    local_ground: bool = Field(default=True, description="stand each object on a plane fitted to the 3D points "
+                               "under its footprint (backgrounds with LiDAR or depth); refuse unmeasured spots")
+    ground_max_tilt_deg: float = Field(default=8.0, ge=0, lt=45, description="local ground: most pitch/roll "
+                                       "against the global ground plane, degrees")
+    ground_max_roughness: float = Field(default=0.04, gt=0, description="local ground: most RMS residual "
+                                        "of the plane fit, metres")
+    ground_min_points: int = Field(default=12, ge=3, description="local ground: fewest 3D points under a footprint")
     look: ARLookConfig = ARLookConfig()
 
     @model_validator(mode="after")
@@ -450,7 +537,7 @@ class Layers(_Model):
 
 
 class OutputConfig(_Model):
-    formats: list[FormatName] = Field(default=["bop"], description="writers, by name (formats/registry.py: bop, coco, kitti)")
+    formats: list[FormatName] = Field(default=["bop"], description="writers, by name (formats/registry.py: bop, coco, kitti, yolo)")
     split: str = Field(default="train_pbr", pattern=r"^[A-Za-z0-9_\-]+$")
     layers: Layers = Layers()
     depth_scale: float = Field(default=0.1, gt=0, description="depth_mm = png_value * depth_scale (BOP)")
@@ -471,7 +558,7 @@ class OutputConfig(_Model):
 
     @model_validator(mode="after")
     def _consistent(self):
-        _coco_needs_rgb(self)
+        _formats_need_rgb(self)
         return self
 
     @field_validator("formats")
@@ -484,9 +571,11 @@ class OutputConfig(_Model):
         return v
 
 
-def _coco_needs_rgb(out: "OutputConfig") -> None:
-    if "coco" in out.formats and not out.layers.rgb:
-        raise ValueError("the coco format refers to RGB images: keep layers.rgb true")
+def _formats_need_rgb(out: "OutputConfig") -> None:
+    """COCO's ``file_name``, YOLO's ``images/`` and KITTI's ``image_2/`` refer to the RGB frames."""
+    for name in ("coco", "kitti", "yolo"):
+        if name in out.formats and not out.layers.rgb:
+            raise ValueError(f"the {name} format refers to RGB images: keep layers.rgb true")
 
 
 class ScenesConfig(_Model):
@@ -519,8 +608,6 @@ class Recipe(_Model):
             if self.scenes.views_per_scene != 1:
                 raise ValueError("ar scenes have one view (the photo): set scenes.views_per_scene to 1")
 
-        elif "kitti" in self.output.formats:
-            raise ValueError("the kitti format is written for ar scenes (cars on real photos)")
         return self
 
     @model_validator(mode="after")
@@ -530,8 +617,14 @@ class Recipe(_Model):
         if dup:
             raise ValueError(f"object set names must be unique; repeated: {dup}")
         hands = self.hands.count.max if self.hands is not None else 0
-        if sum(o.count.max for o in self.objects) == 0 and hands == 0:
+        total = sum(o.count.max for o in self.objects)
+        if total == 0 and hands == 0:
             raise ValueError("no objects and no hands: scenes would be empty")
+        if total > MAX_OBJECTS_PER_SCENE:
+            i = max(range(len(self.objects)), key=lambda k: self.objects[k].count.max)
+            raise FieldValueError(("objects", i, "count", "max"),
+                                  f"the object sets draw up to {total} instances per scene (sum of count.max); "
+                                  f"the limit is {MAX_OBJECTS_PER_SCENE}")
         return self
 
     @property

@@ -25,7 +25,7 @@ class ObjectInstance:
         1-based id within the scene, unique; it is the object's value in the
         instance-ID buffer.
     obj_id : int
-        Model id in the :class:`~gtforge.assets.AssetLibrary` (BOP ``obj_id``).
+        Model id in the :class:`~gtforge.assets.loaders.AssetLibrary` (BOP ``obj_id``).
     world_T_model : (4, 4) float64
         Pose of the model frame in the world, metres.
     color : (4,) float64 or None

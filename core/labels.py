@@ -92,7 +92,7 @@ class VisibilityStats:
         return {k: getattr(self, k) for k in VisibilityStats.__dataclass_fields__}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class InstanceLabel(VisibilityStats):
     """Ground truth of one rigid object in one view: its :class:`VisibilityStats` plus ids and 6D pose.
 
@@ -108,13 +108,13 @@ class InstanceLabel(VisibilityStats):
         Translation model -> camera, **metres** (the BOP writer converts to mm).
     """
 
-    inst_id: int = 0
-    obj_id: int = 0
-    cam_R_m2c: np.ndarray | None = None
-    cam_t_m2c: np.ndarray | None = None
+    inst_id: int
+    obj_id: int
+    cam_R_m2c: np.ndarray
+    cam_t_m2c: np.ndarray
 
 
-@dataclass
+@dataclass(kw_only=True)
 class HandLabel(VisibilityStats):
     """Ground truth of one hand in one view (camera frame, OpenCV, metres): its :class:`VisibilityStats` plus
 
@@ -127,18 +127,18 @@ class HandLabel(VisibilityStats):
     ``vertices_cam`` (n, 3) metres and ``faces`` (m, 3).
     """
 
-    inst_id: int = 0
-    handedness: str = "right"
-    keypoints_cam: np.ndarray | None = None
-    keypoints_2d: np.ndarray | None = None
-    visibility: np.ndarray | None = None
-    occluder: list | None = None
-    global_orient: np.ndarray | None = None
-    transl: np.ndarray | None = None
-    hand_pose: np.ndarray | None = None
-    betas: np.ndarray | None = None
-    flat_hand_mean: bool = False
-    backend: str = ""
-    grasped_inst: int | None = None
-    vertices_cam: np.ndarray | None = None
-    faces: np.ndarray | None = None
+    inst_id: int
+    handedness: str
+    keypoints_cam: np.ndarray
+    keypoints_2d: np.ndarray
+    visibility: np.ndarray
+    occluder: list
+    global_orient: np.ndarray
+    transl: np.ndarray
+    hand_pose: np.ndarray
+    betas: np.ndarray
+    flat_hand_mean: bool
+    backend: str
+    grasped_inst: int | None
+    vertices_cam: np.ndarray
+    faces: np.ndarray

@@ -40,8 +40,25 @@ def write_text_atomic(path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file and an atomic rename."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def link_or_copy(src, dst) -> None:
+    """Make ``dst`` the file ``src``: a hard link (replacing ``dst``), a copy where the file system cannot link.
+
+    Dataset-level layouts (KITTI, YOLO) are assembled this way from the committed scene folders.
+    """
+    src, dst = Path(src), Path(dst)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def load_json(path) -> dict | list:
@@ -52,6 +69,10 @@ def load_json(path) -> dict | list:
     if isinstance(data, dict) and data and all(isinstance(k, str) and k.lstrip("-").isdigit() for k in data):
         return {int(k): v for k, v in data.items()}
     return data
+
+
+#: Name prefix of a folder being written (``AtomicFolder``): it never counts as complete.
+TEMP_PREFIX = ".tmp_"
 
 
 class AtomicFolder:
@@ -80,7 +101,7 @@ class AtomicFolder:
     def temporary(final) -> Path:
         """The temporary path of the folder whose final path is ``final``."""
         final = Path(final)
-        return final.parent / f".tmp_{final.name}"
+        return final.parent / f"{TEMP_PREFIX}{final.name}"
 
     def commit(self) -> Path:
         """Rename to the final name and return it.

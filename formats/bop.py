@@ -5,7 +5,8 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
 
     DATASET/
       camera.json                         cx, cy, fx, fy, width, height, depth_scale
-      models/models_info.json             per obj_id: diameter, min_x/y/z, size_x/y/z (mm)
+      models/models_info.json             per obj_id: diameter, min_x/y/z, size_x/y/z (mm), symmetries_discrete,
+                                          symmetries_continuous (BOP's format, mm)
       models/obj_{obj_id:06d}.ply         model in mm (vertex normals, vertex colours)
       {split}/{scene_id:06d}/
         rgb/{im_id:06d}.jpg|png
@@ -115,9 +116,27 @@ def camera_json(K: np.ndarray, width: int, height: int, depth_scale: float) -> d
             "fy": float(K[1, 1]), "height": int(height), "width": int(width)}
 
 
+def to_bop_bbox(bbox) -> list[int]:
+    """A box [x, y, w, h] with ``w = x_max - x_min + 1`` (gtforge's labels and COCO's ``toBbox``) -> BOP's box.
+
+    BOP's ``bbox_obj``/``bbox_visib`` come from the toolkit's ``misc.calc_2d_bbox`` (bop_toolkit_lib/misc.py),
+    which returns ``[x_min, y_min, x_max - x_min, y_max - y_min]``: one less in width and height, so a
+    one-pixel mask has w = h = 0. The empty box stays [-1, -1, -1, -1] (``calc_gt_info``'s value).
+    """
+    x, y, w, h = (int(v) for v in bbox)
+    return [-1, -1, -1, -1] if w <= 0 or h <= 0 else [x, y, w - 1, h - 1]
+
+
+def from_bop_bbox(bbox) -> list[int]:
+    """Inverse of :func:`to_bop_bbox`: a BOP box -> [x, y, w, h] with ``w = x_max - x_min + 1``."""
+    x, y, w, h = (int(v) for v in bbox)
+    return [-1, -1, -1, -1] if w < 0 or h < 0 else [x, y, w + 1, h + 1]
+
+
 def visibility_entry(v: VisibilityStats) -> dict:
-    """The ``scene_gt_info.json`` fields of one instance (BOP's names and meanings, core/labels.py)."""
-    return {"bbox_obj": v.bbox_obj, "bbox_visib": v.bbox_visib, "px_count_all": v.px_count_all,
+    """The ``scene_gt_info.json`` fields of one instance (BOP's names and meanings, core/labels.py; boxes in BOP's
+    convention, :func:`to_bop_bbox`)."""
+    return {"bbox_obj": to_bop_bbox(v.bbox_obj), "bbox_visib": to_bop_bbox(v.bbox_visib), "px_count_all": v.px_count_all,
             "px_count_valid": v.px_count_valid, "px_count_visib": v.px_count_visib,
             "visib_fract": float(v.visib_fract)}
 
@@ -136,7 +155,7 @@ class ImagesWriter:
 
     def __init__(self, ctx: SceneContext):
         out = ctx.output
-        self.folder, self.tmp = ctx.folder, ctx.folder
+        self.tmp, self.final = ctx.folder, scene_path(ctx.root, ctx.split, ctx.scene_id)
         self.depth_scale, self.image_format, self.jpg_quality = out.depth_scale, out.image_format, out.jpg_quality
         self.layers = out.layers
         self.env = scene_env(ctx.scene)
@@ -170,7 +189,7 @@ class ImagesWriter:
         write_json_atomic(self.tmp / ENV_FILE, self.env)
         if self.depth_overflow:
             log.warning("%s: %d depth pixels beyond the uint16 range were written as 0 (raise output.depth_scale)",
-                        self.folder, self.depth_overflow)
+                        self.final, self.depth_overflow)
 
     @classmethod
     def merge(cls, ctx: DatasetContext) -> None:
@@ -192,6 +211,9 @@ class BopWriter:
         for sub in ("mask", "mask_visib"):
             if getattr(self.layers, sub):
                 (self.tmp / sub).mkdir(parents=True, exist_ok=True)
+        if ctx.scene.hands:
+            for sub in ("mask_hand", "mask_visib_hand") + (("hands",) if self.write_hand_vertices else ()):
+                (self.tmp / sub).mkdir()
         self.scene_gt, self.scene_gt_info, self.scene_occl, self.scene_hands = {}, {}, {}, {}
 
     def add_frame(self, frame: FrameRecord) -> None:
@@ -214,11 +236,9 @@ class BopWriter:
     def _hand_entry(self, im_id: int, hand_id: int, h, gt_of: dict) -> dict:
         files = {}
         for layer, key in (("mask_hand", "mask"), ("mask_visib_hand", "mask_visib")):
-            (self.tmp / layer).mkdir(exist_ok=True)
             files[key] = mask_relpath(layer, im_id, hand_id)
             write_mask(self.tmp / files[key], getattr(h, key))
         if self.write_hand_vertices:
-            (self.tmp / "hands").mkdir(exist_ok=True)
             files["vertices"] = f"hands/{im_id:06d}_{hand_id:06d}.npz"
             np.savez_compressed(self.tmp / files["vertices"], vertices_cam=h.vertices_cam.astype(np.float32),
                                 faces=h.faces.astype(np.int32))
@@ -291,6 +311,9 @@ def model_info(vertices_mm: np.ndarray) -> dict:
 def write_models(root, library, obj_ids) -> None:
     """Write ``models/obj_{id:06d}.ply`` (mm, vertex normals and colours) and ``models_info.json``.
 
+    ``models_info.json`` entries carry BOP's size fields (:func:`model_info`) and the symmetry fields
+    ``library.symmetries(obj_id)`` gives (``symmetries_discrete``, ``symmetries_continuous``; mm).
+
     Files already present are kept (their content is a function of the recipe).
     ``models_info.json`` is rewritten to list exactly ``obj_ids``.
     """
@@ -301,7 +324,7 @@ def write_models(root, library, obj_ids) -> None:
         asset = library.get(obj_id)
         mesh = asset.mesh
         v_mm = np.asarray(mesh.vertices, dtype=np.float64) * 1000.0
-        info[obj_id] = model_info(v_mm)
+        info[obj_id] = {**model_info(v_mm), **library.symmetries(obj_id)}
         path = mdir / f"obj_{obj_id:06d}.ply"
         if path.exists():
             continue

@@ -59,6 +59,11 @@ def coco_image_id(scene_id: int, im_id: int) -> int:
     return int(scene_id) * IMAGES_PER_SCENE + int(im_id)
 
 
+def bop_image(image_id: int) -> tuple[int, int]:
+    """(scene_id, im_id) of a COCO image id (inverse of :func:`coco_image_id`)."""
+    return divmod(int(image_id), IMAGES_PER_SCENE)
+
+
 def frame_annotations(image_id: int, labels: list[InstanceLabel], ignore_visib_fract: float) -> list[dict]:
     """Annotations (without ``id``) of one image's instances, in gt_id order; invisible instances are skipped."""
     out = []
@@ -119,6 +124,11 @@ def hand_annotations(image_id: int, hands: list[HandLabel], category_id: int, ig
     return out
 
 
+def hand_category_id(library) -> int:
+    """The category id of hands: one past the last model's ``obj_id`` (``len(library) + 1``)."""
+    return len(library) + 1
+
+
 def hand_category(category_id: int) -> dict:
     """The COCO ``hand`` category: 21 named keypoints (MANO order) and the skeleton (1-based bones)."""
     return {"id": int(category_id), "name": "hand", "supercategory": "hand", "keypoints": list(KEYPOINT_NAMES),
@@ -137,7 +147,7 @@ class CocoWriter:
         self.path, self.split, self.scene_id = Path(ctx.folder), ctx.split, ctx.scene_id
         self.image_format = ctx.output.image_format
         self.ignore_visib_fract = ctx.output.coco_ignore_visib_fract
-        self.hand_category = len(ctx.library) + 1
+        self.hand_category = hand_category_id(ctx.library)
         self.images: list[dict] = []
         self.annotations: list[dict] = []
 
@@ -190,7 +200,7 @@ def merge_coco(out_dir, split: str, library, recipe_file: str = "", hands: bool 
                  "contributor": "gtforge", "recipe": str(recipe_file)},
         "licenses": [],
         "images": images,
-        "categories": categories(library) + ([hand_category(len(library) + 1)] if hands else []),
+        "categories": categories(library) + ([hand_category(hand_category_id(library))] if hands else []),
         "annotations": annotations,
     }
     path = coco_path(out_dir, split)

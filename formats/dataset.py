@@ -15,10 +15,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .atomic import load_json
-from .bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, pose_from_mm, read_mask
+from .atomic import TEMP_PREFIX, load_json
+from .bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, from_bop_bbox, mask_relpath, pose_from_mm, read_mask, scene_dirs
 from .coco import SCENE_FILE as COCO_SCENE_FILE
-from .coco import coco_path, decode_rle
+from .coco import bop_image, coco_path, decode_rle
+
+
+#: Dataset-level metadata written by the build: software version, recipe, formats, split, scene count, classes.
+META_FILE = "gtforge.json"
+#: The resolved recipe (after ``--set``) written by the build.
+RECIPE_COPY = "recipe.yaml"
 
 
 class DatasetError(Exception):
@@ -99,7 +105,8 @@ class Dataset:
         return self.classes.get(obj_id, {}).get("name", f"obj_{obj_id:06d}")
 
     def scene_dirs(self) -> list[Path]:
-        return sorted(p for p in self.split_dir.iterdir() if p.is_dir() and p.name.isdigit())
+        """The complete scene folders, in scene order."""
+        return scene_dirs(self.root, self.split)
 
     def frame_ids(self) -> list[tuple[Path, int]]:
         """(scene folder, im_id) of every image, in order (from ``scene_camera.json``)."""
@@ -132,7 +139,7 @@ class Dataset:
             frag = load_json(sd / COCO_SCENE_FILE)
             by_image: dict = {}
             for a in frag["annotations"]:
-                by_image.setdefault(a["image_id"] % 1000, []).append(a)
+                by_image.setdefault(bop_image(a["image_id"])[1], []).append(a)
             files["coco"] = by_image
         return files
 
@@ -148,10 +155,11 @@ class Dataset:
                    cam_T_world=pose_from_mm(cam["cam_R_w2c"], cam["cam_t_w2c"]), width=w, height=h)
         if "gt" in f:
             for gt_id, (g, info, occ) in enumerate(zip(f["gt"][im_id], f["gt_info"][im_id], f["occ"][im_id])):
-                mpath = sd / "mask_visib" / f"{im_id:06d}_{gt_id:06d}.png"
+                mpath = sd / mask_relpath("mask_visib", im_id, gt_id)
                 fr.instances.append(Instance(
                     gt_id=gt_id, obj_id=int(g["obj_id"]), cam_T_model=pose_from_mm(g["cam_R_m2c"], g["cam_t_m2c"]),
-                    bbox_visib=info["bbox_visib"], bbox_obj=info["bbox_obj"], visib_fract=info["visib_fract"],
+                    bbox_visib=from_bop_bbox(info["bbox_visib"]), bbox_obj=from_bop_bbox(info["bbox_obj"]),
+                    visib_fract=info["visib_fract"],
                     px_count_visib=info["px_count_visib"], truncation=occ["truncation"], occlusion=occ["occlusion"],
                     occlusion_level=occ["occlusion_level"], mask_source=mpath if info["px_count_visib"] else None))
             for h in f["hands"].get(im_id, []):
@@ -159,8 +167,8 @@ class Dataset:
                 for uv, v in zip(h["keypoints_2d"], h["keypoint_visibility"]):
                     kps.extend([0.0, 0.0, 0] if v == 0 or uv is None else [uv[0], uv[1], v])
                 fr.instances.append(Instance(
-                    gt_id=None, obj_id=self.hand_category or 0, cam_T_model=None, bbox_visib=h["bbox_visib"],
-                    bbox_obj=h["bbox_obj"], visib_fract=h["visib_fract"], px_count_visib=h["px_count_visib"],
+                    gt_id=None, obj_id=self.hand_category or 0, cam_T_model=None, bbox_visib=from_bop_bbox(h["bbox_visib"]),
+                    bbox_obj=from_bop_bbox(h["bbox_obj"]), visib_fract=h["visib_fract"], px_count_visib=h["px_count_visib"],
                     truncation=h["truncation"], occlusion=h["occlusion"], occlusion_level=h["occlusion_level"],
                     mask_source=sd / h["mask_visib"] if h["px_count_visib"] else None, keypoints=kps,
                     hand_id=h["hand_id"]))
@@ -195,9 +203,9 @@ def open_dataset(path) -> Dataset:
     root = Path(path)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder")
-    meta_path = root / "gtforge.json"
+    meta_path = root / META_FILE
     if not meta_path.is_file():
-        raise DatasetError(f"{root}: not a gtforge dataset (no gtforge.json)")
+        raise DatasetError(f"{root}: not a gtforge dataset (no {META_FILE})")
     try:
         meta = json.loads(meta_path.read_text())
         meta["split"], meta["formats"]  # noqa: B018 - presence check
@@ -216,8 +224,8 @@ def open_dataset(path) -> Dataset:
     if missing:
         raise DatasetError(f"{root}: incomplete dataset, missing: {', '.join(missing)}; "
                            "run the same build command again to complete it")
-    tmp = sorted(p.name for p in split_dir.iterdir() if p.name.startswith(".tmp_"))
-    done = [p for p in split_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    done = scene_dirs(root, meta["split"])
+    tmp = [p for p in split_dir.iterdir() if p.is_dir() and p.name.startswith(TEMP_PREFIX)]
     expected = meta.get("num_scenes")
     if tmp or (expected is not None and len(done) < expected):
         raise DatasetError(f"{root}: partial dataset: {len(done)} of {expected} scenes complete"

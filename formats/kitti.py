@@ -13,22 +13,30 @@ metres; ``rotation_y`` rotation about the camera y axis in [-pi, pi]. gtforge wr
 ``alpha = rotation_y - atan2(x, z)`` wrapped to [-pi, pi].
 
 Calib files (per frame): lines ``P0: .. P3:`` (3x4 projection matrices, 12 numbers),
-``R0_rect:`` (9), ``Tr_velo_to_cam:`` and ``Tr_imu_to_velo:`` (12 each).
+``R0_rect:`` (9), ``Tr_velo_to_cam:`` and ``Tr_imu_to_velo:`` (12 each). The devkit maps LiDAR
+points to the rectified camera 0 as ``R0_rect · Tr_velo_to_cam`` and rectified points (labels) to
+image 2 with ``P2``.
+
+Label frame (:func:`label_frame`): KITTI boxes only yaw, so gtforge writes labels in a *level*
+frame (:func:`level_frame`: y along gravity / the ground normal, z the camera's viewing direction
+made horizontal, origin at camera 0 or the camera) whatever the photo camera's pitch and roll, and
+writes ``P2`` = K [R | t] of the photo camera in that frame, ``R0_rect`` = I and ``Tr_velo_to_cam``
+= LiDAR -> level frame; so ``P2 · X`` and the devkit's ``P2 · R0_rect · X`` both project label
+corners, ``P2 · R0_rect · Tr_velo_to_cam · X`` LiDAR points. Every box encloses its object's model
+after the 2-decimal rounding (:func:`enclosing_box`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..core.geometry import transform_points
-from .atomic import write_text_atomic
+from ..core.geometry import invert_pose, make_pose, transform_points
+from .atomic import link_or_copy, write_text_atomic
 from .bop import scene_dirs
 from .protocol import DatasetContext, FrameRecord, SceneContext
 
@@ -94,62 +102,118 @@ def write_labels(path, objects: list[KittiObject]) -> None:
     write_text_atomic(Path(path), "".join(o.to_line() + "\n" for o in objects))
 
 
-def write_calib(path, P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None) -> None:
-    """Write a KITTI calib file; P0, P1, P3 are written equal to P2 (one camera), R0_rect = I."""
+def write_calib(path, P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None, R0_rect: np.ndarray | None = None) -> None:
+    """Write a KITTI calib file (devkit ``readme.txt``): P0..P3 all equal to ``P2`` (3, 4) (one camera),
+    ``R0_rect`` (3, 3; identity when None), ``Tr_velo_to_cam`` (3, 4; identity when None), ``Tr_imu_to_velo`` = I.
+
+    Points map as in the devkit: image = P2 · R0_rect · Tr_velo_to_cam · X_velo (homogeneous, R0_rect padded to 4x4).
+    """
     P2 = np.asarray(P2, dtype=np.float64)[:3, :4]
     Tr = np.eye(4)[:3] if Tr_velo_to_cam is None else np.asarray(Tr_velo_to_cam, dtype=np.float64)[:3, :4]
+    R0 = np.eye(3) if R0_rect is None else np.asarray(R0_rect, dtype=np.float64)[:3, :3]
     fmt = lambda a: " ".join(f"{x:.12e}" for x in np.asarray(a).reshape(-1))  # noqa: E731
-    lines = [f"P{i}: {fmt(P2)}" for i in range(4)] + [f"R0_rect: {fmt(np.eye(3))}", f"Tr_velo_to_cam: {fmt(Tr)}",
+    lines = [f"P{i}: {fmt(P2)}" for i in range(4)] + [f"R0_rect: {fmt(R0)}", f"Tr_velo_to_cam: {fmt(Tr)}",
                                                       f"Tr_imu_to_velo: {fmt(np.eye(4)[:3])}"]
     write_text_atomic(Path(path), "\n".join(lines) + "\n")
 
 
 def read_calib(path) -> dict[str, np.ndarray]:
-    """Read a KITTI calib file: {name: array} (P*: (3, 4), R0_rect: (3, 3), Tr_*: (3, 4))."""
+    """Read a KITTI calib file: {name: array} (P*: (3, 4), R0_rect: (3, 3), Tr_*: (3, 4)).
+
+    Raises ValueError naming the file for a line whose numbers do not fit its matrix.
+    """
     out = {}
     for ln in Path(path).read_text().splitlines():
         if ":" not in ln:
             continue
-        k, v = ln.split(":", 1)
+        k, v = (s.strip() for s in ln.split(":", 1))
         a = np.array([float(x) for x in v.split()])
-        out[k.strip()] = a.reshape(3, 3) if k.strip() == "R0_rect" else a.reshape(3, 4)
+        shape = (3, 3) if k == "R0_rect" else (3, 4)
+        if a.size != shape[0] * shape[1]:
+            raise ValueError(f"{path}: {k} needs {shape[0] * shape[1]} numbers, got {a.size}")
+        out[k] = a.reshape(shape)
     return out
 
 
-def kitti_object(label, obj, mesh_bounds, ref_T_world: np.ndarray, type_: str = "Car") -> KittiObject | None:
-    """KITTI label of an inserted object (None when no pixel of it is visible).
+def rect_T_velo(calib: dict) -> np.ndarray:
+    """(4, 4) LiDAR -> rectified camera 0 of a calib read by :func:`read_calib`: ``R0_rect · Tr_velo_to_cam``
+    (KITTI devkit ``readme.txt``; R0_rect padded to 4x4, identity when absent). Raises KeyError without Tr_velo_to_cam."""
+    R0 = np.eye(4)
+    R0[:3, :3] = calib.get("R0_rect", np.eye(3))
+    return R0 @ np.vstack([calib["Tr_velo_to_cam"], [0, 0, 0, 1.0]])
 
-    The 3D box is the model's bounding box (``mesh_bounds`` (2, 3), model frame: x length, y width,
-    z up); location its bottom centre in the reference frame (KITTI camera 0); rotation_y from its
-    x axis; the 2D box from ``bbox_visib``; ``truncated`` the truncation, ``occluded`` the occlusion
-    level (0/1/2, 3 unknown).
+
+def level_frame(world_T_ref: np.ndarray, up_world=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """``world_T_level`` (4, 4): the gravity-aligned frame KITTI labels are written in.
+
+    Origin at the origin of frame ``ref`` (KITTI camera 0, or the camera); y along ``-up_world`` (down, the
+    ground normal), z along ref's viewing direction (+z) made horizontal (ref's image-up direction -y when it
+    looks straight down), x = y × z (right): an OpenCV-like camera frame that has only yawed. KITTI boxes
+    only yaw (devkit ``readme.txt``), so upright objects get upright boxes in it whatever the camera's tilt.
+    """
+    down = -np.asarray(up_world, float) / np.linalg.norm(up_world)
+    R = world_T_ref[:3, :3]
+    fwd = R[:, 2] - down * (R[:, 2] @ down)
+    if np.linalg.norm(fwd) < 1e-6:
+        fwd = -R[:, 1] - down * (-R[:, 1] @ down)
+    z = fwd / np.linalg.norm(fwd)
+    return make_pose(np.stack([np.cross(down, z), down, z], axis=1), world_T_ref[:3, 3])
+
+
+def _ceil_cm(v: float) -> float:
+    """``v`` (m) rounded up to the centimetre KITTI's 2-decimal files keep (1e-9 m of float slack)."""
+    return math.ceil(v * 100.0 - 1e-7) / 100.0
+
+
+def enclosing_box(points: np.ndarray, ry: float) -> tuple:
+    """(h, w, l, x, y, z) of the KITTI box with yaw ``ry`` (rad) that encloses ``points`` (n, 3, label frame, m)
+    after every figure is written to 2 decimals: the location is rounded, the sizes grown to cover the rounding.
+
+    Box axes as in :meth:`KittiObject.corners`: length along (cos ry, 0, -sin ry), height up (-y), width
+    along (sin ry, 0, cos ry); location = bottom face centre (largest y).
+    """
+    c, s = math.cos(ry), math.sin(ry)
+    R = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])  # box -> label frame
+    q = np.asarray(points, float) @ R  # label -> box coordinates (R^T p)
+    lo, hi = q.min(axis=0), q.max(axis=0)
+    centre = R @ np.array([(lo[0] + hi[0]) / 2, 0.0, (lo[2] + hi[2]) / 2])
+    x, z = round(float(centre[0]), 2), round(float(centre[2]), 2)
+    y = _ceil_cm(float(hi[1]))  # bottom, y down: never above the lowest point
+    dx, _, dz = R.T @ np.array([x - centre[0], 0.0, z - centre[2]])
+    l = _ceil_cm(float(hi[0] - lo[0]) + 2 * abs(dx))  # noqa: E741 - KITTI's name
+    w = _ceil_cm(float(hi[2] - lo[2]) + 2 * abs(dz))
+    return _ceil_cm(y - float(lo[1])), w, l, x, y, z
+
+
+def kitti_object(label, vertices_label: np.ndarray, type_: str, heading: np.ndarray | None) -> KittiObject | None:
+    """KITTI label of one instance (None when no pixel of it is visible).
+
+    ``vertices_label`` (n, 3): the posed model's vertices in the label frame (the level frame of
+    :func:`level_frame`, metres). ``heading`` (3,): the object's forward axis in that frame; the box yaws
+    along its horizontal part (``rotation_y``, rounded to 2 decimals); None gives ``rotation_y`` = 0 (objects
+    in any pose). The box encloses every vertex (:func:`enclosing_box`), so its projection with the written
+    calibration encloses the silhouette. 2D box from ``bbox_visib`` (inclusive pixels); ``truncated`` the
+    truncation; ``occluded`` the occlusion level (0/1/2, 3 unknown); alpha = rotation_y - atan2(x, z).
     """
     if label.px_count_visib == 0:
         return None
-    lo, hi = np.asarray(mesh_bounds[0]), np.asarray(mesh_bounds[1])
-    ref_T_model = ref_T_world @ obj.world_T_model
-    bottom = ref_T_model[:3, :3] @ np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]]) + ref_T_model[:3, 3]
-    heading = ref_T_model[:3, :3] @ np.array([1.0, 0.0, 0.0])
-    ry = wrap_angle(math.atan2(-heading[2], heading[0]))
-    x, y, z = (float(c) for c in bottom)
+    ry = 0.0 if heading is None else round(wrap_angle(math.atan2(-heading[2], heading[0])), 2)
+    h, w, l, x, y, z = enclosing_box(vertices_label, ry)
     bx, by, bw, bh = label.bbox_visib
     return KittiObject(type_, float(label.truncation), int(label.occlusion_level), wrap_angle(ry - math.atan2(x, z)),
-                       (float(bx), float(by), float(bx + bw - 1), float(by + bh - 1)), float(hi[2] - lo[2]),
-                       float(hi[1] - lo[1]), float(hi[0] - lo[0]), x, y, z, ry)
+                       (float(bx), float(by), float(bx + bw - 1), float(by + bh - 1)), h, w, l, x, y, z, ry)
 
 
-def kitti_object_enclosing(label, obj, mesh, ref_T_world: np.ndarray, type_: str) -> KittiObject | None:
-    """KITTI label of an object in any pose: the box aligned with camera 0's axes that encloses the posed
-    model (``rotation_y`` = 0), e.g. for cut-and-paste objects. None when nothing of it is visible."""
-    if label.px_count_visib == 0:
-        return None
-    v = transform_points(ref_T_world @ obj.world_T_model, mesh.vertices)
-    lo, hi = v.min(axis=0), v.max(axis=0)
-    x, y, z = float((lo[0] + hi[0]) / 2), float(hi[1]), float((lo[2] + hi[2]) / 2)  # y down: bottom = max y
-    bx, by, bw, bh = label.bbox_visib
-    return KittiObject(type_, float(label.truncation), int(label.occlusion_level), wrap_angle(-math.atan2(x, z)),
-                       (float(bx), float(by), float(bx + bw - 1), float(by + bh - 1)), float(hi[1] - lo[1]),
-                       float(hi[2] - lo[2]), float(hi[0] - lo[0]), x, y, z, 0.0)
+def relabel(obj: KittiObject, new_T_old: np.ndarray) -> KittiObject:
+    """A real label moved into another frame (e.g. KITTI camera 0 -> the level frame): location and heading are
+    transformed, the heading's horizontal part gives ``rotation_y``; sizes are kept (the box stays yaw-only)."""
+    if obj.type == "DontCare" or min(obj.h, obj.w, obj.l) <= 0:
+        return obj
+    c, s = math.cos(obj.rotation_y), math.sin(obj.rotation_y)
+    x, y, z = new_T_old[:3, :3] @ np.array([obj.x, obj.y, obj.z]) + new_T_old[:3, 3]
+    hd = new_T_old[:3, :3] @ np.array([c, 0.0, -s])
+    ry = wrap_angle(math.atan2(-hd[2], hd[0]))
+    return replace(obj, x=float(x), y=float(y), z=float(z), rotation_y=ry, alpha=wrap_angle(ry - math.atan2(x, z)))
 
 
 def merge_kitti(out_dir, split: str) -> Path:
@@ -159,40 +223,67 @@ def merge_kitti(out_dir, split: str) -> Path:
         (root / sub).mkdir(parents=True, exist_ok=True)
     for scene in scene_dirs(out_dir, split):
         for f in sorted((scene / "kitti").glob("*/*")):
-            dst = root / f.parent.name / f.name
-            if dst.exists():
-                dst.unlink()
-            try:
-                os.link(f, dst)
-            except OSError:
-                shutil.copy2(f, dst)
+            link_or_copy(f, root / f.parent.name / f.name)
     return root
 
 
-def frame_objects(scene, labels, library, placement: str, kitti_type: str, carry_real_labels: bool) -> list[KittiObject]:
-    """The label lines of one AR frame: the inserted objects with a visible pixel, then (optionally) the real ones.
+def label_frame(scene, view, placement: str) -> np.ndarray:
+    """``world_T_label`` (4, 4) of the frame a view's KITTI labels are written in.
 
-    ``placement`` 'ground': yawed boxes of objects standing on the ground plane (:func:`kitti_object`,
-    typed ``kitti_type``); 'free': camera-aligned boxes enclosing objects in any pose
-    (:func:`kitti_object_enclosing`, typed by class name).
+    AR scenes with ``ground`` placement and every non-AR scene (world z up): the level frame
+    (:func:`level_frame`) of the reference frame (KITTI camera 0, the photo's camera) or of the view's camera.
+    AR ``free`` placement (photos without a known ground): the reference frame itself.
     """
+    if scene.ar is not None:
+        world_T_ref = invert_pose(scene.ar.ref_T_world)
+        return world_T_ref if placement == "free" else level_frame(world_T_ref)
+    return level_frame(view.world_T_cam)
+
+
+def frame_objects(scene, frame, library, world_T_label: np.ndarray, ar=None) -> list[KittiObject]:
+    """The label lines of one frame: inserted/dropped objects with a visible pixel, then hands, then (AR with
+    ``ar.carry_real_labels``) the photo's real labels moved into the label frame.
+
+    Objects standing on the ground (AR ``ground`` placement, typed ``ar.kitti_type``) get boxes yawed along
+    their x axis; every other object (typed by class name) and hands (``Hand``) get the box with
+    ``rotation_y`` = 0 that encloses them (:func:`kitti_object`).
+    """
+    label_T_world = invert_pose(world_T_label)
     by_inst = {o.inst_id: o for o in scene.objects}
-    ref_T_world = scene.ar.ref_T_world
-    if placement == "ground":
-        objs = [kitti_object(lab, by_inst[lab.inst_id], library.get(lab.obj_id).mesh.bounds, ref_T_world, kitti_type)
-                for lab in labels]
-    else:
-        objs = [kitti_object_enclosing(lab, by_inst[lab.inst_id], library.get(lab.obj_id).mesh, ref_T_world,
-                                       library.get(lab.obj_id).class_name.replace(" ", "_")) for lab in labels]
-    objs = [o for o in objs if o is not None]
-    if carry_real_labels:
-        objs += list(scene.ar.background.labels)
-    return objs
+    upright = ar is not None and ar.placement == "ground"
+    out = []
+    for lab in frame.labels:
+        model = library.get(lab.obj_id)
+        T = label_T_world @ by_inst[lab.inst_id].world_T_model
+        type_ = ar.kitti_type if upright else model.class_name.replace(" ", "_")
+        out.append(kitti_object(lab, transform_points(T, model.mesh.vertices), type_, T[:3, 0] if upright else None))
+    label_T_cam = label_T_world @ frame.view.world_T_cam
+    for hl in frame.hands:
+        if hl.vertices_cam is not None:
+            out.append(kitti_object(hl, transform_points(label_T_cam, hl.vertices_cam), "Hand", None))
+    out = [o for o in out if o is not None]
+    if ar is not None and ar.carry_real_labels:
+        label_T_ref = label_T_world @ invert_pose(scene.ar.ref_T_world)
+        out += [relabel(o, label_T_ref) for o in scene.ar.background.labels]
+    return out
+
+
+def frame_calib(scene, view, world_T_label: np.ndarray) -> dict[str, np.ndarray]:
+    """Calibration of one frame for :func:`write_calib`: ``P2`` = K [R | t] of ``cam_T_label`` (3, 4),
+    ``R0_rect`` = I (labels are already in the rectified frame), ``Tr_velo_to_cam`` = ``label_T_lidar`` (3, 4)
+    when the background has LiDAR, else None. So the devkit's P2 · R0_rect · X projects label boxes and
+    P2 · R0_rect · Tr_velo_to_cam · X_velo LiDAR points into the written image."""
+    cam_T_label = invert_pose(view.world_T_cam) @ world_T_label
+    tr = None
+    if scene.ar is not None and scene.ar.background.ref_T_lidar is not None:
+        tr = (invert_pose(world_T_label) @ invert_pose(scene.ar.ref_T_world) @ scene.ar.background.ref_T_lidar)[:3]
+    return {"P2": view.K @ cam_T_label[:3, :4], "R0_rect": np.eye(3), "Tr_velo_to_cam": tr}
 
 
 class KittiWriter:
-    """KITTI object files of one AR scene, per frame ``kitti/{image_2,label_2,calib}/{frame:06d}.png|txt``
-    inside the scene folder (frame = ``scene_id * 1000 + im_id``); :meth:`merge` links them into ``DIR/kitti``."""
+    """KITTI object files of one scene, per frame ``kitti/{image_2,label_2,calib}/{frame:06d}.png|txt`` inside the
+    scene folder (frame = ``scene_id * 1000 + im_id``); :meth:`merge` links them into ``DIR/kitti``.
+    Any scene kind: AR, clutter, hands (labels in :func:`label_frame`)."""
 
     def __init__(self, ctx: SceneContext):
         self.root = ctx.folder / "kitti"
@@ -202,14 +293,14 @@ class KittiWriter:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def add_frame(self, frame: FrameRecord) -> None:
-        """Write the frame's image (PNG), label and calib files."""
+        """Write the frame's image (PNG, when the RGB layer is on), label and calib files."""
         name = f"{self.scene_id * 1000 + frame.im_id:06d}"
-        Image.fromarray(frame.rgb).save(self.root / "image_2" / f"{name}.png", compress_level=1)
-        objs = frame_objects(self.scene, frame.labels, self.library, self.ar.placement, self.ar.kitti_type,
-                             self.ar.carry_real_labels)
-        write_labels(self.root / "label_2" / f"{name}.txt", objs)
-        bg = self.scene.ar.background
-        write_calib(self.root / "calib" / f"{name}.txt", bg.P2(), bg.ref_T_lidar)
+        if frame.rgb is not None:
+            Image.fromarray(frame.rgb).save(self.root / "image_2" / f"{name}.png", compress_level=1)
+        world_T_label = label_frame(self.scene, frame.view, self.ar.placement if self.ar is not None else "")
+        write_labels(self.root / "label_2" / f"{name}.txt",
+                     frame_objects(self.scene, frame, self.library, world_T_label, self.ar))
+        write_calib(self.root / "calib" / f"{name}.txt", **frame_calib(self.scene, frame.view, world_T_label))
 
     def finish(self) -> None:
         """Nothing left: every file is written with its frame."""

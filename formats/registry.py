@@ -7,15 +7,22 @@ Adding a format is one module in ``formats/`` with a class implementing
 
 from __future__ import annotations
 
-from .bop import BopWriter, ImagesWriter
-from .coco import CocoWriter
-from .kitti import KittiWriter
+import importlib
 
-#: name -> writer class, in the order the names are documented
-WRITERS: dict[str, type] = {"bop": BopWriter, "coco": CocoWriter, "kitti": KittiWriter}
+#: name -> writer class, or ``"module:Class"`` of a module in ``gtforge.formats`` (imported on first use, so
+#: reading a recipe does not import every format's libraries), in the order the names are documented
+WRITERS: dict[str, type | str] = {"bop": "bop:BopWriter", "coco": "coco:CocoWriter", "kitti": "kitti:KittiWriter",
+                                  "yolo": "yolo:YoloWriter"}
 #: The writer every build runs first, whatever ``output.formats`` says: the frames in BOP's layout
 #: (``rgb/``, ``depth/``, ``scene_camera.json``), which the other formats and the inspection tools read.
-BASE_WRITER: type = ImagesWriter
+BASE_WRITER = "bop:ImagesWriter"
+
+
+def _resolve(entry: type | str) -> type:
+    if isinstance(entry, str):
+        module, name = entry.split(":")
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    return entry
 
 
 def format_names() -> list[str]:
@@ -26,13 +33,17 @@ def format_names() -> list[str]:
 def register(name: str, writer: type) -> None:
     """Register ``writer`` (a :class:`~gtforge.formats.protocol.SceneWriter` class) as format ``name``.
 
+    The registration lives in this process. A build with ``--workers`` > 1 starts fresh processes, which
+    re-read the recipe: register a format from a module those processes import (e.g. at the import of
+    the package that defines it) for it to be known there too.
+
     Raises
     ------
     ValueError
         If ``name`` is taken by another class.
     """
-    if WRITERS.get(name, writer) is not writer:
-        raise ValueError(f"format {name!r} is registered already ({WRITERS[name].__name__})")
+    if name in WRITERS and _resolve(WRITERS[name]) is not writer:
+        raise ValueError(f"format {name!r} is registered already ({_resolve(WRITERS[name]).__name__})")
     WRITERS[name] = writer
 
 
@@ -44,4 +55,4 @@ def writer_classes(names) -> list[type]:
     KeyError
         For an unregistered name (recipes are validated against :func:`format_names` before this).
     """
-    return [BASE_WRITER] + [WRITERS[n] for n in names]
+    return [_resolve(BASE_WRITER)] + [_resolve(WRITERS[n]) for n in names]

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from ..formats.bop import pose_from_mm
+
 
 def load_models(root) -> dict[int, trimesh.Trimesh]:
     """obj_id -> model mesh in metres (model frame), read from ``root/models`` (BOP, mm)."""
@@ -76,9 +78,7 @@ def static_meshes_world(env: dict | None) -> list[trimesh.Trimesh]:
         out.append(trimesh.Trimesh([[-s, -s, 0], [s, -s, 0], [s, s, 0], [-s, s, 0]], [[0, 1, 2], [0, 2, 3]],
                                    process=False))
     for b in env["boxes"]:
-        T = np.eye(4)
-        T[:3, :3] = np.reshape(b["world_R_box"], (3, 3))
-        T[:3, 3] = np.asarray(b["world_t_box_mm"]) / 1000.0
+        T = pose_from_mm(b["world_R_box"], b["world_t_box_mm"])
         out.append(trimesh.creation.box(extents=np.asarray(b["extents_mm"]) / 1000.0, transform=T))
     return out
 

@@ -5,7 +5,7 @@ Checks (each failure names the file, frame, instance and the figure):
 1. Every JSON file parses and matches its schema (pydantic models below).
 2. Rotations (``cam_R_m2c``, ``cam_R_w2c``) are orthonormal with det +1 (tolerance 1e-6).
 3. ``px_count_visib`` equals the pixel count of ``mask_visib``; ``bbox_visib`` equals its
-   bounds; the amodal ``mask`` lies inside ``bbox_obj`` (and spans it exactly when the box is
+   bounds (BOP's ``calc_2d_bbox`` convention in BOP files, COCO's ``toBbox`` in COCO files); the amodal ``mask`` lies inside ``bbox_obj`` (and spans it exactly when the box is
    inside the image);
    ``visib_fract = px_count_visib / px_count_all``; the side file's occlusion figures agree.
 4. COCO: each annotation's RLE equals the BOP ``mask_visib`` of the same instance; area and box agree.
@@ -28,9 +28,9 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..core.labels import mask_bbox
-from ..formats.bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, read_mask
+from ..formats.bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, from_bop_bbox, mask_relpath, read_depth, read_mask
 from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
-from ..formats.coco import coco_path, decode_rle
+from ..formats.coco import bop_image, coco_path, decode_rle
 from ..formats.dataset import Dataset
 from .raycast import cast_frame, load_models
 
@@ -94,7 +94,7 @@ class Failure:
 
 
 class Verifier:
-    """Runs the checks over a :class:`~gtforge.render.dataset.Dataset`; ``failures`` collects the results."""
+    """Runs the checks over a :class:`~gtforge.formats.dataset.Dataset`; ``failures`` collects the results."""
 
     def __init__(self, ds: Dataset, sample: int = 5, seed: int = 0):
         self.ds, self.sample, self.seed = ds, sample, seed
@@ -202,7 +202,7 @@ class Verifier:
                 except (KeyError, FileNotFoundError, OSError) as e:
                     self.fail(path, f"hand entry unreadable: {type(e).__name__}: {e}", fr, who)
                     continue
-                if int(mv.sum()) != h["px_count_visib"] or mask_bbox(mv) != list(h["bbox_visib"]):
+                if int(mv.sum()) != h["px_count_visib"] or mask_bbox(mv) != from_bop_bbox(h["bbox_visib"]):
                     self.fail(sd / h["mask_visib"], f"{int(mv.sum())} px / bounds {mask_bbox(mv)} but "
                               f"px_count_visib {h['px_count_visib']} / bbox_visib {h['bbox_visib']}", fr, who)
                 if K is not None:
@@ -216,8 +216,8 @@ class Verifier:
                                       who)
 
     def _check_masks(self, sd, im, gid, i, o, shape, fr, who):
-        mv_path = sd / "mask_visib" / f"{im:06d}_{gid:06d}.png"
-        m_path = sd / "mask" / f"{im:06d}_{gid:06d}.png"
+        mv_path = sd / mask_relpath("mask_visib", im, gid)
+        m_path = sd / mask_relpath("mask", im, gid)
         expect_fract = i.px_count_visib / i.px_count_all if i.px_count_all else 0.0
         if abs(expect_fract - i.visib_fract) > 1e-6:
             self.fail(sd / "scene_gt_info.json", f"visib_fract {i.visib_fract:.4f} != px_count_visib/px_count_all "
@@ -233,7 +233,7 @@ class Verifier:
                     if int(mv.sum()) != i.px_count_visib:
                         self.fail(mv_path, f"{int(mv.sum())} mask pixels but px_count_visib = {i.px_count_visib}",
                                   fr, who)
-                    if mask_bbox(mv) != list(i.bbox_visib):
+                    if mask_bbox(mv) != from_bop_bbox(i.bbox_visib):
                         self.fail(mv_path, f"mask bounds {mask_bbox(mv)} != bbox_visib {i.bbox_visib}", fr, who)
         if m_path.parent.is_dir():
             if not m_path.is_file():
@@ -243,11 +243,11 @@ class Verifier:
                 if int(m.sum()) != o.px_count_in_frame:
                     self.fail(m_path, f"{int(m.sum())} mask pixels but px_count_in_frame = {o.px_count_in_frame}",
                               fr, who)
-                x, y, w, h = i.bbox_obj
+                x, y, w, h = bbox_obj = from_bop_bbox(i.bbox_obj)
                 H, W = shape
                 bb = mask_bbox(m)
                 inside = x >= 0 and y >= 0 and x + w <= W and y + h <= H
-                if m.any() and inside and bb != list(i.bbox_obj):
+                if m.any() and inside and bb != bbox_obj:
                     self.fail(m_path, f"amodal mask bounds {bb} != bbox_obj {i.bbox_obj} (box inside the image)",
                               fr, who)
                 elif m.any() and not (bb[0] >= x and bb[1] >= y and bb[0] + bb[2] <= x + w and bb[1] + bb[3] <= y + h):
@@ -296,11 +296,10 @@ class Verifier:
             if mask_bbox(m) != list(a["bbox"]):
                 self.fail(path, f"bbox {a['bbox']} != RLE bounds {mask_bbox(m)}", fr, where)
             if self.ds.has_bop:
-                scene, im = divmod(img["id"], 1000)
-                if "hand_id" in a:
-                    mv = self.ds.split_dir / f"{scene:06d}" / "mask_visib_hand" / f"{im:06d}_{a['hand_id']:06d}.png"
-                else:
-                    mv = self.ds.split_dir / f"{scene:06d}" / "mask_visib" / f"{im:06d}_{a['gt_id']:06d}.png"
+                scene, im = bop_image(img["id"])
+                rel = (mask_relpath("mask_visib_hand", im, a["hand_id"]) if "hand_id" in a
+                       else mask_relpath("mask_visib", im, a["gt_id"]))
+                mv = self.ds.split_dir / f"{scene:06d}" / rel
                 if mv.is_file() and not np.array_equal(read_mask(mv), m):
                     diff = int((read_mask(mv) != m).sum())
                     self.fail(path, f"RLE differs from {mv.relative_to(self.ds.root)} in {diff} pixels", fr, where)
@@ -332,7 +331,7 @@ class Verifier:
                 hand_px |= h.mask_visib((H, W))
             d = None
             if frame.depth_path is not None:
-                d = np.asarray(Image.open(frame.depth_path), dtype=np.float64) * frame.depth_scale / 1000.0
+                d = read_depth(frame.depth_path, frame.depth_scale)
             if env and env.get("ar") and d is not None:
                 # AR: the photo's own surfaces are not in models/; where the written depth shows a real surface
                 # nearer than the ray cast, the real surface owns the pixel (depth-aware occlusion)

@@ -20,8 +20,10 @@ from tqdm import tqdm
 from ..assets.loaders import AssetLibrary
 from ..config.loading import validate_recipe
 from ..config.schema import Recipe, RecipeError
+from ..formats.coco import hand_category_id
 from ..formats.protocol import DatasetContext
 from ..formats.registry import writer_classes
+from .fit import check_fit
 from .output import pending_scenes, prepare_output
 from .worker import SceneWorker, load_hand_model, load_recipe_backgrounds
 
@@ -43,12 +45,14 @@ def _run_in_worker(scene_index: int) -> dict:
 
 
 def _check_inputs(recipe: Recipe, recipe_file: str, base_dir: Path):
-    """Read every model, the hand model and the backgrounds before anything is written.
+    """Read every model (checking sizes and counts fit the clutter space, :mod:`.fit`), the hand model and
+    the backgrounds before anything is written.
 
     Returns (library, backgrounds). Raises AssetError, HandModelError or RecipeError.
     """
     library = AssetLibrary(recipe.objects, base_dir)
     library.load_all()
+    check_fit(recipe, library, recipe_file)
     if recipe.hands is not None:
         load_hand_model(recipe.hands)
     try:
@@ -92,7 +96,7 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
     library, backgrounds = _check_inputs(recipe, recipe_file, base_dir)
     classes = {str(i): {"name": n, "set": sn} for i, n, sn, _p, _s in library.entries}
     if recipe.hands is not None:
-        classes[str(len(library) + 1)] = {"name": "hand", "set": "hand"}
+        classes[str(hand_category_id(library))] = {"name": "hand", "set": "hand"}
     resuming = prepare_output(out_dir, recipe, resolved, recipe_file, base_dir, classes, backgrounds)
     todo = pending_scenes(out_dir, recipe)
     skipped = recipe.num_scenes() - len(todo)

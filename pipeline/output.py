@@ -14,12 +14,9 @@ from pathlib import Path
 import yaml
 
 from .. import __version__
-from ..formats.atomic import AtomicFolder, load_json, write_json_atomic
+from ..formats.atomic import AtomicFolder, load_json, write_json_atomic, write_text_atomic
 from ..formats.bop import camera_json, scene_path
-
-META_FILE = "gtforge.json"
-RECIPE_COPY = "recipe.yaml"
-
+from ..formats.dataset import META_FILE, RECIPE_COPY
 
 class OutputError(Exception):
     """The output folder cannot be used (holds something else); the message says why."""
@@ -65,9 +62,7 @@ def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, 
     out.mkdir(parents=True, exist_ok=True)
     header = (f"# Resolved recipe written by gtforge {__version__} (after --set overrides).\n"
               f"# Source: {recipe_file}; relative paths are relative to {base_dir}\n")
-    tmp = out / (RECIPE_COPY + ".tmp")
-    tmp.write_text(header + yaml.safe_dump(resolved, sort_keys=False))
-    tmp.replace(out / RECIPE_COPY)
+    write_text_atomic(out / RECIPE_COPY, header + yaml.safe_dump(resolved, sort_keys=False))
     if recipe.camera is not None:
         cam = recipe.camera
         K, w, h = cam.K(), cam.width, cam.height

@@ -18,7 +18,7 @@ from ..core.labels import (KP_OCCLUDED, KP_VISIBLE, HandLabel, InstanceLabel, Vi
 
 
 def visibility_stats(amodal_canvas: np.ndarray, ids: np.ndarray, depth: np.ndarray, inst_id: int,
-                     thresholds=(0.1, 0.5)) -> dict:
+                     thresholds=(0.1, 0.5)) -> VisibilityStats:
     """Masks, counts, boxes and occlusion figures of one instance.
 
     Parameters

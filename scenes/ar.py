@@ -5,7 +5,10 @@ placement the world frame is the ground plane: z up along the plane normal, the
 origin under the camera, x along the camera's viewing direction projected on
 the ground. Each object stands on the plane (its bounding box bottom at z = 0) at
 a forward distance and a lateral offset inside the camera frustum, with a yaw
-from the recipe, and its footprint (oriented rectangle, +0.3 m margin) never meets
+from the recipe; where the background has 3D points (LiDAR, depth) and ``ar.local_ground``
+is on, it then stands on a plane fitted to the points under its footprint (pitch and roll
+follow it up to ``ar.ground_max_tilt_deg``; spots with too few points, points missing in a
+quarter of the footprint, a steeper or rougher ground are refused). Its footprint (oriented rectangle, +0.3 m margin) never meets
 another inserted object, a real object's 3D box from the background's labels, or
 LiDAR/depth points standing 0.3–2 m above the ground. For ``free`` placement
 (cut-and-paste data) objects float in front of the camera in random orientations.
@@ -150,10 +153,84 @@ def on_measured_ground(T: np.ndarray, lo, hi, ground_pts: np.ndarray) -> bool:
     return bool(MplPath(around).contains_points(ground_pts).sum() >= 5)
 
 
+def fit_local_ground(T: np.ndarray, lo, hi, pts_w: np.ndarray, ar) -> tuple | None:
+    """Plane (n (3,) unit, up; p0 (3,)) of the measured ground under a model at ``world_T_model`` ``T`` (world frame,
+    metres), or None where it is not measured, too steep or too rough.
+
+    Points: within 0.5 m of the global plane and inside the footprint grown by 0.4 r (r = min(0.75 m, 20 % of the
+    model's length)); at least ``ar.ground_min_points``, and at least 3 within r of each wheel spot (model xy at
+    ±30 % of the length, ±40 % of the width from the centre), so the ground under every wheel is measured (not a
+    LiDAR shadow).
+    Fit: least squares (smallest singular vector), refitted twice on the points within max(3 cm, 3 x RMS);
+    refused when under 80 % of the points stay, their RMS exceeds ``ar.ground_max_roughness`` m or the normal
+    leans more than ``ar.ground_max_tilt_deg`` from the global plane's.
+    """
+    near = pts_w[np.abs(pts_w[:, 2]) < 0.5]
+    reach = min(0.75, 0.2 * float(hi[0] - lo[0]))  # 0.75 m for real cars, less for small (toy) models
+    near = near[MplPath(footprint(T, lo, hi, 0.4 * reach)).contains_points(near[:, :2])]
+    if len(near) < ar.ground_min_points:
+        return None
+    q = transform_points(invert_pose(T), near)[:, :2] - 0.5 * (lo[:2] + hi[:2])
+    wheels = np.array([[sx * 0.3, sy * 0.4] for sx in (-1, 1) for sy in (-1, 1)]) * (hi[:2] - lo[:2])
+    if min(int((np.linalg.norm(q - w, axis=1) < reach).sum()) for w in wheels) < 3:
+        return None
+    keep = np.ones(len(near), bool)
+    for _ in range(3):
+        c = near[keep].mean(axis=0)
+        n = np.linalg.svd(near[keep] - c, full_matrices=False)[2][-1]
+        n = n if n[2] > 0 else -n
+        r = (near - c) @ n
+        keep = np.abs(r) <= max(0.03, 3 * float(np.sqrt(np.mean(r[keep] ** 2))))
+    rms = float(np.sqrt(np.mean(r[keep] ** 2)))
+    if keep.mean() < 0.8 or rms > ar.ground_max_roughness or n[2] < math.cos(math.radians(ar.ground_max_tilt_deg)):
+        return None
+    return n, c
+
+
+def tilt_to(n: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation taking +z to the unit vector ``n`` about their common perpendicular (Rodrigues' formula)."""
+    v, c = np.cross([0.0, 0.0, 1.0], n), float(n[2])
+    V = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + V + V @ V / (1.0 + c)
+
+
+def stand_on(T: np.ndarray, lo, hi, plane: tuple) -> np.ndarray:
+    """``world_T_model`` of the model at ``T`` (standing on z = 0) moved onto ``plane`` (n, p0): its bottom face centre
+    on the plane vertically above/below where it was, its up axis along n (same heading)."""
+    n, p0 = plane
+    c0 = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]])
+    p = T[:3, :3] @ c0 + T[:3, 3]
+    p[2] = p0[2] - (n[0] * (p[0] - p0[0]) + n[1] * (p[1] - p0[1])) / n[2]
+    return make_pose(tilt_to(n) @ T[:3, :3], p) @ make_pose(np.eye(3), -c0)
+
+
+def heights_above(pts_w: np.ndarray, plane: tuple) -> np.ndarray:
+    """``pts_w`` (n, 3) with z replaced by the signed height above ``plane`` (n, p0), metres."""
+    out = pts_w.copy()
+    out[:, 2] = (pts_w - plane[1]) @ plane[0]
+    return out
+
+
 def clear_of_real_points(fp: np.ndarray, lo, hi, pts_w: np.ndarray) -> bool:
     """At most 3 real 3D points standing in footprint ``fp`` between max(3 cm, 15 % of the model's height) and 2 m."""
     standing = pts_w[(pts_w[:, 2] > max(0.03, 0.15 * float(hi[2] - lo[2]))) & (pts_w[:, 2] < 2.0)]
     return bool(MplPath(fp).contains_points(standing[:, :2]).sum() <= 3)
+
+
+def on_real_ground(T: np.ndarray, fp: np.ndarray, lo, hi, ar, pts_w: np.ndarray, ground_pts: np.ndarray):
+    """``world_T_model`` of a model drawn at ``T`` once it stands on the measured ground (``ar.local_ground``:
+    :func:`fit_local_ground`, :func:`stand_on`; else the global plane where :func:`on_measured_ground`), or None
+    where the ground is unmeasured, steep or rough, or real points stand in footprint ``fp`` (``ar.avoid_real``)."""
+    if ar.local_ground:
+        plane = fit_local_ground(T, lo, hi, pts_w, ar)
+        if plane is None:
+            return None
+        T, pts_w = stand_on(T, lo, hi, plane), heights_above(pts_w, plane)
+    elif not on_measured_ground(T, lo, hi, ground_pts):
+        return None
+    if ar.avoid_real and not clear_of_real_points(fp, lo, hi, pts_w):
+        return None
+    return T
 
 
 def place_object(rng, ar, bg: Background, lo, hi, world_T_cam: np.ndarray, taken: list, pts_w, ground_pts):
@@ -180,9 +257,8 @@ def place_object(rng, ar, bg: Background, lo, hi, world_T_cam: np.ndarray, taken
         if any(polygons_overlap(fp, t) for t in taken):
             continue
         if pts_w is not None and len(pts_w):
-            if not on_measured_ground(T, lo, hi, ground_pts):
-                continue
-            if ar.avoid_real and not clear_of_real_points(fp, lo, hi, pts_w):
+            T = on_real_ground(T, fp, lo, hi, ar, pts_w, ground_pts)
+            if T is None:
                 continue
         taken.append(footprint(T, lo, hi, 0.0))
         return T

@@ -3,9 +3,12 @@
 Setup (docs/conventions.md, "Physics"): pybullet in DIRECT mode, a fresh
 client per scene (so results do not depend on what a process simulated
 before), gravity -9.81 m/s^2 along world z, an explicit fixed time step,
-``deterministicOverlappingPairs=1``, and convex-hull collision shapes built
-from each model's visual mesh. Each body's frame is placed at its hull's
-centre of mass, so ``world_T_model = world_T_body @ T(-com)``.
+``deterministicOverlappingPairs=1``, and each model's collision geometry
+(assets/collision.py, recipe ``objects[].collision``): a convex hull or a
+compound of convex parts (a URDF's own ``<collision>`` or a V-HACD
+decomposition) on a dynamic body, or the exact triangle mesh on a static one.
+Each dynamic body's frame is placed at its parts' centre of mass, so
+``world_T_model = world_T_body @ T(-com)``.
 
 Settling: after each step, every object's speed is measured as absolute
 differences, |dposition| / dt and geodesic |drotation| / dt (not signed
@@ -24,13 +27,19 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as pb
 
+from ..assets.collision import CollisionGeometry, collision_geometry, write_parts_obj
 from ..assets.loaders import AssetLibrary
 from ..config.schema import ClutterConfig
 from ..core.description import SceneDescription
-from ..core.geometry import box_corners, make_pose, matrix_to_quat_xyzw, quat_xyzw_to_matrix, rotation_angle
+from ..core.geometry import make_pose, matrix_to_quat_xyzw, quat_xyzw_to_matrix, rotation_angle
 from .clutter import floor_slab
 
 log = logging.getLogger(__name__)
+
+#: Collision margin of every object shape, metres. Bullet pads convex shapes by a margin; pybullet's default
+#: for mesh shapes left 2 mm gaps between resting objects and ~1 mm above the floor. 0 keeps contacts exact
+#: (tests/scenes/test_physics.py: visual meshes of touching objects within 2 mm, floor contact within 1 mm).
+COLLISION_MARGIN = 0.0
 
 
 @dataclass(frozen=True)
@@ -44,31 +53,45 @@ class SettleReport:
 
 
 class CollisionShapes:
-    """Convex-hull collision data per model, computed once per process.
+    """Collision geometry per model (assets/collision.py), computed once per process.
 
-    ``get(obj_id)`` returns (hull vertices (n, 3) relative to the hull's centre of mass, com (3,)), metres, model frame.
+    ``get(obj_id)`` returns the model's :class:`CollisionGeometry` (model frame, metres; body frame at ``com``).
     """
 
     def __init__(self, library: AssetLibrary):
         self.library = library
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[int, CollisionGeometry] = {}
+        self._files: dict[int, str] = {}
 
-    def get(self, obj_id: int) -> tuple[np.ndarray, np.ndarray]:
+    def get(self, obj_id: int) -> CollisionGeometry:
         if obj_id not in self._cache:
-            mesh = self.library.get(obj_id).mesh
-            try:
-                hull = mesh.convex_hull
-                com = np.asarray(hull.center_mass, dtype=np.float64)
-                verts = np.asarray(hull.vertices, dtype=np.float64)
-                if not np.all(np.isfinite(com)) or hull.volume <= 1e-12:
-                    raise ValueError("degenerate hull")
-            except Exception:  # flat or degenerate geometry: fall back to its bounding box
-                lo, hi = mesh.bounds
-                hi = np.maximum(hi, lo + 1e-3)
-                com = 0.5 * (lo + hi)
-                verts = box_corners(lo, hi)
-            self._cache[obj_id] = (verts - com, com)
+            self._cache[obj_id] = collision_geometry(self.library, obj_id)
         return self._cache[obj_id]
+
+    def compound_file(self, obj_id: int) -> str:
+        """OBJ file of the model's convex parts relative to ``com`` (one object each), for pybullet."""
+        if obj_id not in self._files:
+            g = self.get(obj_id)
+            self._files[obj_id] = str(write_parts_obj([p - g.com for p in g.parts]))
+        return self._files[obj_id]
+
+
+def _collision_shape(client: int, shapes: CollisionShapes, obj_id: int) -> int:
+    """pybullet shape of a model: one convex hull (vertices), a compound of hulls (an OBJ with one object per
+    part: pybullet takes each object's hull), or a static concave triangle mesh."""
+    g = shapes.get(obj_id)
+    if g.static:
+        return pb.createCollisionShape(pb.GEOM_MESH, vertices=g.parts[0].tolist(), indices=g.faces.ravel().tolist(),
+                                       flags=pb.GEOM_FORCE_CONCAVE_TRIMESH, physicsClientId=client)
+    if len(g.parts) == 1:
+        return pb.createCollisionShape(pb.GEOM_MESH, vertices=(g.parts[0] - g.com).tolist(), physicsClientId=client)
+    return pb.createCollisionShape(pb.GEOM_MESH, fileName=shapes.compound_file(obj_id), physicsClientId=client)
+
+
+def _on_floor(world_T_model: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """The pose lowered (or raised) along world z so the posed vertices' lowest point is at z = 0."""
+    z = (vertices @ world_T_model[:3, :3].T)[:, 2].min() + world_T_model[2, 3]
+    return make_pose(world_T_model[:3, :3], world_T_model[:3, 3] - [0.0, 0.0, z])
 
 
 def _add_static_box(client: int, box) -> None:
@@ -79,7 +102,8 @@ def _add_static_box(client: int, box) -> None:
 
 
 def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig) -> tuple[list, list]:
-    """Fill a pybullet client: engine parameters, gravity, the floor slab and walls (static), one dynamic body per object.
+    """Fill a pybullet client: engine parameters, gravity, the floor slab and walls (static), one body per object:
+    dynamic, or static for ``collision: mesh`` models (placed on the floor at their drop pose, see assets/collision.py).
 
     Returns (body ids, per-body centre of mass (3,) in the model frame), in ``scene.objects`` order.
     """
@@ -91,16 +115,16 @@ def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, 
         _add_static_box(client, w)
     bodies, coms = [], []
     for o in scene.objects:
-        verts, com = shapes.get(o.obj_id)
-        shape = pb.createCollisionShape(pb.GEOM_MESH, vertices=verts.tolist(), physicsClientId=client)
-        world_T_body = o.world_T_model @ make_pose(np.eye(3), com)
-        body = pb.createMultiBody(o.mass, shape, basePosition=world_T_body[:3, 3].tolist(),
+        g = shapes.get(o.obj_id)
+        shape = _collision_shape(client, shapes, o.obj_id)
+        world_T_body = _on_floor(o.world_T_model, g.parts[0]) if g.static else o.world_T_model @ make_pose(np.eye(3), g.com)
+        body = pb.createMultiBody(0.0 if g.static else o.mass, shape, basePosition=world_T_body[:3, 3].tolist(),
                                   baseOrientation=matrix_to_quat_xyzw(world_T_body[:3, :3]).tolist(),
                                   physicsClientId=client)
         pb.changeDynamics(body, -1, lateralFriction=o.friction, restitution=o.restitution,
-                          rollingFriction=0.001, spinningFriction=0.001, physicsClientId=client)
+                          rollingFriction=0.001, spinningFriction=0.001, collisionMargin=COLLISION_MARGIN, physicsClientId=client)
         bodies.append(body)
-        coms.append(com)
+        coms.append(g.com)
     return bodies, coms
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bad_inputs import grid_mesh_ply
 from conftest import DEFAULT_RECIPE, run_cli
 
 from gtforge.config import RecipeError, apply_overrides, load_recipe
@@ -44,10 +45,14 @@ def test_bundled_recipe_is_valid():
         (lambda d: d["camera"].update(width=160, height=120), "camera", "lies outside the 160x120 image"),
         (lambda d: d["output"].update(occlusion_thresholds=[0.6, 0.2]), "output.occlusion_thresholds", "t0 <= t1"),
         (lambda d: d["output"].update(formats=["pascal"]), "output.formats[0]", "unknown format; known: bop, coco, kitti"),
-        (lambda d: d["output"].update(formats=["kitti"]), "", "the kitti format is written for ar scenes"),
         (lambda d: d["output"].update(formats=["coco"], layers={"rgb": False}), "output", "keep layers.rgb true"),
+        (lambda d: d["output"].update(formats=["kitti"], layers={"rgb": False}), "output", "the kitti format refers to RGB"),
         (lambda d: d["clutter"].update(support="box"), "clutter.support", "'plane' or 'bin'"),
         (lambda d: d["lights"]["color"].update(max=[1.5, 1, 1]), "lights.color", "[0, 1]"),
+        (lambda d: d["objects"][0].update(count={"min": 100000, "max": 100000}), "objects[0].count.max",
+         "100000 instances is more than the limit of 500 per scene"),
+        (lambda d: [o.update(count={"min": 0, "max": 80 + i}) for i, o in enumerate(d["objects"])],
+         "objects[6].count.max", "draw up to 581 instances per scene (sum of count.max); the limit is 500"),
     ],
 )
 def test_bad_recipe_names_field(tmp_path, mutate, path, words):
@@ -127,3 +132,110 @@ def test_cli_refuses_foreign_output_folder(tmp_path, capsys):
     assert (out / "precious.txt").read_text() == "keep me"
     assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
     assert "not a gtforge dataset" in capsys.readouterr().err
+
+
+def _alias_bomb(levels: int = 9) -> bytes:
+    """A small YAML file whose aliases of aliases expand to 9**levels values ("billion laughs")."""
+    lines = ["seed: 0", "a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]" for k in range(1, levels)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+#: Hostile recipe files: (bytes, words of the message). Each must give a RecipeError naming the file.
+BAD_FILES = {
+    "latin1": (DEFAULT_RECIPE.read_bytes().replace(b"# Default recipe", "# Défault recipe".encode("latin-1")),
+               "not a UTF-8 text file: byte 0xe9 at line 1, column 4"),
+    "binary_garbage": (__import__("numpy").random.default_rng(12).bytes(4096), "not a UTF-8 text file: byte 0x"),
+    "png_image": ((Path(__import__("pybullet_data").getDataPath()) / "checker_blue.png").read_bytes(),
+                  "not a UTF-8 text file: byte 0x89 at line 1, column 1"),
+    "nul_bytes": (b"seed: 0\x00\x01\x02\nscenes: {}\n", "not valid YAML"),
+    "utf16": ("seed: 0\n".encode("utf-16"), "not a UTF-8 text file: byte 0xff at line 1, column 1"),
+    "deep_nesting": (b"seed: " + b"[" * 1000 + b"]" * 1000 + b"\n", "not valid YAML: nested too deeply"),
+    "alias_bomb": (_alias_bomb(), "expands to more than 100000 values"),
+    "recursive_alias": (b"seed: 0\nscenes: &s {count: 1, loop: *s}\n", "expands to more than 100000 values"),
+    "empty": (b"", "a recipe must be a YAML mapping"),
+    "a_list": (b"- seed: 0\n", "a recipe must be a YAML mapping"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_hostile_recipe_file_names_the_file(tmp_path, name):
+    content, words = BAD_FILES[name]
+    p = tmp_path / f"{name}.yaml"
+    p.write_bytes(content)
+    with pytest.raises(RecipeError) as e:
+        load_recipe(p)
+    assert e.value.file == str(p) and e.value.path == ""
+    assert words in e.value.message
+    assert str(e.value).startswith(f"{p}: ")
+
+
+def test_expansion_limit_counts_aliases_per_use():
+    """The alias-bomb guard counts an aliased node once per use (9**k), and lets ordinary recipes through."""
+    from gtforge.config.loading import MAX_RECIPE_VALUES, _expanded_size
+
+    shared = list(range(9))
+    assert _expanded_size({"a": shared, "b": shared}, 100) == 1 + 2 * (1 + 9)
+    # a0 holds 9 scalars (10 values), a_k holds 9 uses of a_(k-1): 1 + 9 * size(a_(k-1)) = (9**(k+2) - 1) / 8
+    assert _expanded_size(yaml.safe_load(_alias_bomb(4)), 10**6) == 2 + sum((9 ** (k + 2) - 1) // 8 for k in range(4))
+    assert _expanded_size(yaml.safe_load(_alias_bomb(4)), 10**6) == 2 + 10 + 91 + 820 + 7381
+    assert _expanded_size(yaml.safe_load(DEFAULT_RECIPE.read_text()), MAX_RECIPE_VALUES) < 1000
+
+
+@pytest.mark.parametrize("name", ["latin1", "binary_garbage"])
+def test_cli_hostile_recipe_file_exit_2_and_writes_nothing(tmp_path, capsys, name):
+    p = tmp_path / f"{name}.yaml"
+    p.write_bytes(BAD_FILES[name][0])
+    out = tmp_path / "out"
+    rc = run_cli("build", p, "--out", out, "--quiet")
+    assert rc == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert f"gtforge: error: {p}: not a UTF-8 text file" in err and "Traceback" not in err
+
+
+def _add_mesh_set(tmp_path, name: str, write) -> list[str]:
+    """Write a mesh file with ``write(path)`` and return the ``--set`` putting it in place of object set [6]."""
+    p = tmp_path / f"{name}.ply"
+    write(p)
+    return ["--set", f"objects[6]={{name: {name}, source: {p}, count: {{min: 1, max: 1}}}}"]
+
+
+def _zero_area(p):
+    p.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+                 "element face 2\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n0.05 0 0\n0.1 0 0\n"
+                 "3 0 1 2\n3 2 1 0\n")
+
+
+def _huge(p):
+    grid_mesh_ply(p, 1100)
+
+
+#: (--set arguments, what the error must name, words); the bundled recipe: a 0.4 x 0.3 m bin, drops up
+#: to 0.3 m (26.6 L of pile at 0.74 packing), mug set [2] of 0.63 L, bunny set [5] 0.126 m across.
+BAD_BUILDS = {
+    "count_over_limit": (["--set", "objects[0].count={min: 100000, max: 100000}"], "objects[0].count.max",
+                         "more than the limit of 500 per scene"),
+    "count_cannot_fit": (["--set", "objects[2].count.max=100"], "objects[2].count.max",
+                         "the largest draw cannot fit"),
+    "scale_over_bin": (["--set", "objects[5].scale=0.25"], "objects[5].scale", "larger than the bin"),
+    "scale_over_workspace": (["--set", "clutter.support=plane", "--set", "clutter.workspace_half_extent=0.2",
+                              "--set", "objects[5].scale=0.2"], "objects[5].scale", "larger than the workspace"),
+    "zero_area_mesh": (lambda t: _add_mesh_set(t, "flat", _zero_area), "flat.ply", "all 2 faces have zero area"),
+    "huge_mesh": (lambda t: _add_mesh_set(t, "scan", _huge), "scan.ply", "mesh has 2,415,602 faces, more than the "
+                  "limit of 1,000,000"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_BUILDS))
+def test_cli_bad_input_exit_2_before_rendering(tmp_path, capsys, name):
+    argv, names, words = BAD_BUILDS[name]
+    argv = argv(tmp_path) if callable(argv) else argv
+    out = tmp_path / "out"
+    rc = run_cli("build", DEFAULT_RECIPE, "--out", out, "--quiet", *argv)
+    assert rc == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    where = f"{DEFAULT_RECIPE}: {names}" if "[" in names else str(tmp_path / names)  # recipe field or mesh file
+    assert err.startswith(f"gtforge: error: {where}: ")
+    assert names in err and words in err and "Traceback" not in err

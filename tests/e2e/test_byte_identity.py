@@ -1,7 +1,9 @@
 """Same recipe, same bytes: every bundled recipe writes exactly the files recorded in ``golden_hashes.json``.
 
-The hashes were recorded from the code before the layout refactor (issue 8). A change that is
-*meant* to alter output regenerates them with ``.venv/bin/python tests/e2e/golden.py --record``
+The hashes were first recorded before the layout refactor (issue 8), which left every byte as it was,
+and re-recorded with issue 12, whose fixes change output on purpose (BOP boxes, symmetries, physics
+collision shapes and margin, KITTI frames, cars on the local ground). A change that is *meant* to alter
+output regenerates them with ``.venv/bin/python tests/e2e/golden.py --record``
 and commits the new file together with the change (the diff of the JSON shows which files moved).
 """
 

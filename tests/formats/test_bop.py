@@ -14,8 +14,8 @@ from gtforge.core.geometry import intrinsics_matrix, look_at_opencv
 from gtforge.core.labels import InstanceLabel
 from gtforge.formats.atomic import AtomicFolder, load_json
 from gtforge.formats.bop import (
-    BopWriter, ImagesWriter, depth_to_png_values, gt_pose, model_info, read_depth, read_mask, read_scene, scene_path,
-    write_models,
+    BopWriter, ImagesWriter, depth_to_png_values, from_bop_bbox, gt_pose, model_info, read_depth, read_mask, read_scene,
+    scene_path, visibility_entry, write_models,
 )
 from gtforge.formats.protocol import FrameRecord, SceneContext
 from gtforge.render.annotate import visibility_stats
@@ -75,7 +75,7 @@ def test_scene_writer_roundtrip(tmp_path):
     assert gt["obj_id"] == 3 and np.allclose(gt["cam_t_m2c"], [10, -20, 500])  # mm
     assert np.allclose(gt_pose(gt)[:3, :3], lab.cam_R_m2c) and np.allclose(gt_pose(gt)[:3, 3], lab.cam_t_m2c)
     info = s["gt_info"][0][0]
-    assert info == {"bbox_obj": [3, 2, 6, 4], "bbox_visib": [3, 2, 4, 4], "px_count_all": 24, "px_count_valid": 24,
+    assert info == {"bbox_obj": [3, 2, 5, 3], "bbox_visib": [3, 2, 3, 3], "px_count_all": 24, "px_count_valid": 24,
                     "px_count_visib": 16, "visib_fract": 16 / 24}
     assert s["occlusion"][0][0]["occlusion"] == pytest.approx(1 - 16 / 24)
     d = np.asarray(Image.open(final / "depth" / "000000.png"))
@@ -97,7 +97,8 @@ def test_depth_png_range():
 
 def test_models_in_mm_with_info(tmp_path):
     box = trimesh.creation.box(extents=[0.1, 0.2, 0.3])
-    lib = SimpleNamespace(get=lambda i: Asset(i, "box", "box", "<t>", box, base_color=np.array([1, 0, 0, 1.0])))
+    lib = SimpleNamespace(get=lambda i: Asset(i, "box", "box", "<t>", box, base_color=np.array([1, 0, 0, 1.0])),
+                          symmetries=lambda i: {})
     write_models(tmp_path, lib, [5])
     info = load_json(tmp_path / "models" / "models_info.json")
     assert set(info) == {5}
@@ -106,3 +107,48 @@ def test_models_in_mm_with_info(tmp_path):
     m = trimesh.load(tmp_path / "models" / "obj_000005.ply", process=False)
     assert np.allclose(m.bounds, box.bounds * 1000)
     assert model_info(np.array([[0, 0, 0], [3.0, 4, 0]]))["diameter"] == 5.0
+
+
+def calc_2d_bbox(xs, ys):
+    """Re-implementation of the BOP toolkit's ``misc.calc_2d_bbox`` (bop_toolkit_lib/misc.py, without clipping):
+    ``[x_min, y_min, x_max - x_min, y_max - y_min]``."""
+    return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()), int(ys.max() - ys.min())]
+
+
+def toolkit_gt_info_boxes(canvas, mask_visib):
+    """bbox_obj and bbox_visib as the toolkit's ``scripts/calc_gt_info.py`` computes them: from the 3W x 3H
+    silhouette shifted by (-W, -H), and from the visible mask; [-1, -1, -1, -1] when nothing is visible."""
+    H, W = mask_visib.shape
+    ys, xs = canvas.nonzero()
+    x, y, w, h = calc_2d_bbox(xs, ys)
+    bbox_obj = [x - W, y - H, w, h]
+    ys, xs = mask_visib.nonzero()
+    bbox_visib = calc_2d_bbox(xs, ys) if len(xs) else [-1, -1, -1, -1]
+    return bbox_obj, bbox_visib
+
+
+@pytest.mark.parametrize("name", ["general", "one_pixel", "border_touching", "outside_left", "hidden"])
+def test_bop_boxes_are_the_toolkits(name):
+    H, W = 12, 16
+    canvas = np.zeros((3 * H, 3 * W), bool)
+    ids = np.zeros((H, W), np.int32)
+    if name == "general":
+        canvas[H + 2:H + 7, W + 3:W + 11] = True
+        ids[3:6, 4:9] = 1
+    elif name == "one_pixel":
+        canvas[H + 5, W + 7] = True
+        ids[5, 7] = 1
+    elif name == "border_touching":  # touches the image's right and bottom borders, and goes past them
+        canvas[H + 8:H + 14, W + 12:W + 20] = True
+        ids[8:12, 12:16] = 1
+    elif name == "outside_left":
+        canvas[H + 1:H + 4, W - 5:W + 2] = True
+        ids[1:4, 0:2] = 1
+    else:  # silhouette in the image, every pixel owned by something else
+        canvas[H + 1:H + 4, W + 1:W + 4] = True
+        ids[1:4, 1:4] = 2
+    stats = visibility_stats(canvas, ids, np.ones((H, W)), 1)
+    info = visibility_entry(stats)
+    assert [info["bbox_obj"], info["bbox_visib"]] == list(toolkit_gt_info_boxes(canvas, stats.mask_visib))
+    # the reader gives back gtforge's (and COCO's) convention, w = x_max - x_min + 1
+    assert from_bop_bbox(info["bbox_visib"]) == stats.bbox_visib and from_bop_bbox(info["bbox_obj"]) == stats.bbox_obj

@@ -11,7 +11,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from gtforge.formats.bop import read_mask, read_scene
+from gtforge.formats.bop import from_bop_bbox, read_mask, read_scene
 from gtforge.formats.coco import decode_rle, encode_rle
 
 
@@ -50,9 +50,9 @@ def test_coco_matches_bop_output_exactly(small_dataset, coco):
             assert np.array_equal(decode_rle(a["segmentation_amodal"]),
                                   read_mask(sd / "mask" / f"{im_id:06d}_{gt_id:06d}.png"))
             assert a["area"] == info["px_count_visib"] == mv.sum()
-            assert a["bbox"] == info["bbox_visib"]
+            assert a["bbox"] == from_bop_bbox(info["bbox_visib"])  # COCO: w = x_max - x_min + 1; BOP: one less
             assert list(mask_utils.toBbox(a["segmentation"])) == a["bbox"]
-            assert a["bbox_amodal"] == info["bbox_obj"] and a["visib_fract"] == info["visib_fract"]
+            assert a["bbox_amodal"] == from_bop_bbox(info["bbox_obj"]) and a["visib_fract"] == info["visib_fract"]
             assert a["iscrowd"] == 0 and a["ignore"] == int(info["visib_fract"] < 0.1)
             assert a["occlusion_level"] == occ[gt_id]["occlusion_level"]
             assert a["category_id"] == a["obj_id"] == s["gt"][im_id][gt_id]["obj_id"]

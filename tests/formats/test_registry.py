@@ -54,4 +54,8 @@ def test_a_registered_toy_format_is_written_without_touching_the_pipeline(tmp_pa
 def test_register_refuses_a_taken_name():
     with pytest.raises(ValueError, match="registered already"):
         registry.register("bop", ToyWriter)
-    assert registry.writer_classes(["coco"])[0] is registry.BASE_WRITER
+    from gtforge.formats.bop import ImagesWriter
+    from gtforge.formats.coco import CocoWriter
+
+    assert registry.writer_classes(["coco"]) == [ImagesWriter, CocoWriter]
+    assert "pycocotools" in __import__("sys").modules  # resolved on use

@@ -1,0 +1,122 @@
+"""Recipe checks that need the loaded models: does each object, and does each scene's pile, fit the space?
+
+Run by :func:`~gtforge.pipeline.build._check_inputs` once the asset library is loaded, before anything is
+written or rendered; a failure is a :class:`~gtforge.config.schema.RecipeError` naming the recipe field to
+change. Only clutter scenes are checked (AR scenes place objects in the photo's space, not in
+``clutter``). The rules (also in docs/conventions.md, "Recipe limits"):
+
+* **Size.** A model's size is its bounding-sphere diameter (twice
+  :func:`~gtforge.scenes.clutter.model_radius`, the sphere the drop placement uses), in metres after
+  ``scale``. It must not exceed the workspace side ``2 * clutter.workspace_half_extent`` and, with
+  ``support: bin``, the diagonal of the bin's inner rectangle; otherwise ``objects[i].scale`` is refused.
+* **Fit.** The expected volume of the largest draw, the sum over object sets of ``count.max`` times
+  the set's mean model volume, must fit the space the pile can take: the support area (the bin's inner
+  rectangle; on a plane, the square around the drop region grown by the largest model size on every
+  side, at most the workspace square) times the pile height (the highest drop,
+  ``clutter.drop.height.max``, or the bin's height if higher: a pile above the highest drop would have
+  objects released inside it) times :data:`PACKING_FRACTION`. A model's volume is its enclosed volume
+  when the mesh is watertight, else its convex hull's (pybullet collides convex hulls). Otherwise the
+  ``objects[i].count.max`` of the set with the largest share is refused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import trimesh
+
+from ..assets.loaders import AssetLibrary
+from ..config.schema import Recipe, RecipeError
+from ..scenes.clutter import model_radius
+
+#: Densest fraction of space a random pile of convex bodies fills: about 0.64 for spheres (random close
+#: packing) and up to about 0.74 for ellipsoids (Donev et al., Science 303:990, 2004). We take the upper
+#: value so that only piles that cannot fit are refused.
+PACKING_FRACTION = 0.74
+
+
+def model_volume(mesh: trimesh.Trimesh) -> float:
+    """Solid volume (m^3) a model takes: enclosed volume of a watertight mesh, else its convex hull's
+    (0 for a flat model, whose hull has no volume)."""
+    if mesh.is_watertight:
+        return abs(float(mesh.volume))
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):  # a flat hull's centre of mass divides by 0
+            return float(mesh.convex_hull.volume)
+    except Exception:  # qhull refuses flat or collinear point sets
+        return 0.0
+
+
+def _size_limit(recipe: Recipe) -> tuple[float, str]:
+    """Largest model size (m) the clutter space takes, and what sets it."""
+    cl = recipe.clutter
+    limit, what = 2.0 * cl.workspace_half_extent, "the workspace (2 x clutter.workspace_half_extent)"
+    if cl.support == "bin":
+        diag = math.hypot(*cl.bin.size)
+        if diag < limit:
+            limit, what = diag, "the bin (diagonal of clutter.bin.size)"
+    return limit, what
+
+
+def check_object_sizes(recipe: Recipe, library: AssetLibrary, recipe_file: str) -> None:
+    """Refuse a model larger than the workspace or the bin (rule in the module docstring).
+
+    Raises
+    ------
+    RecipeError
+        At ``objects[i].scale``, naming the model, its size and the limit (m).
+    """
+    limit, what = _size_limit(recipe)
+    for i, s in enumerate(recipe.objects):
+        for obj_id in library.set_ids[s.name]:
+            size = 2.0 * model_radius(library, obj_id)
+            if size > limit:
+                a = library.get(obj_id)
+                raise RecipeError(recipe_file, f"objects[{i}].scale",
+                                  f"at scale {s.scale:g} {a.class_name} ({a.source}) is {size:.3g} m across "
+                                  f"(bounding sphere), larger than {what}: {limit:.3g} m")
+
+
+def _capacity(recipe: Recipe, largest: float) -> tuple[float, str]:
+    """Volume (m^3) the pile can take, given the largest model size (m), and how it was computed."""
+    cl = recipe.clutter
+    if cl.support == "bin":
+        area, where, height = cl.bin.size[0] * cl.bin.size[1], "the bin", max(cl.bin.height, cl.drop.height.max)
+    else:
+        side = min(2.0 * cl.workspace_half_extent, 2.0 * max(cl.drop.half_extent) + 2.0 * largest)
+        area, where, height = side * side, "the drop region grown by the largest model", cl.drop.height.max
+    cap = area * height * PACKING_FRACTION
+    return cap, f"{where} holds {area:.3g} m^2 x {height:.3g} m high x {PACKING_FRACTION} packing = {cap * 1e3:.3g} L"
+
+
+def check_counts_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str) -> None:
+    """Refuse object counts whose pile cannot fit the clutter space (rule in the module docstring).
+
+    Raises
+    ------
+    RecipeError
+        At ``objects[i].count.max`` of the set with the largest volume share, with the figures (litres).
+    """
+    shares, largest = [], 0.0
+    for s in recipe.objects:
+        ids = library.set_ids[s.name]
+        vols = [model_volume(library.get(obj_id).mesh) for obj_id in ids]
+        shares.append(s.count.max * float(np.mean(vols)) if vols else 0.0)
+        largest = max([largest] + [2.0 * model_radius(library, obj_id) for obj_id in ids])
+    total = sum(shares)
+    cap, how = _capacity(recipe, largest)
+    if total > cap:
+        i = int(np.argmax(shares))
+        n = recipe.objects[i].count.max
+        raise RecipeError(recipe_file, f"objects[{i}].count.max",
+                          f"the largest draw cannot fit: {total * 1e3:.3g} L of objects in all ({n} of this set: "
+                          f"{shares[i] * 1e3:.3g} L), but {how}; lower count.max or enlarge the space")
+
+
+def check_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str) -> None:
+    """Both checks above, for clutter scenes (AR scenes pass). Raises RecipeError."""
+    if recipe.scene_kind != "clutter" or not recipe.objects:
+        return
+    check_object_sizes(recipe, library, recipe_file)
+    check_counts_fit(recipe, library, recipe_file)
