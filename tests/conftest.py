@@ -20,7 +20,7 @@ SMALL = [
 
 
 #: Fixtures that build a dataset with the CLI: a test using one is end-to-end.
-E2E_FIXTURES = {"small_dataset", "hands_dataset", "kitti_ar", "coco", "oracle_results"}
+E2E_FIXTURES = {"small_dataset", "hands_dataset", "kitti_ar", "coco", "oracle_results", "yolo_dataset"}
 
 
 def pytest_collection_modifyitems(config, items):
