@@ -8,13 +8,14 @@ a forward distance and a lateral offset inside the camera frustum, with a yaw
 from the recipe; where the background has 3D points (LiDAR, depth) and ``ar.local_ground``
 is on, it then stands on a plane fitted to the points under its footprint (pitch and roll
 follow it up to ``ar.ground_max_tilt_deg``; spots with too few points, points missing in a
-quarter of the footprint, a steeper or rougher ground are refused). Its footprint (oriented rectangle, +0.3 m margin) never meets
-another inserted object, a real object's 3D box from the background's labels, or
-LiDAR/depth points standing 0.3–2 m above the ground. For ``free`` placement
+quarter of the footprint, a steeper or rougher ground are refused). Its footprint (oriented rectangle, grown
+by 10 % of the object's length) never meets another inserted object or a real object's 3D box from the
+background's labels, and holds at most 3 LiDAR/depth points standing between max(3 cm, 15 % of the
+object's height) and 2 m above the ground. For ``free`` placement
 (cut-and-paste data) objects float in front of the camera in random orientations.
 
 Real objects with 3D boxes become invisible occluders (:class:`StaticBox` in
-``SceneDescription.occluders``): they hide inserted objects behind them in the image
+``SceneDescription.ar.occluders``): they hide inserted objects behind them in the image
 and in every label. Lighting follows the photo: ambient from its mean brightness,
 a key light tinted by its mean colour from a random sun direction.
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.path import Path as MplPath
 
 from ..assets.backgrounds import Background, real_boxes
 from ..core.description import ARSetting, CompositeLook, Floor, Light, ObjectInstance, SceneDescription, StaticBox, View
@@ -150,7 +150,7 @@ def on_free_space(T: np.ndarray, lo, hi, cam_T_world: np.ndarray, bg: Background
 def on_measured_ground(T: np.ndarray, lo, hi, ground_pts: np.ndarray) -> bool:
     """At least 5 measured ground points (world xy) in the footprint grown by 0.5 m + 10 % of the length."""
     around = footprint(T, lo, hi, 0.5 + 0.1 * float(hi[0] - lo[0]))
-    return bool(MplPath(around).contains_points(ground_pts).sum() >= 5)
+    return bool(_inside(around, ground_pts).sum() >= 5)
 
 
 def fit_local_ground(T: np.ndarray, lo, hi, pts_w: np.ndarray, ar) -> tuple | None:
@@ -167,7 +167,7 @@ def fit_local_ground(T: np.ndarray, lo, hi, pts_w: np.ndarray, ar) -> tuple | No
     """
     near = pts_w[np.abs(pts_w[:, 2]) < 0.5]
     reach = min(0.75, 0.2 * float(hi[0] - lo[0]))  # 0.75 m for real cars, less for small (toy) models
-    near = near[MplPath(footprint(T, lo, hi, 0.4 * reach)).contains_points(near[:, :2])]
+    near = near[_inside(footprint(T, lo, hi, 0.4 * reach), near[:, :2])]
     if len(near) < ar.ground_min_points:
         return None
     q = transform_points(invert_pose(T), near)[:, :2] - 0.5 * (lo[:2] + hi[:2])
@@ -211,10 +211,18 @@ def heights_above(pts_w: np.ndarray, plane: tuple) -> np.ndarray:
     return out
 
 
+def _inside(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Which points (n, 2) lie inside a polygon (k, 2) (matplotlib's point-in-polygon; imported here, as only
+    AR placement needs it)."""
+    from matplotlib.path import Path as MplPath
+
+    return MplPath(polygon).contains_points(points)
+
+
 def clear_of_real_points(fp: np.ndarray, lo, hi, pts_w: np.ndarray) -> bool:
     """At most 3 real 3D points standing in footprint ``fp`` between max(3 cm, 15 % of the model's height) and 2 m."""
     standing = pts_w[(pts_w[:, 2] > max(0.03, 0.15 * float(hi[2] - lo[2]))) & (pts_w[:, 2] < 2.0)]
-    return bool(MplPath(fp).contains_points(standing[:, :2]).sum() <= 3)
+    return bool(_inside(fp, standing[:, :2]).sum() <= 3)
 
 
 def on_real_ground(T: np.ndarray, fp: np.ndarray, lo, hi, ar, pts_w: np.ndarray, ground_pts: np.ndarray):
