@@ -39,6 +39,31 @@ class AssetError(Exception):
     """A mesh file that cannot be read or used; the message names the file."""
 
 
+@dataclass(frozen=True)
+class PartLook:
+    """Fixed look of one part of a multi-part asset (e.g. a car's glass, tyres, rims, lights).
+
+    Attributes
+    ----------
+    role : str
+        ``body`` parts take the instance's :class:`~gtforge.core.description.Material` (e.g. the
+        car paint); every other role (``glass``, ``tyre``, ``rim``, ``light_front``, ``light_rear``,
+        ``trim``) keeps this look.
+    base_color : (4,) float64
+        RGBA in [0, 1].
+    metallic, roughness : float in [0, 1]
+        glTF metallic-roughness factors.
+    emissive : (3,) float64 or None
+        Emitted RGB in [0, 1] (lamps), or None.
+    """
+
+    role: str
+    base_color: np.ndarray
+    metallic: float = 0.0
+    roughness: float = 0.7
+    emissive: np.ndarray | None = None
+
+
 @dataclass
 class Asset:
     """One rigid model.
@@ -58,6 +83,10 @@ class Asset:
         int64, with its visual (texture or colours) when the file has one.
     base_color : (4,) float64 or None
         RGBA in [0, 1] from a URDF material, used when the mesh has no texture.
+    face_parts : (m,) int64 or None
+        Multi-part assets (procedural cars): index into ``parts`` of each face; None for one-part assets.
+    parts : tuple of PartLook
+        Looks of the parts named by ``face_parts``.
     """
 
     obj_id: int
@@ -66,6 +95,8 @@ class Asset:
     source: str
     mesh: trimesh.Trimesh
     base_color: np.ndarray | None = None
+    face_parts: np.ndarray | None = None
+    parts: tuple = ()
 
     @property
     def has_texture(self) -> bool:

@@ -9,10 +9,91 @@ annotator and the writers only read them. All poses are (4, 4) float64 in metres
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Texture:
+    """An image for a surface, named so that any process can rebuild it (``assets.textures.load_texture``).
+
+    Attributes
+    ----------
+    key : str
+        An absolute image file path, or ``procedural://<family>/<seed>`` (``assets/textures.py``
+        generates the image, (256, 256, 3) uint8, from the family and the integer seed).
+    family : str
+        Texture family, for coverage statistics and held-out splits: ``procedural/<family>``
+        (noise, marble, wood, stripes, checker, dots), ``skimage``, ``pybullet_data``, or
+        ``files:<source string of the recipe>`` for the user's images.
+    """
+
+    key: str
+    family: str
+
+
+@dataclass(frozen=True)
+class Material:
+    """Physically based (metallic-roughness, glTF 2.0) look of one surface.
+
+    Attributes
+    ----------
+    mode : 'asset', 'texture' or 'color'
+        ``asset``: the asset's own texture, vertex colours or URDF colour (``hsv`` applied to it);
+        ``texture``: ``texture`` mapped with the asset's UVs, or box-projected where it has none
+        (``projection``); ``color``: a plain ``base_color``.
+    base_color : (4,) float64
+        RGBA in [0, 1] (sRGB): the colour in ``color`` mode, a factor on the texture in ``texture`` mode,
+        the colour of assets without any visual in ``asset`` mode.
+    metallic, roughness : float in [0, 1]
+        glTF ``metallicFactor`` and ``roughnessFactor``.
+    texture : Texture or None
+        Required in ``texture`` mode.
+    tile : float
+        Metres per texture repeat for projected coordinates (box projection, floors, walls).
+    projection : 'auto' or 'box'
+        ``auto``: the asset's UVs when it has them, else box projection; ``box``: always box projection.
+    hsv : (3,) float64
+        Jitter applied to the texture image or asset colours: hue shift in turns (added, mod 1),
+        saturation factor, value factor (``assets.textures.jitter_hsv``). (0, 1, 1) leaves them unchanged.
+    """
+
+    mode: str
+    base_color: np.ndarray
+    metallic: float = 0.0
+    roughness: float = 0.7
+    texture: Texture | None = None
+    tile: float = 0.25
+    projection: str = "auto"
+    hsv: np.ndarray = field(default_factory=lambda: np.array([0.0, 1.0, 1.0]))
+
+
+@dataclass(frozen=True)
+class Backdrop:
+    """What the RGB image shows where no surface is hit (depth 0, no label there).
+
+    Attributes
+    ----------
+    kind : 'color', 'sky' or 'photo'
+    color : (3,) float64
+        RGB in [0, 1]: the plain colour (``color``), the horizon colour (``sky``).
+    zenith : (3,) float64 or None
+        ``sky``: colour straight up; the colour of a pixel blends horizon -> zenith with the elevation of its
+        viewing ray in the world frame (below the horizon: the horizon colour).
+    photo : Texture or None
+        ``photo``: the image, scaled to cover the frame and cropped at ``crop``.
+    crop : (4,) float64
+        ``photo``: (x0, y0, x1, y1) window of the photo in fractions of its width and height.
+    """
+
+    kind: str
+    color: np.ndarray
+    zenith: np.ndarray | None = None
+    photo: Texture | None = None
+    crop: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0, 1.0]))
 
 
 @dataclass(frozen=True)
@@ -28,8 +109,8 @@ class ObjectInstance:
         Model id in the :class:`~gtforge.assets.loaders.AssetLibrary` (BOP ``obj_id``).
     world_T_model : (4, 4) float64
         Pose of the model frame in the world, metres.
-    color : (4,) float64 or None
-        RGBA override of the asset's appearance; None keeps the asset's look.
+    material : Material or None
+        Look of the instance; None keeps the asset's look (its texture, colours and part materials).
     mass, friction, restitution : float
         Physical properties (kg, Coulomb coefficient, [0, 1]).
     """
@@ -37,7 +118,7 @@ class ObjectInstance:
     inst_id: int
     obj_id: int
     world_T_model: np.ndarray
-    color: np.ndarray | None = None
+    material: Material | None = None
     mass: float = 0.1
     friction: float = 0.6
     restitution: float = 0.0
@@ -71,12 +152,17 @@ class HandInstance:
     flat_hand_mean : bool
     backend : str
     color : (3,) float64
-        Skin colour, RGB in [0, 1].
+        Skin base tone, RGB in [0, 1].
     keypoint_radii : (21,) float64
         Per-keypoint visibility tolerance, metres (``scenes.hands.keypoint_radii``), computed once when
         the hand is placed.
     grasped_inst : int or None
         inst_id of the object it grasps.
+    vertex_colors : (n, 4) uint8 or None
+        Skin texture as per-vertex RGBA (creases, knuckles, nails); None: plain ``color``.
+    forearm : Forearm or None
+        Forearm attached at the wrist; drawn as part of the hand (its mask, box and visibility),
+        never part of the keypoints.
     """
 
     inst_id: int
@@ -95,38 +181,92 @@ class HandInstance:
     color: np.ndarray
     keypoint_radii: np.ndarray  # (21,) metres, visibility tolerances (scenes.hands.keypoint_radii)
     grasped_inst: int | None = None
+    vertex_colors: np.ndarray | None = None
+    forearm: "Forearm | None" = None
+
+
+@dataclass(frozen=True)
+class Forearm:
+    """A forearm mesh joined to a hand at its wrist.
+
+    Attributes
+    ----------
+    vertices : (k, 3) float64
+        World frame, metres.
+    faces : (l, 3) int64
+    vertex_colors : (k, 4) uint8
+        Skin (bare) or fabric (sleeve) colours.
+    sleeve : bool
+        True when a sleeve covers it.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    vertex_colors: np.ndarray
+    sleeve: bool = False
 
 
 @dataclass(frozen=True)
 class StaticBox:
-    """A static box (floor slab, bin wall): ``extents`` (3,) metres, centred at ``world_T_box``."""
+    """A static box (floor slab, bin or room wall): ``extents`` (3,) metres, centred at ``world_T_box``.
+
+    ``color`` (3,) RGB in [0, 1] is its plain colour; ``material``, when set, overrides it.
+    """
 
     extents: np.ndarray
     world_T_box: np.ndarray
     color: np.ndarray  # (3,) RGB in [0, 1]
+    material: Material | None = None
 
 
 @dataclass(frozen=True)
 class Floor:
     """The visible floor: a square of side ``size`` (m) in the plane z = 0, centred at the origin.
 
-    ``texture`` is an image file tiled every ``tile`` metres, or None for a plain ``color``.
-    Physics uses the top face of a slab under it (:func:`floor_slab`).
+    ``material`` (texture tiled every ``material.tile`` metres, or a plain colour) overrides the plain
+    ``color`` (3,) RGB in [0, 1]. Physics uses the top face of a slab under it
+    (``scenes.clutter.floor_slab``).
     """
 
     size: float
     color: np.ndarray
-    texture: str | None = None
-    tile: float = 0.25
+    material: Material | None = None
 
 
 @dataclass(frozen=True)
 class Light:
-    """A directional light shining along ``direction`` (3,) (unit, world frame), RGB ``color``, ``intensity`` (pyrender units)."""
+    """A light (pyrender / glTF ``KHR_lights_punctual`` semantics).
+
+    Attributes
+    ----------
+    direction : (3,) float64
+        Unit vector the light shines along, world frame (directional and spot lights; for point lights
+        the direction of their shadow frustum, towards the scene).
+    color : (3,) float64
+        Linear RGB in [0, 1] (from ``temperature_k`` when one is drawn).
+    intensity : float
+        Directional: illuminance (pyrender units, W/m^2-like); point and spot: luminous intensity
+        (candela-like, falling off with 1/d^2).
+    kind : 'directional', 'point' or 'spot'
+    position : (3,) float64 or None
+        World position, metres (point and spot).
+    inner_cone, outer_cone : float
+        Spot cone half-angles, radians (0 <= inner < outer <= pi/2).
+    temperature_k : float or None
+        Colour temperature the colour was made from, kelvin (recorded for statistics).
+    shadows : bool
+        Casts a shadow map (when the scene's ``shadows`` is on).
+    """
 
     direction: np.ndarray
     color: np.ndarray
     intensity: float
+    kind: str = "directional"
+    position: np.ndarray | None = None
+    inner_cone: float = 0.0
+    outer_cone: float = math.pi / 4
+    temperature_k: float | None = None
+    shadows: bool = True
 
 
 @dataclass(frozen=True)
@@ -259,12 +399,12 @@ class SceneDescription:
     floor : Floor
         The visible floor (for AR scenes: the shadow catcher on the real ground).
     walls : tuple of StaticBox
-        Bin walls; static, unlabelled.
+        Bin or room walls; static, unlabelled.
     lights : tuple of Light
     ambient : float
         Ambient light level (pyrender units, per channel).
     background_color : (3,) float64
-        RGB in [0, 1] where no surface is hit.
+        RGB in [0, 1] where no surface is hit (when ``backdrop`` is None).
     views : tuple of View
     shadows : bool
         Directional lights cast shadow maps.
@@ -273,6 +413,12 @@ class SceneDescription:
     hands : tuple of HandInstance
     ar : ARSetting or None
         Set for AR scenes (objects composited into a real photo).
+    distractors : tuple of ObjectInstance
+        Unlabelled objects (``obj_id`` in the distractor library, ``inst_id`` 1-based in their own
+        space): simulated and drawn, they occlude but get no label, mask or annotation; in the ID pass
+        they are background (0).
+    backdrop : Backdrop or None
+        What the image shows where no surface is hit; None: ``background_color``.
     """
 
     scene_index: int
@@ -287,6 +433,8 @@ class SceneDescription:
     removed: tuple[tuple[int, str], ...] = field(default=())  # (inst_id, reason) dropped by physics
     hands: tuple[HandInstance, ...] = ()
     ar: ARSetting | None = None
+    distractors: tuple[ObjectInstance, ...] = ()
+    backdrop: Backdrop | None = None
 
     def with_objects(self, objects, removed=()) -> "SceneDescription":
         """A copy with ``objects`` replaced and ``removed`` appended."""

@@ -48,7 +48,9 @@ class SceneContext:
     library : AssetLibrary
         Models by ``obj_id`` (meshes, class names).
     scene : SceneDescription
-        The simulated scene (object poses, static geometry, AR setting).
+        The simulated scene (object poses, static geometry, distractors, AR setting).
+    distractors : AssetLibrary or None
+        Models of the scene's distractors by their ``obj_id`` (None when the recipe has none).
     """
 
     root: Path
@@ -59,6 +61,7 @@ class SceneContext:
     recipe: Any
     library: Any
     scene: SceneDescription
+    distractors: Any = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class DatasetContext:
     library : AssetLibrary
     recipe_file : str
         The recipe file as given on the command line.
+    distractors : AssetLibrary or None
+        Distractor models (None when the recipe has none).
     """
 
     root: Path
@@ -109,6 +114,7 @@ class DatasetContext:
     recipe: Any
     library: Any
     recipe_file: str
+    distractors: Any = None
 
 
 class SceneWriter(Protocol):
