@@ -7,17 +7,92 @@ no GL context is ever created per frame.
 
 Passes per view (:meth:`Renderer.render_view`):
 
-1. **RGB**: lit, 4x MSAA, with the assets' textures/colours.
-2. **Instance IDs + depth**: one SEG pass with multisampling off, so every
+1. **Instance IDs + depth**: one SEG pass with multisampling off, so every
    pixel is shaded from the single surface at its centre: ``ids`` holds that
-   surface's object (``inst_id``, 0 for floor, walls and background) and
-   ``depth`` its z. Every object and the static geometry are in the pass, so
+   surface's object (``inst_id``, 0 for floor, walls, distractors and background)
+   and ``depth`` its z. Every object and the static geometry are in the pass, so
    every surface occludes (pyrender skips nodes missing from ``seg_node_map``).
-3. **Amodal silhouettes**: each object alone, on BOP's 3W x 3H canvas (the
+2. **RGB**: lit, 4x MSAA, with the surfaces' materials (below), shadow maps fitted
+   to what the depth pass sees, and the backdrop.
+3. **Amodal silhouettes**: each object (or hand) alone, on BOP's 3W x 3H canvas (the
    image in the middle; same pixel grid), for ``px_count_all``, ``bbox_obj``,
    full masks and truncation. The in-image part is drawn with the ID pass's own
    camera and viewport (scissored), so a pixel the ID pass gives an object is
-   always inside that object's silhouette.
+   always inside that object's silhouette. Distractors never get one.
+
+Appearance never changes geometry: materials, lights, shadows and backdrops act on
+the RGB pass only. Every surface is drawn with the same triangles, in the same order
+and at the same positions whatever its material (flat-shaded meshes are drawn as
+``vertices[faces]``; texture coordinates ride along per corner), so the ID, depth and
+amodal passes are bit-identical across appearances
+(``tests/render/test_appearance.py::test_geometry_passes_ignore_appearance``).
+
+Materials (``core.description.Material``, glTF 2.0 metallic-roughness):
+
+* ``None``: the asset's own look (texture, vertex colours, URDF or MTL colour), as loaded;
+  the pyrender mesh is cached per model.
+* ``asset``: that look with ``hsv`` jitter (``assets.textures.jitter_hsv``) applied to the
+  texture image, the vertex colours or the plain colour, and the material's metallic and
+  roughness.
+* ``texture``: ``load_texture(texture.key)`` with ``hsv`` jitter, mapped with the asset's UVs
+  when it has them and ``projection`` is ``auto``, else box-projected
+  (``assets.textures.box_uv``, ``tile`` metres per repeat, model frame); ``base_color``
+  multiplies it.
+* ``color``: a plain ``base_color``.
+
+Multi-part assets (``Asset.face_parts``, e.g. procedural cars) are one primitive per part: the
+``body`` part takes the instance's material (its ``PartLook`` when the material is None),
+the other parts their ``PartLook``. pyrender adds a material's emissive factor squared
+(``color += emissive * emissive_factor`` with ``emissive = emissive_factor`` in its
+``mesh.frag``), so a ``PartLook.emissive`` e is passed as sqrt(e).
+
+Texture coordinates: images are uploaded with row 0 at the top, so v = 0 is the image's bottom
+row (OpenGL / Wavefront convention). The floor's coordinates are ``(x, y) / tile`` of the world
+point (the image appears upright seen from above with +y up), walls' are ``box_uv`` in the box
+frame.
+
+Lights (``core.description.Light``): ``directional`` as pyrender ``DirectionalLight``; ``spot``
+as ``SpotLight`` with the light's cones; ``point`` as ``PointLight``. pyrender has no shadow
+maps for point lights (``NotImplementedError``), so **point lights with shadows are spot lights
+with a wide cone aimed at the scene**: a ``SpotLight`` at the light's position aimed along
+``Light.direction``, with inner = outer cone = :data:`POINT_SHADOW_CONE` (75 deg; no angular
+falloff inside the cone, dark outside it). A light casts shadows when both
+``SceneDescription.shadows`` and ``Light.shadows`` are set.
+
+Shadow maps (2048 x 2048, one per shadow-casting light): pyrender fits every directional light's map to
+the whole scene's bounding box (``scene.centroid``, ``scene.scale``): with a 3 m floor, a room or the 400 m
+AR shadow catcher the texels over the objects are centimetres wide and the depth range tens of metres,
+and since its shader's depth bias is a fraction (1e-4 to 1e-3) of that range, shadows float centimetres
+off their casters. While gtforge renders, :func:`_shadow_maps` replaces its ``_get_light_cam_matrices``
+(on our renderer instance only) by frusta fitted per view to the surfaces the view sees (the world points
+of its depth pass; every caster that can shadow them lies on their rays to the light):
+
+* directional: an orthographic frustum across the light just covering those points, deep enough to hold
+  every object, hand, distractor and wall towards the light, and at least 10 x its half-width deep;
+* spot (and point-as-spot): a perspective frustum from the light's position just covering the lit points,
+  its near plane at half the nearest one's depth and at most 1 / (10 tan(half field)) m.
+
+Those depth ranges keep pyrender's bias proportional to the texel size (1 to 10 texels of offset, no gap
+visible at a resting object's base: ``test_appearance.py::test_shadow_falls_where_the_light_is_blocked``);
+acne is removed by a slope-scaled ``glPolygonOffset`` while the maps are drawn. AR scenes, whose shadow
+catcher is not in the depth pass, fit the frusta to the inserted objects and their shadows on z = 0;
+there the maps clamp to a border of depth 1 (pyrender's would repeat), so ground outside a frustum is lit.
+A light that must not cast shadows while others of its kind do gets a cleared map.
+
+Backdrop (``SceneDescription.backdrop``): None keeps ``background_color`` as the clear colour.
+Otherwise the RGB pass is rendered with a transparent background (RGBA, premultiplied by the
+4x MSAA coverage) and composited over the backdrop image: ``color`` (plain), ``sky`` (per-pixel
+blend of ``color`` at the horizon and ``zenith`` with t = sqrt(clip(sin(elevation), 0, 1)) of
+the pixel's viewing ray in the world; the horizon colour below it) or ``photo`` (the crop window
+of the image, scaled to cover the frame and centre-cropped). Depth and ids stay 0 there.
+
+Hands: one node per hand holding the hand mesh (plain ``color``, or ``vertex_colors`` with
+smooth shading) and its forearm (vertex colours), so the forearm has the hand's ``inst_id`` in
+the ID pass and is inside the hand's amodal silhouette.
+
+Distractors (``SceneDescription.distractors``, models from the distractor library): drawn with
+their materials like objects, but as static geometry: colour (0, 0, 0) in the ID pass (they
+occlude and own no pixel id), never in an amodal pass.
 
 Back faces are drawn in every pass: meshes from the wild are often open or
 inconsistently wound, and ground truth must match the geometry (a ray hits a
@@ -32,8 +107,10 @@ integers, so the GL camera gets ``cx + 0.5, cy + 0.5`` (docs/conventions.md).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
@@ -41,14 +118,30 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np  # noqa: E402
 import pyrender  # noqa: E402
 import pyrender.renderer as _pyrender_renderer  # noqa: E402
-from OpenGL.GL import GL_CULL_FACE, GL_SCISSOR_TEST, glDisable, glEnable, glScissor  # noqa: E402
+from OpenGL.GL import (GL_CLAMP_TO_BORDER, GL_CULL_FACE, GL_FLOAT, GL_POLYGON_OFFSET_FILL,  # noqa: E402
+                       GL_SCISSOR_TEST, glDisable, glEnable, glPolygonOffset, glScissor)
 import trimesh  # noqa: E402
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
+from pyrender.constants import SHADOW_TEX_SZ  # noqa: E402
 
 from ..assets.loaders import AssetLibrary  # noqa: E402
-from ..core.description import SceneDescription, View  # noqa: E402
-from ..core.geometry import OPENCV_TO_OPENGL, box_corners, make_pose, project_points, transform_points  # noqa: E402
+from ..assets.textures import box_uv, jitter_hsv, load_texture  # noqa: E402
+from ..core.description import Backdrop, Light, Material, SceneDescription, View  # noqa: E402
+from ..core.geometry import (OPENCV_TO_OPENGL, backproject, box_corners, make_pose, project_points,  # noqa: E402
+                             transform_points)
 from ..core.ids import MAX_INSTANCE_ID, REAL_ID, decode_ids, encode_ids  # noqa: E402
+
+#: Cone half-angle (radians) of the spot light that stands in for a shadow-casting point light.
+POINT_SHADOW_CONE = math.radians(75.0)
+#: Largest half-angle of a spot light's shadow frustum (radians); pyrender's perspective camera needs < 90 deg.
+_MAX_SHADOW_HALF_ANGLE = math.radians(85.0)
+#: Depth range of a directional light's shadow frustum per half-width of its cross-section (at least).
+_SHADOW_DEPTH_PER_HALF_WIDTH = 10.0
+#: glPolygonOffset (factor, units) while shadow maps are drawn: pushes each caster's stored depth back by
+#: ``factor`` x its depth slope per texel (+ ``units`` x the depth resolution), more than the depth change over
+#: the 3 x 3 PCF footprint of pyrender's shader, so lit surfaces do not shadow themselves.
+_SHADOW_POLYGON_OFFSET = (2.0, 2.0)
+_IDENTITY_HSV = np.array([0.0, 1.0, 1.0])
 
 
 @contextlib.contextmanager
@@ -67,6 +160,47 @@ def _both_faces():
         _pyrender_renderer.glEnable = original
 
 
+@contextlib.contextmanager
+def _shadow_maps(impl, matrices: dict, casting: set):
+    """Within the block, pyrender renderer ``impl`` uses our shadow frusta and skips non-casting lights.
+
+    Parameters
+    ----------
+    impl : pyrender.Renderer
+        The offscreen renderer's internal renderer (its methods are replaced on this instance only).
+    matrices : dict
+        Light node -> (V (4, 4), P (4, 4)) world -> light camera and projection (OpenGL).
+    casting : set
+        Light nodes whose shadow maps are drawn; the others' are cleared (nothing shadows them).
+    """
+    original_matrices = impl._get_light_cam_matrices
+    original_pass = impl._shadow_mapping_pass
+
+    def light_cam_matrices(scene, light_node, flags):
+        if light_node in matrices:
+            return matrices[light_node]
+        return original_matrices(scene, light_node, flags)
+
+    def shadow_mapping_pass(scene, light_node, flags):
+        if light_node not in casting:  # binds and clears the map to depth 1: nothing is in front of any receiver
+            impl._configure_shadow_mapping_viewport(light_node.light, flags)
+            return
+        glEnable(GL_POLYGON_OFFSET_FILL)  # slope-scaled depth bias (no acne, see the module doc)
+        glPolygonOffset(*_SHADOW_POLYGON_OFFSET)
+        try:
+            original_pass(scene, light_node, flags)
+        finally:
+            glPolygonOffset(0.0, 0.0)
+            glDisable(GL_POLYGON_OFFSET_FILL)
+
+    impl._get_light_cam_matrices = light_cam_matrices
+    impl._shadow_mapping_pass = shadow_mapping_pass
+    try:
+        yield
+    finally:
+        del impl._get_light_cam_matrices, impl._shadow_mapping_pass  # back to the class's methods
+
+
 @dataclass
 class FrameBuffers:
     """Buffers of one view.
@@ -77,7 +211,7 @@ class FrameBuffers:
     depth : (H, W) float32
         z in the OpenCV camera frame, metres; 0 where nothing was hit.
     ids : (H, W) int32
-        ``inst_id`` of the object seen at each pixel centre; 0 for none/floor/walls.
+        ``inst_id`` of the object seen at each pixel centre; 0 for none/floor/walls/distractors.
     amodal : dict[int, (3H, 3W) bool]
         Per ``inst_id``, the unoccluded silhouette on the 3W x 3H canvas whose
         pixel (v + H, u + W) is image pixel (v, u).
@@ -98,14 +232,122 @@ def _gl_camera(K: np.ndarray, znear: float, zfar: float, du: float = 0.0, dv: fl
                                      znear=znear, zfar=zfar)
 
 
-def _light_pose(direction: np.ndarray) -> np.ndarray:
-    """Pose whose -z axis points along ``direction`` (pyrender lights shine down their -z)."""
+def _light_pose(direction: np.ndarray, position=None) -> np.ndarray:
+    """Pose whose -z axis points along ``direction`` (pyrender lights shine down their -z), at ``position``."""
     z = -np.asarray(direction, dtype=np.float64)
     z /= np.linalg.norm(z)
     a = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     x = np.cross(a, z)
     x /= np.linalg.norm(x)
-    return make_pose(np.stack([x, np.cross(z, x), z], axis=1), np.zeros(3))
+    return make_pose(np.stack([x, np.cross(z, x), z], axis=1), np.zeros(3) if position is None else position)
+
+
+# ---------------------------------------------------------------------------------------------- materials
+def _is_identity_hsv(hsv) -> bool:
+    return hsv is None or bool(np.array_equal(np.asarray(hsv, dtype=np.float64), _IDENTITY_HSV))
+
+
+def _hsv_key(hsv) -> tuple:
+    return tuple(float(x) for x in np.asarray(hsv, dtype=np.float64).round(12))
+
+
+def _jitter(rgb: np.ndarray, hsv) -> np.ndarray:
+    """``jitter_hsv`` of the RGB channels of ``rgb`` (..., 3 or 4), alpha kept; identity jitter returns it as is."""
+    if _is_identity_hsv(hsv):
+        return rgb
+    out = np.array(rgb, copy=True)
+    out[..., :3] = jitter_hsv(np.ascontiguousarray(rgb[..., :3]), np.asarray(hsv, dtype=np.float64))
+    return out
+
+
+def _pbr(base_color, metallic: float, roughness: float, texture=None, emissive=None,
+         blend: bool = False) -> pyrender.MetallicRoughnessMaterial:
+    """pyrender glTF material; ``emissive`` (3,) is the emitted RGB (passed as its square root, see module doc)."""
+    return pyrender.MetallicRoughnessMaterial(
+        baseColorFactor=np.asarray(base_color, dtype=np.float64), metallicFactor=float(metallic),
+        roughnessFactor=float(roughness), baseColorTexture=texture,
+        emissiveFactor=None if emissive is None else np.sqrt(np.clip(np.asarray(emissive, np.float64), 0, None)),
+        alphaMode="BLEND" if blend else None)
+
+
+def _face_normals(tri: np.ndarray) -> np.ndarray:
+    """Unit normals (m, 3) of triangles (m, 3, 3); zero for degenerate ones."""
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    norm = np.linalg.norm(n, axis=1, keepdims=True)
+    return np.divide(n, norm, out=np.zeros_like(n), where=norm > 0)
+
+
+def _flat_primitive(vertices: np.ndarray, faces: np.ndarray, material, texcoords=None, colors=None,
+                    positions=None) -> pyrender.Primitive:
+    """Flat-shaded primitive drawing ``vertices[faces]`` (as ``pyrender.Mesh.from_trimesh(smooth=False)``).
+
+    ``texcoords`` (3m, 2) and ``colors`` (3m, 4) are per face corner; ``positions`` (3m, 3), when given,
+    must equal ``vertices[faces]`` row for row (e.g. from ``box_uv``).
+    """
+    tri = np.asarray(vertices, dtype=np.float64)[faces]
+    if positions is None:
+        positions = tri.reshape(-1, 3)
+    return pyrender.Primitive(positions=positions, normals=np.repeat(_face_normals(tri), 3, axis=0),
+                              texcoord_0=texcoords, color_0=colors, material=material,
+                              mode=pyrender.GLTF.TRIANGLES)
+
+
+def _smooth_primitive(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray,
+                      roughness: float) -> pyrender.Primitive:
+    """Smooth-shaded primitive with per-vertex colours (n, 4) uint8 (skin, forearms)."""
+    tm = trimesh.Trimesh(vertices, faces, process=False)
+    return pyrender.Primitive(positions=tm.vertices, normals=tm.vertex_normals, indices=tm.faces,
+                              color_0=np.asarray(colors), material=_pbr(np.ones(4), 0.0, roughness),
+                              mode=pyrender.GLTF.TRIANGLES)
+
+
+def _asset_uv(asset) -> np.ndarray | None:
+    """The asset's per-vertex UVs (n, 2), or None."""
+    v = asset.mesh.visual
+    uv = getattr(v, "uv", None) if v.kind == "texture" else None
+    if uv is None or len(uv) != len(asset.mesh.vertices):
+        return None
+    return np.asarray(uv, dtype=np.float64)
+
+
+def _asset_image_and_factor(asset) -> tuple[np.ndarray, np.ndarray]:
+    """Texture image (H, W, 3|4) uint8 and colour factor (4,) in [0, 1] of a textured asset (MTL or glTF)."""
+    m = asset.mesh.visual.material
+    img = getattr(m, "image", None)
+    factor = getattr(m, "diffuse", None)
+    if img is None:
+        img, factor = getattr(m, "baseColorTexture", None), getattr(m, "baseColorFactor", None)
+    alpha = "A" in img.mode or "transparency" in img.info
+    img = np.asarray(img.convert("RGBA" if alpha else "RGB"))
+    if factor is None:
+        return img, np.ones(4)
+    factor = np.asarray(factor)
+    factor = factor / 255.0 if np.issubdtype(factor.dtype, np.integer) else factor.astype(np.float64)
+    return img, np.append(factor, 1.0)[:4] if factor.size == 3 else factor
+
+
+def _plain_asset_color(asset) -> np.ndarray | None:
+    """(4,) RGBA in [0, 1]: the URDF colour, else the mesh material's main colour, else None."""
+    if asset.base_color is not None:
+        return np.asarray(asset.base_color, dtype=np.float64)
+    mc = getattr(getattr(asset.mesh.visual, "material", None), "main_color", None)
+    return None if mc is None else np.asarray(mc, dtype=np.float64) / 255.0
+
+
+def _plain_surface_color(color, hsv) -> np.ndarray:
+    """(4,) RGBA: a floor's or wall's plain ``color`` (3,) with ``hsv`` jitter (their ``asset`` mode)."""
+    return np.append(_jitter(np.asarray(color, np.float64), hsv), 1.0)
+
+
+def _shadow_flag(light) -> int:
+    """The pyrender render flag that makes lights of ``light``'s kind sample shadow maps (0 for point lights)."""
+    if isinstance(light, pyrender.DirectionalLight):
+        return pyrender.RenderFlags.SHADOWS_DIRECTIONAL
+    return pyrender.RenderFlags.SHADOWS_SPOT if isinstance(light, pyrender.SpotLight) else 0
+
+
+def _part_material(look) -> pyrender.MetallicRoughnessMaterial:
+    return _pbr(look.base_color, look.metallic, look.roughness, emissive=look.emissive)
 
 
 class Renderer:
@@ -117,6 +359,8 @@ class Renderer:
         Source of the meshes named by ``ObjectInstance.obj_id``.
     width, height : int
         Image size in pixels (the amodal canvas is 3x each).
+    distractors : AssetLibrary or None
+        Source of the meshes of ``SceneDescription.distractors``.
 
     Raises
     ------
@@ -124,8 +368,9 @@ class Renderer:
         If no EGL context can be created (message says what to install).
     """
 
-    def __init__(self, library: AssetLibrary, width: int, height: int):
+    def __init__(self, library: AssetLibrary, width: int, height: int, distractors: AssetLibrary | None = None):
         self.library = library
+        self.distractor_library = distractors
         self.width, self.height = int(width), int(height)
         try:
             self._r = pyrender.OffscreenRenderer(self.width, self.height)
@@ -142,66 +387,267 @@ class Renderer:
         self._obj_nodes: dict[int, pyrender.Node] = {}  # inst_id -> node (objects and hands)
         self._corners: dict[int, np.ndarray] = {}  # inst_id -> (8, 3) world corners of its bounding box
         self._static_nodes: list = []
-        self._mesh_cache: dict[int, pyrender.Mesh] = {}
-        self._texture_cache: dict[str, np.ndarray] = {}
+        self._distractor_nodes: list = []
+        self._occluder_nodes: list = []
+        self._distractor_corners: list = []  # (8, 3) world box corners per distractor
+        self._catcher_node = None
+        self._mesh_cache: dict[tuple, pyrender.Mesh] = {}  # (library tag, obj_id) -> mesh in the asset's look
+        self._image_cache: OrderedDict = OrderedDict()  # (key, hsv) -> jittered texture image
+        self._scene_textures: dict = {}  # (key, hsv) -> pyrender.Texture shared within one scene
+        self._light_matrices: dict = {}  # light node -> (V, P) of its shadow camera, fitted per view
+        self._light_nodes: list = []
+        self._caster_pts = np.zeros((0, 3))  # world box corners of objects, hands, distractors
+        self._wall_pts = np.zeros((0, 3))  # world corners of the walls
+        self._casting: set = set()
+        self._shadow_flags = 0
+        self._backdrop_cache: dict = {}
         self.description: SceneDescription | None = None
         #: seconds spent in each pass by the last :meth:`render_view` call
         self.last_timings: dict[str, float] = {}
 
-    # ------------------------------------------------------------------ scene
-    def _object_mesh(self, obj_id: int, color) -> pyrender.Mesh:
-        asset = self.library.get(obj_id)
-        if color is None and obj_id in self._mesh_cache:
-            return self._mesh_cache[obj_id]
-        if color is None and asset.has_texture:
+    # ------------------------------------------------------------------ textures
+    def _cached_image(self, key: tuple, make) -> np.ndarray:
+        """``make()`` (an image), remembered under ``key`` in an LRU of 64 images (hsv jitter is slow)."""
+        if key in self._image_cache:
+            self._image_cache.move_to_end(key)
+            return self._image_cache[key]
+        img = self._image_cache[key] = make()
+        while len(self._image_cache) > 64:
+            self._image_cache.popitem(last=False)
+        return img
+
+    def _image(self, key: str, hsv) -> np.ndarray:
+        """``load_texture(key)`` with ``hsv`` jitter, (H, W, 3) uint8."""
+        return self._cached_image(("texture", key, _hsv_key(hsv)), lambda: _jitter(load_texture(key), hsv))
+
+    def _texture(self, image: np.ndarray, key=None) -> pyrender.Texture:
+        """A repeating, mipmapped pyrender texture of ``image``; shared within the scene when ``key`` is given."""
+        if key is not None and key in self._scene_textures:
+            return self._scene_textures[key]
+        tex = pyrender.Texture(source=image, source_channels="RGBA" if image.shape[-1] == 4 else "RGB",
+                               sampler=pyrender.Sampler(wrapS=pyrender.GLTF.REPEAT, wrapT=pyrender.GLTF.REPEAT))
+        if key is not None:
+            self._scene_textures[key] = tex
+        return tex
+
+    def _material_texture(self, material: Material) -> pyrender.Texture:
+        if material.texture is None:
+            raise ValueError("Material in 'texture' mode without a texture")
+        key = (material.texture.key, _hsv_key(material.hsv))
+        return self._texture(self._image(material.texture.key, material.hsv), key)
+
+    # ------------------------------------------------------------------ meshes
+    def _surface(self, asset, faces_sel: np.ndarray, material: Material, look=None) -> pyrender.Primitive:
+        """One primitive: the asset's faces ``faces_sel`` (indices) in ``material``.
+
+        ``look`` is the part's ``PartLook`` (multi-part bodies): the asset look of the part in ``asset`` mode.
+        """
+        V = np.asarray(asset.mesh.vertices, dtype=np.float64)
+        F = np.asarray(asset.mesh.faces, dtype=np.int64)[faces_sel]
+        mode = material.mode
+        if mode == "color":
+            return _flat_primitive(V, F, _pbr(material.base_color, material.metallic, material.roughness))
+        if mode == "texture":
+            tex = self._material_texture(material)
+            mat = _pbr(material.base_color, material.metallic, material.roughness, texture=tex)
+            uv = _asset_uv(asset) if material.projection == "auto" else None
+            if uv is not None:
+                return _flat_primitive(V, F, mat, texcoords=uv[F].reshape(-1, 2))
+            v3, f3, uv3 = box_uv(V, F, material.tile)
+            return _flat_primitive(V, F, mat, texcoords=np.asarray(uv3)[f3].reshape(-1, 2),
+                                   positions=np.asarray(v3)[f3].reshape(-1, 3))
+        if mode != "asset":
+            raise ValueError(f"unknown material mode {mode!r}")
+        hsv, met, rough = material.hsv, material.metallic, material.roughness
+        if look is not None:
+            return _flat_primitive(V, F, _pbr(_jitter(np.asarray(look.base_color, np.float64), hsv), met, rough,
+                                              emissive=look.emissive))
+        vis = asset.mesh.visual
+        if asset.has_texture and _asset_uv(asset) is not None:
+            img, factor = _asset_image_and_factor(asset)
+            key = ("asset", asset.source, asset.class_name, _hsv_key(hsv))
+            tex = self._texture(self._cached_image(key, lambda: _jitter(img, hsv)), key)
+            mat = _pbr(factor, met, rough, texture=tex, blend=img.shape[-1] == 4)
+            return _flat_primitive(V, F, mat, texcoords=_asset_uv(asset)[F].reshape(-1, 2))
+        if vis.kind in ("vertex", "face"):
+            if vis.kind == "vertex":
+                colors = _jitter(np.asarray(vis.vertex_colors, dtype=np.uint8), hsv)[F].reshape(-1, 4)
+            else:
+                fc = _jitter(np.asarray(vis.face_colors, dtype=np.uint8), hsv)[faces_sel]
+                colors = np.repeat(fc, 3, axis=0)
+            return _flat_primitive(V, F, _pbr(np.ones(4), met, rough, blend=bool((colors[:, 3] < 255).any())),
+                                   colors=colors)
+        rgba = _plain_asset_color(asset)
+        rgba = np.asarray(material.base_color, np.float64) if rgba is None else rgba
+        return _flat_primitive(V, F, _pbr(_jitter(rgba, hsv), met, rough))
+
+    def _instance_mesh(self, library, tag: str, obj_id: int, material: Material | None) -> pyrender.Mesh:
+        """The pyrender mesh of model ``obj_id`` of ``library`` in ``material`` (cached when None)."""
+        if material is None and (tag, obj_id) in self._mesh_cache:
+            return self._mesh_cache[(tag, obj_id)]
+        asset = library.get(obj_id)
+        if asset.face_parts is not None:
+            V, F = np.asarray(asset.mesh.vertices, np.float64), np.asarray(asset.mesh.faces, np.int64)
+            prims = []
+            for k, look in enumerate(asset.parts):
+                sel = np.flatnonzero(np.asarray(asset.face_parts) == k)
+                if sel.size == 0:
+                    continue
+                if look.role == "body" and material is not None:
+                    prims.append(self._surface(asset, sel, material, look))
+                else:
+                    prims.append(_flat_primitive(V, F[sel], _part_material(look)))
+            mesh = pyrender.Mesh(primitives=prims)
+        elif material is not None:
+            mesh = pyrender.Mesh(primitives=[self._surface(asset, np.arange(len(asset.mesh.faces)), material)])
+        elif asset.has_texture or asset.mesh.visual.kind in ("vertex", "face"):
             mesh = pyrender.Mesh.from_trimesh(asset.mesh, smooth=False)
         else:
-            rgba = color if color is not None else asset.base_color
-            if rgba is None and asset.mesh.visual.kind == "vertex":
-                mesh = pyrender.Mesh.from_trimesh(asset.mesh, smooth=False)
-            else:
-                if rgba is None:
-                    mat_color = getattr(getattr(asset.mesh.visual, "material", None), "main_color", None)
-                    rgba = np.asarray(mat_color, dtype=np.float64) / 255.0 if mat_color is not None else np.array([0.7, 0.7, 0.7, 1.0])
-                plain = trimesh.Trimesh(asset.mesh.vertices, asset.mesh.faces, process=False)
-                mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.asarray(rgba, dtype=np.float64),
-                                                        metallicFactor=0.0, roughnessFactor=0.7)
-                mesh = pyrender.Mesh.from_trimesh(plain, material=mat, smooth=False)
-        if color is None:
-            self._mesh_cache[obj_id] = mesh
+            rgba = _plain_asset_color(asset)
+            rgba = np.array([0.7, 0.7, 0.7, 1.0]) if rgba is None else rgba
+            plain = trimesh.Trimesh(asset.mesh.vertices, asset.mesh.faces, process=False)
+            mesh = pyrender.Mesh.from_trimesh(plain, material=_pbr(rgba, 0.0, 0.7), smooth=False)
+        if material is None:
+            self._mesh_cache[(tag, obj_id)] = mesh
         return mesh
 
     def _floor_mesh(self, floor) -> pyrender.Mesh:
         s = floor.size / 2.0
         v = np.array([[-s, -s, 0.0], [s, -s, 0.0], [s, s, 0.0], [-s, s, 0.0]])
         f = np.array([[0, 1, 2], [0, 2, 3]])
-        if floor.texture is not None:
-            if floor.texture not in self._texture_cache:
-                self._texture_cache[floor.texture] = np.asarray(Image.open(floor.texture).convert("RGB"))
-            img = Image.fromarray(self._texture_cache[floor.texture])
-            uv = (v[:, :2] + s) / floor.tile
-            visual = trimesh.visual.TextureVisuals(uv=uv, image=img)
-            tm = trimesh.Trimesh(v, f, visual=visual, process=False)
-            return pyrender.Mesh.from_trimesh(tm, smooth=False)
-        mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.append(floor.color, 1.0), metallicFactor=0.0,
-                                                 roughnessFactor=0.9)
-        return pyrender.Mesh.from_trimesh(trimesh.Trimesh(v, f, process=False), material=mat, smooth=False)
+        m = floor.material
+        if m is None:
+            mat = _pbr(np.append(floor.color, 1.0), 0.0, 0.9)
+            return pyrender.Mesh.from_trimesh(trimesh.Trimesh(v, f, process=False), material=mat, smooth=False)
+        if m.mode == "texture":
+            mat = _pbr(m.base_color, m.metallic, m.roughness, texture=self._material_texture(m))
+            uv = (v[:, :2] / m.tile)[f].reshape(-1, 2)  # world (x, y) / tile
+            return pyrender.Mesh(primitives=[_flat_primitive(v, f, mat, texcoords=uv)])
+        rgba = m.base_color if m.mode == "color" else _plain_surface_color(floor.color, m.hsv)
+        return pyrender.Mesh(primitives=[_flat_primitive(v, f, _pbr(rgba, m.metallic, m.roughness))])
 
-    def set_scene(self, scene: SceneDescription) -> None:
-        """Replace the objects, floor, walls and lights with those of ``scene``.
+    def _wall_mesh(self, box) -> pyrender.Mesh:
+        tm = trimesh.creation.box(extents=box.extents)
+        m = box.material
+        if m is None:
+            mat = _pbr(np.append(box.color, 1.0), 0.0, 0.8)
+            return pyrender.Mesh.from_trimesh(tm, material=mat, smooth=False)
+        V, F = np.asarray(tm.vertices), np.asarray(tm.faces)
+        if m.mode == "texture":
+            mat = _pbr(m.base_color, m.metallic, m.roughness, texture=self._material_texture(m))
+            v3, f3, uv3 = box_uv(V, F, m.tile)
+            return pyrender.Mesh(primitives=[_flat_primitive(V, F, mat, texcoords=np.asarray(uv3)[f3].reshape(-1, 2),
+                                                             positions=np.asarray(v3)[f3].reshape(-1, 3))])
+        rgba = m.base_color if m.mode == "color" else _plain_surface_color(box.color, m.hsv)
+        return pyrender.Mesh(primitives=[_flat_primitive(V, F, _pbr(rgba, m.metallic, m.roughness))])
 
-        Raises ValueError if an ``inst_id`` cannot be encoded in the ID pass.
+    def _hand_mesh(self, h) -> pyrender.Mesh:
+        """The hand (plain ``color`` or smooth ``vertex_colors``) and its forearm as one mesh (one node, one id)."""
+        if h.vertex_colors is None:
+            mat = _pbr(np.append(h.color, 1.0), 0.0, 0.55)
+            tm = trimesh.Trimesh(h.vertices, h.faces, process=False)
+            prims = list(pyrender.Mesh.from_trimesh(tm, material=mat, smooth=True).primitives)
+        else:
+            prims = [_smooth_primitive(h.vertices, h.faces, h.vertex_colors, 0.55)]
+        if h.forearm is not None:
+            fa = h.forearm
+            prims.append(_smooth_primitive(fa.vertices, fa.faces, fa.vertex_colors, 0.8 if fa.sleeve else 0.55))
+        return pyrender.Mesh(primitives=prims)
+
+    # ------------------------------------------------------------------ lights
+    def _add_lights(self, scene: SceneDescription) -> None:
+        """Add the scene's lights; note which cast shadows (``_casting``) and the shadow flags of the RGB pass.
+
+        A light casts when the scene's and its own ``shadows`` are set and something can cast (objects, hands,
+        distractors or walls). Lights of a kind whose shadow maps are sampled get maps that clamp to depth 1.
         """
+        self._light_nodes, self._casting, self._shadow_flags = [], set(), 0
+        has_casters = bool(self._corners or self._distractor_corners or scene.walls)
+        for light in scene.lights:
+            casts = bool(scene.shadows and light.shadows)
+            node = self._light_node(light, casts)
+            self._light_nodes.append(node)
+            self._scene_nodes.append(node)
+            if casts and has_casters:
+                self._casting.add(node)
+                self._shadow_flags |= _shadow_flag(node.light)
+        for node in self._light_nodes:
+            if self._shadow_flags & _shadow_flag(node.light):
+                node.light.shadow_texture = pyrender.Texture(
+                    width=SHADOW_TEX_SZ, height=SHADOW_TEX_SZ, source_channels="D", data_format=GL_FLOAT,
+                    sampler=pyrender.Sampler(wrapS=GL_CLAMP_TO_BORDER, wrapT=GL_CLAMP_TO_BORDER))
+
+    def _light_node(self, light: Light, casts: bool) -> pyrender.Node:
+        """Add one light (module doc: point lights that cast shadows become wide spot lights); returns its node."""
+        kind = light.kind
+        color, intensity = np.asarray(light.color, np.float64), float(light.intensity)
+        if kind == "directional":
+            pl, pose = pyrender.DirectionalLight(color=color, intensity=intensity), _light_pose(light.direction)
+        elif kind in ("point", "spot"):
+            if light.position is None:
+                raise ValueError(f"{kind} light without a position")
+            pose = _light_pose(light.direction, np.asarray(light.position, np.float64))
+            if kind == "spot":
+                pl = pyrender.SpotLight(color=color, intensity=intensity, innerConeAngle=float(light.inner_cone),
+                                        outerConeAngle=float(light.outer_cone))
+            elif casts:  # pyrender cannot shadow point lights: a wide spot aimed at the scene (module doc)
+                pl = pyrender.SpotLight(color=color, intensity=intensity, innerConeAngle=POINT_SHADOW_CONE,
+                                        outerConeAngle=POINT_SHADOW_CONE)
+            else:
+                pl = pyrender.PointLight(color=color, intensity=intensity)
+        else:
+            raise ValueError(f"unknown light kind {kind!r}")
+        return self._scene.add(pl, pose=pose)
+
+    def _fit_shadow_frusta(self, receivers: np.ndarray | None) -> None:
+        """Fit the shadow frustum of every directional and spot light to ``receivers`` (module doc), in place.
+
+        ``receivers`` (n, 3) are the world points the view sees (from its depth pass). None (AR scenes, whose
+        shadow catcher is not in the depth pass): the casters' box corners and their shadows on the plane z = 0.
+        No frustum is fitted when there is nothing to receive a shadow.
+        """
+        self._light_matrices.clear()
+        if receivers is not None and not len(receivers) or receivers is None and not len(self._caster_pts):
+            return
+        occluders = np.vstack([self._caster_pts, self._wall_pts])
+        for node in self._light_nodes:
+            pose = self._scene.get_pose(node)
+            if isinstance(node.light, pyrender.DirectionalLight):
+                pts = receivers
+                if pts is None:
+                    pts = np.vstack([self._caster_pts, _on_floor_along(self._caster_pts, -pose[:3, 2])])
+                self._light_matrices[node] = _directional_frustum(pose, pts, occluders)
+            elif isinstance(node.light, pyrender.SpotLight):
+                pts = receivers
+                if pts is None:
+                    pts = np.vstack([self._caster_pts, _on_floor_from(self._caster_pts, pose[:3, 3])])
+                self._light_matrices[node] = _spot_frustum(pose, node.light.outerConeAngle, pts, occluders)
+
+    # ------------------------------------------------------------------ scene
+    def set_scene(self, scene: SceneDescription) -> None:
+        """Replace the objects, hands, distractors, floor, walls, lights and backdrop with those of ``scene``.
+
+        Raises
+        ------
+        ValueError
+            If an ``inst_id`` cannot be encoded in the ID pass or is used twice, if the scene has
+            distractors and this renderer no distractor library, a point or spot light has no
+            position, or a material or light kind is unknown.
+        """
+        if scene.distractors and self.distractor_library is None:
+            raise ValueError("the scene has distractors but the Renderer was given no distractor library")
         for n in self._scene_nodes:
             self._scene.remove_node(n)
         self._scene_nodes, self._obj_nodes, self._static_nodes, self._corners = [], {}, [], {}
-        self._occluder_nodes, self._catcher_node = [], None
+        self._occluder_nodes, self._catcher_node, self._distractor_nodes = [], None, []
+        self._distractor_corners = []
+        self._scene_textures, self._backdrop_cache = {}, {}
         self._scene.bg_color = np.append(scene.background_color, 1.0)
         self._scene.ambient_light = np.full(3, scene.ambient)
         for o in scene.objects:
-            if not 1 <= o.inst_id <= MAX_INSTANCE_ID:
-                raise ValueError(f"inst_id {o.inst_id} outside [1, {MAX_INSTANCE_ID}]")
-            node = self._scene.add(self._object_mesh(o.obj_id, o.color), pose=o.world_T_model)
+            if not 1 <= o.inst_id <= MAX_INSTANCE_ID or o.inst_id in self._obj_nodes:
+                raise ValueError(f"inst_id {o.inst_id} outside [1, {MAX_INSTANCE_ID}] or used twice")
+            node = self._scene.add(self._instance_mesh(self.library, "o", o.obj_id, o.material), pose=o.world_T_model)
             self._obj_nodes[o.inst_id] = node
             self._scene_nodes.append(node)
             lo, hi = self.library.get(o.obj_id).mesh.bounds
@@ -209,13 +655,18 @@ class Renderer:
         for h in scene.hands:
             if not 1 <= h.inst_id <= MAX_INSTANCE_ID or h.inst_id in self._obj_nodes:
                 raise ValueError(f"hand inst_id {h.inst_id} invalid or used twice")
-            mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.append(h.color, 1.0), metallicFactor=0.0,
-                                                     roughnessFactor=0.55)
-            tm = trimesh.Trimesh(h.vertices, h.faces, process=False)
-            node = self._scene.add(pyrender.Mesh.from_trimesh(tm, material=mat, smooth=True), pose=np.eye(4))
+            node = self._scene.add(self._hand_mesh(h), pose=np.eye(4))
             self._obj_nodes[h.inst_id] = node
             self._scene_nodes.append(node)
-            self._corners[h.inst_id] = box_corners(h.vertices.min(axis=0), h.vertices.max(axis=0))
+            verts = h.vertices if h.forearm is None else np.vstack([h.vertices, h.forearm.vertices])
+            self._corners[h.inst_id] = box_corners(verts.min(axis=0), verts.max(axis=0))
+        for d in scene.distractors:
+            mesh = self._instance_mesh(self.distractor_library, "d", d.obj_id, d.material)
+            node = self._scene.add(mesh, pose=d.world_T_model)
+            self._distractor_nodes.append(node)
+            self._scene_nodes.append(node)
+            lo, hi = self.distractor_library.get(d.obj_id).mesh.bounds
+            self._distractor_corners.append(transform_points(d.world_T_model, box_corners(lo, hi)))
         fnode = self._scene.add(self._floor_mesh(scene.floor), pose=np.eye(4))
         if scene.ar is not None:
             self._catcher_node = fnode  # shadow catcher: in the RGB passes only, never in the ID pass
@@ -227,16 +678,16 @@ class Renderer:
                 self._scene_nodes.append(node)
         else:
             self._static_nodes.append(fnode)
+        wall_corners = []
         for w in scene.walls:
-            mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=np.append(w.color, 1.0), metallicFactor=0.0,
-                                                     roughnessFactor=0.8)
-            m = pyrender.Mesh.from_trimesh(trimesh.creation.box(extents=w.extents), material=mat, smooth=False)
-            self._static_nodes.append(self._scene.add(m, pose=w.world_T_box))
+            self._static_nodes.append(self._scene.add(self._wall_mesh(w), pose=w.world_T_box))
+            wall_corners.append(transform_points(w.world_T_box, box_corners(-w.extents / 2, w.extents / 2)))
         self._scene_nodes.extend(self._static_nodes)
-        for light in scene.lights:
-            ln = self._scene.add(pyrender.DirectionalLight(color=light.color, intensity=light.intensity),
-                                 pose=_light_pose(light.direction))
-            self._scene_nodes.append(ln)
+        self._static_nodes.extend(self._distractor_nodes)  # in the ID pass as background (0, 0, 0)
+        self._add_lights(scene)
+        self._caster_pts = np.vstack(list(self._corners.values()) + self._distractor_corners + [np.zeros((0, 3))])
+        self._wall_pts = np.vstack(wall_corners + [np.zeros((0, 3))])
+        self._light_matrices.clear()
         self._seg_map = {n: tuple(int(c) for c in encode_ids([i])[0]) for i, n in self._obj_nodes.items()}
         for n in self._static_nodes:
             self._seg_map[n] = (0, 0, 0)
@@ -258,21 +709,28 @@ class Renderer:
         Parameters
         ----------
         view : View
-            Must have this renderer's width and height.
+            Its width and height become the renderer's viewport (AR backgrounds differ in size).
         rgb : bool
             Run the RGB pass (skipped when the output needs no RGB).
         amodal : bool
             Run the per-object amodal passes.
 
+        Returns
+        -------
+        FrameBuffers
+            For AR scenes ``rgba`` (H, W, 4) uint8 (the inserted objects alone, transparent elsewhere,
+            anti-aliased alpha) and ``shadow`` (H, W) float32 (brightness of the shadow-catcher ground
+            with the objects over its brightness without them; 1 where no shadow falls) instead of ``rgb``.
+
         Raises
         ------
         ValueError
-            If the view size differs from the renderer's, or no scene is set.
+            If no scene is set.
         """
         if self.description is None:
             raise ValueError("render_view: call set_scene first")
         self.width, self.height = int(view.width), int(view.height)  # AR backgrounds differ in size
-        with _both_faces():
+        with _both_faces(), _shadow_maps(self._r._renderer, self._light_matrices, self._casting):
             self._r._platform.make_current()
             glDisable(GL_CULL_FACE)
             return self._render_view(view, rgb, amodal)
@@ -284,41 +742,79 @@ class Renderer:
         self._use_camera(self._cam_node, _gl_camera(view.K, view.znear, view.zfar), view.world_T_cam)
         color = rgba = shadow = None
         t0 = time.perf_counter()
-        if self.description.ar is not None:
-            rgba, shadow = self._ar_layers()
-        elif rgb:
-            flags = pyrender.RenderFlags.SKIP_CULL_FACES
-            if self.description.shadows:
-                flags |= pyrender.RenderFlags.SHADOWS_DIRECTIONAL
-            color, _ = r.render(self._scene, flags=flags)
-        t1 = time.perf_counter()
         seg, depth = r.render(self._scene, flags=pyrender.RenderFlags.SEG | pyrender.RenderFlags.SKIP_CULL_FACES,
                               seg_node_map=self._seg_map)
         ids = decode_ids(seg)
+        t1 = time.perf_counter()
+        if self.description.ar is not None:
+            if self._shadow_flags:
+                self._fit_shadow_frusta(None)
+            rgba, shadow = self._ar_layers()
+        elif rgb:
+            if self._shadow_flags:
+                self._fit_shadow_frusta(transform_points(view.world_T_cam, backproject(depth, view.K)))
+            color = self._rgb_pass(view)
         t2 = time.perf_counter()
         masks = {}
+        t3 = time.perf_counter()
         if amodal and self._obj_nodes:
             cam_T_world = np.linalg.inv(view.world_T_cam)
             for inst_id in self._obj_nodes:
                 masks[inst_id] = self._amodal_canvas(view, cam_T_world, inst_id)
             r.viewport_width, r.viewport_height = W, H
-        self.last_timings = {"render_rgb": t1 - t0, "render_ids_depth": t2 - t1,
-                             "render_amodal": time.perf_counter() - t2}
+        self.last_timings = {"render_rgb": t2 - t1, "render_ids_depth": t1 - t0,
+                             "render_amodal": time.perf_counter() - t3}
         return FrameBuffers(rgb=None if color is None else np.ascontiguousarray(color),
                             depth=np.ascontiguousarray(depth, dtype=np.float32), ids=ids, amodal=masks,
                             rgba=rgba, shadow=shadow)
+
+    def _rgb_pass(self, view: View) -> np.ndarray:
+        """The lit image (H, W, 3) uint8, over ``background_color`` or composited over the backdrop."""
+        flags = pyrender.RenderFlags.SKIP_CULL_FACES | (self._shadow_flags if self._light_matrices else 0)
+        backdrop = self.description.backdrop
+        if backdrop is None:
+            color, _ = self._r.render(self._scene, flags=flags)
+            return color
+        bg = self._scene.bg_color
+        self._scene.bg_color = np.zeros(4)
+        try:
+            layer, _ = self._r.render(self._scene, flags=flags | pyrender.RenderFlags.RGBA)
+        finally:
+            self._scene.bg_color = bg
+        alpha = layer[..., 3:4].astype(np.float32) / 255.0
+        back = self._backdrop_image(backdrop, view)
+        out = layer[..., :3].astype(np.float32) + (1.0 - alpha) * back  # the layer is premultiplied by coverage
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+    def _backdrop_image(self, backdrop: Backdrop, view: View) -> np.ndarray:
+        """(H, W, 3) float32 in 0..255: the backdrop as seen from ``view``."""
+        W, H = self.width, self.height
+        if backdrop.kind == "color":
+            return np.broadcast_to(np.asarray(backdrop.color, np.float32) * 255.0, (H, W, 3))
+        if backdrop.kind == "sky":
+            return sky_image(backdrop.color, backdrop.zenith if backdrop.zenith is not None else backdrop.color,
+                             view.K, view.world_T_cam, W, H) * 255.0
+        if backdrop.kind == "photo":
+            if backdrop.photo is None:
+                raise ValueError("photo backdrop without a photo")
+            ck = (backdrop.photo.key, tuple(np.asarray(backdrop.crop, np.float64)), W, H)
+            if ck not in self._backdrop_cache:
+                self._backdrop_cache[ck] = photo_backdrop(load_texture(backdrop.photo.key, max_size=max(1024, W, H)),
+                                                          backdrop.crop, W, H).astype(np.float32)
+            return self._backdrop_cache[ck]
+        raise ValueError(f"unknown backdrop kind {backdrop.kind!r}")
 
     def _ar_layers(self):
         """AR passes: the inserted objects alone (RGBA, transparent elsewhere, anti-aliased edges), and the
         shadow ratio: brightness of the shadow-catcher ground with the objects over its brightness without
         them (1 where no shadow falls or no ground is seen)."""
         r = self._r
-        if not self._obj_nodes:  # nothing inserted (pyrender's shadow pass also fails without visible meshes)
+        if not self._obj_nodes and not self._distractor_nodes:
+            # nothing inserted (pyrender's shadow pass also fails without visible meshes)
             return np.zeros((self.height, self.width, 4), np.uint8), np.ones((self.height, self.width), np.float32)
-        base = pyrender.RenderFlags.RGBA | pyrender.RenderFlags.SKIP_CULL_FACES
-        if self.description.shadows:
-            base |= pyrender.RenderFlags.SHADOWS_DIRECTIONAL
-        objs = [self._obj_nodes[i].mesh for i in self._obj_nodes]
+        shadows = self._shadow_flags if self._light_matrices else 0
+        base = pyrender.RenderFlags.RGBA | pyrender.RenderFlags.SKIP_CULL_FACES | shadows
+        objs = [self._obj_nodes[i].mesh for i in self._obj_nodes] + [n.mesh for n in self._distractor_nodes]
         occl = [n.mesh for n in self._occluder_nodes]
         catcher = self._catcher_node.mesh
         bg = self._scene.bg_color
@@ -333,7 +829,7 @@ class Renderer:
             visible([catcher], False)
             layer, _ = r.render(self._scene, flags=base)
             shadow = np.ones(layer.shape[:2], np.float32)
-            if self.description.shadows:
+            if shadows:
                 visible([catcher], True)
                 with_objs, _ = r.render(self._scene, flags=base)
                 visible(objs, False)
@@ -402,3 +898,162 @@ class Renderer:
         if self._r is not None:
             self._r.delete()
             self._r = None
+
+
+# ---------------------------------------------------------------------------------------------- shadow frusta
+def _on_floor_along(points: np.ndarray, direction: np.ndarray, max_length: float = 10.0) -> np.ndarray:
+    """``points`` (k, 3) moved along ``direction`` (3,) down to the floor plane z = 0 (at most ``max_length`` m)."""
+    if direction[2] >= -1e-6:
+        return points
+    t = np.clip(points[:, 2], 0.0, None) / -direction[2]
+    return points + np.minimum(t, max_length)[:, None] * direction
+
+
+def _on_floor_from(points: np.ndarray, source: np.ndarray, max_length: float = 10.0) -> np.ndarray:
+    """``points`` (k, 3) pushed away from ``source`` (3,) along its rays down to the plane z = 0 (at most
+    ``max_length`` m beyond each point)."""
+    d = points - source
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-12)
+    down = d[:, 2] < -1e-6
+    t = np.zeros(len(points))
+    t[down] = np.clip(points[down, 2], 0.0, None) / -d[down, 2]
+    return points + np.minimum(t, max_length)[:, None] * d
+
+
+def _directional_frustum(light_pose: np.ndarray, receivers: np.ndarray, occluders: np.ndarray):
+    """(V, P) of an orthographic shadow camera along a directional light, fitted to what must be shadowed.
+
+    Parameters
+    ----------
+    light_pose : (4, 4) float64
+        The light node's pose; it shines along its -z axis.
+    receivers : (n, 3) float64
+        World points (metres) that may receive a shadow: the surfaces the view sees.
+    occluders : (k, 3) float64
+        World box corners of everything that may cast a shadow (objects, hands, distractors, walls).
+
+    Returns
+    -------
+    V, P : (4, 4) float64
+        World -> light camera (OpenGL, looking down -z) and the orthographic projection.
+
+    The cross-section is the receivers' extent across the light (plus 2 % and 5 mm): only something on a ray
+    from the light to a receiver can shadow it, so every caster that matters lies in that prism. In depth the
+    frustum reaches from the highest occluder or receiver (towards the light) to the farthest receiver, and
+    at least 10 x the cross-section's half-width: pyrender's shader biases the compared depths by 1e-4 to 1e-3
+    of the depth range, which must exceed the depth change over its 3 x 3 PCF kernel (no acne); the shadows
+    then start within 1 to 10 shadow-map texels of their casters.
+    """
+    R = light_pose[:3, :3]
+    q = receivers @ R  # light-frame coordinates (x, y across the light; z towards it)
+    lo, hi = q.min(axis=0), q.max(axis=0)
+    z_top = max(float(hi[2]), float((occluders @ R)[:, 2].max()) if len(occluders) else -np.inf)
+    depth = z_top - float(lo[2])
+    margin_z = 0.02 * depth + 0.01
+    half = (hi[:2] - lo[:2]) / 2 * 1.02 + 0.005
+    centre = (hi[:2] + lo[:2]) / 2
+    pose = make_pose(R, R @ np.array([centre[0], centre[1], z_top + margin_z]))
+    zfar = max(depth + 2 * margin_z, _SHADOW_DEPTH_PER_HALF_WIDTH * float(half.max()))
+    cam = pyrender.OrthographicCamera(xmag=half[0], ymag=half[1], znear=margin_z / 2, zfar=zfar)
+    return np.linalg.inv(pose), cam.get_projection_matrix()
+
+
+def _spot_frustum(light_pose: np.ndarray, outer_cone: float, receivers: np.ndarray, occluders: np.ndarray):
+    """(V, P) of a perspective shadow camera at a spot light, fitted to the receivers it lights.
+
+    Parameters
+    ----------
+    light_pose : (4, 4) float64
+        The light node's pose (position; it shines along its -z axis).
+    outer_cone : float
+        The spot's outer cone half-angle, radians: receivers outside it are not lit, so need no shadow.
+    receivers, occluders : (n, 3), (k, 3) float64
+        As :func:`_directional_frustum`.
+
+    The camera looks at the mean direction of the lit receivers with a square field of view just covering
+    them (plus 2 deg, at most 2 x 85 deg, else the spot's cone about its axis). Its near plane lies at half
+    the depth of the nearest lit receiver or occluder corner inside the field, and at most 1 / (10 tan(half
+    field)) m: the depth bias of pyrender's shader is about 1e-4 to 1e-3 x depth / near, which must exceed the
+    depth change over its PCF kernel, 10 x tan(half field) x depth / 1024 (no acne). Far plane: twice the
+    farthest lit receiver, at least 10 m.
+    """
+    L, a0 = light_pose[:3, 3], -light_pose[:3, 2]
+    vec = receivers - L
+    dist = np.maximum(np.linalg.norm(vec, axis=1), 1e-12)
+    cone = min(outer_cone + math.radians(2.0), _MAX_SHADOW_HALF_ANGLE)
+    lit = vec @ a0 > dist * math.cos(cone)
+    axis, half = a0, cone
+    if lit.any():
+        u = vec[lit] / dist[lit, None]
+        m = u.mean(axis=0)
+        if np.linalg.norm(m) > 1e-6:
+            m /= np.linalg.norm(m)
+            h = float(np.arccos(np.clip(u @ m, -1.0, 1.0)).max()) + math.radians(2.0)
+            if h <= _MAX_SHADOW_HALF_ANGLE:
+                axis, half = m, h
+    occ = occluders - L
+    in_field = occ @ axis > np.linalg.norm(occ, axis=1) * math.cos(half)
+    depths = np.concatenate([vec[lit] @ axis, occ[in_field] @ axis, [10.0]])
+    znear = float(np.clip(0.5 * depths.min(), 0.005, 1.0 / (10.0 * math.tan(half))))
+    zfar = max(10.0, 2.0 * float(depths.max()))
+    cam = pyrender.PerspectiveCamera(yfov=2 * half, aspectRatio=1.0, znear=znear, zfar=zfar)
+    return np.linalg.inv(_light_pose(axis, L)), cam.get_projection_matrix()
+
+
+# ---------------------------------------------------------------------------------------------- backdrops
+def sky_image(horizon, zenith, K: np.ndarray, world_T_cam: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Sky backdrop: per-pixel blend of the horizon and zenith colours by the elevation of the viewing ray.
+
+    Parameters
+    ----------
+    horizon, zenith : (3,) float
+        RGB in [0, 1].
+    K : (3, 3) float64
+        Intrinsics, pixels (OpenCV: pixel centres at integer coordinates).
+    world_T_cam : (4, 4) float64
+        OpenCV camera pose in the world (+z up), metres.
+    width, height : int
+
+    Returns
+    -------
+    (height, width, 3) float32
+        RGB in [0, 1]: ``(1 - t) horizon + t zenith`` with ``t = sqrt(clip(sin(elevation), 0, 1))``, the
+        elevation of the ray through each pixel centre above the world's horizontal plane (so below
+        the horizon, the horizon colour). The square root keeps most of the sky near the zenith colour,
+        a thin band near the horizon brighter, as in clear daylight skies.
+    """
+    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    rays = np.stack([u, v, np.ones_like(u)], axis=-1) @ np.linalg.inv(K).T @ world_T_cam[:3, :3].T
+    sin_elev = rays[..., 2] / np.linalg.norm(rays, axis=-1)
+    t = np.sqrt(np.clip(sin_elev, 0.0, 1.0))[..., None]
+    return ((1.0 - t) * np.asarray(horizon, np.float64) + t * np.asarray(zenith, np.float64)).astype(np.float32)
+
+
+def photo_backdrop(photo: np.ndarray, crop, width: int, height: int) -> np.ndarray:
+    """Photo backdrop: the ``crop`` window of ``photo``, scaled to cover the frame and centre-cropped.
+
+    Parameters
+    ----------
+    photo : (h, w, 3) uint8
+    crop : (4,) float
+        (x0, y0, x1, y1) window in fractions of the photo's width and height.
+    width, height : int
+        Frame size, pixels.
+
+    Returns
+    -------
+    (height, width, 3) uint8
+        Scaled with Lanczos resampling (PIL ``ImageOps.fit``), keeping the aspect ratio.
+
+    Raises
+    ------
+    ValueError
+        If the window is empty.
+    """
+    h, w = photo.shape[:2]
+    x0, y0, x1, y1 = (float(c) for c in crop)
+    box = (int(round(x0 * w)), int(round(y0 * h)), int(round(x1 * w)), int(round(y1 * h)))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"empty backdrop crop window {tuple(crop)}")
+    img = Image.fromarray(np.ascontiguousarray(photo[..., :3])).crop(box)
+    return np.asarray(ImageOps.fit(img, (int(width), int(height)), method=Image.LANCZOS))
