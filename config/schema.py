@@ -24,7 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 
 from ..core.geometry import intrinsics_from_fov, intrinsics_matrix
 from ..formats.registry import format_names
-from .sources import IMAGE_SUFFIXES, MESH_SUFFIXES, PROCEDURAL_SOURCES, resolve_source
+from .sources import MESH_SUFFIXES, PROCEDURAL_SOURCES, check_image_source, resolve_source
 
 
 Vec2 = Annotated[list[float], Field(min_length=2, max_length=2)]
@@ -63,7 +63,8 @@ class FieldValueError(ValueError):
         self.loc = tuple(loc)
 
 
-#: Most object instances one scene may hold (sum of ``count.max`` over the object sets). Each instance
+#: Most object instances one scene may hold (sum of ``count.max`` over the object sets, targets and
+#: distractors together). Each instance
 #: costs an amodal render pass and two mask files per view and a rigid body in the physics, and the drop
 #: placement tests every pair of instances: past a few hundred a scene takes minutes.
 MAX_OBJECTS_PER_SCENE = 500
@@ -115,6 +116,99 @@ class ColorRange(_Model):
             if a > b:
                 raise ValueError(f"min {self.min} must be <= max {self.max} per channel")
         return self
+
+
+class Weights(_Model):
+    """Relative weights of named choices: each >= 0 and finite, not all 0; a choice is drawn with
+    probability weight / sum of weights. Fields left out weigh 0."""
+
+    @model_validator(mode="after")
+    def _weights(self):
+        values = self.model_dump()
+        for k, v in values.items():
+            if not math.isfinite(v):
+                raise FieldValueError((k,), f"weight must be finite (got {v})")
+        if sum(values.values()) <= 0:
+            raise ValueError(f"weights must not all be 0 (give at least one of {', '.join(values)} > 0)")
+        return self
+
+    def probabilities(self) -> tuple[list[str], np.ndarray]:
+        """(choice names in field order, (k,) float64 probabilities summing to 1)."""
+        values = self.model_dump()
+        w = np.array(list(values.values()), dtype=np.float64)
+        return list(values), w / w.sum()
+
+
+class LookWeights(Weights):
+    """How instances look: ``asset`` keeps the file's own texture/colours (hue/saturation/value jittered by
+    ``appearance.hsv_jitter``), ``texture`` maps an image of the texture pool, ``color`` a plain colour
+    from ``appearance.object_color``."""
+
+    asset: float = Field(default=0.0, ge=0)
+    texture: float = Field(default=0.0, ge=0)
+    color: float = Field(default=0.0, ge=0)
+
+
+def _legacy_look(v):
+    """The old ``appearance.objects`` strings: ``asset`` -> {asset: 1}, ``random`` -> {color: 1}."""
+    if isinstance(v, str):
+        legacy = {"asset": {"asset": 1.0}, "random": {"color": 1.0}}
+        if v not in legacy:
+            raise ValueError("expected 'asset', 'random' or weights {asset, texture, color}")
+        return legacy[v]
+    return v
+
+
+class SurfaceWeights(Weights):
+    """Floor look: ``texture`` (an image of the floor's pool, tiled) or ``color`` (``appearance.floor_color``)."""
+
+    texture: float = Field(default=0.0, ge=0)
+    color: float = Field(default=0.0, ge=0)
+
+
+class WallWeights(Weights):
+    """Bin or room wall look: ``texture`` (an image of the floor's pool, tiled), ``color``
+    (``appearance.wall_color``), or ``floor`` (the very material the floor got in this scene)."""
+
+    texture: float = Field(default=0.0, ge=0)
+    color: float = Field(default=0.0, ge=0)
+    floor: float = Field(default=0.0, ge=0)
+
+
+class BackdropWeights(Weights):
+    """What shows where no surface is hit: ``color`` (``appearance.background_color``), ``sky`` (a
+    gradient from ``sky_horizon`` to ``sky_zenith`` with the ray's elevation) or ``photo`` (an image of
+    ``backdrop_photos``, randomly cropped)."""
+
+    color: float = Field(default=0.0, ge=0)
+    sky: float = Field(default=0.0, ge=0)
+    photo: float = Field(default=0.0, ge=0)
+
+
+class LightKinds(Weights):
+    """Kind of each light: ``directional`` (sun-like, at ``elevation_deg``), ``point`` or ``spot`` (at
+    ``distance`` from the look-at point, at ``elevation_deg``, shining towards it)."""
+
+    directional: float = Field(default=0.0, ge=0)
+    point: float = Field(default=0.0, ge=0)
+    spot: float = Field(default=0.0, ge=0)
+
+
+def _fixed_range(v):
+    """A single number ``x`` stands for the range {min: x, max: x}."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return {"min": float(v), "max": float(v)}
+    return v
+
+
+def _image_sources(v: list[str], info: ValidationInfo) -> list[str]:
+    base = (info.context or {}).get("base_dir", ".")
+    for i, src in enumerate(v):
+        try:
+            check_image_source(src, base)
+        except ValueError as e:
+            raise FieldValueError((i,), str(e)) from None
+    return v
 
 
 def _check_source(value: str, info: ValidationInfo, suffixes: tuple[str, ...], allow_bop_dir: bool) -> str:
@@ -199,11 +293,18 @@ class ObjectSet(_Model):
     models into the car frame at a real size. Each
     scene draws ``count`` instances, each picking one mesh of the set
     uniformly at random.
+
+    ``role``: ``target`` sets are labelled (BOP ``obj_id`` 1..n over the target sets only, in recipe
+    order); ``distractor`` sets are simulated and drawn, occlude targets, but get no label (their own
+    ids 1..m, clutter scenes only). ``look`` overrides ``appearance.objects`` (targets) or
+    ``appearance.distractors`` for this set.
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     source: str
     count: IntRange
+    role: Literal["target", "distractor"] = "target"
+    look: LookWeights | None = None
     scale: float = Field(default=1.0, gt=0, description="multiplies mesh coordinates into metres (URDF scales are applied first; BOP folders: mm are converted already)")
     mass: float = Field(default=0.1, gt=0, description="kg per instance")
     friction: float = Field(default=0.6, ge=0)
@@ -321,6 +422,24 @@ class BinConfig(_Model):
         return v
 
 
+class RoomConfig(_Model):
+    """A room for ``support: room`` (BlenderProc4BOP's textured room, docs/conventions.md): a floor and four
+    walls standing on z = 0 around an inner rectangle ``size`` centred at the origin, ``height`` high.
+    BlenderProc4BOP's room is 4 x 4 m with 4 m walls; the default here is 3 x 3 m with 1.5 m walls,
+    enough that views at the default camera distances stay inside and low views see walls, not void."""
+
+    size: Vec2 = Field(default=[3.0, 3.0], description="inner x, y size, m")
+    height: float = Field(default=1.5, gt=0, description="wall height, m")
+    wall_thickness: float = Field(default=0.05, gt=0, description="m")
+
+    @field_validator("size")
+    @classmethod
+    def _pos(cls, v):
+        if min(v) <= 0:
+            raise ValueError("room size must be > 0")
+        return v
+
+
 class DropConfig(_Model):
     half_extent: Vec2 = Field(default=[0.12, 0.12], description="x, y half-size of the drop region around the origin, m")
     height: Range = Range(min=0.1, max=0.35)
@@ -335,42 +454,188 @@ class DropConfig(_Model):
 
 
 class ClutterConfig(_Model):
-    support: Literal["plane", "bin"] = "plane"
-    plane_size: float = Field(default=2.0, gt=0, description="side of the rendered floor square, m")
+    """Where objects are dropped: ``plane`` (a floor square of side ``plane_size``), ``bin`` (a bin on the
+    floor) or ``room`` (a floor and four walls, ``room``)."""
+
+    support: Literal["plane", "bin", "room"] = "plane"
+    plane_size: float = Field(default=2.0, gt=0, description="side of the rendered floor square, m (plane, bin)")
     bin: BinConfig = BinConfig()
+    room: RoomConfig = RoomConfig()
     drop: DropConfig = DropConfig()
     time_step: float = Field(default=1.0 / 240.0, gt=0, le=0.05, description="s")
     max_settle_time: float = Field(default=4.0, gt=0, description="cap on simulated time, s")
     settle: SettleConfig = SettleConfig()
     workspace_half_extent: float = Field(default=1.0, gt=0, description="objects whose |x| or |y| exceed this, or that fall below the floor, are removed, m")
 
+    @model_validator(mode="after")
+    def _drop_inside_room(self):
+        if self.support == "room":
+            for k, (h, size) in enumerate(zip(self.drop.half_extent, self.room.size)):
+                if h >= size / 2:
+                    raise FieldValueError(("drop", "half_extent"), f"drop region half-size {h} m along {'xy'[k]} "
+                                          f"reaches the room's walls (clutter.room.size {size} m)")
+        return self
+
+
+class EnvironmentConfig(_Model):
+    """Lights from an equirectangular environment image (``assets.lighting.lights_from_equirect``): its
+    ``lights`` brightest regions become directional lights shining from them (their colours, intensities
+    ``intensity`` x their share of the image's light), the rest of its light an ambient term
+    (``intensity`` x the rest's share / pi, the radiance of a uniform sky of that irradiance).
+    The image's column 0 is azimuth 0 (world +x), its top row the zenith; ``rotate``: turned about world
+    +z by a random azimuth per scene. Low dynamic range images (PNG, JPEG) are read."""
+
+    image: str
+    lights: int = Field(default=3, ge=1, le=16)
+    intensity: float = Field(default=4.0, gt=0)
+    rotate: bool = True
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str, info: ValidationInfo) -> str:
+        if v.startswith(("procedural://", "bundled://")):
+            raise ValueError("an environment image is one image file (relative, absolute or pkg://)")
+        base = (info.context or {}).get("base_dir", ".")
+        check_image_source(v, base)
+        paths = resolve_source(v, base)
+        if len(paths) != 1 or paths[0].is_dir():
+            raise ValueError(f"{v}: give one image file, not a folder or a pattern")
+        return v
+
 
 class LightConfig(_Model):
+    """Scene lights (world frame). ``count`` lights, each of a kind drawn by ``kinds``, at an azimuth
+    uniform in [0, 360) deg and an elevation from ``elevation_deg``: directional lights shine from that
+    direction with illuminance ``intensity``; point and spot lights stand at ``distance`` (m) from the
+    look-at point (``camera.look_at.center``) in that direction and shine towards it with intensity
+    ``point_intensity`` (pyrender's units: the illuminance at distance d is intensity / d^2); spot cones
+    have an outer half-angle from ``spot_cone_deg``, the inner one 3/4 of it. Colours come from
+    ``temperature_k`` (kelvin, ``assets.lighting.kelvin_to_rgb``) when it is set, else from ``color``.
+    ``shadows``: every light casts shadows. ``environment``: more directional lights and ambient from an
+    environment image."""
+
     count: IntRange = IntRange(min=2, max=3)
+    kinds: LightKinds = LightKinds(directional=1.0)
     intensity: Range = Range(min=2.0, max=5.0)
+    point_intensity: Range = Range(min=1.5, max=5.0)
+    distance: Range = Range(min=0.8, max=1.5)
+    spot_cone_deg: Range = Range(min=20.0, max=40.0)
+    temperature_k: Range | None = None
     color: ColorRange = ColorRange(min=[0.85, 0.85, 0.85], max=[1.0, 1.0, 1.0])
     ambient: Range = Range(min=0.15, max=0.35)
     elevation_deg: Range = Range(min=30.0, max=85.0)
     shadows: bool = False
+    environment: EnvironmentConfig | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        for name in ("intensity", "point_intensity", "ambient"):
+            if getattr(self, name).min < 0:
+                raise FieldValueError((name,), "must be >= 0")
+        if self.distance.min <= 0:
+            raise FieldValueError(("distance",), "must be > 0 (m from the look-at point)")
+        if self.elevation_deg.min < -90 or self.elevation_deg.max > 90:
+            raise FieldValueError(("elevation_deg",), "must lie within [-90, 90]")
+        if self.spot_cone_deg.min <= 0 or self.spot_cone_deg.max >= 90:
+            raise FieldValueError(("spot_cone_deg",), "outer half-angle must lie within (0, 90) degrees")
+        t = self.temperature_k
+        if t is not None and (t.min < 1667 or t.max > 25000):
+            raise FieldValueError(("temperature_k",), "must lie within [1667, 25000] K (the range of Kang et al.'s "
+                                  "CCT approximation)")
+        return self
+
+
+class HsvJitter(_Model):
+    """Jitter of textures and asset colours (``assets.textures.jitter_hsv``): a hue shift in turns (added,
+    mod 1), saturation and value factors, each drawn uniformly per surface. Plain colours are jittered
+    directly. The defaults leave them unchanged."""
+
+    hue: Range = Range(min=0.0, max=0.0)
+    saturation: Range = Range(min=1.0, max=1.0)
+    value: Range = Range(min=1.0, max=1.0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.hue.min < -0.5 or self.hue.max > 0.5:
+            raise FieldValueError(("hue",), "hue shift must lie within [-0.5, 0.5] turns")
+        for name in ("saturation", "value"):
+            if getattr(self, name).min < 0:
+                raise FieldValueError((name,), "factor must be >= 0")
+        return self
 
 
 class AppearanceConfig(_Model):
-    objects: Literal["asset", "random"] = "asset"
+    """How surfaces look in the RGB images (never the geometry or any label: these draws come from the
+    scene's ``appearance`` random stream only).
+
+    Texture sources (``textures``, ``floor_textures``, ``backdrop_photos``): image files, folders, globs,
+    ``pkg://`` paths, ``procedural://all`` or ``procedural://<family>`` (noise, marble, wood, stripes,
+    checker, dots: generated, ``assets/textures.py``), ``bundled://skimage`` (scikit-image's sample photos
+    and textures) or ``bundled://pybullet_data`` (pybullet_data's textures). A texture is drawn family
+    first, then a member.
+    """
+
+    objects: LookWeights = Field(default=LookWeights(asset=1.0), description="targets' look weights; the old "
+                                 "strings asset (= {asset: 1}) and random (= {color: 1}) still work")
+    distractors: LookWeights = LookWeights(asset=1.0)
     object_color: ColorRange = ColorRange(min=[0.05, 0.05, 0.05], max=[1.0, 1.0, 1.0])
-    floor_textures: list[str] = []
-    floor_texture_tile: float = Field(default=0.25, gt=0, description="side of one texture tile, m")
+    metallic: Range = Range(min=0.0, max=0.0)
+    roughness: Range = Range(min=0.7, max=0.7)
+    hsv_jitter: HsvJitter = HsvJitter()
+    textures: list[str] = Field(default=["procedural://all"], description="texture pool for objects and "
+                                "distractors (and the floor and walls unless floor_textures is given)")
+    texture_tile: Range = Field(default=Range(min=0.05, max=0.15), description="objects: metres per texture "
+                                "repeat where the texture is box-projected (meshes without UVs)")
+    floor: SurfaceWeights | None = Field(default=None, description="floor look weights; unset: texture when "
+                                         "floor_textures is given, else color")
+    floor_textures: list[str] = Field(default=[], description="texture pool of the floor and walls (else textures)")
+    floor_texture_tile: Range = Field(default=Range(min=0.25, max=0.25), description="floor and walls: side of "
+                                      "one texture tile, m (a number: fixed)")
     floor_color: ColorRange = ColorRange(min=[0.3, 0.3, 0.3], max=[0.8, 0.8, 0.8])
+    walls: WallWeights = WallWeights(color=1.0)
+    wall_color: ColorRange | None = Field(default=None, description="unset: the floor colour darkened to 70 %")
+    backdrop: BackdropWeights = BackdropWeights(color=1.0)
+    backdrop_photos: list[str] = ["bundled://skimage"]
+    sky_horizon: ColorRange = ColorRange(min=[0.78, 0.82, 0.86], max=[0.9, 0.92, 0.95])
+    sky_zenith: ColorRange = ColorRange(min=[0.2, 0.35, 0.6], max=[0.45, 0.6, 0.85])
     background_color: Vec3 = [0.0, 0.0, 0.0]
 
-    @field_validator("floor_textures")
-    @classmethod
-    def _textures_exist(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        for i, s in enumerate(v):
-            try:
-                _check_source(s, info, IMAGE_SUFFIXES, allow_bop_dir=False)
-            except ValueError as e:
-                raise ValueError(f"floor_textures[{i}]: {e}") from None
-        return v
+    _legacy_objects = field_validator("objects", mode="before")(_legacy_look)
+    _fixed_tile = field_validator("floor_texture_tile", mode="before")(_fixed_range)
+    _sources = field_validator("textures", "floor_textures", "backdrop_photos")(_image_sources)
+
+    @model_validator(mode="after")
+    def _check(self):
+        for name in ("metallic", "roughness"):
+            r = getattr(self, name)
+            if r.min < 0 or r.max > 1:
+                raise FieldValueError((name,), "must lie within [0, 1]")
+        for name in ("texture_tile", "floor_texture_tile"):
+            if getattr(self, name).min <= 0:
+                raise FieldValueError((name,), "must be > 0 (metres per texture repeat)")
+        if not all(0.0 <= c <= 1.0 for c in self.background_color):
+            raise FieldValueError(("background_color",), "colour channels must be in [0, 1]")
+        if not self.textures:
+            for name in ("objects", "distractors"):
+                if getattr(self, name).texture > 0:
+                    raise FieldValueError(("textures",), f"is empty, but {name}.texture > 0 needs a texture pool")
+            if not self.floor_textures and ((self.floor is not None and self.floor.texture > 0)
+                                            or self.walls.texture > 0):
+                raise FieldValueError(("floor_textures",), "floor or walls texture weight > 0 needs floor_textures "
+                                      "or textures")
+        if self.backdrop.photo > 0 and not self.backdrop_photos:
+            raise FieldValueError(("backdrop_photos",), "is empty, but backdrop.photo > 0 needs photos")
+        return self
+
+    def floor_weights(self) -> SurfaceWeights:
+        """``floor``, or when unset the old behaviour: a texture when ``floor_textures`` is given, else a colour."""
+        if self.floor is not None:
+            return self.floor
+        return SurfaceWeights(texture=1.0) if self.floor_textures else SurfaceWeights(color=1.0)
+
+    def floor_pool(self) -> list[str]:
+        """Texture sources of the floor and walls: ``floor_textures``, else ``textures``."""
+        return list(self.floor_textures or self.textures)
 
 
 class HandConfig(_Model):
@@ -607,7 +872,41 @@ class Recipe(_Model):
                 raise ValueError("ar scenes do not take hands")
             if self.scenes.views_per_scene != 1:
                 raise ValueError("ar scenes have one view (the photo): set scenes.views_per_scene to 1")
+            for i, o in enumerate(self.objects):
+                if o.role == "distractor":
+                    raise FieldValueError(("objects", i, "role"), "distractor sets are for clutter scenes (objects "
+                                          "dropped by physics); ar scenes take targets only")
+        return self
 
+    @model_validator(mode="after")
+    def _textures_for_set_looks(self):
+        if not self.appearance.textures:
+            for i, o in enumerate(self.objects):
+                if o.look is not None and o.look.texture > 0:
+                    raise FieldValueError(("objects", i, "look", "texture"),
+                                          "weight > 0 needs a texture pool, but appearance.textures is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _camera_inside_room(self):
+        """With ``support: room`` every camera position must lie inside the walls, or they hide the scene."""
+        if self.ar is not None or self.camera is None or self.clutter.support != "room":
+            return self
+        cam, room = self.camera, self.clutter.room
+        el = cam.elevation_deg
+        nearest = 0.0 if el.min <= 0.0 <= el.max else min(abs(el.min), abs(el.max))
+        reach = cam.distance.max * math.cos(math.radians(nearest))  # farthest horizontal eye offset, m
+        for k in range(2):
+            far = abs(cam.look_at.center[k]) + cam.look_at.jitter + reach
+            inner = room.size[k] / 2 - cam.znear
+            if far > inner:
+                raise FieldValueError(("camera", "distance", "max"),
+                                      f"{cam.distance.max} m puts the camera up to {far:.3g} m from the room's centre "
+                                      f"along {'xy'[k]} (look_at.center + jitter + distance at elevation {nearest:g} "
+                                      f"deg), but the room's walls stand at {room.size[k] / 2:.3g} m "
+                                      f"(clutter.room.size) and the camera must stay znear ({cam.znear:g} m) inside "
+                                      "them, or the walls would hide the scene; lower camera.distance.max or enlarge "
+                                      "clutter.room.size")
         return self
 
     @model_validator(mode="after")
@@ -618,14 +917,26 @@ class Recipe(_Model):
             raise ValueError(f"object set names must be unique; repeated: {dup}")
         hands = self.hands.count.max if self.hands is not None else 0
         total = sum(o.count.max for o in self.objects)
-        if total == 0 and hands == 0:
-            raise ValueError("no objects and no hands: scenes would be empty")
+        if sum(o.count.max for o in self.target_sets) == 0 and hands == 0:
+            raise ValueError("no target objects and no hands: scenes would be empty" if total == 0 else
+                             "no target objects and no hands: scenes would have nothing to label "
+                             "(distractor sets are never labelled)")
         if total > MAX_OBJECTS_PER_SCENE:
             i = max(range(len(self.objects)), key=lambda k: self.objects[k].count.max)
             raise FieldValueError(("objects", i, "count", "max"),
                                   f"the object sets draw up to {total} instances per scene (sum of count.max); "
                                   f"the limit is {MAX_OBJECTS_PER_SCENE}")
         return self
+
+    @property
+    def target_sets(self) -> list[ObjectSet]:
+        """Object sets with ``role: target``, in recipe order (the labelled models: BOP obj_ids 1..n)."""
+        return [o for o in self.objects if o.role == "target"]
+
+    @property
+    def distractor_sets(self) -> list[ObjectSet]:
+        """Object sets with ``role: distractor``, in recipe order (their own model ids 1..m)."""
+        return [o for o in self.objects if o.role == "distractor"]
 
     @property
     def scene_kind(self) -> str:

@@ -20,6 +20,8 @@ STREAMS = {
     "appearance": 1,  # colours, floor texture, lights
     "views": 2,  # camera poses (one sub-stream per view)
     "hands": 3,  # hand shapes, poses, grasps
+    "distractors": 4,  # which distractors, their drop poses (after the targets': adding them moves no target)
+    "hand_appearance": 5,  # skin tones, skin texture, sleeve colours (one sub-stream per hand; never geometry)
 }
 
 

@@ -25,7 +25,7 @@ from ..formats.protocol import DatasetContext
 from ..formats.registry import writer_classes
 from .fit import check_fit
 from .output import pending_scenes, prepare_output
-from .worker import SceneWorker, load_hand_model, load_recipe_backgrounds
+from .worker import SceneWorker, distractor_library, load_hand_model, load_recipe_backgrounds
 
 log = logging.getLogger("gtforge")
 
@@ -48,18 +48,21 @@ def _check_inputs(recipe: Recipe, recipe_file: str, base_dir: Path):
     """Read every model (checking sizes and counts fit the clutter space, :mod:`.fit`), the hand model and
     the backgrounds before anything is written.
 
-    Returns (library, backgrounds). Raises AssetError, HandModelError or RecipeError.
+    Returns (library, distractor library or None, backgrounds). Raises AssetError, HandModelError or RecipeError.
     """
-    library = AssetLibrary(recipe.objects, base_dir)
+    library = AssetLibrary(recipe.target_sets, base_dir)
     library.load_all()
-    check_fit(recipe, library, recipe_file)
+    distractors = distractor_library(recipe, base_dir)
+    if distractors is not None:
+        distractors.load_all()
+    check_fit(recipe, library, recipe_file, distractors)
     if recipe.hands is not None:
         load_hand_model(recipe.hands)
     try:
         backgrounds = load_recipe_backgrounds(recipe, base_dir)
     except (ValueError, OSError) as e:
         raise RecipeError(recipe_file, "ar.backgrounds", str(e)) from None
-    return library, backgrounds
+    return library, distractors, backgrounds
 
 
 def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, workers: int = 1,
@@ -93,7 +96,7 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
         Before anything renders.
     """
     base_dir = Path(base_dir).resolve()
-    library, backgrounds = _check_inputs(recipe, recipe_file, base_dir)
+    library, distractors, backgrounds = _check_inputs(recipe, recipe_file, base_dir)
     classes = {str(i): {"name": n, "set": sn} for i, n, sn, _p, _s in library.entries}
     if recipe.hands is not None:
         classes[str(hand_category_id(library))] = {"name": "hand", "set": "hand"}
@@ -139,7 +142,7 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
     finally:
         bar.close()
     dataset = DatasetContext(root=Path(out_dir), split=recipe.output.split, recipe=recipe, library=library,
-                             recipe_file=recipe_file)
+                             recipe_file=recipe_file, distractors=distractors)
     for cls in writer_classes(recipe.output.formats):
         cls.merge(dataset)
     seconds = time.perf_counter() - start

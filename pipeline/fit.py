@@ -12,11 +12,14 @@ change. Only clutter scenes are checked (AR scenes place objects in the photo's 
 * **Fit.** The expected volume of the largest draw, the sum over object sets of ``count.max`` times
   the set's mean model volume, must fit the space the pile can take: the support area (the bin's inner
   rectangle; on a plane, the square around the drop region grown by the largest model size on every
-  side, at most the workspace square) times the pile height (the highest drop,
+  side, at most the workspace square; in a room, that square cut to the room's inner rectangle) times the pile height (the highest drop,
   ``clutter.drop.height.max``, or the bin's height if higher: a pile above the highest drop would have
   objects released inside it) times :data:`PACKING_FRACTION`. A model's volume is its enclosed volume
   when the mesh is watertight, else its convex hull's (pybullet collides convex hulls). Otherwise the
   ``objects[i].count.max`` of the set with the largest share is refused.
+
+Distractor sets (``role: distractor``, their own asset library) take space like targets: both rules
+count them, and ``objects[i]`` names the set in the recipe's ``objects`` list whatever its role.
 """
 
 from __future__ import annotations
@@ -52,15 +55,27 @@ def _size_limit(recipe: Recipe) -> tuple[float, str]:
     """Largest model size (m) the clutter space takes, and what sets it."""
     cl = recipe.clutter
     limit, what = 2.0 * cl.workspace_half_extent, "the workspace (2 x clutter.workspace_half_extent)"
-    if cl.support == "bin":
-        diag = math.hypot(*cl.bin.size)
+    if cl.support in ("bin", "room"):
+        diag = math.hypot(*getattr(cl, cl.support).size)
         if diag < limit:
-            limit, what = diag, "the bin (diagonal of clutter.bin.size)"
+            limit, what = diag, f"the {cl.support} (diagonal of clutter.{cl.support}.size)"
     return limit, what
 
 
-def check_object_sizes(recipe: Recipe, library: AssetLibrary, recipe_file: str) -> None:
-    """Refuse a model larger than the workspace or the bin (rule in the module docstring).
+def _sets(recipe: Recipe, library: AssetLibrary, distractors: AssetLibrary | None) -> list[tuple[int, object, AssetLibrary]]:
+    """(index in ``recipe.objects``, object set, the library holding its models) of every set, targets and
+    distractors (the latter only when their library is given)."""
+    out = []
+    for i, s in enumerate(recipe.objects):
+        lib = library if s.role == "target" else distractors
+        if lib is not None:
+            out.append((i, s, lib))
+    return out
+
+
+def check_object_sizes(recipe: Recipe, library: AssetLibrary, recipe_file: str,
+                       distractors: AssetLibrary | None = None) -> None:
+    """Refuse a model larger than the workspace, the bin or the room (rule in the module docstring).
 
     Raises
     ------
@@ -68,7 +83,7 @@ def check_object_sizes(recipe: Recipe, library: AssetLibrary, recipe_file: str) 
         At ``objects[i].scale``, naming the model, its size and the limit (m).
     """
     limit, what = _size_limit(recipe)
-    for i, s in enumerate(recipe.objects):
+    for i, s, library in _sets(recipe, library, distractors):
         for obj_id in library.set_ids[s.name]:
             size = 2.0 * model_radius(library, obj_id)
             if size > limit:
@@ -86,20 +101,26 @@ def _capacity(recipe: Recipe, largest: float) -> tuple[float, str]:
     else:
         side = min(2.0 * cl.workspace_half_extent, 2.0 * max(cl.drop.half_extent) + 2.0 * largest)
         area, where, height = side * side, "the drop region grown by the largest model", cl.drop.height.max
+        if cl.support == "room":
+            area = min(side, cl.room.size[0]) * min(side, cl.room.size[1])
+            where += " (within the room)"
     cap = area * height * PACKING_FRACTION
     return cap, f"{where} holds {area:.3g} m^2 x {height:.3g} m high x {PACKING_FRACTION} packing = {cap * 1e3:.3g} L"
 
 
-def check_counts_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str) -> None:
-    """Refuse object counts whose pile cannot fit the clutter space (rule in the module docstring).
+def check_counts_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str,
+                     distractors: AssetLibrary | None = None) -> None:
+    """Refuse object counts (targets and distractors) whose pile cannot fit the clutter space (rule in the
+    module docstring).
 
     Raises
     ------
     RecipeError
         At ``objects[i].count.max`` of the set with the largest volume share, with the figures (litres).
     """
-    shares, largest = [], 0.0
-    for s in recipe.objects:
+    shares, largest, index = [], 0.0, []
+    for i, s, library in _sets(recipe, library, distractors):
+        index.append(i)
         ids = library.set_ids[s.name]
         vols = [model_volume(library.get(obj_id).mesh) for obj_id in ids]
         shares.append(s.count.max * float(np.mean(vols)) if vols else 0.0)
@@ -107,16 +128,18 @@ def check_counts_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str) ->
     total = sum(shares)
     cap, how = _capacity(recipe, largest)
     if total > cap:
-        i = int(np.argmax(shares))
+        k = int(np.argmax(shares))
+        i = index[k]
         n = recipe.objects[i].count.max
         raise RecipeError(recipe_file, f"objects[{i}].count.max",
                           f"the largest draw cannot fit: {total * 1e3:.3g} L of objects in all ({n} of this set: "
-                          f"{shares[i] * 1e3:.3g} L), but {how}; lower count.max or enlarge the space")
+                          f"{shares[k] * 1e3:.3g} L), but {how}; lower count.max or enlarge the space")
 
 
-def check_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str) -> None:
-    """Both checks above, for clutter scenes (AR scenes pass). Raises RecipeError."""
+def check_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str, distractors: AssetLibrary | None = None) -> None:
+    """Both checks above, for clutter scenes (AR scenes pass), over the target sets (``library``) and the
+    distractor sets (``distractors``, when given). Raises RecipeError."""
     if recipe.scene_kind != "clutter" or not recipe.objects:
         return
-    check_object_sizes(recipe, library, recipe_file)
-    check_counts_fit(recipe, library, recipe_file)
+    check_object_sizes(recipe, library, recipe_file, distractors)
+    check_counts_fit(recipe, library, recipe_file, distractors)

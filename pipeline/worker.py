@@ -62,9 +62,10 @@ def _timed(t: dict, stage: str, fn, *args, **kwargs):
 
 
 def _clutter_scene(worker: "SceneWorker", scene_index: int, t: dict):
-    """Clutter: objects dropped (scenes/clutter.py), then settled by physics (scenes/physics.py)."""
-    desc = _timed(t, "scene", build_scene, worker.recipe, worker.library, scene_index, worker.base_dir)
-    return _timed(t, "physics", settle, desc, worker.shapes, worker.recipe.clutter)
+    """Clutter: targets and distractors dropped (scenes/clutter.py), then settled by physics (scenes/physics.py)."""
+    desc = _timed(t, "scene", build_scene, worker.recipe, worker.library, scene_index, worker.base_dir,
+                  worker.distractors)
+    return _timed(t, "physics", settle, desc, worker.shapes, worker.recipe.clutter, worker.distractor_shapes)
 
 
 def _ar_scene(worker: "SceneWorker", scene_index: int, t: dict):
@@ -77,8 +78,14 @@ def _ar_scene(worker: "SceneWorker", scene_index: int, t: dict):
 SCENE_BUILDERS = {"clutter": _clutter_scene, "ar": _ar_scene}
 
 
+def distractor_library(recipe: Recipe, base_dir) -> AssetLibrary | None:
+    """The models of the recipe's distractor sets (their own obj_ids 1..m), or None when it has none."""
+    return AssetLibrary(recipe.distractor_sets, base_dir) if recipe.distractor_sets else None
+
+
 class SceneWorker:
-    """Per-process state: asset library, collision shapes, backgrounds, hand model, and the process's renderer.
+    """Per-process state: asset libraries (targets: ``recipe.target_sets``, obj_ids 1..n; distractors, their
+    own ids), collision shapes, backgrounds, hand model, and the process's renderer.
 
     Parameters
     ----------
@@ -93,12 +100,14 @@ class SceneWorker:
         from ..render.renderer import Renderer  # GL is only touched in processes that render
 
         self.recipe, self.base_dir, self.out_dir = recipe, Path(base_dir), Path(out_dir)
-        self.library = AssetLibrary(recipe.objects, self.base_dir)
+        self.library = AssetLibrary(recipe.target_sets, self.base_dir)
         self.shapes = CollisionShapes(self.library)
+        self.distractors = distractor_library(recipe, self.base_dir)
+        self.distractor_shapes = CollisionShapes(self.distractors) if self.distractors is not None else None
         self.backgrounds = load_recipe_backgrounds(recipe, self.base_dir)
         w, h = (recipe.camera.width, recipe.camera.height) if recipe.camera else (self.backgrounds[0].width,
                                                                                     self.backgrounds[0].height)
-        self.renderer = Renderer(self.library, w, h)
+        self.renderer = Renderer(self.library, w, h, distractors=self.distractors)
         self.hand_model = self.hand_axes = self.hand_targets = None
         if recipe.hands is not None:
             self.hand_model = load_hand_model(recipe.hands)
@@ -112,7 +121,8 @@ class SceneWorker:
         -------
         dict
             ``scene``, ``frames``, per-stage ``timings`` (s, keys in :data:`STAGES`), ``settled``,
-            ``sim_time``, ``removed`` (inst_id, reason), ``objects``, ``obj_ids``.
+            ``sim_time``, ``removed`` (inst_id, reason), ``objects``, ``obj_ids``, ``distractors`` (how many
+            rest in the scene).
         """
         r, out = self.recipe, self.recipe.output
         t: dict = defaultdict(float)
@@ -122,7 +132,7 @@ class SceneWorker:
                           self.hand_targets, look_at=r.camera.look_at.center)
         folder = AtomicFolder(scene_path(self.out_dir, out.split, scene_index))
         ctx = SceneContext(root=self.out_dir, folder=folder.path, split=out.split, scene_id=scene_index, output=out,
-                           recipe=r, library=self.library, scene=desc)
+                           recipe=r, library=self.library, scene=desc, distractors=self.distractors)
         writers = [cls(ctx) for cls in writer_classes(out.formats)]
         self.renderer.set_scene(desc)
         photo = desc.ar.background.image() if desc.ar is not None else None
@@ -139,7 +149,8 @@ class SceneWorker:
         t["write"] += time.perf_counter() - t0
         return {"scene": scene_index, "frames": len(desc.views), "timings": dict(t), "settled": report.settled,
                 "sim_time": report.sim_time, "removed": list(report.removed),
-                "objects": len(desc.objects), "obj_ids": sorted({o.obj_id for o in desc.objects})}
+                "objects": len(desc.objects), "obj_ids": sorted({o.obj_id for o in desc.objects}),
+                "distractors": len(desc.distractors)}
 
     def _frame(self, desc, im_id: int, view, photo, t: dict) -> FrameRecord:
         """Render one view (and composite it over the photo in AR scenes), then annotate it."""

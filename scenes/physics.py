@@ -17,12 +17,17 @@ below the thresholds for ``window`` seconds; simulation stops at
 ``max_settle_time`` regardless. Objects that left the workspace (|x| or |y|
 beyond ``workspace_half_extent``, or below the floor) or whose pose is not
 finite are removed and reported.
+
+Distractors (``SceneDescription.distractors``, collision shapes of the distractor library) take part
+in the simulation as bodies created after every target's, so a scene without distractors simulates
+exactly as before; the ones that leave the workspace are dropped (logged, never reported as removed
+targets).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pybullet as pb
@@ -101,11 +106,14 @@ def _add_static_box(client: int, box) -> None:
     pb.changeDynamics(body, -1, lateralFriction=0.8, restitution=0.0, physicsClientId=client)
 
 
-def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig) -> tuple[list, list]:
+def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig,
+                 distractor_shapes: CollisionShapes | None = None) -> tuple[list, list]:
     """Fill a pybullet client: engine parameters, gravity, the floor slab and walls (static), one body per object:
     dynamic, or static for ``collision: mesh`` models (placed on the floor at their drop pose, see assets/collision.py).
+    With ``distractor_shapes``, one body per ``scene.distractors`` instance follows the targets' bodies.
 
-    Returns (body ids, per-body centre of mass (3,) in the model frame), in ``scene.objects`` order.
+    Returns (body ids, per-body centre of mass (3,) in the model frame), in ``scene.objects`` order, then
+    ``scene.distractors`` order when ``distractor_shapes`` is given.
     """
     pb.setPhysicsEngineParameter(fixedTimeStep=cfg.time_step, deterministicOverlappingPairs=1,
                                  numSolverIterations=50, physicsClientId=client)
@@ -114,9 +122,12 @@ def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, 
     for w in scene.walls:
         _add_static_box(client, w)
     bodies, coms = [], []
-    for o in scene.objects:
-        g = shapes.get(o.obj_id)
-        shape = _collision_shape(client, shapes, o.obj_id)
+    placed = [(o, shapes) for o in scene.objects]
+    if distractor_shapes is not None:
+        placed += [(o, distractor_shapes) for o in scene.distractors]
+    for o, its_shapes in placed:
+        g = its_shapes.get(o.obj_id)
+        shape = _collision_shape(client, its_shapes, o.obj_id)
         world_T_body = _on_floor(o.world_T_model, g.parts[0]) if g.static else o.world_T_model @ make_pose(np.eye(3), g.com)
         body = pb.createMultiBody(0.0 if g.static else o.mass, shape, basePosition=world_T_body[:3, 3].tolist(),
                                   baseOrientation=matrix_to_quat_xyzw(world_T_body[:3, :3]).tolist(),
@@ -186,31 +197,52 @@ def collect(scene: SceneDescription, poses: list, coms: list, cfg: ClutterConfig
     return kept, removed
 
 
-def settle(scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig) -> tuple[SceneDescription, SettleReport]:
-    """Drop the scene's objects and simulate until they rest (or the time cap), in a fresh DIRECT client.
+def settle(scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig,
+           distractor_shapes: CollisionShapes | None = None) -> tuple[SceneDescription, SettleReport]:
+    """Drop the scene's objects (and distractors) and simulate until they rest (or the time cap), in a fresh
+    DIRECT client.
 
     Parameters
     ----------
     scene : SceneDescription
-        Objects at their drop poses; ``walls`` and the floor are static.
+        Objects and distractors at their drop poses; ``walls`` and the floor are static.
     shapes : CollisionShapes
+        Of the target library.
     cfg : ClutterConfig
         Time step, settle thresholds and window, time cap, workspace size.
+    distractor_shapes : CollisionShapes or None
+        Of the distractor library; required when ``scene.distractors`` is not empty.
 
     Returns
     -------
     settled_scene : SceneDescription
         Same scene with settled ``world_T_model`` poses; removed objects are
-        left out (and listed in ``removed``).
+        left out (and listed in ``removed``); distractors that left the workspace (or fell through the
+        floor, or whose pose is not finite) are left out of ``distractors`` (logged only).
     report : SettleReport
+        Settling of all bodies; ``removed`` lists targets only.
+
+    Raises
+    ------
+    ValueError
+        If the scene has distractors but no ``distractor_shapes``.
     """
+    if scene.distractors and distractor_shapes is None:
+        raise ValueError("the scene has distractors: pass distractor_shapes (CollisionShapes of the distractor library)")
     client = pb.connect(pb.DIRECT)
     try:
-        bodies, coms = create_world(client, scene, shapes, cfg)
+        bodies, coms = create_world(client, scene, shapes, cfg, distractor_shapes if scene.distractors else None)
         poses, settled, steps = step_until_settled(client, bodies, cfg)
     finally:
         pb.disconnect(physicsClientId=client)
-    kept, removed = collect(scene, poses, coms, cfg)
+    n = len(scene.objects)
+    kept, removed = collect(scene, poses[:n], coms[:n], cfg)
+    if scene.distractors:
+        kept_d, removed_d = collect(replace(scene, objects=scene.distractors), poses[n:], coms[n:], cfg)
+        if removed_d:
+            log.debug("scene %d: dropped %d distractor(s) after physics: %s", scene.scene_index, len(removed_d),
+                      ", ".join(f"distractor {i} ({r})" for i, r in removed_d))
+        scene = replace(scene, distractors=tuple(kept_d))
     if removed:
         log.debug("scene %d: removed %d object(s) after physics: %s", scene.scene_index, len(removed),
                   ", ".join(f"inst {i} ({r})" for i, r in removed))

@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from bad_inputs import grid_mesh_ply
-from conftest import DEFAULT_RECIPE, run_cli
+from conftest import DEFAULT_RECIPE, ROOT, run_cli
+from PIL import Image
 
 from gtforge.config import RecipeError, apply_overrides, load_recipe
 
@@ -24,6 +26,15 @@ def test_bundled_recipe_is_valid():
     assert recipe.seed == 0 and recipe.num_scenes() == raw["scenes"]["count"]
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "recipes").glob("*.yaml")))
+def test_every_bundled_recipe_is_valid(name):
+    recipe, raw = load_recipe(ROOT / "recipes" / name)
+    assert recipe.target_sets and recipe.num_scenes() == raw["scenes"]["count"]
+    if name == "bop_pbr_like.yaml":  # BlenderProc4BOP's scenes: a textured room, distractors, point lights
+        assert recipe.clutter.support == "room" and len(recipe.distractor_sets) == 3
+        assert recipe.lights.kinds.point == 1.0 and recipe.lights.shadows
+
+
 @pytest.mark.parametrize(
     "mutate, path, words",
     [
@@ -36,7 +47,7 @@ def test_bundled_recipe_is_valid():
         (lambda d: d["objects"][1].update(source="meshes/nope.obj"), "objects[1].source", "file not found"),
         (lambda d: d["objects"][1].update(source="pkg://pybullet_data/checker_blue.png"), "objects[1].source",
          "unsupported file type"),
-        (lambda d: d["appearance"].update(floor_textures=["missing.png"]), "appearance.floor_textures",
+        (lambda d: d["appearance"].update(floor_textures=["missing.png"]), "appearance.floor_textures[0]",
          "file not found"),
         (lambda d: d.pop("seed"), "seed", "Field required"),
         (lambda d: d.update(seed=-1), "seed", "greater than or equal to 0"),
@@ -47,12 +58,56 @@ def test_bundled_recipe_is_valid():
         (lambda d: d["output"].update(formats=["pascal"]), "output.formats[0]", "unknown format; known: bop, coco, kitti"),
         (lambda d: d["output"].update(formats=["coco"], layers={"rgb": False}), "output", "keep layers.rgb true"),
         (lambda d: d["output"].update(formats=["kitti"], layers={"rgb": False}), "output", "the kitti format refers to RGB"),
-        (lambda d: d["clutter"].update(support="box"), "clutter.support", "'plane' or 'bin'"),
+        (lambda d: d["clutter"].update(support="box"), "clutter.support", "'plane', 'bin' or 'room'"),
         (lambda d: d["lights"]["color"].update(max=[1.5, 1, 1]), "lights.color", "[0, 1]"),
         (lambda d: d["objects"][0].update(count={"min": 100000, "max": 100000}), "objects[0].count.max",
          "100000 instances is more than the limit of 500 per scene"),
         (lambda d: [o.update(count={"min": 0, "max": 80 + i}) for i, o in enumerate(d["objects"])],
          "objects[6].count.max", "draw up to 581 instances per scene (sum of count.max); the limit is 500"),
+        # the appearance surface (issue 9)
+        (lambda d: d["appearance"].update(objects={"asset": -1}), "appearance.objects.asset",
+         "greater than or equal to 0"),
+        (lambda d: d["appearance"].update(objects={"asset": 0, "texture": 0}), "appearance.objects",
+         "weights must not all be 0"),
+        (lambda d: d["appearance"].update(objects="fancy"), "appearance.objects", "expected 'asset', 'random' or weights"),
+        (lambda d: d["appearance"].update(objects={"gold": 1}), "appearance.objects.gold", "unknown key"),
+        (lambda d: d["lights"].update(kinds={"point": float("inf")}), "lights.kinds.point", "weight must be finite"),
+        (lambda d: d["lights"].update(kinds={"laser": 1}), "lights.kinds.laser", "unknown key"),
+        (lambda d: d["appearance"].update(backdrop={"color": 0, "sky": 0}), "appearance.backdrop",
+         "weights must not all be 0"),
+        (lambda d: d["appearance"].update(textures=["procedural://plaid"]), "appearance.textures[0]",
+         "unknown image source 'procedural://plaid'"),
+        (lambda d: d["appearance"].update(textures=["procedural://all", "bundled://flickr"]), "appearance.textures[1]",
+         "unknown image source 'bundled://flickr'"),
+        (lambda d: d["appearance"].update(textures=["pkg://pybullet_data/duck_vhacd.urdf"]), "appearance.textures[0]",
+         "unsupported file type '.urdf'"),
+        (lambda d: d["appearance"].update(backdrop_photos=["photos/*.jpg"]), "appearance.backdrop_photos[0]",
+         "file not found"),
+        (lambda d: d.update(appearance={"textures": [], "objects": {"texture": 1}}), "appearance.textures",
+         "objects.texture > 0 needs a texture pool"),
+        (lambda d: d["appearance"].update(backdrop={"photo": 1}, backdrop_photos=[]), "appearance.backdrop_photos",
+         "backdrop.photo > 0 needs photos"),
+        (lambda d: d.update(appearance={"textures": [], "floor": {"texture": 1}}),
+         "appearance.floor_textures", "needs floor_textures or textures"),
+        (lambda d: d.update(appearance={"textures": []}) or d["objects"][1].update(look={"texture": 1}),
+         "objects[1].look.texture", "appearance.textures is empty"),
+        (lambda d: d["appearance"].update(metallic={"min": 0, "max": 1.5}), "appearance.metallic", "within [0, 1]"),
+        (lambda d: d["appearance"].update(floor_texture_tile=0), "appearance.floor_texture_tile", "must be > 0"),
+        (lambda d: d["appearance"].update(hsv_jitter={"hue": {"min": -0.7, "max": 0}}), "appearance.hsv_jitter.hue",
+         "[-0.5, 0.5] turns"),
+        (lambda d: d["lights"].update(temperature_k={"min": 1000, "max": 6500}), "lights.temperature_k", "1667"),
+        (lambda d: d["lights"].update(distance={"min": 0, "max": 1}), "lights.distance", "must be > 0"),
+        (lambda d: d["lights"].update(spot_cone_deg={"min": 10, "max": 95}), "lights.spot_cone_deg", "(0, 90)"),
+        (lambda d: d["lights"].update(environment={"image": "nope.png"}), "lights.environment.image", "file not found"),
+        (lambda d: d["lights"].update(environment={"image": "pkg://pybullet_data/*.png"}), "lights.environment.image",
+         "give one image file"),
+        (lambda d: d["objects"][0].update(role="decoy"), "objects[0].role", "'target' or 'distractor'"),
+        (lambda d: [o.update(role="distractor") for o in d["objects"]], "", "nothing to label"),
+        (lambda d: d["clutter"].update(support="room", room={"size": [1.2, 3.0]}), "camera.distance.max",
+         "walls would hide the scene"),
+        (lambda d: d["clutter"].update(support="room", room={"size": [0.0, 3.0]}), "clutter.room.size", "must be > 0"),
+        (lambda d: d["clutter"].update(support="room", room={"size": [3.0, 3.0]}, drop={"half_extent": [1.6, 0.1]}),
+         "clutter.drop.half_extent", "reaches the room's walls"),
     ],
 )
 def test_bad_recipe_names_field(tmp_path, mutate, path, words):
@@ -62,6 +117,44 @@ def test_bad_recipe_names_field(tmp_path, mutate, path, words):
     assert e.value.path == path
     assert words in e.value.message
     assert str(e.value).startswith(f"{p}: {path}: " if path else f"{p}: ")
+
+
+def test_image_folder_without_images_is_refused(tmp_path):
+    (tmp_path / "textures").mkdir()
+    (tmp_path / "textures" / "notes.txt").write_text("no images here")
+    p = write_recipe(tmp_path, lambda d: d["appearance"].update(textures=["textures"]))
+    with pytest.raises(RecipeError) as e:
+        load_recipe(p)
+    assert e.value.path == "appearance.textures[0]" and "holds no image file" in e.value.message
+    Image.new("RGB", (8, 8)).save(tmp_path / "textures" / "deep.png")
+    assert load_recipe(p)[0].appearance.textures == ["textures"]
+
+
+def test_distractor_sets_are_for_clutter_scenes():
+    with pytest.raises(RecipeError) as e:
+        load_recipe(ROOT / "recipes" / "cut_paste.yaml", ["objects[1].role=distractor"])
+    assert e.value.path == "objects[1].role" and "clutter scenes" in e.value.message
+
+
+def test_new_appearance_surface_validates_and_old_keys_keep_their_meaning():
+    recipe, _ = load_recipe(DEFAULT_RECIPE)
+    assert recipe.appearance.objects.probabilities()[0] == ["asset", "texture", "color"]
+    old, _ = load_recipe(DEFAULT_RECIPE, ["appearance={objects: random, floor_textures: [pkg://pybullet_data/checker_blue.png], "
+                                          "floor_texture_tile: 0.3, background_color: [0.1, 0.1, 0.1]}"])
+    a = old.appearance
+    assert (a.objects.color, a.objects.asset, a.objects.texture) == (1.0, 0.0, 0.0)
+    assert a.floor_weights().texture == 1.0 and a.floor_texture_tile.min == a.floor_texture_tile.max == 0.3
+    assert a.floor_pool() == ["pkg://pybullet_data/checker_blue.png"] and a.backdrop.color == 1.0
+    no_floor_tex, _ = load_recipe(DEFAULT_RECIPE, ["appearance={floor_textures: []}"])
+    assert no_floor_tex.appearance.floor_weights().color == 1.0
+    new, _ = load_recipe(DEFAULT_RECIPE, [
+        "appearance.objects={asset: 1, texture: 3}", "appearance.textures=[procedural://marble, bundled://skimage]",
+        "appearance.backdrop={sky: 1, photo: 1}", "lights.kinds={point: 2, spot: 1}", "clutter.support=room",
+        "lights.temperature_k={min: 2700, max: 6500}", "objects[0].look={color: 1}", "objects[6].role=distractor"])
+    names, p = new.appearance.objects.probabilities()
+    assert names == ["asset", "texture", "color"] and np.allclose(p, [0.25, 0.75, 0.0])
+    assert [s.name for s in new.distractor_sets] == ["blob"] and "blob" not in [s.name for s in new.target_sets]
+    assert new.objects[0].look.color == 1.0 and new.clutter.room.size == [3.0, 3.0]
 
 
 def test_bad_yaml_and_missing_file(tmp_path):

@@ -101,3 +101,40 @@ def test_killed_build_resumes_to_identical_dataset(tmp_path):
     for k in a:
         if k != "gtforge.json":
             assert a[k] == b[k], k
+
+
+TINY = ["--set", "camera.width=160", "--set", "camera.height=120", "--set",
+        "camera.intrinsics={fx: 143.1, fy: 143.4, cx: 80.8, cy: 60.3}", "--set", "scenes.count=1",
+        "--set", "scenes.views_per_scene=2"]
+DISTRACTOR_SET = "objects[6].role=distractor"  # the ten blobs (3 to 5 per scene) become distractors
+RESTYLE = ["appearance={objects: {texture: 1}, distractors: {color: 1}, textures: [procedural://stripes], "
+           "floor: {color: 1}, walls: {floor: 1}, backdrop: {sky: 1}}",
+           "lights={count: {min: 1, max: 1}, kinds: {spot: 1}, temperature_k: {min: 2500, max: 2500}, shadows: true}"]
+
+
+@pytest.mark.e2e
+def test_appearance_changes_rgb_only_and_distractors_are_never_labelled(tmp_path):
+    """Two builds that differ only in appearance settings: every file but rgb/ and scene_appearance.json (and
+    the recipe copies) is byte-identical; distractors take part (scene_env.json) but never in the labels."""
+    base = ["build", DEFAULT_RECIPE, "--quiet", *TINY, "--set", DISTRACTOR_SET]
+    assert run_cli(*base, "--out", tmp_path / "a") == 0
+    assert run_cli(*base, *sum((["--set", s] for s in RESTYLE), []), "--out", tmp_path / "b") == 0
+    a, b = tree(tmp_path / "a"), tree(tmp_path / "b")
+    assert sorted(a) == sorted(b)
+    appearance_only = {k for k in a if "/rgb/" in k or k.endswith("scene_appearance.json")}
+    assert len([k for k in appearance_only if "/rgb/" in k]) == 2
+    for k in a:
+        if k in appearance_only:
+            assert a[k] != b[k], k
+        elif k not in ("recipe.yaml", "gtforge.json"):
+            assert a[k] == b[k], k
+    env = json.loads(a["train_pbr/000000/scene_env.json"])
+    assert 3 <= len(env["distractors"]) <= 5 and all(1 <= d["obj_id"] <= 10 for d in env["distractors"])
+    info = json.loads(a["models/models_info.json"])
+    gt = json.loads(a["train_pbr/000000/scene_gt.json"])
+    target_ids = set(range(1, 7))  # duck, teddy, mug, lego, jenga, bunny keep their obj_ids
+    assert {int(k) for k in info} <= target_ids
+    assert all(e["obj_id"] in target_ids for im in gt.values() for e in im)
+    appearance = json.loads(b["train_pbr/000000/scene_appearance.json"])
+    assert {d["material"]["mode"] for d in appearance["distractors"]} == {"color"}
+    assert [lt["kind"] for lt in appearance["lights"]] == ["spot"]

@@ -23,7 +23,7 @@ def fit(cube_file, count: int, scale: float = 1.0, *overrides):
     """check_fit on the bundled recipe (bin 0.4 x 0.3 x 0.1 m, drops up to 0.3 m) with only the cube set."""
     objs = f"objects=[{{name: cube, source: {cube_file}, scale: {scale}, count: {{min: 0, max: {count}}}}}]"
     recipe, _ = load_recipe(DEFAULT_RECIPE, [objs, *overrides])
-    check_fit(recipe, AssetLibrary(recipe.objects, DEFAULT_RECIPE.parent), str(DEFAULT_RECIPE))
+    check_fit(recipe, AssetLibrary(recipe.target_sets, DEFAULT_RECIPE.parent), str(DEFAULT_RECIPE))
 
 
 def test_model_volume_watertight_open_and_flat():
@@ -71,4 +71,33 @@ def test_scale_boundary(cube_file, support, limit, words):
 def test_ar_scenes_are_not_checked():
     """Cars are metres long, far larger than the default clutter workspace, and AR scenes do not use it."""
     recipe, _ = load_recipe(ROOT / "recipes" / "ar_cars.yaml", ["objects[0].variants=1"])
-    check_fit(recipe, AssetLibrary(recipe.objects, ROOT / "recipes"), "ar_cars.yaml")
+    check_fit(recipe, AssetLibrary(recipe.target_sets, ROOT / "recipes"), "ar_cars.yaml")
+
+
+def test_distractors_take_space_too(cube_file):
+    """Targets alone fit the bin; with a distractor set of the same cubes the pile does not, and the error
+    names the distractor set, whose share is the largest."""
+    objs = (f"objects=[{{name: cube, source: {cube_file}, count: {{min: 0, max: 10}}}}, "
+            f"{{name: junk, source: {cube_file}, count: {{min: 0, max: 17}}, role: distractor}}]")
+    recipe, _ = load_recipe(DEFAULT_RECIPE, [objs])
+    targets = AssetLibrary(recipe.target_sets, DEFAULT_RECIPE.parent)
+    check_fit(recipe, targets, str(DEFAULT_RECIPE))  # 10 L: the distractors are not counted without their library
+    with pytest.raises(RecipeError) as e:
+        check_fit(recipe, targets, str(DEFAULT_RECIPE), AssetLibrary(recipe.distractor_sets, DEFAULT_RECIPE.parent))
+    assert e.value.path == "objects[1].count.max" and "27 L of objects in all (17 of this set" in e.value.message
+    recipe, _ = load_recipe(DEFAULT_RECIPE, [objs.replace("max: 17", "max: 16")])
+    check_fit(recipe, targets, str(DEFAULT_RECIPE), AssetLibrary(recipe.distractor_sets, DEFAULT_RECIPE.parent))
+
+
+def test_room_capacity_and_size(cube_file):
+    """A room smaller than the plane's grown drop square caps the area: 0.5 x 0.5 m x 0.3 m x 0.74 = 55.5 L;
+    its diagonal (0.707 m) caps a model's size."""
+    room = ["clutter.support=room", "clutter.room={size: [0.5, 0.5], height: 0.3}", "camera.distance={min: 0.1, max: 0.15}",
+            "camera.look_at.jitter=0"]
+    fit(cube_file, 55, 1.0, *room)
+    with pytest.raises(RecipeError, match="within the room") as e:
+        fit(cube_file, 56, 1.0, *room)
+    assert e.value.path == "objects[0].count.max"
+    with pytest.raises(RecipeError, match="larger than the room") as e:
+        fit(cube_file, 1, 4.2, *room)
+    assert e.value.path == "objects[0].scale"

@@ -23,7 +23,7 @@ from gtforge.scenes.physics import CollisionShapes, create_world, settle
 @pytest.fixture(scope="module")
 def setup():
     recipe, _ = load_recipe(DEFAULT_RECIPE, ["scenes.views_per_scene=1"])
-    lib = AssetLibrary(recipe.objects, DEFAULT_RECIPE.parent)
+    lib = AssetLibrary(recipe.target_sets, DEFAULT_RECIPE.parent)
     return recipe, lib, CollisionShapes(lib)
 
 
@@ -80,7 +80,7 @@ def test_time_cap(setup):
 def test_bin_keeps_objects_inside(setup):
     recipe, _, _ = setup
     recipe2, _ = load_recipe(DEFAULT_RECIPE, ["scenes.views_per_scene=1", "clutter.support=bin"])
-    lib = AssetLibrary(recipe2.objects, DEFAULT_RECIPE.parent)
+    lib = AssetLibrary(recipe2.target_sets, DEFAULT_RECIPE.parent)
     scene = build_scene(recipe2, lib, 0, DEFAULT_RECIPE.parent)
     assert len(scene.walls) == 4
     settled, _ = settle(scene, CollisionShapes(lib), recipe2.clutter)
@@ -88,6 +88,65 @@ def test_bin_keeps_objects_inside(setup):
     for o in settled.objects:
         c = transform_points(o.world_T_model, lib.get(o.obj_id).mesh.vertices).mean(axis=0)
         assert abs(c[0]) < sx / 2 and abs(c[1]) < sy / 2
+
+
+def _with_distractors(*overrides):
+    """The bundled recipe (plane support, fewer targets) with two distractor sets, and its libraries."""
+    objects = ("objects=[{name: duck, source: 'pkg://pybullet_data/duck_vhacd.urdf', count: {min: 1, max: 1}},"
+               " {name: jenga, source: 'pkg://pybullet_data/jenga/jenga.urdf', count: {min: 2, max: 2}},"
+               " {name: shapes, source: 'pkg://pybullet_data/random_urdfs/01[0-4]/*.urdf', count: {min: 3, max: 3},"
+               "  role: distractor},"
+               " {name: cubes, source: 'pkg://pybullet_data/cube_small.urdf', count: {min: 1, max: 1}, role: distractor}]")
+    recipe, _ = load_recipe(DEFAULT_RECIPE, ["scenes.views_per_scene=1", objects, *overrides])
+    lib = AssetLibrary(recipe.target_sets, DEFAULT_RECIPE.parent)
+    dlib = AssetLibrary(recipe.distractor_sets, DEFAULT_RECIPE.parent)
+    return recipe, lib, dlib
+
+
+@pytest.mark.parametrize("support", ["bin", "room"])
+def test_distractors_settle_with_the_targets_and_come_back(support):
+    recipe, lib, dlib = _with_distractors(f"clutter.support={support}")
+    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent, distractors=dlib)
+    assert len(scene.objects) == 3 and len(scene.distractors) == 4
+    with pytest.raises(ValueError, match="distractor_shapes"):
+        settle(scene, CollisionShapes(lib), recipe.clutter)
+    settled, report = settle(scene, CollisionShapes(lib), recipe.clutter, CollisionShapes(dlib))
+    assert report.settled and not report.removed and len(settled.distractors) == 4
+    meshes = [posed_mesh(lib, o) for o in settled.objects] + [posed_mesh(dlib, o) for o in settled.distractors]
+    for before, after, m in zip(scene.objects + scene.distractors, settled.objects + settled.distractors, meshes):
+        assert (before.inst_id, before.obj_id) == (after.inst_id, after.obj_id)
+        assert not np.array_equal(before.world_T_model, after.world_T_model)  # they fell
+        assert m.vertices[:, 2].min() > -0.002  # on the floor or on something, not in it
+        assert m.vertices[:, 2].min() < 0.25  # and down from the drop heights
+    if support == "bin":  # the bin keeps every one of them inside
+        sx, sy = recipe.clutter.bin.size
+        assert all(abs(m.centroid[0]) < sx / 2 and abs(m.centroid[1]) < sy / 2 for m in meshes)
+    # without distractors the same targets rest elsewhere: they really took part in the simulation
+    alone, _ = settle(replace(scene, distractors=()), CollisionShapes(lib), recipe.clutter)
+    assert any(not np.allclose(a.world_T_model, b.world_T_model, atol=1e-4) for a, b in zip(alone.objects, settled.objects))
+
+
+def test_distractor_leaving_the_workspace_is_dropped_silently():
+    recipe, lib, dlib = _with_distractors("clutter.support=plane")
+    scene = build_scene(recipe, lib, 1, DEFAULT_RECIPE.parent, distractors=dlib)
+    far = scene.distractors[0].with_pose(make_pose(np.eye(3), [3.0, 0.0, 0.2]))
+    s = replace(scene, distractors=(far,) + scene.distractors[1:])
+    settled, report = settle(s, CollisionShapes(lib), recipe.clutter, CollisionShapes(dlib))
+    assert [d.inst_id for d in settled.distractors] == [d.inst_id for d in scene.distractors[1:]]
+    assert not report.removed and settled.removed == () and len(settled.objects) == len(scene.objects)
+
+
+def test_room_keeps_objects_inside_its_walls():
+    recipe, lib, dlib = _with_distractors("clutter.support=room", "clutter.room={size: [0.3, 0.3], height: 0.2}",
+                                          "clutter.drop.half_extent=[0.1, 0.1]", "camera.distance={min: 0.06, max: 0.1}",
+                                          "camera.look_at.jitter=0", "camera.znear=0.02")
+    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent, distractors=dlib)
+    assert len(scene.walls) == 4
+    settled, _ = settle(scene, CollisionShapes(lib), recipe.clutter, CollisionShapes(dlib))
+    for L, instances in ((lib, settled.objects), (dlib, settled.distractors)):
+        for o in instances:
+            v = transform_points(o.world_T_model, L.get(o.obj_id).mesh.vertices)
+            assert np.abs(v[:, :2]).max() < 0.15 + 0.002  # inside the walls' inner faces
 
 
 def test_drop_poses_do_not_interpenetrate(setup):
@@ -118,7 +177,7 @@ def mug_and_ball(tmp_path, mode):
     objects = (f"objects=[{{name: mug, source: '{MUG_URDF}', count: {{min: 1, max: 1}}, collision: {mode}}},"
                f" {{name: ball, source: '{ball}', count: {{min: 1, max: 1}}, mass: 0.02}}]")
     recipe, _ = load_recipe(DEFAULT_RECIPE, ["scenes.views_per_scene=1", "clutter.support=plane", objects])
-    lib = AssetLibrary(recipe.objects, DEFAULT_RECIPE.parent)
+    lib = AssetLibrary(recipe.target_sets, DEFAULT_RECIPE.parent)
     scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent)
     mug = next(o for o in scene.objects if lib.get(o.obj_id).set_name == "mug")
     ball_o = next(o for o in scene.objects if lib.get(o.obj_id).set_name == "ball")
@@ -255,7 +314,7 @@ def test_settling_repeats_across_processes(setup):
         "from gtforge.config import load_recipe\nfrom gtforge.assets.loaders import AssetLibrary\n"
         "from gtforge.scenes.clutter import build_scene\nfrom gtforge.scenes.physics import CollisionShapes, settle\n"
         f"R = {str(DEFAULT_RECIPE)!r}\nrecipe, _ = load_recipe(R, ['scenes.views_per_scene=1'])\n"
-        "lib = AssetLibrary(recipe.objects, __import__('pathlib').Path(R).parent)\n"
+        "lib = AssetLibrary(recipe.target_sets, __import__('pathlib').Path(R).parent)\n"
         "s, _ = settle(build_scene(recipe, lib, 3, __import__('pathlib').Path(R).parent), CollisionShapes(lib), recipe.clutter)\n"
         "sys.stdout.write(np.stack([o.world_T_model for o in s.objects]).tobytes().hex())\n"
     )
