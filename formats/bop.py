@@ -8,6 +8,10 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
       models/models_info.json             per obj_id: diameter, min_x/y/z, size_x/y/z (mm), symmetries_discrete,
                                           symmetries_continuous (BOP's format, mm)
       models/obj_{obj_id:06d}.ply         model in mm (vertex normals, vertex colours)
+      models_distractors/models_info.json, obj_{obj_id:06d}.ply
+                                          gtforge: the distractor models placed in any scene (same layout as
+                                          models/, mm, without symmetry fields; obj_ids of the distractor
+                                          library, their own id space), written whatever output.formats says
       {split}/{scene_id:06d}/
         rgb/{im_id:06d}.jpg|png
         depth/{im_id:06d}.png             uint16; depth_mm = value * depth_scale
@@ -19,7 +23,14 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
         scene_gt_occlusion.json           gtforge side file (ignored by the BOP toolkit):
                                           inst_id, truncation, occlusion, occlusion_level, px_count_in_frame
         scene_env.json                    gtforge side file: the static geometry (floor square at z = 0,
-                                          box walls) in the world frame, mm, for independent checks
+                                          box walls) in the world frame, mm, for independent checks, and
+                                          "distractors": [{obj_id, world_R_m (9, row-major), world_t_mm (3)}]
+                                          the settled poses of the unlabelled distractors (world frame;
+                                          camera poses cam_R_w2c/cam_t_w2c are in scene_camera.json)
+        scene_appearance.json             gtforge side file: how rgb/ was drawn (materials and textures of
+                                          every target by gt_id and every distractor, floor, walls,
+                                          backdrop, lights, ambient, shadows); with rgb/ the only files
+                                          that change when only the appearance changes
         scene_hands.json                  gtforge side file, per image a list of hands (not in scene_gt:
                                           hands are not rigid): model parameters in the camera frame,
                                           21 keypoints (camera frame in metres, pixels, visibility, occluder), masks,
@@ -32,10 +43,13 @@ written under a temporary name (``formats.atomic.AtomicFolder``) and renamed whe
 complete, so an interrupted build never leaves a half-written scene.
 
 Two writers share the layout: :class:`ImagesWriter` (``rgb/``, ``depth/``,
-``scene_camera.json``, ``scene_env.json``) runs for every build, because the other
-formats and gtforge's inspection tools refer to these files; :class:`BopWriter`
-(registered as ``bop``) adds the masks, ``scene_gt*.json``, the side files and,
-after the last scene, ``models/``.
+``scene_camera.json``, ``scene_env.json``, ``scene_appearance.json`` and, after the last
+scene, ``models_distractors/``) runs for every build, because the other formats and
+gtforge's inspection tools refer to these files; :class:`BopWriter` (registered as ``bop``)
+adds the masks, ``scene_gt*.json``, the side files and, after the last scene, ``models/``.
+Distractors (``SceneDescription.distractors``) occlude but are never labelled: they appear in
+``scene_env.json``, ``scene_appearance.json`` and ``models_distractors/`` only, never in
+``scene_gt*.json``, masks or any other format's labels.
 """
 
 from __future__ import annotations
@@ -58,6 +72,9 @@ log = logging.getLogger(__name__)
 OCCLUSION_FILE = "scene_gt_occlusion.json"
 ENV_FILE = "scene_env.json"
 HANDS_FILE = "scene_hands.json"
+APPEARANCE_FILE = "scene_appearance.json"
+#: Dataset-level folder of the distractor models (BOP ``models/`` layout, mm).
+DISTRACTOR_MODELS = "models_distractors"
 
 
 def _fl(a) -> list[float]:
@@ -159,6 +176,7 @@ class ImagesWriter:
         self.depth_scale, self.image_format, self.jpg_quality = out.depth_scale, out.image_format, out.jpg_quality
         self.layers = out.layers
         self.env = scene_env(ctx.scene)
+        self.appearance = scene_appearance(ctx.scene)
         for sub in ("rgb", "depth"):
             if getattr(self.layers, sub):
                 (self.tmp / sub).mkdir(parents=True, exist_ok=True)
@@ -184,16 +202,21 @@ class ImagesWriter:
                                     "cam_R_w2c": _fl(cam_T_world[:3, :3]), "cam_t_w2c": _fl(cam_T_world[:3, 3] * 1000.0)}
 
     def finish(self) -> None:
-        """Write ``scene_camera.json`` and ``scene_env.json``."""
+        """Write ``scene_camera.json``, ``scene_env.json`` and ``scene_appearance.json``."""
         write_json_atomic(self.tmp / "scene_camera.json", self.scene_camera, per_key_lines=True)
         write_json_atomic(self.tmp / ENV_FILE, self.env)
+        write_json_atomic(self.tmp / APPEARANCE_FILE, self.appearance)
         if self.depth_overflow:
             log.warning("%s: %d depth pixels beyond the uint16 range were written as 0 (raise output.depth_scale)",
                         self.final, self.depth_overflow)
 
     @classmethod
     def merge(cls, ctx: DatasetContext) -> None:
-        """Nothing to assemble: ``camera.json`` is written when the dataset folder is created."""
+        """Write ``models_distractors/`` (the distractor models placed in any scene) when the recipe has
+        distractors (``ctx.distractors``); ``camera.json`` is written when the dataset folder is created."""
+        if getattr(ctx, "distractors", None) is not None:
+            write_models(ctx.root, ctx.distractors, used_distractor_ids(ctx.root, ctx.split), folder=DISTRACTOR_MODELS,
+                         symmetries=False)
 
 
 class BopWriter:
@@ -275,16 +298,138 @@ def used_obj_ids(root, split: str) -> set[int]:
     return ids
 
 
-def scene_env(scene) -> dict:
-    """``scene_env.json`` content of a scene description: floor side (mm) and wall boxes (extents mm, pose).
+def used_distractor_ids(root, split: str) -> set[int]:
+    """Distractor obj_ids appearing in any complete scene's ``scene_env.json`` of the split."""
+    ids: set[int] = set()
+    for d in scene_dirs(root, split):
+        p = d / ENV_FILE
+        if p.is_file():
+            ids.update(obj_id for obj_id, _ in distractor_poses(load_json(p)))
+    return ids
 
-    For AR scenes the ground is the photo's (``floor_size_mm`` 0) and the boxes are the real occluders.
+
+def scene_env(scene) -> dict:
+    """``scene_env.json`` content of a scene description.
+
+    Returns
+    -------
+    dict
+        ``floor_size_mm`` (side of the floor square at z = 0), ``ar``, ``boxes`` (walls:
+        ``extents_mm``, ``world_R_box`` 9 row-major, ``world_t_box_mm``) and ``distractors``: one entry per
+        ``scene.distractors`` instance, ``{"obj_id", "world_R_m" (9, row-major), "world_t_mm" (3)}``, its
+        settled ``world_T_model`` (world frame, model frame of ``models_distractors/obj_{obj_id:06d}.ply``).
+        For AR scenes the ground is the photo's (``floor_size_mm`` 0) and the boxes are the real occluders.
     """
     ar = scene.ar is not None
     boxes = scene.ar.occluders if ar else scene.walls
     return {"floor_size_mm": 0.0 if ar else float(scene.floor.size * 1000.0), "ar": ar,
             "boxes": [{"extents_mm": _fl(np.asarray(w.extents) * 1000.0), "world_R_box": _fl(w.world_T_box[:3, :3]),
-                       "world_t_box_mm": _fl(w.world_T_box[:3, 3] * 1000.0)} for w in boxes]}
+                       "world_t_box_mm": _fl(w.world_T_box[:3, 3] * 1000.0)} for w in boxes],
+            "distractors": [{"obj_id": int(d.obj_id), "world_R_m": _fl(d.world_T_model[:3, :3]),
+                             "world_t_mm": _fl(d.world_T_model[:3, 3] * 1000.0)} for d in scene.distractors]}
+
+
+def distractor_poses(env: dict | None) -> list[tuple[int, np.ndarray]]:
+    """The distractors of a ``scene_env.json`` (:func:`scene_env`) as (obj_id, ``world_T_model`` (4, 4) float64,
+    metres); empty for None or for files written before distractors existed."""
+    if not env:
+        return []
+    return [(int(d["obj_id"]), pose_from_mm(d["world_R_m"], d["world_t_mm"])) for d in env.get("distractors", [])]
+
+
+def texture_entry(texture) -> dict | None:
+    """``{"family", "key"}`` of a :class:`~gtforge.core.description.Texture` (None for None).
+
+    ``key`` is the procedural key (``procedural://<family>/<seed>``) as it is, or the file name of an image
+    file (without its folder, so the record does not depend on where the images are installed).
+    """
+    if texture is None:
+        return None
+    key = texture.key if "://" in texture.key else Path(texture.key).name
+    return {"family": texture.family, "key": key}
+
+
+def material_entry(material, default_mode: str = "asset", color=None) -> dict:
+    """The ``scene_appearance.json`` record of a :class:`~gtforge.core.description.Material`.
+
+    Parameters
+    ----------
+    material : Material or None
+    default_mode : str
+        Mode recorded for None: ``asset`` (objects keep their asset's look) or ``color`` (floor and walls
+        drawn in their plain ``color``).
+    color : (3,) float or None
+        The surface's plain colour (RGB in [0, 1]) recorded as ``base_color`` when ``material`` is None.
+
+    Returns
+    -------
+    dict
+        ``mode``, ``base_color`` (4 floats or None), ``metallic``, ``roughness`` (None for None), ``texture``
+        (:func:`texture_entry`), ``tile`` (m per repeat or None), ``projection`` and ``hsv``
+        (hue shift in turns, saturation factor, value factor).
+    """
+    if material is None:
+        base = None if color is None else _fl(np.append(np.asarray(color, dtype=np.float64)[:3], 1.0))
+        return {"mode": default_mode, "base_color": base, "metallic": None, "roughness": None, "texture": None,
+                "tile": None, "projection": None, "hsv": [0.0, 1.0, 1.0]}
+    return {"mode": material.mode, "base_color": _fl(material.base_color), "metallic": float(material.metallic),
+            "roughness": float(material.roughness), "texture": texture_entry(material.texture),
+            "tile": float(material.tile), "projection": material.projection, "hsv": _fl(material.hsv)}
+
+
+def _light_entry(light) -> dict:
+    return {"kind": light.kind, "color": _fl(light.color), "intensity": float(light.intensity),
+            "temperature_k": None if light.temperature_k is None else float(light.temperature_k),
+            "direction": _fl(light.direction), "position_m": None if light.position is None else _fl(light.position),
+            "inner_cone": float(light.inner_cone), "outer_cone": float(light.outer_cone),
+            "shadows": bool(light.shadows)}
+
+
+def _backdrop_entry(scene) -> dict:
+    if scene.ar is not None:
+        bg = scene.ar.background
+        return {"kind": "ar_photo", "color": None, "zenith": None,
+                "photo": {"family": "ar", "key": str(bg.name)}, "crop": [0.0, 0.0, 1.0, 1.0]}
+    b = scene.backdrop
+    if b is None:
+        return {"kind": "color", "color": _fl(scene.background_color), "zenith": None, "photo": None,
+                "crop": [0.0, 0.0, 1.0, 1.0]}
+    return {"kind": b.kind, "color": _fl(b.color), "zenith": None if b.zenith is None else _fl(b.zenith),
+            "photo": texture_entry(b.photo), "crop": _fl(b.crop)}
+
+
+def scene_appearance(scene) -> dict:
+    """``scene_appearance.json`` content: how a scene's RGB images were drawn.
+
+    It describes ``rgb/`` only: ``scene_appearance.json`` and ``rgb/`` are the only files of a scene that
+    change when only the appearance of a recipe changes (textures, materials, colours, lights, backdrop);
+    geometry, depth, masks and labels do not depend on it (docs/conventions.md, "Appearance").
+
+    Returns
+    -------
+    dict
+        ``objects``: per target in ``gt_id`` order ``{"gt_id", "inst_id", "obj_id", "material"}``
+        (:func:`material_entry`, mode ``asset`` where the asset keeps its look); ``distractors``: per
+        distractor ``{"inst_id", "obj_id", "material"}`` in ``scene_env.json``'s order; ``floor``
+        ``{"size_mm", "material"}``; ``walls`` a list of ``{"material"}`` (mode ``color`` with the plain
+        colour where no material is set); ``backdrop`` ``{"kind": color | sky | photo | ar_photo, "color",
+        "zenith", "photo": {family, key} | None, "crop"}``; ``lights`` a list of ``{"kind", "color"
+        (linear RGB), "intensity", "temperature_k" (K or None), "direction" (world), "position_m" (world,
+        metres, or None), "inner_cone", "outer_cone" (radians), "shadows"}``; ``ambient``; ``shadows``.
+    """
+    return {
+        "objects": [{"gt_id": g, "inst_id": int(o.inst_id), "obj_id": int(o.obj_id),
+                     "material": material_entry(o.material)} for g, o in enumerate(scene.objects)],
+        "distractors": [{"inst_id": int(d.inst_id), "obj_id": int(d.obj_id), "material": material_entry(d.material)}
+                        for d in scene.distractors],
+        "floor": {"size_mm": float(scene.floor.size * 1000.0),
+                  "material": material_entry(scene.floor.material, "color", scene.floor.color)},
+        "walls": [{"material": material_entry(w.material, "color", w.color)} for w in scene.walls],
+        "backdrop": _backdrop_entry(scene),
+        "lights": [_light_entry(li) for li in scene.lights],
+        "ambient": float(scene.ambient),
+        "shadows": bool(scene.shadows),
+    }
 
 
 def model_info(vertices_mm: np.ndarray) -> dict:
@@ -308,23 +453,25 @@ def model_info(vertices_mm: np.ndarray) -> dict:
             "size_x": float(size[0]), "size_y": float(size[1]), "size_z": float(size[2])}
 
 
-def write_models(root, library, obj_ids) -> None:
-    """Write ``models/obj_{id:06d}.ply`` (mm, vertex normals and colours) and ``models_info.json``.
+def write_models(root, library, obj_ids, folder: str = "models", symmetries: bool = True) -> None:
+    """Write ``{folder}/obj_{id:06d}.ply`` (mm, vertex normals and colours) and ``{folder}/models_info.json``.
 
-    ``models_info.json`` entries carry BOP's size fields (:func:`model_info`) and the symmetry fields
-    ``library.symmetries(obj_id)`` gives (``symmetries_discrete``, ``symmetries_continuous``; mm).
+    ``models_info.json`` entries carry BOP's size fields (:func:`model_info`) and, with ``symmetries``, the
+    symmetry fields ``library.symmetries(obj_id)`` gives (``symmetries_discrete``, ``symmetries_continuous``;
+    mm). ``folder`` is ``models`` for the labelled objects, :data:`DISTRACTOR_MODELS` for the distractors
+    (no symmetries: they have no pose to evaluate).
 
     Files already present are kept (their content is a function of the recipe).
     ``models_info.json`` is rewritten to list exactly ``obj_ids``.
     """
-    mdir = Path(root) / "models"
+    mdir = Path(root) / folder
     mdir.mkdir(parents=True, exist_ok=True)
     info = {}
     for obj_id in sorted(set(int(i) for i in obj_ids)):
         asset = library.get(obj_id)
         mesh = asset.mesh
         v_mm = np.asarray(mesh.vertices, dtype=np.float64) * 1000.0
-        info[obj_id] = {**model_info(v_mm), **library.symmetries(obj_id)}
+        info[obj_id] = {**model_info(v_mm), **(library.symmetries(obj_id) if symmetries else {})}
         path = mdir / f"obj_{obj_id:06d}.ply"
         if path.exists():
             continue

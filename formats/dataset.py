@@ -16,7 +16,10 @@ import numpy as np
 from PIL import Image
 
 from .atomic import TEMP_PREFIX, load_json
-from .bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, from_bop_bbox, mask_relpath, pose_from_mm, read_mask, scene_dirs
+from .bop import (
+    APPEARANCE_FILE, DISTRACTOR_MODELS, ENV_FILE, HANDS_FILE, OCCLUSION_FILE, distractor_poses, from_bop_bbox,
+    mask_relpath, pose_from_mm, read_mask, scene_dirs,
+)
 from .coco import SCENE_FILE as COCO_SCENE_FILE
 from .coco import bop_image, coco_path, decode_rle
 
@@ -61,6 +64,18 @@ class Instance:
         if isinstance(self.mask_source, dict):
             return decode_rle(self.mask_source)
         return read_mask(self.mask_source)
+
+
+@dataclass
+class Distractor:
+    """An unlabelled distractor of a scene, as written in ``scene_env.json``.
+
+    ``obj_id`` names ``models_distractors/obj_{obj_id:06d}.ply``; ``world_T_model`` is (4, 4) float64,
+    metres, world frame (``cam_T_world @ world_T_model`` places it in a frame's camera).
+    """
+
+    obj_id: int
+    world_T_model: np.ndarray
 
 
 @dataclass
@@ -116,8 +131,25 @@ class Dataset:
         return out
 
     def env(self, scene_dir: Path) -> dict | None:
+        """The scene's ``scene_env.json`` (static geometry, distractor poses), None when absent."""
         p = scene_dir / ENV_FILE
         return load_json(p) if p.is_file() else None
+
+    def distractors(self, scene_dir: Path) -> list[Distractor]:
+        """The scene's unlabelled distractors from ``scene_env.json`` (empty when none were written)."""
+        return [Distractor(obj_id, T) for obj_id, T in distractor_poses(self.env(scene_dir))]
+
+    @property
+    def distractor_models_dir(self) -> Path | None:
+        """``models_distractors/`` (BOP layout, mm) when the build wrote it, else None."""
+        d = self.root / DISTRACTOR_MODELS
+        return d if (d / "models_info.json").is_file() else None
+
+    def appearance(self, scene_dir: Path) -> dict | None:
+        """The scene's ``scene_appearance.json`` (``formats.bop.scene_appearance``); None for builds that
+        did not record it."""
+        p = scene_dir / APPEARANCE_FILE
+        return json.loads(p.read_text()) if p.is_file() else None
 
     def frames(self, which: list[tuple[Path, int]] | None = None):
         """Yield :class:`Frame` objects (all, or the given (scene folder, im_id) pairs)."""

@@ -5,7 +5,10 @@ Per frame: RGB with each instance's visible mask tinted in its own colour; the t
 (legend under the sheet); the 6D pose as projected model axes (x red, y green,
 z blue) and the projected 3D bounding cuboid of the model (``models_info.json``);
 a colourised depth thumbnail in the corner; COCO keypoints and skeletons when the
-dataset has them (visible keypoints filled, occluded ones hollow).
+dataset has them (visible keypoints filled, occluded ones hollow). When the dataset records
+its appearance (``scene_appearance.json``), a caption strip under each frame names the
+backdrop, the lights (count, kinds, colour temperatures, shadows), the floor and wall looks
+(texture family or material mode) and how many objects and distractors are textured.
 """
 
 from __future__ import annotations
@@ -132,6 +135,83 @@ def draw_frame(ds: Dataset, fr: Frame, models_info: dict, skeletons: dict) -> Im
     return img
 
 
+CAPTION_LINE_H = 11
+CAPTION_BG = (40, 40, 40)
+
+
+def _look(material: dict | None) -> str:
+    """Texture family of a surface's material record, else its mode."""
+    m = material or {}
+    return m["texture"]["family"] if m.get("texture") else m.get("mode", "asset")
+
+
+def appearance_caption(app: dict | None) -> list[str]:
+    """Caption segments describing one scene's appearance record (``formats.bop.scene_appearance``).
+
+    Returns a list of short strings (joined with `` | `` and wrapped to the tile width by
+    :func:`caption_strip`); ``["appearance: not recorded"]`` for None.
+    """
+    if app is None:
+        return ["appearance: not recorded"]
+    bd = app.get("backdrop") or {}
+    backdrop = f"backdrop {bd.get('kind', 'color')}" + (f" ({bd['photo']['family']})" if bd.get("photo") else "")
+    lights = app.get("lights", [])
+    kinds: dict = {}
+    for li in lights:
+        kinds[li.get("kind", "directional")] = kinds.get(li.get("kind", "directional"), 0) + 1
+    temps = sorted(li["temperature_k"] for li in lights if li.get("temperature_k") is not None)
+    light = f"{len(lights)} light" + ("s" if len(lights) != 1 else "")
+    if kinds:
+        light += " (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")"
+    if temps:
+        light += f" {temps[0]:.0f} K" if temps[0] == temps[-1] else f" {temps[0]:.0f}-{temps[-1]:.0f} K"
+    light += ", shadows" if app.get("shadows") else ", no shadows"
+    floor = f"floor {_look((app.get('floor') or {}).get('material'))}"
+    walls = sorted({_look(w.get("material")) for w in app.get("walls", [])})
+    objs = app.get("objects", [])
+    n_tex = sum(1 for o in objs if (o.get("material") or {}).get("texture"))
+    out = [backdrop, light, floor + (f", walls {'/'.join(walls)}" if walls else ""),
+           f"{n_tex}/{len(objs)} objects textured"]
+    dis = app.get("distractors", [])
+    if dis:
+        d_tex = sum(1 for d in dis if (d.get("material") or {}).get("texture"))
+        out.append(f"{len(dis)} distractors ({d_tex} textured)")
+    return out
+
+
+def caption_strip(segments: list[str], width: int, n_lines: int | None = None) -> Image.Image:
+    """Text strip ``width`` pixels wide: ``segments`` joined by `` | ``, wrapped at segment (then word) bounds.
+
+    ``n_lines`` fixes the strip's height (:data:`CAPTION_LINE_H` per line + 4 px) so tiles line up; lines
+    beyond it are dropped. Without it the strip is as tall as the text needs.
+    """
+    font = ImageFont.load_default()
+    d = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines: list[str] = []
+    cur = ""
+    for seg in segments:
+        words = [seg] if d.textlength(seg, font=font) <= width - 6 else seg.split(" ")
+        for k, word in enumerate(words):
+            sep = "" if not cur else " | " if k == 0 else " "
+            if cur and d.textlength(cur + sep + word, font=font) > width - 6:
+                lines.append(cur)
+                cur = word
+            else:
+                cur += sep + word
+    if cur:
+        lines.append(cur)
+    n = len(lines) if n_lines is None else n_lines
+    img = Image.new("RGB", (width, n * CAPTION_LINE_H + 4), CAPTION_BG)
+    draw = ImageDraw.Draw(img)
+    for i, line in enumerate(lines[:n]):
+        draw.text((3, 2 + i * CAPTION_LINE_H), line, fill=(235, 235, 235), font=font)
+    return img
+
+
+def _caption_lines(segments: list[str], width: int) -> int:
+    return caption_strip(segments, width).height // CAPTION_LINE_H
+
+
 def legend(width: int) -> Image.Image:
     """The strip under the sheet explaining colours and line styles."""
     img = Image.new("RGB", (width, 26), (25, 25, 25))
@@ -162,17 +242,30 @@ def make_sheet(ds: Dataset, n: int = 16, seed: int = 0) -> Image.Image:
         for c in json.loads(coco_path(ds.root, ds.split).read_text())["categories"]:
             if c.get("skeleton"):
                 skeletons[c["id"]] = c["skeleton"]
-    tiles = [draw_frame(ds, fr, models_info, skeletons) for fr in ds.frames([ids[i] for i in pick])]
+    tiles, looks, tile_scene = [], {}, []
+    for fr in ds.frames([ids[i] for i in pick]):
+        tiles.append(draw_frame(ds, fr, models_info, skeletons))
+        tile_scene.append(fr.scene_dir)
+        if fr.scene_dir not in looks:
+            looks[fr.scene_dir] = ds.appearance(fr.scene_dir)
     W, H = ds.camera["width"], ds.camera["height"]
-    tiles = [t if t.size == (W, H) else t.resize((W, H), Image.LANCZOS) for t in tiles]  # AR photos differ in size
     cols = max(1, math.ceil(math.sqrt(len(tiles))))
     rows = max(1, math.ceil(len(tiles) / cols))
     scale = min(1.0, 480 / W)
     tw, th = int(W * scale), int(H * scale)
-    sheet = Image.new("RGB", (cols * tw, rows * th + 26), (0, 0, 0))
+    # appearance captions only when the dataset records its appearance (older builds: the sheet as before)
+    captions = [appearance_caption(looks[sd]) for sd in tile_scene] if any(
+        a is not None for a in looks.values()) else []
+    n_lines = max((_caption_lines(c, tw) for c in captions), default=0)
+    ch = n_lines * CAPTION_LINE_H + 4 if captions else 0
+    sheet = Image.new("RGB", (cols * tw, rows * (th + ch) + 26), (0, 0, 0))
     for i, t in enumerate(tiles):
-        sheet.paste(t.resize((tw, th), Image.LANCZOS) if scale < 1 else t, ((i % cols) * tw, (i // cols) * th))
-    sheet.paste(legend(cols * tw), (0, rows * th))
+        t = t if t.size == (W, H) else t.resize((W, H), Image.LANCZOS)  # AR photos differ in size
+        x, y = (i % cols) * tw, (i // cols) * (th + ch)
+        sheet.paste(t.resize((tw, th), Image.LANCZOS) if scale < 1 else t, (x, y))
+        if captions:
+            sheet.paste(caption_strip(captions[i], tw, n_lines), (x, y + th))
+    sheet.paste(legend(cols * tw), (0, rows * (th + ch)))
     return sheet
 
 

@@ -3,8 +3,9 @@
 Used by ``gtforge verify`` and by the tests as the oracle for the renderer's
 output. Nothing here touches OpenGL: models are the written
 ``models/obj_XXXXXX.ply`` (mm), poses and K come from the JSON files, static
-geometry from ``scene_env.json``, and every ray goes through a pixel centre
-(u, v) (OpenCV convention, docs/conventions.md).
+geometry and the distractors' world poses from ``scene_env.json`` (distractor models from
+``models_distractors/``), and every ray goes through a pixel centre (u, v) (OpenCV
+convention, docs/conventions.md). Distractors occlude like any surface but own no instance.
 """
 
 from __future__ import annotations
@@ -15,15 +16,23 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from ..formats.bop import pose_from_mm
+from ..formats.bop import distractor_poses, pose_from_mm
+
+#: Value of a distractor's pixels in :func:`cast_frame`'s owner buffer (-1: nothing, floor or walls).
+DISTRACTOR_OWNER = -2
 
 
-def load_models(root) -> dict[int, trimesh.Trimesh]:
-    """obj_id -> model mesh in metres (model frame), read from ``root/models`` (BOP, mm)."""
-    info = json.loads((Path(root) / "models" / "models_info.json").read_text())
+def load_models(root, folder: str = "models") -> dict[int, trimesh.Trimesh]:
+    """obj_id -> model mesh in metres (model frame), read from ``root/folder`` (BOP layout, mm).
+
+    ``folder`` is ``models`` (labelled objects) or ``models_distractors`` (``formats.bop.DISTRACTOR_MODELS``).
+    Raises FileNotFoundError when ``models_info.json`` or a listed model is missing.
+    """
+    mdir = Path(root) / folder
+    info = json.loads((mdir / "models_info.json").read_text())
     out = {}
     for k in info:
-        m = trimesh.load(Path(root) / "models" / f"obj_{int(k):06d}.ply", process=False)
+        m = trimesh.load(mdir / f"obj_{int(k):06d}.ply", process=False)
         m.apply_scale(0.001)
         out[int(k)] = m
     return out
@@ -83,10 +92,61 @@ def static_meshes_world(env: dict | None) -> list[trimesh.Trimesh]:
     return out
 
 
-def cast_frame(models: dict, frame, width: int, height: int, env: dict | None = None):
-    """Ray-cast one written frame: objects at their written poses plus the static geometry.
+def distractor_meshes_world(env: dict | None, distractor_models: dict) -> list[trimesh.Trimesh]:
+    """The distractors of a ``scene_env.json`` posed in the world frame, metres.
 
-    Returns (depth (H, W) metres, owner (H, W) = gt_id of the visible instance or -1, posed meshes per gt_id).
+    Parameters
+    ----------
+    env : dict or None
+        ``scene_env.json`` content (``formats.bop.scene_env``); its ``distractors`` list may be absent.
+    distractor_models : dict
+        obj_id -> model mesh in metres (``load_models(root, "models_distractors")``).
+
+    Raises
+    ------
+    KeyError
+        If a distractor's obj_id has no model.
+    """
+    out = []
+    for obj_id, world_T_model in distractor_poses(env):
+        m = distractor_models[obj_id].copy()
+        m.apply_transform(world_T_model)
+        out.append(m)
+    return out
+
+
+def cast_frame(models: dict, frame, width: int, height: int, env: dict | None = None,
+               distractor_models: dict | None = None):
+    """Ray-cast one written frame: objects at their written poses, the static geometry and the distractors.
+
+    Parameters
+    ----------
+    models : dict
+        obj_id -> model mesh in metres (:func:`load_models`).
+    frame : formats.dataset.Frame
+        ``K``, ``cam_T_world`` and the instances (``obj_id``, ``cam_T_model``, ``gt_id``) to cast.
+    width, height : int
+        Image size, pixels.
+    env : dict or None
+        ``scene_env.json`` content: floor, walls and distractor poses (world frame).
+    distractor_models : dict or None
+        obj_id -> distractor mesh in metres (``load_models(root, "models_distractors")``); required when
+        ``env`` lists distractors.
+
+    Returns
+    -------
+    depth : (H, W) float64
+        z of the first hit in the camera frame, metres; 0 where nothing is hit.
+    owner : (H, W) int64
+        ``gt_id`` of the visible instance; -1 for nothing, the floor or the walls; :data:`DISTRACTOR_OWNER`
+        where a distractor is the first hit.
+    posed : list of trimesh.Trimesh
+        The instances' meshes in the camera frame, in ``frame.instances`` order.
+
+    Raises
+    ------
+    ValueError
+        If ``env`` lists distractors and ``distractor_models`` is None.
     """
     posed = []
     for inst in frame.instances:
@@ -98,8 +158,13 @@ def cast_frame(models: dict, frame, width: int, height: int, env: dict | None = 
         m = m.copy()
         m.apply_transform(frame.cam_T_world)
         statics.append(m)
-    depth, owner = cast(posed + statics, frame.K, width, height)
-    gt_ids = np.array([i.gt_id for i in frame.instances] + [-1] * len(statics) + [-1], dtype=np.int64)
+    if distractor_poses(env) and distractor_models is None:
+        raise ValueError("scene_env.json lists distractors but no distractor models were given")
+    distractors = [m.apply_transform(frame.cam_T_world)
+                   for m in distractor_meshes_world(env, distractor_models or {})]
+    depth, owner = cast(posed + statics + distractors, frame.K, width, height)
+    gt_ids = np.array([i.gt_id for i in frame.instances] + [-1] * len(statics)
+                      + [DISTRACTOR_OWNER] * len(distractors) + [-1], dtype=np.int64)
     return depth, gt_ids[owner], posed
 
 

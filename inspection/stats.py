@@ -8,6 +8,15 @@ the camera's azimuth and elevation in each object's frame (camera centre
 ``-R^T t`` in model coordinates; azimuth from model +x towards +y, elevation
 above the model's xy plane), as a 12 x 6 histogram (30 degree bins) and the
 share of bins hit.
+
+Appearance coverage (``appearance``, from each scene's ``scene_appearance.json``; the string
+``"not recorded"`` for datasets built before it existed): textured surfaces counted by
+texture family, overall and per surface kind (objects, distractors, floor, walls; one
+surface per instance, floor or wall of a scene), distinct texture keys, material modes per
+surface kind, backdrop kinds and photo families, lights per scene (histogram), light kinds,
+colour temperatures of the lights that have one (min / median / max and a histogram in
+1000 K bins over [1000, 15000) K, values outside clipped into the end bins) and the share of
+scenes with shadows on.
 """
 
 from __future__ import annotations
@@ -31,6 +40,88 @@ def viewpoint(cam_T_model: np.ndarray) -> tuple[float, float]:
     az = float(np.degrees(np.arctan2(p[1], p[0])))
     el = float(np.degrees(np.arcsin(np.clip(p[2] / max(np.linalg.norm(p), 1e-12), -1, 1))))
     return az, el
+
+
+SURFACE_KINDS = ("objects", "distractors", "floor", "walls")
+TEMP_EDGES = np.arange(1000, 15001, 1000)
+NOT_RECORDED = "not recorded"
+
+
+def _surfaces(app: dict):
+    """(surface kind, material record) of every surface of one ``scene_appearance.json``."""
+    for o in app.get("objects", []):
+        yield "objects", o.get("material") or {}
+    for d in app.get("distractors", []):
+        yield "distractors", d.get("material") or {}
+    if app.get("floor"):
+        yield "floor", app["floor"].get("material") or {}
+    for w in app.get("walls", []):
+        yield "walls", w.get("material") or {}
+
+
+def appearance_stats(records: list[dict]) -> dict | str:
+    """Appearance coverage of a dataset from its scenes' ``scene_appearance.json`` contents.
+
+    Parameters
+    ----------
+    records : list of dict
+        One ``formats.bop.scene_appearance`` record per scene that has one.
+
+    Returns
+    -------
+    dict or str
+        :data:`NOT_RECORDED` when ``records`` is empty; otherwise ``scenes``, ``texture_families``
+        ({family: textured surfaces}), ``texture_families_by_surface`` ({kind: {family: n}}),
+        ``distinct_textures`` (distinct (family, key) pairs, backdrop photos included), ``material_modes``
+        ({kind: {mode: n}}), ``backdrop_kinds``, ``backdrop_photo_families``, ``lights_per_scene``
+        ({count as a string: scenes}), ``light_kinds``, ``temperature_k`` (``count``, ``min``, ``median``,
+        ``max`` (None without any), ``edges``, ``counts``) and ``shadows_share`` (scenes with shadows on /
+        scenes).
+    """
+    if not records:
+        return NOT_RECORDED
+    fam, modes = Counter(), {k: Counter() for k in SURFACE_KINDS}
+    fam_by = {k: Counter() for k in SURFACE_KINDS}
+    keys: set = set()
+    bd_kinds, bd_fams, n_lights, l_kinds, temps, shadows = Counter(), Counter(), Counter(), Counter(), [], 0
+    for app in records:
+        for kind, mat in _surfaces(app):
+            modes[kind][mat.get("mode", "asset")] += 1
+            tex = mat.get("texture")
+            if tex:
+                fam[tex["family"]] += 1
+                fam_by[kind][tex["family"]] += 1
+                keys.add((tex["family"], tex["key"]))
+        bd = app.get("backdrop") or {}
+        bd_kinds[bd.get("kind", "color")] += 1
+        if bd.get("photo"):
+            bd_fams[bd["photo"]["family"]] += 1
+            keys.add((bd["photo"]["family"], bd["photo"]["key"]))
+        lights = app.get("lights", [])
+        n_lights[len(lights)] += 1
+        for li in lights:
+            l_kinds[li.get("kind", "directional")] += 1
+            if li.get("temperature_k") is not None:
+                temps.append(float(li["temperature_k"]))
+        shadows += bool(app.get("shadows"))
+    t = np.asarray(temps)
+    clipped = np.clip(t, TEMP_EDGES[0], TEMP_EDGES[-1] - 1)
+    return {
+        "scenes": len(records),
+        "texture_families": dict(sorted(fam.items())),
+        "texture_families_by_surface": {k: dict(sorted(v.items())) for k, v in fam_by.items()},
+        "distinct_textures": len(keys),
+        "material_modes": {k: dict(sorted(v.items())) for k, v in modes.items()},
+        "backdrop_kinds": dict(sorted(bd_kinds.items())),
+        "backdrop_photo_families": dict(sorted(bd_fams.items())),
+        "lights_per_scene": {str(k): n_lights[k] for k in sorted(n_lights)},
+        "light_kinds": dict(sorted(l_kinds.items())),
+        "temperature_k": {"count": len(t), "min": float(t.min()) if len(t) else None,
+                          "median": float(np.median(t)) if len(t) else None,
+                          "max": float(t.max()) if len(t) else None, "edges": TEMP_EDGES.tolist(),
+                          "counts": np.histogram(clipped, TEMP_EDGES)[0].tolist()},
+        "shadows_share": shadows / len(records),
+    }
 
 
 def compute_stats(ds: Dataset) -> dict:
@@ -79,6 +170,7 @@ def compute_stats(ds: Dataset) -> dict:
                        "per_class_coverage": {
                            k: float((np.histogram2d(np.array(v)[:, 0], np.array(v)[:, 1], [AZ_EDGES, EL_EDGES])[0] > 0).mean())
                            for k, v in sorted(views.items())}},
+        "appearance": appearance_stats([a for a in map(ds.appearance, ds.scene_dirs()) if a is not None]),
         "_views": {k: v for k, v in views.items()},
         "_visib": visib,
         "_trunc": trunc,
@@ -155,7 +247,58 @@ def write_plots(stats: dict, out_dir) -> list[Path]:
     if len(stats["_views"]) <= 12:
         ax.legend(fontsize=6, markerscale=2, loc="lower left")
     save(fig, "viewpoints.png")
+
+    app = stats.get("appearance")
+    if isinstance(app, dict):
+        save(appearance_figure(app, plt), "appearance.png")
     return paths
+
+
+def appearance_figure(app: dict, plt):
+    """The appearance coverage plot: textured surfaces by family and surface kind, material modes, lights per
+    scene, light kinds, colour temperatures, backdrop kinds (a matplotlib figure)."""
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    ax = axes[0, 0]
+    fams = sorted(app["texture_families"])
+    bottom = np.zeros(len(fams))
+    for kind in SURFACE_KINDS:
+        v = np.array([app["texture_families_by_surface"][kind].get(f, 0) for f in fams], dtype=float)
+        ax.bar(range(len(fams)), v, bottom=bottom, label=kind)
+        bottom += v
+    ax.set_xticks(range(len(fams)), fams, rotation=45, ha="right", fontsize=7)
+    ax.set_title(f"textured surfaces by family ({app['distinct_textures']} distinct textures)")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    modes = sorted({m for v in app["material_modes"].values() for m in v})
+    x = np.arange(len(SURFACE_KINDS))
+    bottom = np.zeros(len(SURFACE_KINDS))
+    for m in modes:
+        v = np.array([app["material_modes"][k].get(m, 0) for k in SURFACE_KINDS], dtype=float)
+        ax.bar(x, v, bottom=bottom, label=m)
+        bottom += v
+    ax.set_xticks(x, SURFACE_KINDS)
+    ax.set_title("material modes by surface")
+    ax.legend(fontsize=7)
+    ax = axes[0, 2]
+    ax.bar(list(app["lights_per_scene"]), list(app["lights_per_scene"].values()), color="tab:orange")
+    ax.set_xlabel("lights")
+    ax.set_ylabel("scenes")
+    ax.set_title(f"lights per scene (shadows: {100 * app['shadows_share']:.0f}%)")
+    ax = axes[1, 0]
+    ax.bar(list(app["light_kinds"]), list(app["light_kinds"].values()), color="tab:olive")
+    ax.set_title("light kinds")
+    ax = axes[1, 1]
+    tk = app["temperature_k"]
+    e = np.asarray(tk["edges"])
+    ax.bar(e[:-1], tk["counts"], width=np.diff(e), align="edge", color="tab:red", edgecolor="white")
+    ax.set_xlabel("colour temperature, K")
+    ax.set_title("light colour temperatures" + ("" if tk["count"] else " (none recorded)"))
+    ax = axes[1, 2]
+    labels = list(app["backdrop_kinds"]) + [f"photo: {f}" for f in app["backdrop_photo_families"]]
+    vals = list(app["backdrop_kinds"].values()) + list(app["backdrop_photo_families"].values())
+    ax.barh(labels, vals, color="tab:purple")
+    ax.set_title("backdrops")
+    return fig
 
 
 def print_table(stats: dict) -> None:
@@ -188,3 +331,28 @@ def print_table(stats: dict) -> None:
     cs = stats["coco_size"]
     c.print(f"visible size (COCO): small {cs['small']}, medium {cs['medium']}, large {cs['large']}; "
             f"viewpoint coverage {100 * stats['viewpoints']['coverage']:.0f}% of 30-degree azimuth x elevation bins")
+    for line in appearance_lines(stats.get("appearance", NOT_RECORDED)):
+        c.print(line, markup=False, highlight=False)
+
+
+def _counts(d: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in d.items()) or "none"
+
+
+def appearance_lines(app) -> list[str]:
+    """The appearance part of the printed report (``appearance: not recorded`` for older builds)."""
+    if not isinstance(app, dict):
+        return [f"appearance: {NOT_RECORDED}"]
+    tk = app["temperature_k"]
+    temps = (f"{tk['min']:.0f} / {tk['median']:.0f} / {tk['max']:.0f} K (min / median / max, {tk['count']} lights)"
+             if tk["count"] else "none recorded")
+    lines = [f"appearance ({app['scenes']} scenes): {app['distinct_textures']} distinct textures",
+             f"  textured surfaces by family: {_counts(app['texture_families'])}"]
+    lines += [f"    {k}: {_counts(app['texture_families_by_surface'][k])}" for k in SURFACE_KINDS]
+    lines += [f"  material modes, {k}: {_counts(app['material_modes'][k])}" for k in SURFACE_KINDS]
+    lines += [f"  backdrops: {_counts(app['backdrop_kinds'])}; "
+              f"photo families: {_counts(app['backdrop_photo_families'])}",
+              f"  lights per scene: {_counts(app['lights_per_scene'])}; kinds: {_counts(app['light_kinds'])}",
+              f"  colour temperature: {temps}",
+              f"  shadows: {100 * app['shadows_share']:.0f}% of scenes"]
+    return lines

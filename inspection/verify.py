@@ -15,6 +15,12 @@ Checks (each failure names the file, frame, instance and the figure):
    hands (not rigid models) are left out of both comparisons.
 6. Hands (``scene_hands.json``): mask pixel counts and boxes; 2D keypoints equal the projection
    of the 3D keypoints with ``cam_K`` (< 0.01 px).
+7. Distractors (``scene_env.json`` ``distractors``): entries match their schema, rotations are
+   rotations, every obj_id has a model in ``models_distractors/``; the ray cast of check 5 puts
+   them in front of the objects as occluders that own no instance, so a ``mask_visib`` that
+   covers a distractor fails the IoU check. ``scene_appearance.json``, when present, lists the
+   scene's objects (obj_ids in ``gt_id`` order) and distractors as ``scene_gt.json`` and
+   ``scene_env.json`` do.
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..core.labels import mask_bbox
-from ..formats.bop import ENV_FILE, HANDS_FILE, OCCLUSION_FILE, from_bop_bbox, mask_relpath, read_depth, read_mask
+from ..formats.bop import (
+    APPEARANCE_FILE, DISTRACTOR_MODELS, ENV_FILE, HANDS_FILE, OCCLUSION_FILE, from_bop_bbox, mask_relpath, read_depth,
+    read_mask,
+)
 from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
 from ..formats.coco import bop_image, coco_path, decode_rle
 from ..formats.dataset import Dataset
@@ -71,6 +80,12 @@ class GtInfoEntry(_Strict):
     visib_fract: float = Field(ge=0, le=1)
 
 
+class EnvDistractor(_Strict):
+    obj_id: int = Field(ge=1)
+    world_R_m: list[float] = _F9
+    world_t_mm: list[float] = _F3
+
+
 class OcclEntry(_Strict):
     inst_id: int = Field(ge=1)
     truncation: float = Field(ge=0, le=1)
@@ -101,6 +116,7 @@ class Verifier:
         self.failures: list[Failure] = []
         self.checked = {"frames": 0, "instances": 0, "raycast_frames": 0, "coco_annotations": 0}
         self.good_frames: list[tuple[Path, int]] = []  # frames whose scene JSON files all loaded
+        self._dmodel_ids: set[int] | None = None  # obj_ids in models_distractors/models_info.json
 
     def fail(self, file, message, frame="", instance=""):
         rel = str(Path(file).relative_to(self.ds.root)) if Path(file).is_absolute() else str(file)
@@ -156,10 +172,11 @@ class Verifier:
         gt = self._load(sd / "scene_gt.json", GtEntry, True)
         info = self._load(sd / "scene_gt_info.json", GtInfoEntry, True)
         occ = self._load(sd / OCCLUSION_FILE, OcclEntry, True)
-        self._load(sd / ENV_FILE)
+        env = self._check_env(sd)
         if gt is None or info is None or occ is None:
             return res
         res["gt"] = gt
+        self._check_appearance(sd, gt, env)
         self.good_frames.extend((sd, im) for im in sorted(cams) if im in gt)
         rgb = sorted((sd / "rgb").glob("*")) if (sd / "rgb").is_dir() else []
         if rgb:  # AR photos may differ in size from camera.json
@@ -184,6 +201,63 @@ class Verifier:
                 self._rotation(g.cam_R_m2c, sd / "scene_gt.json", fr, who, "cam_R_m2c")
                 self._check_masks(sd, im, gid, i, o, (H, W), fr, who)
         return res
+
+    def _check_env(self, sd: Path) -> dict | None:
+        """``scene_env.json``: parses; distractor entries match :class:`EnvDistractor`, rotations, models exist."""
+        path = sd / ENV_FILE
+        env = self._load(path)
+        if not isinstance(env, dict):
+            return None
+        entries = env.get("distractors", [])
+        if not isinstance(entries, list):
+            self.fail(path, "'distractors' is not a list")
+            return None
+        have = self._distractor_model_ids()
+        for k, e in enumerate(entries):
+            who = f"distractor {k}"
+            try:
+                d = EnvDistractor.model_validate(e)
+            except ValidationError as err:
+                first = err.errors()[0]
+                self.fail(path, f"schema: {'.'.join(map(str, first['loc']))}: {first['msg']}", instance=who)
+                continue
+            self._rotation(d.world_R_m, path, "", who, "world_R_m")
+            if d.obj_id not in have:
+                self.fail(path, f"obj_id {d.obj_id} has no model in {DISTRACTOR_MODELS}/", instance=who)
+        return env
+
+    def _distractor_model_ids(self) -> set[int]:
+        """obj_ids listed in ``models_distractors/models_info.json`` (empty when absent or unreadable)."""
+        if self._dmodel_ids is None:
+            p = self.ds.root / DISTRACTOR_MODELS / "models_info.json"
+            try:
+                self._dmodel_ids = {int(k) for k in json.loads(p.read_text())}
+            except (OSError, ValueError):
+                self._dmodel_ids = set()
+        return self._dmodel_ids
+
+    def _check_appearance(self, sd: Path, gt: dict, env: dict | None) -> None:
+        """``scene_appearance.json`` (when present): its objects and distractors are the scene's."""
+        path = sd / APPEARANCE_FILE
+        if not path.is_file():
+            return
+        app = self._load(path)
+        if not isinstance(app, dict):
+            return
+        try:
+            objs = [int(o["obj_id"]) for o in app["objects"]]
+            dis = [int(d["obj_id"]) for d in app["distractors"]]
+        except (KeyError, TypeError, ValueError) as e:
+            self.fail(path, f"objects/distractors unreadable: {type(e).__name__}: {e}")
+            return
+        for im, entries in gt.items():
+            if [g.obj_id for g in entries] != objs:
+                self.fail(path, f"objects {objs} != scene_gt obj_ids {[g.obj_id for g in entries]}", f"im {im}")
+                break
+        if isinstance(env, dict) and isinstance(env.get("distractors", []), list):
+            want = [e.get("obj_id") for e in env.get("distractors", []) if isinstance(e, dict)]
+            if dis != want:
+                self.fail(path, f"distractors {dis} != {ENV_FILE} distractors {want}")
 
     def _check_hands(self, sd: Path, cams: dict) -> None:
         """Hand side file: masks vs counts and boxes; 2D keypoints = projection of the 3D ones (< 0.01 px)."""
@@ -311,6 +385,12 @@ class Verifier:
         except Exception as e:  # noqa: BLE001
             self.fail(self.ds.root / "models", f"cannot load models: {e}")
             return
+        dmodels = None
+        if self.ds.distractor_models_dir is not None:
+            try:
+                dmodels = load_models(self.ds.root, DISTRACTOR_MODELS)
+            except Exception as e:  # noqa: BLE001
+                self.fail(self.ds.root / DISTRACTOR_MODELS, f"cannot load distractor models: {e}")
         ids = self.good_frames
         rng = np.random.default_rng(self.seed)
         pick = sorted(rng.choice(len(ids), size=min(self.sample, len(ids)), replace=False)) if ids else []
@@ -322,9 +402,13 @@ class Verifier:
             if any(i.obj_id not in models for i in frame.instances):
                 self.fail(frame.scene_dir / "scene_gt.json", "obj_id without a model in models/", fr)
                 continue
-            self.checked["raycast_frames"] += 1
             env = self.ds.env(frame.scene_dir)
-            depth_o, owner, _ = cast_frame(models, frame, W, H, env)
+            dist = self.ds.distractors(frame.scene_dir)
+            if dist and (dmodels is None or any(d.obj_id not in dmodels for d in dist)):
+                self.fail(frame.scene_dir / ENV_FILE, f"distractor without a model in {DISTRACTOR_MODELS}/", fr)
+                continue
+            self.checked["raycast_frames"] += 1
+            depth_o, owner, _ = cast_frame(models, frame, W, H, env, dmodels)
             # hands are not in models/: their visible pixels are left out of the comparison
             hand_px = np.zeros((H, W), bool)
             for h in hands:

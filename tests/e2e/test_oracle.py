@@ -1,8 +1,10 @@
 """End-to-end ground truth of the bundled recipe, checked against an independent ray-casting oracle.
 
 The oracle (gtforge.inspection.raycast) reads only the written files (models in mm,
-scene_gt poses, scene_camera K, scene_env static geometry) and casts rays
-through pixel centres with Embree; the renderer is not involved.
+scene_gt poses, scene_camera K, scene_env static geometry and distractor poses with
+models_distractors/ when the recipe has distractors) and casts rays through pixel centres
+with Embree; the renderer is not involved. Distractors own no instance
+(tests/e2e/test_distractors.py checks a build with them).
 """
 
 import json
@@ -12,8 +14,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import distance_transform_edt
 
-from gtforge.formats.bop import gt_pose, load_json, read_depth, read_mask, read_scene
-from gtforge.inspection.raycast import cast, depth_to_dist, load_models, static_meshes_world
+from gtforge.formats.bop import DISTRACTOR_MODELS, gt_pose, load_json, read_depth, read_mask, read_scene
+from gtforge.inspection.raycast import cast, depth_to_dist, distractor_meshes_world, load_models, static_meshes_world
 
 BOP_DELTA_M = 0.015  # bop_toolkit default delta (15 mm)
 
@@ -30,6 +32,7 @@ def frames(root):
 def oracle_results(small_dataset):
     root = Path(small_dataset)
     models = load_models(root)
+    dmodels = load_models(root, DISTRACTOR_MODELS) if (root / DISTRACTOR_MODELS).is_dir() else {}
     out = []
     for scene_dir, im_id, s, cam in frames(root):
         W, H = cam["width"], cam["height"]
@@ -42,9 +45,11 @@ def oracle_results(small_dataset):
             m = models[e["obj_id"]].copy()
             m.apply_transform(gt_pose(e))
             posed.append(m)
-        statics = [m.copy().apply_transform(cam_T_world) for m in static_meshes_world(load_json(scene_dir / "scene_env.json"))]
+        env = load_json(scene_dir / "scene_env.json")
+        statics = [m.apply_transform(cam_T_world)
+                   for m in static_meshes_world(env) + distractor_meshes_world(env, dmodels)]
         depth_o, owner = cast(posed + statics, K, W, H)
-        owner = np.where(owner >= len(posed), -1, owner)  # floor and walls own no instance
+        owner = np.where(owner >= len(posed), -1, owner)  # floor, walls and distractors own no instance
         depth_w = read_depth(scene_dir / "depth" / f"{im_id:06d}.png", s["camera"][im_id]["depth_scale"])
         out.append(dict(scene_dir=scene_dir, im_id=im_id, s=s, K=K, W=W, H=H, posed=posed, depth_o=depth_o,
                         owner=owner, depth_w=depth_w))

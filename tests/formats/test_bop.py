@@ -1,6 +1,7 @@
 """BOP writer: exact file layout and field meanings, read back with the readers (round trip)."""
 
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +10,9 @@ import trimesh
 from PIL import Image
 
 from gtforge.assets.loaders import Asset
-from gtforge.core.description import Floor, SceneDescription, View
+from gtforge.core.description import (
+    Backdrop, Floor, Light, Material, ObjectInstance, SceneDescription, StaticBox, Texture, View,
+)
 from gtforge.core.geometry import intrinsics_matrix, look_at_opencv
 from gtforge.core.labels import InstanceLabel
 from gtforge.formats.atomic import AtomicFolder, load_json
@@ -63,8 +66,8 @@ def test_scene_writer_roundtrip(tmp_path):
     assert final == tmp_path / "train_pbr" / "000007" and not (tmp_path / "train_pbr" / ".tmp_000007").exists()
     names = sorted(p.relative_to(final).as_posix() for p in final.rglob("*") if p.is_file())
     assert names == ["depth/000000.png", "mask/000000_000000.png", "mask_visib/000000_000000.png",
-                     "rgb/000000.png", "scene_camera.json", "scene_env.json", "scene_gt.json", "scene_gt_info.json",
-                     "scene_gt_occlusion.json"]
+                     "rgb/000000.png", "scene_appearance.json", "scene_camera.json", "scene_env.json", "scene_gt.json",
+                     "scene_gt_info.json", "scene_gt_occlusion.json"]
     s = read_scene(final)
     cam = s["camera"][0]
     assert cam["cam_K"] == K.reshape(-1).tolist() and cam["depth_scale"] == 0.1
@@ -152,3 +155,148 @@ def test_bop_boxes_are_the_toolkits(name):
     assert [info["bbox_obj"], info["bbox_visib"]] == list(toolkit_gt_info_boxes(canvas, stats.mask_visib))
     # the reader gives back gtforge's (and COCO's) convention, w = x_max - x_min + 1
     assert from_bop_bbox(info["bbox_visib"]) == stats.bbox_visib and from_bop_bbox(info["bbox_obj"]) == stats.bbox_obj
+
+
+# ---------------------------------------------------------------- distractors and the appearance record
+
+def _pose(angle, axis, t):
+    T = trimesh.transformations.rotation_matrix(angle, axis)
+    T[:3, 3] = t
+    return T
+
+
+def _scene_with_distractors(scene_id=0):
+    """A scene description with two targets, two distractors, materials, a backdrop and three lights."""
+    tex_wood = Texture("procedural://wood/17", "procedural/wood")
+    tex_file = Texture("/some/where/textures/brick_01.png", "files:textures/*.png")
+    objects = (ObjectInstance(1, 2, _pose(0.3, [0, 0, 1], [0.01, 0.02, 0.03]),
+                              Material("texture", np.array([1.0, 1, 1, 1]), 0.1, 0.4, tex_wood, 0.05, "box",
+                                       np.array([0.1, 0.9, 1.1]))),
+               ObjectInstance(2, 1, _pose(1.1, [1, 0, 0], [-0.05, 0.0, 0.04]), None))
+    distractors = (ObjectInstance(1, 3, _pose(0.7, [0, 1, 1], [0.123456789, -0.0456, 0.0789]),
+                                  Material("color", np.array([0.2, 0.3, 0.4, 1.0]), 0.0, 0.9)),
+                   ObjectInstance(2, 1, _pose(2.9, [1, 1, 0], [1 / 3, 2 / 7, 1e-5]),
+                                  Material("texture", np.array([1.0, 1, 1, 1]), texture=tex_file)))
+    lights = (Light(np.array([0, 0, -1.0]), np.array([1.0, 0.8, 0.6]), 3.0, temperature_k=3200.0),
+              Light(np.array([0.5, 0, -0.5]), np.array([0.9, 0.9, 1.0]), 40.0, kind="spot",
+                    position=np.array([0.3, 0.0, 0.6]), inner_cone=0.2, outer_cone=0.5, temperature_k=6500.0,
+                    shadows=False),
+              Light(np.array([0, 0, -1.0]), np.ones(3), 10.0, kind="point", position=np.array([0.0, 0.2, 0.8])))
+    walls = (StaticBox(np.array([0.4, 0.02, 0.1]), _pose(0, [0, 0, 1], [0, 0.2, 0.05]), np.array([0.5, 0.5, 0.5])),
+             StaticBox(np.array([0.02, 0.4, 0.1]), _pose(0, [0, 0, 1], [0.2, 0, 0.05]), np.array([0.5, 0.5, 0.5]),
+                       Material("texture", np.array([1.0, 1, 1, 1]), texture=tex_wood)))
+    backdrop = Backdrop("photo", np.zeros(3), photo=Texture("/x/y/skimage/data/coffee.png", "skimage"),
+                        crop=np.array([0.1, 0.2, 0.6, 0.9]))
+    return SceneDescription(scene_index=scene_id, objects=objects, floor=Floor(1.0, np.array([0.3, 0.3, 0.3])),
+                            walls=walls, lights=lights, ambient=0.25, background_color=np.zeros(3), views=(),
+                            shadows=True, distractors=distractors, backdrop=backdrop)
+
+
+def test_scene_env_distractors_round_trip(tmp_path):
+    from gtforge.formats.bop import distractor_poses
+    from gtforge.formats.dataset import Dataset
+
+    scene = _scene_with_distractors()
+    folder, ctx = scene_context(tmp_path, 0)
+    ctx = replace(ctx, scene=scene)
+    w = ImagesWriter(ctx)
+    w.finish()
+    final = folder.commit()
+    env = json.loads((final / "scene_env.json").read_text())
+    assert [d["obj_id"] for d in env["distractors"]] == [3, 1]
+    for entry, d in zip(env["distractors"], scene.distractors):
+        assert sorted(entry) == ["obj_id", "world_R_m", "world_t_mm"]
+        # written exactly (float64 repr): rotation row-major, translation in mm
+        assert entry["world_R_m"] == d.world_T_model[:3, :3].reshape(-1).tolist()
+        assert entry["world_t_mm"] == (d.world_T_model[:3, 3] * 1000.0).tolist()
+    poses = distractor_poses(env)
+    for (obj_id, T), d in zip(poses, scene.distractors):
+        assert obj_id == d.obj_id
+        assert np.array_equal(T[:3, :3], d.world_T_model[:3, :3])
+        assert np.allclose(T[:3, 3], d.world_T_model[:3, 3], rtol=0, atol=1e-15)  # mm -> m: one rounding
+        assert np.array_equal(T[3], [0, 0, 0, 1])
+    assert distractor_poses({"floor_size_mm": 1.0, "boxes": []}) == []  # files from older builds
+    # Dataset reader
+    (tmp_path / "camera.json").write_text("{}")
+    ds = Dataset(tmp_path, {"split": "train_pbr", "formats": ["bop"]})
+    read = ds.distractors(final)
+    assert [r.obj_id for r in read] == [3, 1]
+    assert all(np.array_equal(r.world_T_model, T) for r, (_, T) in zip(read, poses))
+    assert ds.distractor_models_dir is None
+
+
+def test_distractor_models_written_by_the_base_writer(tmp_path):
+    from gtforge.formats.bop import DISTRACTOR_MODELS
+    from gtforge.formats.protocol import DatasetContext
+    from gtforge.formats.registry import BASE_WRITER, writer_classes
+
+    folder, ctx = scene_context(tmp_path, 0)
+    ImagesWriter(replace(ctx, scene=_scene_with_distractors())).finish()
+    folder.commit()
+    shapes = {1: trimesh.creation.box(extents=[0.02, 0.04, 0.06]), 3: trimesh.creation.icosphere(radius=0.05),
+              2: trimesh.creation.box(extents=[1.0, 1.0, 1.0])}  # 2 is in the library but placed in no scene
+    calls = []
+
+    def symmetries(i):
+        calls.append(i)
+        return {"symmetries_discrete": [np.eye(4).reshape(-1).tolist()]}
+
+    lib = SimpleNamespace(get=lambda i: Asset(i, f"d{i}", "dis", "<t>", shapes[i]), symmetries=symmetries)
+    base = writer_classes([])[0]
+    assert base is ImagesWriter and BASE_WRITER.endswith(":ImagesWriter")  # runs for every build
+    dctx = DatasetContext(root=tmp_path, split="train_pbr", recipe=None, library=None, recipe_file="r.yaml",
+                          distractors=lib)
+    base.merge(dctx)
+    mdir = tmp_path / DISTRACTOR_MODELS
+    assert sorted(p.name for p in mdir.iterdir()) == ["models_info.json", "obj_000001.ply", "obj_000003.ply"]
+    info = load_json(mdir / "models_info.json")
+    assert set(info) == {1, 3} and not calls  # no symmetry search for distractors
+    assert info[1]["size_z"] == pytest.approx(60.0) and info[3]["diameter"] == pytest.approx(100.0, rel=1e-3)
+    m = trimesh.load(mdir / "obj_000001.ply", process=False)
+    assert np.allclose(m.bounds, shapes[1].bounds * 1000)  # mm
+    assert not (tmp_path / "models").exists()
+    # a recipe without distractors (no library): nothing written
+    base.merge(replace(dctx, root=tmp_path / "none", distractors=None))
+    assert not (tmp_path / "none").exists()
+
+
+def test_scene_appearance_record(tmp_path):
+    from gtforge.formats.bop import APPEARANCE_FILE
+    from gtforge.formats.dataset import Dataset
+
+    scene = _scene_with_distractors()
+    folder, ctx = scene_context(tmp_path, 0)
+    ImagesWriter(replace(ctx, scene=scene)).finish()
+    final = folder.commit()
+    (tmp_path / "camera.json").write_text("{}")
+    app = Dataset(tmp_path, {"split": "train_pbr", "formats": ["bop"]}).appearance(final)
+    assert app == json.loads((final / APPEARANCE_FILE).read_text())
+    assert [(o["gt_id"], o["inst_id"], o["obj_id"]) for o in app["objects"]] == [(0, 1, 2), (1, 2, 1)]
+    m0 = app["objects"][0]["material"]
+    assert m0 == {"mode": "texture", "base_color": [1.0, 1.0, 1.0, 1.0], "metallic": 0.1, "roughness": 0.4,
+                  "texture": {"family": "procedural/wood", "key": "procedural://wood/17"}, "tile": 0.05,
+                  "projection": "box", "hsv": [0.1, 0.9, 1.1]}
+    assert app["objects"][1]["material"]["mode"] == "asset" and app["objects"][1]["material"]["texture"] is None
+    assert [(d["inst_id"], d["obj_id"], d["material"]["mode"]) for d in app["distractors"]] == [
+        (1, 3, "color"), (2, 1, "texture")]
+    # image files are named by their file name (no machine-dependent folder)
+    assert app["distractors"][1]["material"]["texture"] == {"family": "files:textures/*.png", "key": "brick_01.png"}
+    assert app["distractors"][0]["material"]["base_color"] == [0.2, 0.3, 0.4, 1.0]
+    assert app["floor"] == {"size_mm": 1000.0, "material": {
+        "mode": "color", "base_color": [0.3, 0.3, 0.3, 1.0], "metallic": None, "roughness": None, "texture": None,
+        "tile": None, "projection": None, "hsv": [0.0, 1.0, 1.0]}}
+    assert [w["material"]["mode"] for w in app["walls"]] == ["color", "texture"]
+    assert app["walls"][1]["material"]["texture"]["family"] == "procedural/wood"
+    assert app["backdrop"] == {"kind": "photo", "color": [0.0, 0.0, 0.0], "zenith": None,
+                               "photo": {"family": "skimage", "key": "coffee.png"}, "crop": [0.1, 0.2, 0.6, 0.9]}
+    assert [li["kind"] for li in app["lights"]] == ["directional", "spot", "point"]
+    assert [li["temperature_k"] for li in app["lights"]] == [3200.0, 6500.0, None]
+    spot = app["lights"][1]
+    assert spot["position_m"] == [0.3, 0.0, 0.6] and spot["outer_cone"] == 0.5 and spot["shadows"] is False
+    assert app["lights"][0]["position_m"] is None and app["lights"][0]["intensity"] == 3.0
+    assert app["ambient"] == 0.25 and app["shadows"] is True
+    # without a backdrop the background colour is recorded as a colour backdrop
+    _, ctx2 = scene_context(tmp_path / "b", 1)
+    w = ImagesWriter(ctx2)
+    assert w.appearance["backdrop"]["kind"] == "color" and w.appearance["distractors"] == []
+    assert w.env["distractors"] == []

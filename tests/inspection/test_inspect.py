@@ -10,7 +10,7 @@ from conftest import DEFAULT_RECIPE, SMALL, run_cli
 from PIL import Image, ImageDraw
 
 from gtforge.formats.dataset import DatasetError, open_dataset
-from gtforge.inspection.preview import LEVEL_COLORS, draw_keypoints
+from gtforge.inspection.preview import CAPTION_LINE_H, LEVEL_COLORS, draw_keypoints
 
 
 def copy(ds, tmp_path, name="copy"):
@@ -138,9 +138,15 @@ def test_stats_figures_and_plots(small_dataset, tmp_path, capsys):
     assert 0 < s["viewpoints"]["coverage"] <= 1
     assert sorted(p.name for p in (root / "stats").iterdir()) == sorted(
         ["instances_per_class.png", "visib_fract.png", "truncation.png", "occlusion_levels.png", "box_sizes.png",
-         "viewpoints.png"])
+         "viewpoints.png", "appearance.png"])
+    # appearance: every scene records it; one floor per scene
+    app = s["appearance"]
+    assert app["scenes"] == 3 and sum(app["material_modes"]["floor"].values()) == 3
+    assert sum(app["lights_per_scene"].values()) == 3
+    assert sum(app["material_modes"]["objects"].values()) == n // 3  # objects of a scene are in each of its 3 views
     assert run_cli("stats", root) == 0
-    assert "instances per class" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "instances per class" in out and "appearance (3 scenes)" in out
 
 
 def test_viewpoint_of_camera_above_object():
@@ -156,7 +162,8 @@ def test_preview_sheet(small_dataset, tmp_path):
     out = tmp_path / "sheet.png"
     assert run_cli("preview", small_dataset, "--out", out, "--n", "4", "--seed", "1") == 0
     img = np.asarray(Image.open(out).convert("RGB"))
-    assert img.shape == (2 * 240 + 26, 2 * 320, 3)
+    ch = (img.shape[0] - 26) // 2 - 240  # the appearance caption under each frame
+    assert img.shape == (2 * (240 + ch) + 26, 2 * 320, 3) and ch >= CAPTION_LINE_H + 4
     green = np.all(img == LEVEL_COLORS[0], axis=-1).sum()
     assert green > 200  # boxes of fully visible instances are drawn
     assert not any(p.name.endswith(".png") for p in Path(small_dataset).glob("*"))  # nothing written into it

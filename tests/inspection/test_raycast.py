@@ -53,3 +53,47 @@ def test_static_geometry_from_scene_env():
     floor, box = static_meshes_world(env)
     assert np.allclose(floor.bounds, [[-1, -1, 0], [1, 1, 0]]) and np.allclose(box.bounds, [[-0.05, -0.1, 0], [0.05, 0.1, 0.3]])
     assert static_meshes_world(None) == []
+
+
+def test_distractor_in_front_owns_its_pixels_and_no_instance():
+    """A target square at z = 1 half covered by a distractor square at z = 0.5, posed through the world frame."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from gtforge.inspection.raycast import DISTRACTOR_OWNER, cast_frame, distractor_meshes_world
+
+    # target: model square of side 0.1 (model frame z = 0), cam_T_model puts it at z = 1 -> columns 5..14, rows 3..12
+    target = square(-0.05, 0.05, -0.05, 0.05, 0.0)
+    # distractor model: a square of side 0.03 covering x in [-0.03, 0] at z = 0.5 once posed (u = 9.5 + 200 x)
+    dmodel = square(0.0, 0.03, -0.1, 0.1, 0.0)
+    world_T_cam = np.eye(4)
+    world_T_cam[:3, 3] = [0.2, -0.1, 0.3]  # camera not at the world origin: the distractor goes through it
+    cam_T_world = np.linalg.inv(world_T_cam)
+    world_T_d = world_T_cam @ np.array([[1, 0, 0, -0.03], [0, 1, 0, 0], [0, 0, 1, 0.5], [0, 0, 0, 1.0]])
+    env = {"floor_size_mm": 0.0, "boxes": [],
+           "distractors": [{"obj_id": 4, "world_R_m": world_T_d[:3, :3].ravel().tolist(),
+                            "world_t_mm": (world_T_d[:3, 3] * 1000).tolist()}]}
+    cam_T_model = np.eye(4)
+    cam_T_model[2, 3] = 1.0
+    inst = SimpleNamespace(obj_id=7, cam_T_model=cam_T_model, gt_id=0)
+    frame = SimpleNamespace(instances=[inst], K=K, cam_T_world=cam_T_world)
+    depth, owner, posed = cast_frame({7: target}, frame, W, H, env, {4: dmodel})
+    u = np.arange(W)
+    tgt_cols = (u >= 5) & (u <= 14)  # 9.5 + 100 x, x in [-0.05, 0.05]
+    dis_cols = (u >= 4) & (u <= 9)  # 9.5 + 200 x, x in [-0.03, 0]
+    rows_t = (np.arange(H) >= 3) & (np.arange(H) <= 12)
+    want_d = np.zeros((H, W), bool)
+    want_d[:, dis_cols] = True  # the distractor spans every row (y in [-0.1, 0.1] at z = 0.5)
+    want_t = rows_t[:, None] & tgt_cols[None, :] & ~want_d
+    assert np.array_equal(owner == DISTRACTOR_OWNER, want_d)
+    assert np.array_equal(owner == 0, want_t)
+    assert np.allclose(depth[want_d], 0.5) and np.allclose(depth[want_t], 1.0)
+    assert len(posed) == 1
+    (dw,) = distractor_meshes_world(env, {4: dmodel})
+    assert np.allclose(dw.bounds, [world_T_cam[:3, 3] + [-0.03, -0.1, 0.5], world_T_cam[:3, 3] + [0.0, 0.1, 0.5]])
+    # without the distractor the target owns the covered pixels; a listed distractor needs its model
+    _, owner0, _ = cast_frame({7: target}, frame, W, H, {"floor_size_mm": 0.0, "boxes": []})
+    assert np.array_equal(owner0 == 0, rows_t[:, None] & tgt_cols[None, :])
+    with pytest.raises(ValueError, match="distractor"):
+        cast_frame({7: target}, frame, W, H, env)
