@@ -395,11 +395,12 @@ def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: f
     color = None
     if str(path).startswith("procedural:"):
         variant = int(str(path).rsplit("/", 1)[1])
-        mesh, _info = make_car(np.random.default_rng([0xCA5, variant]))
+        car = make_car(np.random.default_rng([0xCA5, variant]))
+        mesh = car.mesh
         if scale != 1.0:
             mesh.apply_scale(scale)
         return Asset(obj_id=obj_id, class_name=class_name, set_name=set_name, source=f"procedural car {variant}",
-                     mesh=mesh, base_color=None)
+                     mesh=mesh, base_color=None, face_parts=car.face_parts, parts=car.parts)
     if path.suffix.lower() == ".urdf":
         mesh, color = load_urdf_visual(path)
         check_mesh(mesh, path)  # its parts passed one by one; the whole may still be too large

@@ -27,7 +27,9 @@ import math
 import numpy as np
 
 from ..assets.backgrounds import Background, real_boxes
-from ..core.description import ARSetting, CompositeLook, Floor, Light, ObjectInstance, SceneDescription, StaticBox, View
+from ..assets.cars import sample_paint
+from ..core.description import (ARSetting, CompositeLook, Floor, Light, Material, ObjectInstance, SceneDescription,
+                                StaticBox, View)
 from ..core.geometry import box_corners, invert_pose, make_pose, project_points, transform_points
 from ..core.rng import random_rotation, scene_rng, uniform
 
@@ -99,6 +101,20 @@ def sample_look(cfg, rng: np.random.Generator) -> CompositeLook:
         blur_sigma=d(cfg.blur_sigma), noise_sigma=d(cfg.noise_sigma),
         chromatic_aberration_px=d(cfg.chromatic_aberration_px), motion_blur_px=d(cfg.motion_blur_px),
         motion_angle=float(rng.uniform(0, math.pi)), noise_seed=int(rng.integers(2**31)))
+
+
+#: Sub-stream (first extra key of the scene's ``appearance`` stream) that paints procedural cars.
+PAINT_SUBSTREAM = 1
+
+
+def car_paint(seed: int, scene_index: int, inst_id: int) -> Material:
+    """Paint of procedural car ``inst_id`` of a scene (``assets.cars.sample_paint``: real-world colour shares).
+
+    Drawn from its own generator, ``scene_rng(seed, scene_index, 'appearance', PAINT_SUBSTREAM, inst_id)``: an
+    appearance stream, so paint never moves a car, and one per instance, so a car's paint does not depend on how
+    many cars the scene holds or on the light and look draws.
+    """
+    return sample_paint(scene_rng(seed, scene_index, "appearance", PAINT_SUBSTREAM, inst_id))
 
 
 # ---------------------------------------------------------------- pose samplers
@@ -277,7 +293,8 @@ def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: 
     """Describe AR scene ``scene_index``: background ``scene_index % len(backgrounds)``, its camera, placed objects.
 
     Objects that find no valid place in ``ar.max_tries`` draws are left out (``removed``). Draws come
-    from the scene's ``objects`` stream (placement) and ``appearance`` stream (light, look).
+    from the scene's ``objects`` stream (placement) and ``appearance`` stream (light, look; procedural cars'
+    paint from its sub-streams, :func:`car_paint`). User models keep their own look (material None).
     """
     ar = recipe.ar
     bg = backgrounds[scene_index % len(backgrounds)]
@@ -308,7 +325,9 @@ def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: 
             if placed is None:
                 removed.append((inst_id, "no free place"))
                 continue
-            objects.append(ObjectInstance(inst_id=inst_id, obj_id=obj_id, world_T_model=placed, mass=s.mass))
+            paint = car_paint(recipe.seed, scene_index, inst_id) if s.source == "procedural://cars" else None
+            objects.append(ObjectInstance(inst_id=inst_id, obj_id=obj_id, world_T_model=placed, material=paint,
+                                          mass=s.mass))
     look_rng = scene_rng(recipe.seed, scene_index, "appearance")
     lk = ar.look
     ambient, key = photo_lighting(bg.image(), look_rng, (lk.sun_elevation_deg.min, lk.sun_elevation_deg.max),

@@ -313,15 +313,64 @@ def test_user_car_models_are_normalised(tmp_path):
 
 
 def test_procedural_cars_stand_on_their_wheels():
-    from gtforge.assets.cars import KINDS, make_car
+    from gtforge.assets.cars import KINDS, ROLES, make_car
 
     rng = np.random.default_rng(0)
     for kind in KINDS:
-        mesh, info = make_car(rng, kind)
-        lo, hi = mesh.bounds
+        car = make_car(rng, kind)
+        lo, hi = car.mesh.bounds
         assert abs(lo[2]) < 1e-9 and abs(lo[0] + hi[0]) < 1e-9 and abs(lo[1] + hi[1]) < 1e-9
-        assert 3.5 <= info["length"] <= 5.3 and 1.3 <= info["height"] <= 2.1
-        assert len(np.unique(mesh.visual.vertex_colors[:, :3], axis=0)) >= 4  # paint, glass, lights, tyres
+        assert 3.5 <= car.length <= 5.3 and 1.3 <= car.height <= 2.1
+        tyres = car.mesh.vertices[np.unique(car.mesh.faces[car.face_parts == ROLES.index("tyre")])]
+        low = tyres[tyres[:, 2] < 1e-6]  # what test_wheels_touch_the_measured_lidar_ground takes as contacts
+        assert {(sx, sy) for sx, sy in np.sign(low[:, :2]).astype(int)} == {(-1, -1), (-1, 1), (1, -1), (1, 1)}
+
+
+def test_inserted_cars_are_painted_from_the_appearance_stream(tmp_path):
+    """Every procedural car gets a ``color`` paint; a user model keeps its own look (None); paint draws never move
+    a car (the same poses whatever the paint)."""
+    import trimesh
+
+    import gtforge.scenes.ar as ar_mod
+    from gtforge.assets.backgrounds import load_backgrounds
+    from gtforge.assets.loaders import AssetLibrary
+    from gtforge.config import validate_recipe
+    from gtforge.core.description import Material
+
+    (tmp_path / "bg").mkdir()
+    bg = make_folder(tmp_path / "bg", wall=False)
+    box = trimesh.creation.box(extents=[4.2, 1.8, 1.5])
+    box.export(tmp_path / "user_car.glb")
+    raw = ar_recipe(bg)
+    raw["objects"].append({"name": "mine", "source": str(tmp_path / "user_car.glb"), "count": {"min": 1, "max": 1},
+                           "normalize": {"forward": "+x", "up": "+z", "length": {"min": 4.2, "max": 4.2}}})
+    recipe = validate_recipe(raw, "t.yaml", tmp_path)
+    lib = AssetLibrary(recipe.objects, tmp_path)
+    bgs = load_backgrounds(recipe.ar.backgrounds, tmp_path, 0)
+    user_ids = set(lib.set_ids["mine"])
+    scenes = [ar_mod.build_ar_scene(recipe, lib, bgs, i) for i in range(3)]
+    kinds = set()
+    for desc in scenes:
+        for o in desc.objects:
+            if o.obj_id in user_ids:
+                assert o.material is None
+                kinds.add("user")
+            else:
+                assert isinstance(o.material, Material) and o.material.mode == "color"
+                assert o.material.base_color.shape == (4,)
+                kinds.add("car")
+    assert kinds == {"user", "car"}
+    grey = Material(mode="color", base_color=np.array([0.5, 0.5, 0.5, 1.0]))
+    original = ar_mod.car_paint
+    ar_mod.car_paint = lambda *a: grey
+    try:
+        again = [ar_mod.build_ar_scene(recipe, lib, bgs, i) for i in range(3)]
+    finally:
+        ar_mod.car_paint = original
+    for a, b in zip(scenes, again):
+        assert [o.obj_id for o in a.objects] == [o.obj_id for o in b.objects]
+        assert all(np.array_equal(p.world_T_model, q.world_T_model) for p, q in zip(a.objects, b.objects))
+        assert np.array_equal(a.lights[0].direction, b.lights[0].direction)
 
 
 @needs_kitti
