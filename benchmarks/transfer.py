@@ -1,0 +1,679 @@
+"""Benchmark: what does a dataset teach? Train a small foreground segmenter on it, test it on a held-out look.
+
+Usage::
+
+    .venv/bin/python benchmarks/transfer.py --train DATASET --test HELDOUT_DATASET [--epochs N] [--json out.json]
+    .venv/bin/python benchmarks/transfer.py --recipe recipes/clutter_bop.yaml [--set key=value ...]
+                                            [--heldout-set key=value ...] [--work DIR] [--epochs N]
+
+A small class-agnostic U-Net (torch, on the CPU) learns "is this pixel on a labelled instance?" from the
+training dataset's images; it is scored on 20 % of the training dataset's scenes it never saw (in-domain)
+and on a second dataset drawn with a look the training side never showed (held-out). The gap between the two
+IoUs says how much of what the data teaches survives a change of appearance. The protocol is fixed (module
+constants, printed in the header of the output) so that two datasets are compared on equal terms:
+
+* Foreground of an image = union of the ``mask_visib`` of every labelled instance: every object of
+  ``scene_gt`` (``mask_visib/{im_id:06d}_{gt_id:06d}.png``) and every hand (``mask_visib_hand/``), read with
+  gtforge's dataset reader (``formats.dataset``, so COCO-only builds work too). Distractors are not
+  labelled, so they are background.
+* Images are resized to 160 x 120 (RGB: PIL bilinear with antialiasing; foreground: the fraction of each
+  output pixel covered, from PIL's box filter, >= 0.5). Scores are computed at that size.
+* In-domain test = 20 % of the training dataset's scenes (at least one; whole scenes, chosen by a
+  ``numpy.random.Generator`` seeded with the protocol seed, so the same dataset always splits the same way).
+* Network: U-Net (Ronneberger et al., 2015, "U-Net: Convolutional Networks for Biomedical Image
+  Segmentation") with 3 poolings, 16-32-64 channels and a 64-channel bottleneck, two 3x3 conv + BatchNorm +
+  ReLU per level, bilinear upsampling; ~0.2 M parameters.
+* Adam, lr 1e-3, batch 16, loss = binary cross-entropy + soft Dice (Milletari et al., 2016, "V-Net", eq. 1,
+  over the batch, +1 smoothing), horizontal flips (probability 0.5) as the only augmentation, threshold 0.5 on
+  the sigmoid. Weights from ``torch.manual_seed(seed)``, data order and flips from
+  ``numpy.random.default_rng(seed)``: figures repeat on the same machine and thread count.
+* IoU = total intersection / total union of foreground pixels over a test set (dataset-level), and the mean
+  of the per-image IoUs; an empty union counts as 1 (the prediction agrees with an empty truth).
+
+Held-out guarantee: the held-out look must not share image files with the training side. Each scene folder
+of a dataset built by gtforge holds ``scene_appearance.json`` (``formats.bop.scene_appearance``: the
+textures and backdrop photos it used); every string found under a key named ``key`` (anywhere in it) is an
+image key, and every string under ``family`` a texture family. Keys ``procedural://...`` are generated
+images, not files; any other key names an image file, recorded by its file name without the folder. The run
+stops with exit code 2 when one file name is used on both sides (or, for keys that are absolute paths of
+readable files, one file content), so two different files that happen to share a name count as shared:
+rename one. Objects drawn with their asset's own look (mode ``asset``) record no key; when both sides do so
+a warning says their mesh textures may be shared. A training dataset without these files (built by an
+older gtforge) is accepted with a warning; a held-out dataset without them is refused, since nothing would
+then be checked.
+
+With ``--recipe`` both datasets are built with ``gtforge build`` (subprocess): the training side with the
+``--set`` overrides, the held-out side with the same overrides, the seed of the training recipe plus
+:data:`HELDOUT_SEED_OFFSET` (new geometry too), as many scenes as the in-domain test and the look overrides
+(``--heldout-set``, default :data:`HELDOUT_LOOK`).
+
+Exit codes: 0 done; 2 bad input (not a complete dataset, too few scenes, shared image files, failed build).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# ---------------------------------------------------------------------------------------------- protocol
+#: (width, height) every image and mask is resized to; scores are computed at this size.
+IMAGE_SIZE = (160, 120)
+#: Fraction of the training dataset's scenes held back as the in-domain test (at least one scene).
+INDOMAIN_FRACTION = 0.2
+#: U-Net channels per level (3 poolings); the bottleneck has as many channels as the last level.
+CHANNELS = (16, 32, 64)
+LEARNING_RATE = 1e-3
+BATCH_SIZE = 16
+#: Default epoch count: ~0.05 s per training image and epoch on 2 CPU cores at 160x120, so ~2.5 minutes of
+#: training for 300 images.
+EPOCHS = 10
+THRESHOLD = 0.5
+SEED = 0
+#: Torch CPU threads by default (the reference machine has 2 cores).
+THREADS = 2
+
+#: ``--set`` overrides (gtforge build syntax) that turn a recipe into its held-out look, used by ``--recipe``
+#: when no ``--heldout-set`` is given: every object a random plain colour and an untextured floor, so
+#: no image file of the training side can reach the held-out side.
+HELDOUT_LOOK = [
+    "appearance.objects=random",
+    "appearance.floor_textures=[]",
+]
+#: The held-out build uses the training recipe's seed plus this, so its scenes (geometry) are new too.
+HELDOUT_SEED_OFFSET = 1000
+
+#: Per-scene file naming the textures and backdrop photos a scene used (written by the build).
+APPEARANCE_FILE = "scene_appearance.json"
+PROCEDURAL_PREFIX = "procedural://"
+
+
+class BenchmarkError(Exception):
+    """Input the benchmark cannot use (the message says why); the command line exits with code 2."""
+
+
+# ---------------------------------------------------------------------------------------------- scores
+def iou_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Foreground IoU of a test set: dataset-level and mean per image.
+
+    Parameters
+    ----------
+    pred, truth : (n, H, W) bool
+        Predicted and true foreground of n images.
+
+    Returns
+    -------
+    dataset_iou : float
+        sum over images of |pred & truth| / sum of |pred | truth|, in [0, 1]; 1.0 when the total union is 0.
+    mean_image_iou : float
+        Mean over images of |pred & truth| / |pred | truth| (1.0 for an image with an empty union); nan for n = 0.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not (n, H, W).
+    """
+    pred, truth = np.asarray(pred, dtype=bool), np.asarray(truth, dtype=bool)
+    if pred.shape != truth.shape or pred.ndim != 3:
+        raise ValueError(f"pred and truth must both be (n, H, W); got {pred.shape} and {truth.shape}")
+    inter = (pred & truth).sum(axis=(1, 2), dtype=np.int64)
+    union = (pred | truth).sum(axis=(1, 2), dtype=np.int64)
+    total = float(inter.sum() / union.sum()) if union.sum() else 1.0
+    per_image = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    return total, float(per_image.mean()) if len(per_image) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------- data
+@dataclass
+class Split:
+    """Images and foreground masks of one side of the protocol, resized to :data:`IMAGE_SIZE`.
+
+    ``images`` (n, H, W, 3) uint8 RGB; ``masks`` (n, H, W) bool foreground; ``names`` ``"{scene_id}/{im_id}"``
+    per image; ``scenes`` the scene ids it was read from.
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    names: list[str] = field(default_factory=list)
+    scenes: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def foreground_mask(frame) -> np.ndarray:
+    """Union of the visible masks of every labelled instance of a frame (objects and hands).
+
+    Parameters
+    ----------
+    frame : gtforge.formats.dataset.Frame
+        A frame read by :func:`gtforge.formats.dataset.open_dataset`.
+
+    Returns
+    -------
+    (H, W) bool
+        At the frame's own size (``frame.height``, ``frame.width``).
+
+    Raises
+    ------
+    BenchmarkError
+        If a mask file is missing (a dataset built with ``output.layers.mask_visib: false`` and no COCO).
+    """
+    shape = (frame.height, frame.width)
+    fg = np.zeros(shape, bool)
+    for inst in frame.instances:
+        try:
+            fg |= inst.mask_visib(shape)
+        except FileNotFoundError as e:
+            raise BenchmarkError(f"{e.filename}: missing visible mask (build with output.layers.mask_visib: true "
+                                 "or the coco format)") from None
+    return fg
+
+
+def resize_pair(rgb: np.ndarray, mask: np.ndarray, size=IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Resize an image and its foreground to ``size`` = (width, height).
+
+    RGB (h, w, 3) uint8 -> (H, W, 3) uint8 with PIL's bilinear filter (antialiased when shrinking); mask
+    (h, w) bool -> (H, W) bool: PIL's box filter gives the covered fraction of each output pixel, kept where
+    >= 0.5.
+    """
+    im = Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.Resampling.BILINEAR)
+    m = Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)
+    return np.asarray(im), np.asarray(m) >= 128
+
+
+def split_scenes(scene_ids: list[int], fraction: float = INDOMAIN_FRACTION,
+                 seed: int = SEED) -> tuple[list[int], list[int]]:
+    """Hold back whole scenes as the in-domain test.
+
+    Parameters
+    ----------
+    scene_ids : list of int
+        Scene ids of the training dataset (any order; they are sorted first).
+    fraction : float
+        Share of scenes held back: round(fraction * n), at least 1.
+    seed : int
+        Seed of the ``numpy.random.Generator`` that picks them (a permutation of the sorted ids).
+
+    Returns
+    -------
+    train, test : list of int, sorted; disjoint, together all the ids.
+
+    Raises
+    ------
+    BenchmarkError
+        If there are fewer than 2 scenes.
+    """
+    ids = sorted(scene_ids)
+    if len(ids) < 2:
+        raise BenchmarkError(f"the training dataset needs at least 2 scenes to hold one back; it has {len(ids)}")
+    n_test = min(len(ids) - 1, max(1, round(fraction * len(ids))))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    test = sorted(ids[i] for i in order[:n_test])
+    return [i for i in ids if i not in test], test
+
+
+def open_checked(path):
+    """:func:`gtforge.formats.dataset.open_dataset`, its error turned into :class:`BenchmarkError`."""
+    from gtforge.formats.dataset import DatasetError, open_dataset
+
+    try:
+        return open_dataset(path)
+    except DatasetError as e:
+        raise BenchmarkError(str(e)) from None
+
+
+def load_split(dataset, scene_ids: list[int] | None = None, size=IMAGE_SIZE) -> Split:
+    """Read the images and foreground masks of some scenes of a dataset, resized.
+
+    Parameters
+    ----------
+    dataset : gtforge.formats.dataset.Dataset or path
+        A complete gtforge dataset (a path is opened with ``open_dataset``).
+    scene_ids : list of int, optional
+        Scenes to read (default all), in scene order; every image of each.
+    size : (int, int)
+        (width, height) of the output.
+
+    Returns
+    -------
+    Split
+    """
+    ds = open_checked(dataset) if isinstance(dataset, (str, os.PathLike)) else dataset
+    keep = None if scene_ids is None else set(scene_ids)
+    which = [(sd, im) for sd, im in ds.frame_ids() if keep is None or int(sd.name) in keep]
+    w, h = size
+    images = np.zeros((len(which), h, w, 3), np.uint8)
+    masks = np.zeros((len(which), h, w), bool)
+    names, scenes = [], []
+    for k, fr in enumerate(ds.frames(which)):
+        with Image.open(fr.rgb_path) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        images[k], masks[k] = resize_pair(rgb, foreground_mask(fr), size)
+        names.append(f"{fr.scene_id}/{fr.im_id}")
+        if not scenes or scenes[-1] != fr.scene_id:
+            scenes.append(fr.scene_id)
+    return Split(images, masks, names, scenes)
+
+
+# ---------------------------------------------------------------------------------------------- held-out check
+@dataclass
+class Appearance:
+    """Image keys and texture families a dataset used, from its ``scene_appearance.json`` files.
+
+    ``files``: non-procedural keys (image files); ``procedural``: ``procedural://`` keys; ``families``:
+    family name -> number of times recorded; ``asset_looks``: surfaces recorded with mode ``asset`` (objects
+    keeping their mesh's own look); ``scenes_with`` / ``scenes_without``: scene folders with and without the file.
+    """
+
+    files: set[str] = field(default_factory=set)
+    procedural: set[str] = field(default_factory=set)
+    families: dict[str, int] = field(default_factory=dict)
+    asset_looks: int = 0
+    scenes_with: int = 0
+    scenes_without: int = 0
+
+
+def collect_keys(obj) -> tuple[list[str], list[str], int]:
+    """Walk a JSON value: strings under keys named ``key`` and ``family``, and ``mode: asset`` records.
+
+    Returns (keys, families, number of dicts with ``"mode": "asset"``); keys and families in the order met
+    (depth first).
+    """
+    keys, families, assets = [], [], 0
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            assets += o.get("mode") == "asset"
+            for k, v in o.items():
+                if isinstance(v, str) and k == "key":
+                    keys.append(v)
+                elif isinstance(v, str) and k == "family":
+                    families.append(v)
+                else:
+                    stack.append(v)
+        elif isinstance(o, list):
+            stack.extend(reversed(o))
+    return keys, families, assets
+
+
+def read_appearance(scene_dirs) -> Appearance:
+    """Collect the :class:`Appearance` of a dataset from the ``scene_appearance.json`` of its scene folders."""
+    out = Appearance()
+    for sd in scene_dirs:
+        p = Path(sd) / APPEARANCE_FILE
+        if not p.is_file():
+            out.scenes_without += 1
+            continue
+        out.scenes_with += 1
+        keys, families, assets = collect_keys(json.loads(p.read_text()))
+        for k in keys:
+            (out.procedural if k.startswith(PROCEDURAL_PREFIX) else out.files).add(k)
+        for f in families:
+            out.families[f] = out.families.get(f, 0) + 1
+        out.asset_looks += assets
+    return out
+
+
+def _file_identities(key: str) -> set[str]:
+    """Ways an image file key is recognised on the other side: its file name (``scene_appearance.json``
+    records no folder) and, for an absolute path of a readable file, a SHA-256 of its content."""
+    ids = {"name:" + os.path.basename(key.replace("\\", "/"))}
+    if os.path.isabs(key):
+        try:
+            ids.add("sha256:" + hashlib.sha256(Path(key).read_bytes()).hexdigest())
+        except OSError:
+            pass
+    return ids
+
+
+def shared_files(train: Appearance, test: Appearance) -> list[tuple[str, str]]:
+    """(training key, held-out key) pairs that name the same image file (same file name, or same bytes)."""
+    by_id: dict[str, str] = {}
+    for k in sorted(train.files):
+        for i in _file_identities(k):
+            by_id.setdefault(i, k)
+    pairs = set()
+    for k in sorted(test.files):
+        for i in _file_identities(k):
+            if i in by_id:
+                pairs.add((by_id[i], k))
+    return sorted(pairs)
+
+
+def check_heldout(train_scene_dirs, test_scene_dirs) -> tuple[Appearance, Appearance, list[str]]:
+    """Check that the held-out side uses no image file of the training side.
+
+    Parameters
+    ----------
+    train_scene_dirs, test_scene_dirs : iterables of Path
+        Scene folders of the training and held-out datasets.
+
+    Returns
+    -------
+    train, test : Appearance
+    warnings : list of str
+        When training scenes have no ``scene_appearance.json`` (an older build: the check then covers the
+        held-out side's files against nothing for them), and when both sides draw objects with their asset's
+        own look (mesh textures are not recorded, so they may be shared).
+
+    Raises
+    ------
+    BenchmarkError
+        If a held-out scene has no ``scene_appearance.json``, or an image file (non-procedural key) is used on
+        both sides (the message lists them).
+    """
+    train, test = read_appearance(train_scene_dirs), read_appearance(test_scene_dirs)
+    if test.scenes_without:
+        raise BenchmarkError(f"held-out dataset: {test.scenes_without} scene(s) without {APPEARANCE_FILE} "
+                             "(built by an older gtforge?): cannot prove it shares no image file with the "
+                             "training side")
+    warnings = []
+    if train.scenes_without:
+        warnings.append(f"training dataset: {train.scenes_without} of {train.scenes_with + train.scenes_without} "
+                        f"scene(s) have no {APPEARANCE_FILE} (older gtforge): the held-out side's "
+                        f"{len(test.files)} image file(s) are checked against nothing for them")
+    if train.asset_looks and test.asset_looks:
+        warnings.append(f"both sides draw surfaces with their asset's own look (training {train.asset_looks}, "
+                        f"held-out {test.asset_looks}): mesh textures are not recorded and may be shared")
+    pairs = shared_files(train, test)
+    if pairs:
+        listed = "; ".join(a if a == b else f"{a} = {b}" for a, b in pairs[:10])
+        raise BenchmarkError(f"the held-out look shares {len(pairs)} image file(s) with the training side: {listed}"
+                             + (" ..." if len(pairs) > 10 else "") + " (a file name used on both sides counts)")
+    return train, test, warnings
+
+
+# ---------------------------------------------------------------------------------------------- network
+def make_unet(channels=CHANNELS):
+    """A small U-Net for one-channel (foreground logit) output.
+
+    Input (B, 3, H, W) float32 RGB in [0, 1], H and W divisible by 2 ** len(channels); output (B, 1, H, W)
+    float32 logits. Per level two 3x3 convolutions (padding 1, no bias) + BatchNorm + ReLU; 2x2 max pooling
+    down, bilinear upsampling and concatenation with the skip connection up (Ronneberger et al., 2015).
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    def block(cin, cout):
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            c = list(channels)
+            self.down = nn.ModuleList(block(a, b) for a, b in zip([3] + c[:-1], c))
+            self.bottom = block(c[-1], c[-1])
+            outs = c[-2::-1] + [c[0]]  # output channels of the up levels, deepest first
+            ins = [c[-1]] + outs[:-1]  # channels arriving from below
+            self.up = nn.ModuleList(block(i + s, o) for i, s, o in zip(ins, c[::-1], outs))
+            self.head = nn.Conv2d(c[0], 1, 1)
+
+        def forward(self, x):
+            skips = []
+            for d in self.down:
+                x = d(x)
+                skips.append(x)
+                x = F.max_pool2d(x, 2)
+            x = self.bottom(x)
+            for u, s in zip(self.up, reversed(skips)):
+                x = F.interpolate(x, size=s.shape[-2:], mode="bilinear", align_corners=False)
+                x = u(torch.cat([x, s], dim=1))
+            return self.head(x)
+
+    return UNet()
+
+
+def _batch(split: Split, idx, flips=None):
+    import torch
+
+    x = split.images[idx].astype(np.float32) / 255.0
+    y = split.masks[idx].astype(np.float32)[..., None]
+    if flips is not None:
+        x = np.where(flips[:, None, None, None], x[:, :, ::-1], x)
+        y = np.where(flips[:, None, None, None], y[:, :, ::-1], y)
+    return (torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
+            torch.from_numpy(np.ascontiguousarray(y.transpose(0, 3, 1, 2))))
+
+
+def loss_fn(logits, y):
+    """Binary cross-entropy (mean over pixels) + soft Dice loss over the batch (+1 smoothing; Milletari 2016)."""
+    import torch.nn.functional as F
+
+    p = logits.sigmoid()
+    dice = 1.0 - (2.0 * (p * y).sum() + 1.0) / (p.sum() + y.sum() + 1.0)
+    return F.binary_cross_entropy_with_logits(logits, y) + dice
+
+
+def predict(model, split: Split, batch: int = 64) -> np.ndarray:
+    """Foreground predicted by ``model`` (eval mode): (n, H, W) bool, sigmoid >= :data:`THRESHOLD`."""
+    import torch
+
+    model.eval()
+    out = np.zeros(split.masks.shape, bool)
+    with torch.no_grad():
+        for s in range(0, len(split), batch):
+            x, _ = _batch(split, np.arange(s, min(s + batch, len(split))))
+            out[s:s + len(x)] = (model(x).sigmoid() >= THRESHOLD)[:, 0].numpy()
+    return out
+
+
+def train_and_evaluate(train: Split, tests: dict[str, Split], epochs: int = EPOCHS, seed: int = SEED,
+                       log=print) -> dict:
+    """Train the protocol's U-Net on ``train`` and score it on each test split.
+
+    Parameters
+    ----------
+    train : Split
+        Training images (at least 1).
+    tests : dict of name -> Split
+        Test sets (e.g. ``{"in-domain": ..., "held-out": ...}``).
+    epochs : int
+        Passes over the training images (>= 1).
+    seed : int
+        Seeds torch (weights) and the numpy Generator of the data order and flips.
+    log : callable
+        Called with one line per epoch.
+
+    Returns
+    -------
+    dict
+        ``params`` (int), ``epoch_seconds`` (list of float), ``train_seconds``, ``losses`` (mean loss per epoch),
+        and per test name ``{"iou": dataset-level IoU, "mean_image_iou": ..., "frames": n}``.
+    """
+    import torch
+
+    if len(train) == 0 or epochs < 1:
+        raise BenchmarkError(f"nothing to train: {len(train)} image(s), {epochs} epoch(s)")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = make_unet()
+    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    out = {"params": sum(p.numel() for p in model.parameters()), "epoch_seconds": [], "losses": []}
+    t_all = time.perf_counter()
+    for ep in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = rng.permutation(len(train))
+        flips = rng.random(len(train)) < 0.5
+        total, count = 0.0, 0
+        for s in range(0, len(order), BATCH_SIZE):
+            idx = order[s:s + BATCH_SIZE]
+            x, y = _batch(train, idx, flips[s:s + BATCH_SIZE])
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        out["epoch_seconds"].append(time.perf_counter() - t0)
+        out["losses"].append(total / count)
+        log(f"  epoch {ep + 1:3d}/{epochs}  loss {total / count:.4f}  {out['epoch_seconds'][-1]:6.1f} s")
+    out["train_seconds"] = time.perf_counter() - t_all
+    for name, split in tests.items():
+        iou, mean_iou = iou_scores(predict(model, split), split.masks) if len(split) else (float("nan"),) * 2
+        out[name] = {"iou": iou, "mean_image_iou": mean_iou, "frames": len(split)}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- builds
+def build_dataset(recipe, out: Path, overrides: list[str], workers: int = 1) -> None:
+    """Run ``gtforge build RECIPE --out OUT --set ...`` in a subprocess (completes an interrupted build).
+
+    Raises
+    ------
+    BenchmarkError
+        If the build exits with a non-zero code.
+    """
+    cmd = [sys.executable, "-m", "gtforge.cli", "build", str(recipe), "--out", str(out), "--quiet",
+           "--workers", str(workers)]
+    for s in overrides:
+        cmd += ["--set", s]
+    print("  $ " + " ".join(cmd[2:]), flush=True)
+    rc = subprocess.run(cmd).returncode
+    if rc != 0:
+        raise BenchmarkError(f"gtforge build exited with code {rc}: {' '.join(cmd[2:])}")
+
+
+def build_pair(args, work: Path) -> tuple[Path, Path]:
+    """Build the training dataset and its held-out look from ``args.recipe`` under ``work``."""
+    import yaml
+
+    train_dir, test_dir = work / "train", work / "heldout"
+    build_dataset(args.recipe, train_dir, args.set, args.workers)
+    resolved = yaml.safe_load((train_dir / "recipe.yaml").read_text())
+    n_train_scenes = len(open_checked(train_dir).scene_dirs())
+    n_test = args.heldout_scenes or max(1, round(INDOMAIN_FRACTION * n_train_scenes))
+    look = HELDOUT_LOOK if args.heldout_set is None else args.heldout_set
+    build_dataset(args.recipe, test_dir, [*args.set, f"seed={int(resolved['seed']) + HELDOUT_SEED_OFFSET}",
+                                          f"scenes.count={n_test}", *look], args.workers)
+    return train_dir, test_dir
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def _families(a: Appearance) -> str:
+    if not a.scenes_with:
+        return "unknown (no scene_appearance.json)"
+    fam = ", ".join(f"{k} x{v}" for k, v in sorted(a.families.items())) or "none recorded"
+    return f"{fam}; {len(a.files)} image file(s), {len(a.procedural)} procedural"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = ap.add_argument_group("datasets (either --train and --test, or --recipe)")
+    src.add_argument("--train", help="training dataset (built by gtforge)")
+    src.add_argument("--test", help="held-out-look dataset (built by gtforge)")
+    src.add_argument("--recipe", help="build both from this recipe (gtforge build in a subprocess)")
+    src.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                     help="override for both builds (gtforge build --set syntax; repeatable)")
+    src.add_argument("--heldout-set", action="append", default=None, metavar="KEY.PATH=VALUE",
+                     help="overrides that define the held-out look (repeatable; default: HELDOUT_LOOK = "
+                          + " ".join(HELDOUT_LOOK) + ")")
+    src.add_argument("--heldout-scenes", type=int, default=None,
+                     help="scenes of the held-out build (default: as many as the in-domain test)")
+    src.add_argument("--work", default=None,
+                     help="folder for the builds (kept; default: a temporary folder, deleted afterwards)")
+    src.add_argument("--workers", type=int, default=1, help="gtforge build --workers")
+    ap.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default {EPOCHS})")
+    ap.add_argument("--threads", type=int, default=THREADS, help=f"torch CPU threads (default {THREADS})")
+    ap.add_argument("--seed", type=int, default=SEED,
+                    help=f"seed of weights, data order, flips, scene split (default {SEED})")
+    ap.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON")
+    args = ap.parse_args(argv)
+    if (args.recipe and (args.train or args.test)) or (not args.recipe and not (args.train and args.test)):
+        ap.error("give either --train and --test, or --recipe")
+    if not args.recipe and (args.set or args.heldout_set or args.work):
+        ap.error("--set, --heldout-set and --work go with --recipe")
+    if args.epochs < 1 or args.threads < 1:
+        ap.error("--epochs and --threads must be >= 1")
+    return args
+
+
+def run(args) -> dict:
+    """The benchmark on parsed arguments (datasets given or built): prints the report, returns the result."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    train_ds, test_ds = open_checked(args.train), open_checked(args.test)
+    a_train, a_test, warnings = check_heldout(train_ds.scene_dirs(), test_ds.scene_dirs())
+    train_ids, indomain_ids = split_scenes([int(p.name) for p in train_ds.scene_dirs()], seed=args.seed)
+    w, h = IMAGE_SIZE
+    print(f"gtforge transfer benchmark: class-agnostic foreground segmentation, torch {torch.__version__} CPU, "
+          f"{args.threads} thread(s), {os.cpu_count()} CPU(s), {platform.machine()}")
+    print(f"  protocol : {w}x{h}, U-Net {'-'.join(map(str, CHANNELS))}, Adam lr {LEARNING_RATE:g}, batch {BATCH_SIZE}, "
+          f"{args.epochs} epochs, BCE + soft Dice, h-flips, threshold {THRESHOLD}, seed {args.seed}, "
+          f"in-domain test = {INDOMAIN_FRACTION:.0%} of the training scenes")
+    print(f"  train    : {train_ds.root}  looks: {_families(a_train)}")
+    print(f"  held-out : {test_ds.root}  looks: {_families(a_test)}")
+    for wmsg in warnings:
+        print(f"  warning  : {wmsg}")
+    t0 = time.perf_counter()
+    train = load_split(train_ds, train_ids)
+    tests = {"in-domain": load_split(train_ds, indomain_ids), "held-out": load_split(test_ds)}
+    load_s = time.perf_counter() - t0
+    print(f"  frames   : train {len(train)} ({len(train_ids)} scene(s)), in-domain test {len(tests['in-domain'])} "
+          f"({len(indomain_ids)} scene(s)), held-out test {len(tests['held-out'])} "
+          f"({len(tests['held-out'].scenes)} scene(s)); read in {load_s:.1f} s")
+    r = train_and_evaluate(train, tests, epochs=args.epochs, seed=args.seed)
+    print(f"  network  : {r['params']:,} parameters; trained in {r['train_seconds']:.1f} s "
+          f"({r['train_seconds'] / args.epochs:.1f} s/epoch)")
+    for name in tests:
+        print(f"  {name + ' IoU':<15s}: {r[name]['iou']:.4f}  (mean per image {r[name]['mean_image_iou']:.4f}, "
+              f"{r[name]['frames']} frames)")
+    result = {
+        "protocol": {"image_size": [w, h], "channels": list(CHANNELS), "lr": LEARNING_RATE, "batch": BATCH_SIZE,
+                     "epochs": args.epochs, "loss": "bce+soft_dice", "augmentation": "hflip",
+                     "threshold": THRESHOLD, "seed": args.seed, "indomain_fraction": INDOMAIN_FRACTION},
+        "machine": {"torch": torch.__version__, "threads": args.threads, "cpus": os.cpu_count(),
+                    "arch": platform.machine()},
+        "train": {"dataset": str(train_ds.root), "scenes": train_ids, "frames": len(train),
+                  "families": a_train.families, "image_files": sorted(a_train.files)},
+        "in_domain": {"scenes": indomain_ids, **r["in-domain"]},
+        "held_out": {"dataset": str(test_ds.root), "scenes": tests["held-out"].scenes, **r["held-out"],
+                     "families": a_test.families, "image_files": sorted(a_test.files)},
+        "warnings": warnings, "params": r["params"], "train_seconds": r["train_seconds"],
+        "epoch_seconds": r["epoch_seconds"], "losses": r["losses"], "load_seconds": load_s,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"  wrote {args.json}")
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.recipe:
+            with tempfile.TemporaryDirectory(prefix="gtforge_transfer_") as tmp:
+                work = Path(args.work) if args.work else Path(tmp)
+                args.train, args.test = map(str, build_pair(args, work))
+                run(args)
+        else:
+            run(args)
+    except BenchmarkError as e:
+        print(f"transfer: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
