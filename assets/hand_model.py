@@ -41,12 +41,13 @@ import io
 import os
 import pickle
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..core.hands import MANO_TO_21, MIRROR, TIP_IDS
+from ..core.hands import FINGER_JOINTS, FINGERS, MANO_TO_21, MIRROR, TIP_IDS
 
 
 class HandModelError(Exception):
@@ -123,6 +124,11 @@ class HandModel:
     source: str = ""
     extra: dict = field(default_factory=dict)
 
+    @cached_property
+    def _has_pose_correctives(self) -> bool:
+        """False when ``posedirs`` is all zeros (the procedural hand): ``forward`` then skips them."""
+        return bool(np.any(self.posedirs))
+
     @property
     def num_betas(self) -> int:
         return int(self.shapedirs.shape[2])
@@ -164,7 +170,8 @@ class HandModel:
             if betas.size > self.num_betas:
                 raise ValueError(f"{betas.size} betas, model has {self.num_betas}")
             b[: betas.size] = betas
-        return self.v_template + self.shapedirs @ b
+        n = len(self.v_template)
+        return self.v_template + (self.shapedirs.reshape(n * 3, -1) @ b).reshape(n, 3)
 
     def forward(self, global_orient=None, hand_pose=None, betas=None, transl=None, pca=None,
                 left: bool = False) -> HandOutput:
@@ -199,7 +206,10 @@ class HandModel:
         J = self.J_regressor @ v_shaped
         R = rodrigues(pose)
         pose_feature = (R[1:] - np.eye(3)).reshape(-1)
-        v_posed = v_shaped + self.posedirs @ pose_feature
+        n = len(v_shaped)
+        v_posed = v_shaped
+        if self._has_pose_correctives:
+            v_posed = v_shaped + (self.posedirs.reshape(n * 3, -1) @ pose_feature).reshape(n, 3)
         G = np.zeros((16, 4, 4))
         for k in range(16):
             local = np.eye(4)
@@ -210,8 +220,9 @@ class HandModel:
         joints = G[:, :3, 3].copy()
         A = G.copy()
         A[:, :3, 3] -= np.einsum("kij,kj->ki", G[:, :3, :3], J)
-        T = np.einsum("nk,kij->nij", self.weights, A)
-        verts = np.einsum("nij,nj->ni", T[:, :3, :3], v_posed) + T[:, :3, 3]
+        # blended (3, 4) per vertex (einsum: a BLAS matmul of this shape costs more in thread start-up than work)
+        T = np.einsum("nk,kc->nc", self.weights, A[:, :3, :].reshape(16, 12)).reshape(-1, 3, 4)
+        verts = np.einsum("nij,nj->ni", T[:, :, :3], v_posed) + T[:, :, 3]
         faces = self.faces
         if left:
             verts = verts @ MIRROR
@@ -323,3 +334,143 @@ def load_mano(path, flat_hand_mean: bool = False, tip_ids="smplx") -> HandModel:
         weights=arr["weights"].astype(np.float64), faces=arr["f"].astype(np.int64), parents=parents,
         hands_components=arr["hands_components"].astype(np.float64), hands_mean=arr["hands_mean"].astype(np.float64),
         tip_ids=ids, flat_hand_mean=bool(flat_hand_mean), backend="mano", source=str(path))
+
+
+# ---------------------------------------------------------------- model geometry shared by poses and looks
+@dataclass(frozen=True)
+class HandAxes:
+    """Anatomical axes of a model (rest pose, betas 0), right-hand model frame.
+
+    Attributes
+    ----------
+    u : (16, 3) float64
+        Unit bone directions: joint j towards its child (the next joint, or the fingertip vertex); row 0 unused.
+    n : (3,) float64
+        Palm normal, pointing out of the palm: normalise((J_index_mcp - J_0) x (J_little_mcp - J_0)).
+    flex : (16, 3) float64
+        Unit flexion axes; a positive rotation about ``flex[j]`` moves bone j towards ``palmar[j]``. Fingers:
+        ``u_j x n``. Thumb: see :func:`hand_axes`. Row 0 unused.
+    palm_center : (3,) float64
+        Midpoint of the wrist and the mean of the four finger MCP joints, metres.
+    wrist : (3,) float64
+        J_0, metres.
+    finger_dir : (3,) float64
+        Wrist -> middle MCP, made orthogonal to ``n`` (the hand frame's x axis).
+    palmar : (16, 3) float64
+        Unit direction each bone flexes towards (its palmar side; the nail is on the opposite side),
+        orthogonal to ``u``. Row 0: ``n``.
+    """
+
+    u: np.ndarray
+    n: np.ndarray
+    flex: np.ndarray
+    palm_center: np.ndarray
+    wrist: np.ndarray
+    finger_dir: np.ndarray
+    palmar: np.ndarray
+
+
+#: Pronation of the thumb's flexion plane (radians) about the thumb's own axis, from the palm normal towards
+#: the fingers: the thumb's MCP and IP flex towards, and its nail faces away from, this direction. The thumb
+#: column sits rotated against the fingers, its nail facing sideways rather than dorsally, and its MCP and IP
+#: curl it across the palm towards the fingers (Kapandji, "The Physiology of the Joints", vol. 1, the
+#: thumb; Cooney et al. 1981, "The kinesiology of the thumb trapeziometacarpal joint", J Bone Joint Surg
+#: 63A:1371). The angle (70 degrees) is gtforge's choice within that description. The CMC keeps the
+#: fingers' convention: its flexion about ``u x n`` is palmar abduction (the thumb leaves the palm plane
+#: towards the palm side).
+THUMB_PRONATION = np.radians(70.0)
+
+
+def hand_axes(model: HandModel) -> HandAxes:
+    """Anatomical axes from the model's rest joints and fingertip vertices (:class:`HandAxes`).
+
+    Thumb: the CMC (joint 13) flexes about ``u x n`` like the fingers (palmar abduction); the MCP and IP
+    (joints 14, 15) flex about that axis turned by ``THUMB_PRONATION`` about ``u`` towards the palm's
+    ulnar side, so that flexing them curls the thumb across the palm towards the fingers (opposition).
+    """
+    J = model.rest_joints()
+    tips = dict(zip(FINGERS, model.v_template[list(model.tip_ids)]))
+    u = np.zeros((16, 3))
+    for f, joints in FINGER_JOINTS.items():
+        chain = [J[j] for j in joints] + [tips[f]]
+        for i, j in enumerate(joints):
+            d = chain[i + 1] - chain[i]
+            u[j] = d / np.linalg.norm(d)
+    n = np.cross(J[1] - J[0], J[7] - J[0])
+    n /= np.linalg.norm(n)
+    palmar = np.zeros((16, 3))
+    palmar[0] = n
+    ulnar = J[7] - J[1]  # index MCP -> little MCP
+    for j in range(1, 16):
+        p = n - u[j] * (u[j] @ n)
+        p /= np.linalg.norm(p)
+        if j in (14, 15):
+            q = ulnar - u[j] * (u[j] @ ulnar) - p * (p @ ulnar)
+            q /= np.linalg.norm(q)
+            p = np.cos(THUMB_PRONATION) * p + np.sin(THUMB_PRONATION) * q
+        palmar[j] = p
+    flex = np.zeros((16, 3))
+    flex[1:] = np.cross(u[1:], palmar[1:])
+    flex[1:] /= np.linalg.norm(flex[1:], axis=1, keepdims=True)
+    mcp_mean = J[[1, 4, 7, 10]].mean(axis=0)
+    palm_center = 0.5 * (J[0] + mcp_mean)
+    fd = J[4] - J[0]
+    fd -= n * (fd @ n)
+    return HandAxes(u=u, n=n, flex=flex, palm_center=palm_center, wrist=J[0], finger_dir=fd / np.linalg.norm(fd),
+                    palmar=palmar)
+
+
+def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
+    """Closed boundary loops of a triangle mesh (edges used by one face), each (k,) int64 in order.
+
+    Raises ValueError when the boundary edges do not form simple closed loops.
+    """
+    f = np.asarray(faces, dtype=np.int64)
+    directed = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    key = np.sort(directed, axis=1)
+    _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    border = directed[counts[inv.reshape(-1)] == 1]
+    nxt = {}
+    for a, b in border:
+        if int(a) in nxt:
+            raise ValueError("mesh boundary is not a set of simple loops")
+        nxt[int(a)] = int(b)
+    loops, seen = [], set()
+    for start in sorted(nxt):
+        if start in seen:
+            continue
+        loop, v = [], start
+        while v not in seen:
+            seen.add(v)
+            loop.append(v)
+            if v not in nxt:
+                raise ValueError("mesh boundary is not a set of simple loops")
+            v = nxt[v]
+        if v != start:
+            raise ValueError("mesh boundary is not a set of simple loops")
+        loops.append(np.array(loop, dtype=np.int64))
+    return loops
+
+
+def wrist_ring(model: HandModel) -> np.ndarray:
+    """Vertex ids (k,) int64, in order around, of the ring where a forearm attaches.
+
+    ``model.extra['wrist_ring']`` when the model states it (the procedural hand: its palm's proximal
+    ring); otherwise (MANO: the mesh is open at the wrist, a 16-vertex hole) the boundary loop of
+    ``model.faces`` whose centroid is nearest the wrist joint J_0.
+
+    Raises
+    ------
+    ValueError
+        When the mesh has no boundary (or a boundary that is not simple loops) and the model states no ring.
+    """
+    if "wrist_ring" in model.extra:
+        return np.asarray(model.extra["wrist_ring"], dtype=np.int64)
+    try:
+        loops = boundary_loops(model.faces)
+    except ValueError as e:
+        raise ValueError(f"{model.source}: {e}: no wrist ring for a forearm (set hands.forearm.probability: 0)") from None
+    if not loops:
+        raise ValueError(f"{model.source}: closed mesh and no 'wrist_ring' given: no place for a forearm")
+    j0 = model.rest_joints()[0]
+    return min(loops, key=lambda lp: float(np.linalg.norm(model.v_template[lp].mean(axis=0) - j0)))

@@ -9,7 +9,8 @@ Geometry (rest pose, right hand, metres): wrist joint at the origin, fingers
 along +x, palm facing -y, thumb on the -z side. The palm is a lofted rounded
 slab; each finger segment is a tapered tube (the distal one with a rounded
 tip) whose proximal ring sits on its joint, so the joint regressor is the mean
-of that ring. Skinning weights blend each segment smoothly with its parent
+of that ring (the wrist: the point between the palm's two end-cap centres at x = 0).
+Skinning weights blend each segment smoothly with its parent
 over the joint (smoothstep over +-0.5 segment radii); every segment has hemispherical caps
 centred on its joints, which a rotation about the joint maps onto themselves, so bent fingers stay smooth.
 Dimensions follow an adult hand (hand length ~0.19 m, palm width ~0.085 m).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
+from scipy.interpolate import PchipInterpolator
 
 from ..core.hands import FINGER_JOINTS, FINGERS, MANO_PARENTS
 from .hand_model import HandModel
@@ -89,16 +91,35 @@ def _tube(start, d, length, r0, r1, n_around, stations):
     return np.array(verts), np.array(faces), zero_ring, tip
 
 
-def _palm(n_around=28):
-    """Lofted palm slab from the wrist (x = -0.024) to the knuckles; returns vertices, faces, the first vertex of
-    the ring at x = 0 (the wrist joint) and the ring size."""
+def _palm(n_palmar=36, n_dorsal=16, spacing=0.003):
+    """Lofted palm slab from behind the wrist (x = -0.024) to the knuckles.
+
+    The cross-section (half width, half thickness) is given at 10 stations and interpolated
+    monotonically (PCHIP) onto rings about ``spacing`` metres apart, so that per-vertex skin detail
+    (palm creases) has vertices to live on; the wrist joint stays at x = 0. Each ring
+    has ``n_palmar`` vertices on its palm half (about 2.5 mm apart) and ``n_dorsal`` on its back half.
+    Returns vertices, faces, the wrist joint's regressor weights ({vertex: weight}: the point (0, 0, zc) on
+    the segment between the two end-cap centres, exact for every shape coefficient), and the ids of the
+    proximal ring (x = -0.024, where a forearm attaches), in order around.
+    """
     xs = [-0.024, -0.014, 0.0, 0.02, 0.045, 0.068, 0.084, 0.094, 0.101, 0.105]
     half_w = [0.024, 0.028, 0.031, 0.036, 0.041, 0.044, 0.044, 0.042, 0.038, 0.030]
     half_t = [0.013, 0.016, 0.0175, 0.0175, 0.0165, 0.015, 0.0138, 0.0125, 0.0105, 0.007]
+    w_of, t_of = PchipInterpolator(xs, half_w), PchipInterpolator(xs, half_t)
+    back = np.linspace(xs[0], 0.0, max(2, int(round(-xs[0] / spacing)) + 1))
+    front = np.linspace(0.0, xs[-1], max(2, int(round(xs[-1] / spacing)) + 1))
+    # a collar ring 0.8 mm behind the proximal ring, 3 % smaller, carries the end cap: the proximal ring's smooth
+    # normals then stay radial (no shading seam where a forearm joins), and a forearm hides the collar
+    dense = np.concatenate([[xs[0] - 0.0008], back, front[1:]])
+    shrink = np.ones(len(dense))
+    shrink[0] = 0.97
     zc = -0.001
-    t = np.linspace(0, 2 * np.pi, n_around, endpoint=False)
+    t = np.concatenate([np.linspace(0, np.pi, n_dorsal, endpoint=False),
+                        np.linspace(np.pi, 2 * np.pi, n_palmar, endpoint=False)])  # sin t < 0: palm side (-y)
+    n_around = len(t)
     verts, rings = [], []
-    for x, w, h in zip(xs, half_w, half_t):
+    for x, f in zip(dense, shrink):
+        w, h = f * float(w_of(max(x, xs[0]))), f * float(t_of(max(x, xs[0])))
         rings.append(len(verts))
         c, s = np.cos(t), np.sin(t)
         # superellipse cross-section (exponent 2.6): flat palm and back, rounded sides
@@ -112,13 +133,18 @@ def _palm(n_around=28):
             k = (j + 1) % n_around
             faces.append((a0 + j, a0 + k, b0 + k))
             faces.append((a0 + j, b0 + k, b0 + j))
-    for ring, x, flip in ((rings[0], xs[0], True), (rings[-1], xs[-1], False)):
+    centres = []
+    for ring, x, flip in ((rings[0], dense[0], True), (rings[-1], dense[-1], False)):
         centre = len(verts)
+        centres.append(centre)
         verts.append(np.array([x, 0.0, zc]))
         for j in range(n_around):
             k = (j + 1) % n_around
             faces.append((ring + j, centre, ring + k) if flip else (ring + k, centre, ring + j))
-    return np.array(verts), np.array(faces), rings[xs.index(0.0)], n_around
+    # the wrist joint (0, 0, zc) on the segment between the two cap centres, as regressor weights
+    w_front = (0.0 - dense[0]) / (dense[-1] - dense[0])
+    wrist = {centres[0]: 1.0 - w_front, centres[1]: w_front}
+    return np.array(verts), np.array(faces), wrist, np.arange(rings[1], rings[1] + n_around)
 
 
 def _smoothstep(e0, e1, x):
@@ -126,19 +152,27 @@ def _smoothstep(e0, e1, x):
     return t * t * (3 - 2 * t)
 
 
-def build_procedural_hand(n_around: int = 16) -> HandModel:
+#: Vertices around each finger segment (proximal, middle, distal: the distal one carries the nail) and
+#: the ring stations along it (fractions of its length).
+_SEGMENT_AROUND = (16, 16, 20)
+_SEGMENT_STATIONS = ((0.0, 0.15, 0.33, 0.5, 0.67, 0.85, 1.0),) * 2 + (tuple(np.linspace(0.0, 1.0, 9)),)
+
+
+def build_procedural_hand() -> HandModel:
     """Generate the bundled right hand as a :class:`HandModel` (backend ``procedural``, flat mean, no PCA).
 
     Returns
     -------
     HandModel
-        About 3,400 vertices; posedirs are zero (no pose correctives); 5 shape coefficients
-        (``SHAPE_NAMES``).
+        About 6,700 vertices (dense enough for per-vertex skin detail: palm rings 3 mm apart, 52 around;
+        finger rings 2-4 mm apart); posedirs are zero (no pose correctives); 5 shape coefficients
+        (``SHAPE_NAMES``). ``extra['wrist_ring']`` holds the ids of the palm's proximal ring, in order
+        around, where a forearm attaches (:func:`gtforge.assets.hand_model.wrist_ring`).
     """
-    pv, pf, wrist_ring, n_palm = _palm()
+    pv, pf, wrist_weights, cuff_ring = _palm()
     parts_v, parts_f = [pv], [pf]
     offset = len(pv)
-    ring_of = {0: (wrist_ring, n_palm)}  # joint -> (first vertex of its ring, ring size)
+    ring_of = {}  # joint -> (first vertex of its ring, ring size)
     tips = {}
     axis_of, base_of = {}, {}
     finger_of_vertex = [np.full(len(pv), -1)]
@@ -150,7 +184,7 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
         radii = np.linspace(r_base, r_tip, 4)
         for si, (jid, L) in enumerate(zip(FINGER_JOINTS[name], lengths)):
             last = si == 2
-            stations = [0.0, 0.15, 0.5, 0.85, 1.0]
+            n_around, stations = _SEGMENT_AROUND[si], _SEGMENT_STATIONS[si]
             v, f, zr, tip = _tube(start, d, L, radii[si], radii[si + 1], n_around, stations)
             parts_v.append(v)
             parts_f.append(f + offset)
@@ -169,8 +203,10 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
     F = np.asarray(oriented.faces, dtype=np.int64)
     fingers_idx = np.concatenate(finger_of_vertex)
     n = len(V)
-    # joint regressor: mean of each joint's ring
+    # joint regressor: the wrist between the palm's cap centres; the others the mean of their joint's ring
     Jr = np.zeros((16, n))
+    for v, w in wrist_weights.items():
+        Jr[0, v] = w
     for j, (start_idx, count) in ring_of.items():
         Jr[j, start_idx:start_idx + count] = 1.0 / count
     # skinning weights
@@ -209,4 +245,4 @@ def build_procedural_hand(n_around: int = 16) -> HandModel:
         v_template=V, shapedirs=S, posedirs=np.zeros((n, 3, 135)), J_regressor=Jr, weights=W, faces=F,
         parents=MANO_PARENTS.copy(), hands_components=None, hands_mean=np.zeros(45),
         tip_ids=tuple(tips[f] for f in FINGERS), flat_hand_mean=True, backend="procedural",
-        source="gtforge procedural hand", extra={"shape_names": SHAPE_NAMES})
+        source="gtforge procedural hand", extra={"shape_names": SHAPE_NAMES, "wrist_ring": cuff_ring})

@@ -124,7 +124,8 @@ class HandLabel(VisibilityStats):
     ``global_orient`` (3,) and ``transl`` (3,): the model parameters in this camera frame
     (``core.hands.params_in_camera``); ``hand_pose`` (45,) and ``betas`` (frame-independent);
     ``flat_hand_mean``; ``backend``; ``grasped_inst`` (inst_id of the grasped object or None);
-    ``vertices_cam`` (n, 3) metres and ``faces`` (m, 3).
+    ``vertices_cam`` (n, 3) metres and ``faces`` (m, 3); ``forearm_vertices_cam`` (k, 3) metres, the hand's
+    forearm (part of its masks and boxes, not of its keypoints or model), or None.
     """
 
     inst_id: int
@@ -142,3 +143,4 @@ class HandLabel(VisibilityStats):
     grasped_inst: int | None
     vertices_cam: np.ndarray
     faces: np.ndarray
+    forearm_vertices_cam: np.ndarray | None = None

@@ -260,7 +260,9 @@ def frame_objects(scene, frame, library, world_T_label: np.ndarray, ar=None) -> 
     label_T_cam = label_T_world @ frame.view.world_T_cam
     for hl in frame.hands:
         if hl.vertices_cam is not None:
-            out.append(kitti_object(hl, transform_points(label_T_cam, hl.vertices_cam), "Hand", None))
+            fa = getattr(hl, "forearm_vertices_cam", None)  # the forearm is in the hand's masks: box it too
+            v = hl.vertices_cam if fa is None else np.vstack([hl.vertices_cam, fa])
+            out.append(kitti_object(hl, transform_points(label_T_cam, v), "Hand", None))
     out = [o for o in out if o is not None]
     if ar is not None and ar.carry_real_labels:
         label_T_ref = label_T_world @ invert_pose(scene.ar.ref_T_world)

@@ -174,5 +174,7 @@ def annotate_hands(scene: SceneDescription, view: View, ids: np.ndarray, depth: 
             inst_id=h.inst_id, handedness=h.handedness, keypoints_cam=kp, keypoints_2d=uv, visibility=vis,
             occluder=cause, global_orient=go, transl=tr, hand_pose=np.asarray(h.hand_pose), betas=np.asarray(h.betas),
             flat_hand_mean=h.flat_hand_mean, backend=h.backend, grasped_inst=h.grasped_inst,
-            vertices_cam=transform_points(cam_T_world, h.vertices), faces=h.faces, **stats.visibility_fields()))
+            vertices_cam=transform_points(cam_T_world, h.vertices), faces=h.faces,
+            forearm_vertices_cam=None if h.forearm is None else transform_points(cam_T_world, h.forearm.vertices),
+            **stats.visibility_fields()))
     return out

@@ -19,6 +19,7 @@ from gtforge.assets.hand_model import HandModelError, load_mano
 from gtforge.core.hands import BONES, KEYPOINT_NAMES, MANO_PARENTS
 from gtforge.assets.procedural_hand import build_procedural_hand
 from gtforge.scenes import hands as H
+from scipy.spatial import cKDTree
 
 HANDS_RECIPE = ROOT / "recipes" / "hands_objects.yaml"
 
@@ -255,7 +256,7 @@ def test_grasps_touch_without_penetrating():
         o = ObjectInstance(inst_id=1, obj_id=obj_id, world_T_model=make_pose(np.eye(3), [0, 0, lift]))
         sdf = targets.sdf(o)
         for left in (False, True):
-            h = H.sample_grasp(p, axes, fingers, rng, sdf, rng.uniform(-1, 1, 3), left, max_tries=12)
+            h = H.sample_grasp(p, axes, fingers, rng, sdf, rng.uniform(-1, 1, 3), left, max_tries=24)
             if h is None:
                 continue
             found += 1
@@ -269,13 +270,240 @@ def test_grasps_touch_without_penetrating():
     assert found >= 4
 
 
+def test_presets_and_paths_within_the_range_of_motion_table():
+    """LIMITS is ROM_DEG (AAOS / Hume et al. 1990) in radians; the presets and the grasp paths stay inside it."""
+    for kind, (f0, f1, a0, a1) in H.ROM_DEG.items():
+        assert np.allclose(H.LIMITS[kind], np.radians([f0, f1, a0, a1]))
+    assert H.ROM_DEG["pip"][1] <= 105 and H.ROM_DEG["mcp"][1] <= 100 and H.ROM_DEG["thumb_mcp"][1] <= 56
+    for c in np.linspace(0, 1, 11):
+        f, a = H.curl_flexion(c), H.curl_abduction(c)
+        cf, ca = H.clip_to_limits(f, a)
+        assert np.allclose(cf, f) and np.allclose(ca, a), c
+    rng = np.random.default_rng(9)
+    for _ in range(200):
+        flex, abd = H.sample_articulation(rng)
+        for j in range(1, 16):
+            lo, hi, alo, ahi = np.radians(H.ROM_DEG[H.KIND[j]])
+            assert lo - 1e-9 <= flex[j] <= hi + 1e-9 and alo - 1e-9 <= abd[j] <= ahi + 1e-9
+        for path in H.THUMB_GRASP_PATHS:
+            for c in (0.3, 1.0):
+                f, a = H._closed(flex, abd, flex, abd, (13, 14, 15), c, path)
+                for j in range(1, 16):
+                    lo, hi, alo, ahi = H.LIMITS[H.KIND[j]]
+                    assert lo - 1e-9 <= f[j] <= hi + 1e-9 and alo - 1e-9 <= a[j] <= ahi + 1e-9
+
+
+def test_thumb_opposes_in_fists_and_grasps():
+    """Fist: the thumb pad lies over the index and middle fingers' middle phalanges (on the palm side of them);
+    grasp path: the thumb swings round so that its tip meets the index and middle fingertips."""
+    p = build_procedural_hand()
+    axes = H.hand_axes(p)
+    fist = p.forward(hand_pose=H.anatomical_to_pose(axes, H.curl_flexion(1.0), H.curl_abduction(1.0)))
+    J, kp = fist.joints, fist.keypoints
+    middles = 0.25 * (J[2] + J[3] + J[5] + J[6])
+    assert np.linalg.norm(kp[4] - middles) < 0.025
+    open_ = p.forward().keypoints
+    assert np.linalg.norm(kp[4] - middles) < 0.5 * np.linalg.norm(open_[4] - middles)
+    flex = H.curl_flexion(0.75)
+    flex[13:16] = 0.0
+    f, a = H._closed(flex, np.zeros(16), flex, np.zeros(16), (13, 14, 15), 0.8, H.THUMB_GRASP_PATHS[0])
+    g = p.forward(hand_pose=H.anatomical_to_pose(axes, f, a)).keypoints
+    tips = 0.5 * (g[8] + g[12])
+    assert np.linalg.norm(g[4] - tips) < 0.03
+    # the thumb nail (away from its flexion direction) faces sideways, not the way the finger nails face
+    assert abs(axes.palmar[15] @ axes.n) < 0.6
+
+
+# ---------------------------------------------------------------- looks and forearms (scenes.hands.place_hands)
+def resting_scene(lib, obj_ids, seed=0, scene_index=0, camera=(0.45, -0.2, 0.35)):
+    """Objects resting on the floor in random yaw (no physics), one camera view: enough for place_hands."""
+    from gtforge.core.description import Floor, ObjectInstance, SceneDescription, View
+    from gtforge.core.geometry import look_at_opencv as look_at, make_pose
+
+    g = np.random.default_rng(seed)
+    objs = []
+    for i, oid in enumerate(obj_ids):
+        m = lib.get(int(oid)).mesh
+        R = trimesh.transformations.rotation_matrix(g.uniform(0, 2 * np.pi), [0, 0, 1])[:3, :3]
+        z = -(m.vertices @ R.T)[:, 2].min()
+        objs.append(ObjectInstance(inst_id=i + 1, obj_id=int(oid),
+                                   world_T_model=make_pose(R, [0.1 * (i - (len(obj_ids) - 1) / 2), g.uniform(-0.03, 0.03), z])))
+    K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
+    view = View(K=K, width=320, height=240, world_T_cam=look_at(np.asarray(camera), np.array([0, 0, 0.06])))
+    return SceneDescription(scene_index=scene_index, objects=tuple(objs), floor=Floor(size=3.0, color=np.full(3, 0.5)),
+                            walls=(), lights=(), ambient=0.3, background_color=np.zeros(3), views=(view,))
+
+
+@pytest.fixture(scope="module")
+def hand_world():
+    from gtforge.assets.loaders import AssetLibrary
+    from gtforge.config import load_recipe
+
+    recipe, _ = load_recipe(HANDS_RECIPE)
+    lib = AssetLibrary(recipe.objects, HANDS_RECIPE.parent)
+    p = build_procedural_hand()
+    return recipe.hands, lib, p, H.hand_axes(p), H.TargetMeshes(lib)
+
+
+def test_skin_settings_never_move_a_hand(hand_world):
+    """Skin and sleeve draws come from the 'hand_appearance' stream: other skin settings give the very same hands
+    (poses, shapes, grasps, forearm geometry) and other colours."""
+    cfg, lib, p, axes, targets = hand_world
+    scene = resting_scene(lib, [2, 3])
+    base = cfg.model_copy(update={"count": cfg.count.model_copy(update={"min": 2, "max": 2}), "grasp_fraction": 0.5,
+                                  "forearm": cfg.forearm.model_copy(update={"probability": 1.0})})
+    variants = [base, base.model_copy(update={"skin_types": base.skin_types.model_copy(
+                    update={t: (1.0 if t == "VI" else 0.0) for t in ("I", "II", "III", "IV", "V", "VI")})}),
+                base.model_copy(update={"skin": "range", "skin_texture": False})]
+    out = [H.place_hands(scene, v, lib, p, axes, 5, targets, look_at=(0, 0, 0.06)).hands for v in variants]
+    assert len(out[0]) == 2 and any(h.forearm is not None for h in out[0])
+    for hands in out[1:]:
+        for a, b in zip(out[0], hands):
+            assert np.array_equal(a.vertices, b.vertices) and np.array_equal(a.keypoints, b.keypoints)
+            assert np.array_equal(a.hand_pose, b.hand_pose) and a.grasped_inst == b.grasped_inst
+            assert (a.forearm is None) == (b.forearm is None)
+            if a.forearm is not None:
+                assert np.array_equal(a.forearm.vertices, b.forearm.vertices) and a.forearm.sleeve == b.forearm.sleeve
+    assert not np.allclose(out[0][0].color, out[1][0].color)
+    assert out[2][0].vertex_colors is None and out[0][0].vertex_colors.shape == (len(p.v_template), 4)
+    # and forearms never move a hand either
+    no_arm = H.place_hands(scene, base.model_copy(update={"forearm": base.forearm.model_copy(update={"probability": 0.0})}),
+                           lib, p, axes, 5, targets, look_at=(0, 0, 0.06)).hands
+    for a, b in zip(out[0], no_arm):
+        assert np.array_equal(a.vertices, b.vertices) and b.forearm is None
+
+
+def test_forearms_attach_stay_clear_and_are_not_keypoints(hand_world):
+    """Forearm rules (docs/conventions.md, "Hands"), checked with independent geometry: its open end is the
+    hand's wrist ring (within 1 mm), it is above the floor, in front of the camera, outside every object (exact
+    signed distance), coloured like the hand where it joins, and the hand keeps its 21 keypoints."""
+    from gtforge.assets.hand_model import boundary_loops
+
+    cfg, lib, p, axes, targets = hand_world
+    fcfg = cfg.forearm.model_copy(update={"probability": 1.0, "sleeve_probability": 0.5,
+                                          "flexion_deg": cfg.forearm.flexion_deg.model_copy(update={"min": -60.0, "max": 70.0})})
+    hcfg = cfg.model_copy(update={"count": cfg.count.model_copy(update={"min": 2, "max": 2}), "grasp_fraction": 0.5,
+                                  "forearm": fcfg, "height": cfg.height.model_copy(update={"min": 0.03, "max": 0.08})})
+    n_arms = n_grasp = 0
+    for si in range(4):
+        scene = resting_scene(lib, [1 + si % 5, 2 + (si + 2) % 4], seed=si, scene_index=si)
+        hands = H.place_hands(scene, hcfg, lib, p, axes, 11, targets, look_at=(0, 0, 0.06)).hands
+        exact = [H.sdf_mesh(lib.get(o.obj_id).mesh).copy().apply_transform(o.world_T_model) for o in scene.objects]
+        for h in hands:
+            assert h.keypoints.shape == (21, 3)
+            if h.forearm is None:
+                continue
+            n_arms += 1
+            n_grasp += h.grasped_inst is not None
+            fa = h.forearm
+            assert fa.vertex_colors.shape == (len(fa.vertices), 4) and fa.vertex_colors.dtype == np.uint8
+            loops = boundary_loops(fa.faces)
+            first = min(loops, key=lambda lp: np.linalg.norm(fa.vertices[lp].mean(axis=0) - h.keypoints[0]))
+            d, idx = cKDTree(h.vertices).query(fa.vertices[first])
+            assert d.max() < 0.001
+            assert np.array_equal(fa.vertex_colors[first], h.vertex_colors[idx])
+            assert fa.vertices[:, 2].min() >= 0.0
+            cam_T_world = np.linalg.inv(scene.views[0].world_T_cam)
+            assert (fa.vertices @ cam_T_world[2, :3] + cam_T_world[2, 3]).min() >= H.CAMERA_CLEARANCE
+            for m in exact:
+                assert H.outside_distance(m, fa.vertices).min() > -0.001
+            # the rest of the forearm leads away from the hand: its far end is farther from the fingertips
+            assert np.linalg.norm(fa.vertices[-1] - h.keypoints[12]) > np.linalg.norm(h.keypoints[0] - h.keypoints[12])
+    assert n_arms >= 4 and n_grasp >= 1, (n_arms, n_grasp)
+
+
+def test_forearm_rule_raises_then_shortens():
+    """A hand near the floor, fingers up: its forearm would go into the floor. The rule turns it upwards within
+    the wrist's range of motion, else shortens it, else drops it; whatever it returns is above the floor."""
+    p = build_procedural_hand()
+    axes = H.hand_axes(p)
+    ring = H.wrist_ring(p)
+    frame = H.facing_frame(np.array([1.0, 0, 0]), np.array([0, 0, 1.0]))  # fingers up, palm along +x
+    h = H.pose_hand(p, axes, frame, np.array([0, 0, 0.11]), np.zeros(5), np.zeros(16), np.zeros(16), False)
+    shape = H.ForearmShape(length=0.25, flexion=0.0, deviation=0.0, sleeve=False, cuff_at=0.03, looseness=0.005)
+    straight = H.build_forearm(h.output.vertices[ring], *H.hand_frame_world(h.output.keypoints, False),
+                               h.output.keypoints[0], shape)
+    assert straight.vertices[:, 2].min() < 0  # drawn as is, it pierces the floor
+    fitted = H.fit_forearm(h.output, False, ring, shape, 0.0, [], [], 0.06)
+    assert fitted is not None
+    fm, used = fitted
+    assert fm.vertices[:, 2].min() >= 0.001 - 1e-9
+    assert (used.flexion, used.deviation) != (0.0, 0.0) or used.length < shape.length
+    assert -np.radians(H.WRIST_ROM_DEG["extension"]) - 1e-9 <= used.flexion <= np.radians(H.WRIST_ROM_DEG["flexion"]) + 1e-9
+    # a hand lying on the floor pointing straight down: nothing fits, no forearm
+    frame = H.facing_frame(np.array([1.0, 0, 0]), np.array([0, 0, -1.0]))
+    h = H.pose_hand(p, axes, frame, np.array([0, 0, 0.12]), np.zeros(5), np.zeros(16), np.zeros(16), False)
+    low = h.output.vertices[:, 2].min()
+    assert H.fit_forearm(h.output, False, ring, shape, low + 0.5, [], [], 0.06) is None
+
+
+@pytest.mark.gl
+def test_forearm_hides_keypoints_behind_it(hand_world):
+    """A camera looking along a straight forearm towards the hand: the forearm covers the wrist, so the wrist
+    keypoint is not visible (occluded by its own hand's pixels), as a ray cast against hand + forearm says."""
+    from gtforge.core.description import Floor, HandInstance, SceneDescription, View
+    from gtforge.core.geometry import invert_pose, look_at_opencv as look_at, transform_points
+    from gtforge.render.annotate import annotate_hands
+    from gtforge.render.renderer import Renderer
+
+    cfg, lib, p, axes, targets = hand_world
+    frame = H.facing_frame(np.array([0, 0, -1.0]), np.array([1.0, 0, 0]))  # palm down, fingers along +x
+    h = H.pose_hand(p, axes, frame, np.array([0.0, 0.0, 0.15]), np.zeros(5), H.curl_flexion(0.3), np.zeros(16), False)
+    ring = H.wrist_ring(p)
+    shape = H.ForearmShape(length=0.22, flexion=0.0, deviation=0.0, sleeve=True, cuff_at=0.03, looseness=0.006)
+    fm = H.build_forearm(h.output.vertices[ring], *H.hand_frame_world(h.output.keypoints, False), h.output.keypoints[0],
+                         shape)
+    skin = H.draw_skin(np.random.default_rng(0), {"III": 1.0})
+    colors = H.skin_colors(skin, H.skin_regions(p, axes))
+    arm = H.forearm_instance(p, h.output, fm, shape, skin, H.draw_fabric(np.random.default_rng(1)), 0.02,
+                             colors[ring], axes.n, True)
+    hand = HandInstance(inst_id=1, handedness="right", vertices=h.output.vertices, faces=h.output.faces,
+                        joints=h.output.joints, keypoints=h.output.keypoints, global_orient=h.global_orient,
+                        hand_pose=h.hand_pose, betas=h.betas, transl=h.transl, rest_wrist=p.rest_joints()[0],
+                        flat_hand_mean=True, backend="procedural", color=skin.rgb,
+                        keypoint_radii=H.keypoint_radii(h.output.keypoints, h.output.vertices),
+                        vertex_colors=colors, forearm=arm)
+    end = fm.vertices[-1]
+    eye = end + (end - h.output.keypoints[0]) / np.linalg.norm(end - h.output.keypoints[0]) * 0.25 + [0, 0, 0.02]
+    K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
+    view = View(K=K, width=320, height=240, world_T_cam=look_at(eye, h.output.keypoints[0]))
+    scene = SceneDescription(scene_index=0, objects=(), floor=Floor(size=3.0, color=np.full(3, 0.5)), walls=(),
+                             lights=(), ambient=0.5, background_color=np.zeros(3), views=(view,), hands=(hand,))
+    r = Renderer(lib, 320, 240)
+    try:
+        r.set_scene(scene)
+        bufs = r.render_view(view)
+    finally:
+        r.close()
+    lab = annotate_hands(scene, view, bufs.ids, bufs.depth, bufs.amodal)[0]
+    # oracle: first hit along the ray to each keypoint, against the hand and its forearm
+    cam_T_world = invert_pose(view.world_T_cam)
+    both = trimesh.util.concatenate([trimesh.Trimesh(h.output.vertices, h.output.faces, process=False),
+                                     trimesh.Trimesh(fm.vertices, fm.faces, process=False)])
+    both.apply_transform(cam_T_world)
+    kp = transform_points(cam_T_world, h.output.keypoints)
+    dirs = kp / np.linalg.norm(kp, axis=1, keepdims=True)
+    locs, ray, _ = both.ray.intersects_location(np.zeros_like(dirs), dirs, multiple_hits=False)
+    z_hit = dict(zip(ray, locs[:, 2]))
+    assert z_hit[0] < kp[0, 2] - 0.1  # the forearm's far end is well in front of the wrist
+    u, v = np.round(lab.keypoints_2d[0]).astype(int)
+    assert bufs.ids[v, u] == hand.inst_id and abs(bufs.depth[v, u] - z_hit[0]) < 0.005  # drawn, as the hand's
+    assert lab.visibility[0] == 1 and lab.occluder[0] == "self"
+    agree = sum((2 if z_hit.get(k, np.inf) >= kp[k, 2] - hand.keypoint_radii[k] else 1) == v
+                for k, v in enumerate(lab.visibility) if v != 0)
+    assert agree >= 0.9 * np.count_nonzero(lab.visibility)
+    assert lab.mask_visib.sum() > 0
+
+
 # ---------------------------------------------------------------- the bundled hands recipe, end to end
 @pytest.fixture(scope="module")
 def hands_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("hands") / "ds"
+    # no forearms here: the ray-cast oracle below reads the written hand meshes, which hold no forearm
+    # (forearm occlusion: test_forearm_hides_keypoints_behind_it; forearms through the pipeline: test_hands_alone)
     rc = run_cli("build", HANDS_RECIPE, "--out", out, "--quiet", "--set", "camera.width=320", "--set",
                  "camera.height=240", "--set", "scenes.views_per_scene=2", "--set", "hands.count={min: 2, max: 2}",
-                 "--frames", "6")
+                 "--set", "hands.forearm.probability=0", "--frames", "6")
     assert rc == 0
     return out
 
@@ -408,7 +636,8 @@ def test_mano_backend_through_the_pipeline(mano_file, tmp_path):
     out = tmp_path / "mano_ds"
     assert run_cli("build", HANDS_RECIPE, "--out", out, "--quiet", "--set", "camera.width=160", "--set",
                    "camera.height=120", "--set", "hands.backend=mano", "--set", f"hands.mano_model={d / 'MANO_RIGHT.pkl'}",
-                   "--set", "hands.grasp_fraction=0", "--set", "scenes.views_per_scene=1", "--frames", "2") == 0
+                   "--set", "hands.grasp_fraction=0", "--set", "scenes.views_per_scene=1", "--frames", "2",
+                   "--set", "hands.forearm.probability=0") == 0  # random faces: no wrist opening to attach a forearm
     m = load_mano(d / "MANO_RIGHT.pkl")
     n = 0
     for sd, im, K, cam, hands, gt in hand_frames(out):
