@@ -84,12 +84,29 @@ SEED = 0
 #: Torch CPU threads by default (the reference machine has 2 cores).
 THREADS = 2
 
-#: ``--set`` overrides (gtforge build syntax) that turn a recipe into its held-out look, used by ``--recipe``
-#: when no ``--heldout-set`` is given: every object a random plain colour and an untextured floor, so
-#: no image file of the training side can reach the held-out side.
+#: Image files no bundled recipe uses: matplotlib's sample photos (a dependency of gtforge) and, where the
+#: test extras are installed, Ultralytics' two sample photos.
+HELDOUT_PHOTOS = "[pkg://matplotlib/mpl-data/sample_data/grace_hopper.jpg, " \
+                 "pkg://matplotlib/mpl-data/sample_data/Minduka_Present_Blue_Pack.png]"
+#: ``--set`` overrides (gtforge build syntax) that turn a clutter recipe into its held-out look, used by
+#: ``--recipe`` when no ``--heldout-set`` is given: texture families, materials, lights and backdrops
+#: outside every bundled recipe's training look: every textured surface (objects half of the time, floor,
+#: walls) and the backdrop take the held-out photos (no generated, scikit-image or pybullet_data texture),
+#: materials are metallic and glossy, lights are spot lights only at 1900-2900 K (the bundled recipes
+#: draw 3000-8000 K) with little ambient light.
 HELDOUT_LOOK = [
-    "appearance.objects=random",
-    "appearance.floor_textures=[]",
+    "appearance.objects={texture: 1, color: 1}",
+    f"appearance.textures={HELDOUT_PHOTOS}",
+    "appearance.floor={texture: 1}",
+    f"appearance.floor_textures={HELDOUT_PHOTOS}",
+    "appearance.walls={texture: 1}",
+    "appearance.backdrop={photo: 1}",
+    f"appearance.backdrop_photos={HELDOUT_PHOTOS}",
+    "appearance.metallic={min: 0.5, max: 0.9}",
+    "appearance.roughness={min: 0.1, max: 0.35}",
+    "lights.kinds={spot: 1}",
+    "lights.temperature_k={min: 1900, max: 2900}",
+    "lights.ambient={min: 0.05, max: 0.12}",
 ]
 #: The held-out build uses the training recipe's seed plus this, so its scenes (geometry) are new too.
 HELDOUT_SEED_OFFSET = 1000

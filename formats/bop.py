@@ -415,7 +415,9 @@ def scene_appearance(scene) -> dict:
         colour where no material is set); ``backdrop`` ``{"kind": color | sky | photo | ar_photo, "color",
         "zenith", "photo": {family, key} | None, "crop"}``; ``lights`` a list of ``{"kind", "color"
         (linear RGB), "intensity", "temperature_k" (K or None), "direction" (world), "position_m" (world,
-        metres, or None), "inner_cone", "outer_cone" (radians), "shadows"}``; ``ambient``; ``shadows``.
+        metres, or None), "inner_cone", "outer_cone" (radians), "shadows"}``; ``ambient``; ``shadows``;
+        ``hands``: per hand ``{"inst_id", "skin_color" (sRGB base tone), "skin_texture" (bool: per-vertex skin
+        texture), "forearm": None | {"sleeve": bool}}``.
     """
     return {
         "objects": [{"gt_id": g, "inst_id": int(o.inst_id), "obj_id": int(o.obj_id),
@@ -429,6 +431,9 @@ def scene_appearance(scene) -> dict:
         "lights": [_light_entry(li) for li in scene.lights],
         "ambient": float(scene.ambient),
         "shadows": bool(scene.shadows),
+        "hands": [{"inst_id": int(h.inst_id), "skin_color": _fl(np.asarray(h.color, dtype=np.float64)),
+                   "skin_texture": h.vertex_colors is not None,
+                   "forearm": None if h.forearm is None else {"sleeve": bool(h.forearm.sleeve)}} for h in scene.hands],
     }
 
 

@@ -107,11 +107,15 @@ integers, so the GL camera gets ``cx + 0.5, cy + 0.5`` (docs/conventions.md).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
+import re
+import shutil
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
@@ -123,6 +127,7 @@ from OpenGL.GL import (GL_CLAMP_TO_BORDER, GL_CULL_FACE, GL_FLOAT, GL_POLYGON_OF
 import trimesh  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 from pyrender.constants import SHADOW_TEX_SZ  # noqa: E402
+from pyrender.shader_program import ShaderProgramCache  # noqa: E402
 
 from ..assets.loaders import AssetLibrary  # noqa: E402
 from ..assets.textures import box_uv, jitter_hsv, load_texture  # noqa: E402
@@ -260,11 +265,37 @@ def _jitter(rgb: np.ndarray, hsv) -> np.ndarray:
     return out
 
 
+def srgb_to_linear(c) -> np.ndarray:
+    """sRGB values in [0, 1] (..., k) -> linear ones (IEC 61966-2-1 transfer function).
+
+    Colours in gtforge (recipes, materials, skin and paint tables, vertex colours of files) are sRGB, as
+    images are; glTF's ``baseColorFactor`` and pyrender's vertex colours (``color_0``, multiplied into the
+    shaded linear colour of ``mesh.frag``) are linear, and the shader converts the result back with
+    gamma 2.2. Textures are linearised by the shader itself.
+    """
+    c = np.asarray(c, dtype=np.float64)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_colors(colors) -> np.ndarray | None:
+    """Vertex colours (n, 3|4), uint8 or float sRGB, as float32 linear RGB(A) for pyrender's ``color_0``."""
+    if colors is None:
+        return None
+    c = np.asarray(colors)
+    c = c / 255.0 if np.issubdtype(c.dtype, np.integer) else c.astype(np.float64)
+    out = c.copy()
+    out[..., :3] = srgb_to_linear(c[..., :3])
+    return out.astype(np.float32)
+
+
 def _pbr(base_color, metallic: float, roughness: float, texture=None, emissive=None,
          blend: bool = False) -> pyrender.MetallicRoughnessMaterial:
-    """pyrender glTF material; ``emissive`` (3,) is the emitted RGB (passed as its square root, see module doc)."""
+    """pyrender glTF material from an sRGB ``base_color`` (4,) (linearised, :func:`srgb_to_linear`);
+    ``emissive`` (3,) is the emitted RGB (passed as its square root, see module doc)."""
+    factor = np.array(base_color, dtype=np.float64)
+    factor[:3] = srgb_to_linear(factor[:3])
     return pyrender.MetallicRoughnessMaterial(
-        baseColorFactor=np.asarray(base_color, dtype=np.float64), metallicFactor=float(metallic),
+        baseColorFactor=factor, metallicFactor=float(metallic),
         roughnessFactor=float(roughness), baseColorTexture=texture,
         emissiveFactor=None if emissive is None else np.sqrt(np.clip(np.asarray(emissive, np.float64), 0, None)),
         alphaMode="BLEND" if blend else None)
@@ -288,7 +319,7 @@ def _flat_primitive(vertices: np.ndarray, faces: np.ndarray, material, texcoords
     if positions is None:
         positions = tri.reshape(-1, 3)
     return pyrender.Primitive(positions=positions, normals=np.repeat(_face_normals(tri), 3, axis=0),
-                              texcoord_0=texcoords, color_0=colors, material=material,
+                              texcoord_0=texcoords, color_0=_linear_colors(colors), material=material,
                               mode=pyrender.GLTF.TRIANGLES)
 
 
@@ -297,7 +328,7 @@ def _smooth_primitive(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarra
     """Smooth-shaded primitive with per-vertex colours (n, 4) uint8 (skin, forearms)."""
     tm = trimesh.Trimesh(vertices, faces, process=False)
     return pyrender.Primitive(positions=tm.vertices, normals=tm.vertex_normals, indices=tm.faces,
-                              color_0=np.asarray(colors), material=_pbr(np.ones(4), 0.0, roughness),
+                              color_0=_linear_colors(colors), material=_pbr(np.ones(4), 0.0, roughness),
                               mode=pyrender.GLTF.TRIANGLES)
 
 
@@ -350,6 +381,41 @@ def _part_material(look) -> pyrender.MetallicRoughnessMaterial:
     return _pbr(look.base_color, look.metallic, look.roughness, emissive=look.emissive)
 
 
+#: pyrender's shadow filter in ``shaders/mesh.frag``: 3 x 3 percentage-closer filtering of bilinearly
+#: interpolated 2 x 2 depth comparisons, 36 shadow-map reads per light and pixel.
+_PCF_3X3 = re.compile(r"(float PCF\(sampler2D depths, vec2 size, vec2 uv, float compare\)\s*\{).*?(return result/9\.0;\s*\})",
+                      re.S)
+
+
+def _shadow_shader_dir() -> str | None:
+    """A copy of pyrender's installed shader folder whose shadow filter reads 4 texels instead of 36.
+
+    The shadow maps here are fitted to each view (:func:`_shadow_maps`), so one bilinearly filtered 2 x 2
+    comparison (pyrender's own ``texture2DShadowLerp``) already gives edges one texel soft; pyrender's
+    3 x 3 filter of those made shadows cost about 0.4 s per light and 640 x 480 view on llvmpipe. The
+    copy is made once per pyrender version under ``$GTFORGE_CACHE`` (default ``~/.cache/gtforge``);
+    returns None (pyrender's shaders are used unchanged) when its ``mesh.frag`` has another filter.
+    """
+    src = Path(pyrender.__file__).parent / "shaders"
+    frag = (src / "mesh.frag").read_text()
+    if os.environ.get("GTFORGE_PYRENDER_PCF") or not _PCF_3X3.search(frag):
+        return None
+    patched = _PCF_3X3.sub(lambda m: "float PCF(sampler2D depths, vec2 size, vec2 uv, float compare) {\n"
+                           "    return texture2DShadowLerp(depths, size, uv, compare);\n}", frag, count=1)
+    digest = hashlib.sha256(patched.encode()).hexdigest()[:16]
+    out = Path(os.environ.get("GTFORGE_CACHE", Path.home() / ".cache" / "gtforge")) / f"shaders-{digest}"
+    if not (out / "mesh.frag").is_file():
+        tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        (tmp / "mesh.frag").write_text(patched)
+        try:
+            os.replace(tmp, out)
+        except OSError:  # another process made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(out)
+
+
 class Renderer:
     """The process's renderer. Create once, call :meth:`set_scene` per scene and :meth:`render_view` per view.
 
@@ -380,6 +446,9 @@ class Renderer:
                 "Install Mesa's EGL (Debian/Ubuntu: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) "
                 "or an NVIDIA driver with EGL, and keep PYOPENGL_PLATFORM=egl."
             ) from e
+        shaders = _shadow_shader_dir()
+        if shaders is not None:
+            self._r._renderer._program_cache = ShaderProgramCache(shader_dir=shaders)
         self._scene = pyrender.Scene(bg_color=[0, 0, 0, 1], ambient_light=[0.3, 0.3, 0.3])
         self._cam_node = self._scene.add(_gl_camera(np.eye(3), 0.1, 10.0), pose=np.eye(4))
         self._canvas_node = self._scene.add(_gl_camera(np.eye(3), 0.1, 10.0), pose=np.eye(4))
@@ -500,8 +569,11 @@ class Renderer:
             mesh = pyrender.Mesh(primitives=prims)
         elif material is not None:
             mesh = pyrender.Mesh(primitives=[self._surface(asset, np.arange(len(asset.mesh.faces)), material)])
-        elif asset.has_texture or asset.mesh.visual.kind in ("vertex", "face"):
+        elif asset.has_texture:
             mesh = pyrender.Mesh.from_trimesh(asset.mesh, smooth=False)
+        elif asset.mesh.visual.kind in ("vertex", "face"):  # colours linearised like every other sRGB colour
+            own = Material(mode="asset", base_color=np.ones(4), metallic=0.0, roughness=0.7)
+            mesh = pyrender.Mesh(primitives=[self._surface(asset, np.arange(len(asset.mesh.faces)), own)])
         else:
             rgba = _plain_asset_color(asset)
             rgba = np.array([0.7, 0.7, 0.7, 1.0]) if rgba is None else rgba
