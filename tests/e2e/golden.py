@@ -27,6 +27,7 @@ SMALL = ["camera.width=320", "camera.height=240", "camera.intrinsics={fx: 286.2,
 #: name -> (recipe, overrides): every bundled recipe, small enough for CI
 CASES = {
     "clutter_bop": ("recipes/clutter_bop.yaml", SMALL + ["scenes.count=2", "scenes.views_per_scene=2"]),
+    "bop_pbr_like": ("recipes/bop_pbr_like.yaml", SMALL + ["scenes.count=2", "scenes.views_per_scene=2"]),
     "hands_objects": ("recipes/hands_objects.yaml", SMALL[:2] + ["scenes.count=2", "scenes.views_per_scene=2"]),
     "ar_cars": ("recipes/ar_cars.yaml", ["scenes.count=2"]),
     "cut_paste": ("recipes/cut_paste.yaml", ["scenes.count=3"]),
