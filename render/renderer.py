@@ -59,7 +59,7 @@ with a wide cone aimed at the scene**: a ``SpotLight`` at the light's position a
 falloff inside the cone, dark outside it). A light casts shadows when both
 ``SceneDescription.shadows`` and ``Light.shadows`` are set.
 
-Shadow maps (2048 x 2048, one per shadow-casting light): pyrender fits every directional light's map to
+Shadow maps (:data:`SHADOW_MAP_SIZE` squared, one per shadow-casting light): pyrender fits every directional light's map to
 the whole scene's bounding box (``scene.centroid``, ``scene.scale``): with a 3 m floor, a room or the 400 m
 AR shadow catcher the texels over the objects are centimetres wide and the depth range tens of metres,
 and since its shader's depth bias is a fraction (1e-4 to 1e-3) of that range, shadows float centimetres
@@ -126,7 +126,7 @@ from OpenGL.GL import (GL_CLAMP_TO_BORDER, GL_CULL_FACE, GL_FLOAT, GL_POLYGON_OF
                        GL_SCISSOR_TEST, glDisable, glEnable, glPolygonOffset, glScissor)
 import trimesh  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
-from pyrender.constants import SHADOW_TEX_SZ  # noqa: E402
+import pyrender.light as _pyrender_light  # noqa: E402
 from pyrender.shader_program import ShaderProgramCache  # noqa: E402
 
 from ..assets.loaders import AssetLibrary  # noqa: E402
@@ -147,6 +147,13 @@ _SHADOW_DEPTH_PER_HALF_WIDTH = 10.0
 #: the 3 x 3 PCF footprint of pyrender's shader, so lit surfaces do not shadow themselves.
 _SHADOW_POLYGON_OFFSET = (2.0, 2.0)
 _IDENTITY_HSV = np.array([0.0, 1.0, 1.0])
+
+
+#: Side of every shadow map, texels. pyrender's is 2048 (``constants.SHADOW_TEX_SZ``, read by its ``light``
+#: and ``renderer`` modules); here the maps are fitted to each view, so 1024 texels already span about a
+#: millimetre of the default recipe's scene, and drawing each map costs a quarter.
+SHADOW_MAP_SIZE = 2048
+_pyrender_light.SHADOW_TEX_SZ = _pyrender_renderer.SHADOW_TEX_SZ = SHADOW_MAP_SIZE
 
 
 @contextlib.contextmanager
@@ -646,7 +653,7 @@ class Renderer:
         for node in self._light_nodes:
             if self._shadow_flags & _shadow_flag(node.light):
                 node.light.shadow_texture = pyrender.Texture(
-                    width=SHADOW_TEX_SZ, height=SHADOW_TEX_SZ, source_channels="D", data_format=GL_FLOAT,
+                    width=SHADOW_MAP_SIZE, height=SHADOW_MAP_SIZE, source_channels="D", data_format=GL_FLOAT,
                     sampler=pyrender.Sampler(wrapS=GL_CLAMP_TO_BORDER, wrapT=GL_CLAMP_TO_BORDER))
 
     def _light_node(self, light: Light, casts: bool) -> pyrender.Node:

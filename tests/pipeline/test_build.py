@@ -59,8 +59,10 @@ def tree(root):
 
 
 @pytest.mark.e2e
-def test_same_seed_same_output_with_1_and_2_workers(tmp_path):
-    args = ["build", DEFAULT_RECIPE, "--quiet", *SETS, "--set", "scenes.views_per_scene=2", "--frames", "4"]
+@pytest.mark.parametrize("recipe", ["clutter_bop.yaml", "bop_pbr_like.yaml"])  # bop_pbr_like: room, distractors
+def test_same_seed_same_output_with_1_and_2_workers(tmp_path, recipe):
+    args = ["build", DEFAULT_RECIPE.parent / recipe, "--quiet", *SETS, "--set", "scenes.views_per_scene=2",
+            "--frames", "4"]
     assert run_cli(*args, "--out", tmp_path / "w1", "--workers", "1") == 0
     assert run_cli(*args, "--out", tmp_path / "w2", "--workers", "2") == 0
     a, b = tree(tmp_path / "w1"), tree(tmp_path / "w2")
