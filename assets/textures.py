@@ -35,11 +35,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..config.sources import IMAGE_SUFFIXES, resolve_source
+from ..config.sources import IMAGE_SUFFIXES, TEXTURE_FAMILIES, resolve_source
 from ..core.description import Texture
 
-#: Procedural texture families (``procedural://<family>/<seed>``).
-TEXTURE_FAMILIES = ("noise", "marble", "wood", "stripes", "checker", "dots")
 #: Stems of the images of ``skimage/data`` used by ``bundled://skimage`` (module docstring).
 SKIMAGE_TEXTURES = ("brick", "grass", "gravel", "astronaut", "chelsea", "coffee", "hubble_deep_field", "ihc",
                     "motorcycle_left", "retina", "rocket")

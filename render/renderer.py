@@ -156,6 +156,46 @@ SHADOW_MAP_SIZE = 2048
 _pyrender_light.SHADOW_TEX_SZ = _pyrender_renderer.SHADOW_TEX_SZ = SHADOW_MAP_SIZE
 
 
+class _OrderedNodes(dict):
+    """A set of pyrender nodes that iterates in insertion order (a dict with None values).
+
+    pyrender keeps a scene's nodes in Python sets, which iterate in the order of the nodes' ``id()``: memory
+    addresses. Lights are summed in the shader in that order and equally distant meshes drawn in it, so the
+    same scene could render a few pixels 1/255 apart in two processes (seen: one JPEG in a build of
+    ``bop_pbr_like.yaml`` after another build in the same process). With these, the order is the order in
+    which gtforge adds nodes, in every process.
+    """
+
+    def __init__(self, items=()):
+        super().__init__((i, None) for i in items)
+
+    def add(self, item):
+        self[item] = None
+
+    def remove(self, item):
+        del self[item]
+
+    def discard(self, item):
+        self.pop(item, None)
+
+    def copy(self):
+        return _OrderedNodes(self)
+
+    def __or__(self, other):
+        out = _OrderedNodes(self)
+        for i in other:
+            out.add(i)
+        return out
+
+
+def _ordered_scene(scene: pyrender.Scene) -> pyrender.Scene:
+    """``scene`` with its node sets replaced by :class:`_OrderedNodes` (deterministic draw and light order)."""
+    for attr in ("_nodes", "_mesh_nodes", "_point_light_nodes", "_spot_light_nodes", "_directional_light_nodes",
+                 "_camera_nodes"):
+        setattr(scene, attr, _OrderedNodes(getattr(scene, attr)))
+    return scene
+
+
 @contextlib.contextmanager
 def _both_faces():
     """Within the block, pyrender cannot enable back-face culling (every pass draws both faces)."""
@@ -456,7 +496,7 @@ class Renderer:
         shaders = _shadow_shader_dir()
         if shaders is not None:
             self._r._renderer._program_cache = ShaderProgramCache(shader_dir=shaders)
-        self._scene = pyrender.Scene(bg_color=[0, 0, 0, 1], ambient_light=[0.3, 0.3, 0.3])
+        self._scene = _ordered_scene(pyrender.Scene(bg_color=[0, 0, 0, 1], ambient_light=[0.3, 0.3, 0.3]))
         self._cam_node = self._scene.add(_gl_camera(np.eye(3), 0.1, 10.0), pose=np.eye(4))
         self._canvas_node = self._scene.add(_gl_camera(np.eye(3), 0.1, 10.0), pose=np.eye(4))
         self._scene_nodes: list = []
