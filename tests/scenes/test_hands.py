@@ -238,6 +238,7 @@ def test_articulation_within_limits_and_curl_presets():
         assert (fist[tip] - open_[tip]) @ axes.n > 0
 
 
+@pytest.mark.slow
 def test_grasps_touch_without_penetrating():
     from gtforge.assets.loaders import AssetLibrary
     from gtforge.core.description import ObjectInstance
@@ -373,6 +374,7 @@ def test_skin_settings_never_move_a_hand(hand_world):
         assert np.array_equal(a.vertices, b.vertices) and b.forearm is None
 
 
+@pytest.mark.slow
 def test_forearms_attach_stay_clear_and_are_not_keypoints(hand_world):
     """Forearm rules (docs/conventions.md, "Hands"), checked with independent geometry: its open end is the
     hand's wrist ring (within 1 mm), it is above the floor, in front of the camera, outside every object (exact
