@@ -1,14 +1,19 @@
 """Command line.
 
-* ``gtforge build RECIPE --out DIR [--set key.path=value ...] [--workers N] [--frames N]``
+* ``gtforge build RECIPE --out DIR [--set key.path=value ...] [--workers N] [--frames N] [--shard K/N]
+  [--executor local|ray] [--address ADDR] [--gpus all|0,2,...]``: render (or resume) a dataset; one build at
+  a time per folder (the folder's lock), ``--shard K/N`` renders scenes i with i % N == K
+* ``gtforge merge SHARD ... --out DIR``: join the shards of one build into a dataset identical to a single build
 * ``gtforge verify DATASET [--sample N]``: re-check a dataset from its files
 * ``gtforge stats DATASET [--json]``: figures, a terminal table, PNG plots in DATASET/stats/
 * ``gtforge preview DATASET [--out sheet.png] [--n 16] [--seed S]``: a contact sheet
 
 Exit codes: 0 done (verify: every check holds); 1 verify found failures (or an
-unexpected error); 2 bad input (recipe, asset file, output folder; a folder that
-is not a complete gtforge dataset), reported before anything is written;
-130 interrupted (run the same command again to resume).
+unexpected error); 2 bad input (recipe, asset file, flags, output folder; a folder
+locked by another build; shards that cannot be merged; Ray not installed or not
+reachable; an unusable GPU; a folder that is not a complete gtforge dataset),
+reported before anything is written; 130 interrupted (Ctrl-C or SIGTERM: run the
+same command again to resume).
 """
 
 from __future__ import annotations
@@ -16,21 +21,51 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
 from . import __version__
 
 
+def _error(msg) -> int:
+    """Print ``gtforge: error: msg`` to stderr; returns the exit code 2."""
+    print(f"gtforge: error: {msg}", file=sys.stderr)
+    return 2
+
+
 # Subcommands import what they use when they run: `gtforge --help` imports none of the stages, and the
 # inspection commands never import the renderer or the scene builders.
+def _build_options(args) -> dict:
+    """``--shard``, ``--executor``, ``--address``, ``--gpus`` as :func:`~gtforge.pipeline.build.build` keywords.
+    Raises ValueError naming the flag."""
+    from .pipeline.output import parse_shard
+
+    if args.address is not None and args.executor != "ray":
+        raise ValueError("--address needs --executor ray (it names the Ray cluster to run on)")
+    gpus = None
+    if args.gpus is not None:
+        from .render.egl_devices import parse_gpus
+
+        gpus = parse_gpus(args.gpus)
+    return {"shard": parse_shard(args.shard) if args.shard is not None else None, "executor": args.executor,
+            "address": args.address, "gpus": gpus}
+
+
 def _build(args) -> int:
     from .assets.hand_model import HandModelError
     from .assets.loaders import AssetError
     from .config import RecipeError, load_recipe
     from .pipeline.build import build
+    from .pipeline.lock import LockError
     from .pipeline.output import OutputError
+    from .pipeline.ray_executor import ExecutorError
+    from .render.egl_devices import GpuError
 
+    try:
+        options = _build_options(args)
+    except ValueError as e:
+        return _error(e)
     overrides = list(args.set or [])
     if args.frames is not None:
         overrides.append(f"scenes.max_frames={args.frames}")
@@ -38,16 +73,33 @@ def _build(args) -> int:
         recipe, resolved = load_recipe(args.recipe, overrides)
         base_dir = Path(args.recipe).resolve().parent
         summary = build(recipe, resolved, str(args.recipe), base_dir, args.out, workers=args.workers,
-                        progress=not args.quiet)
-    except (RecipeError, AssetError, OutputError, HandModelError) as e:
-        print(f"gtforge: error: {e}", file=sys.stderr)
-        return 2
+                        progress=not args.quiet, **options)
+    except (RecipeError, AssetError, OutputError, HandModelError, LockError, ExecutorError, GpuError) as e:
+        return _error(e)
     except KeyboardInterrupt:
         print("gtforge: interrupted; run the same command again to resume (complete scenes are kept)", file=sys.stderr)
         return 130
     fps = summary["frames"] / summary["seconds"] if summary["seconds"] > 0 else 0.0
-    print(f"gtforge: wrote {summary['frames']} frame(s) in {summary['scenes']} scene(s) to {summary['out_dir']} "
+    shard = f" (shard {summary['shard'][0]}/{summary['shard'][1]})" if summary.get("shard") else ""
+    print(f"gtforge: wrote {summary['frames']} frame(s) in {summary['scenes']} scene(s) to {summary['out_dir']}{shard} "
           f"({summary['skipped']} scene(s) already present) in {summary['seconds']:.1f} s, {fps:.2f} frames/s")
+    return 0
+
+
+def _merge(args) -> int:
+    from .assets.loaders import AssetError
+    from .config import RecipeError
+    from .pipeline.merge import MergeError, merge
+
+    try:
+        summary = merge(args.shards, args.out, progress=not args.quiet)
+    except (MergeError, RecipeError, AssetError) as e:
+        return _error(e)
+    except KeyboardInterrupt:
+        print("gtforge: interrupted; nothing was written (run the same command again)", file=sys.stderr)
+        return 130
+    print(f"gtforge merge: wrote {summary['frames']} frame(s) in {summary['scenes']} scene(s) from "
+          f"{summary['inputs']} folder(s) to {summary['out_dir']} in {summary['seconds']:.1f} s")
     return 0
 
 
@@ -108,10 +160,15 @@ def _preview(args) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gtforge", description="Synthetic datasets with exact ground truth.")
+    p = argparse.ArgumentParser(prog="gtforge", description="Synthetic datasets with exact ground truth.",
+                                epilog="exit codes: 0 done; 1 verify failures or unexpected error; 2 bad input "
+                                       "(nothing written); 130 interrupted")
     p.add_argument("--version", action="version", version=f"gtforge {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="render a dataset from a recipe (resumes an interrupted build)")
+    b = sub.add_parser("build", help="render a dataset from a recipe (resumes an interrupted build)",
+                       description="Render a dataset from a recipe into --out, or resume an interrupted build of "
+                                   "the same recipe there. One build at a time writes into a folder: a second one "
+                                   "exits 2 naming the holder (host, pid, start time).")
     b.add_argument("recipe", help="recipe YAML file")
     b.add_argument("--out", required=True, help="output dataset folder")
     b.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
@@ -119,7 +176,24 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=1, help="processes, each with its own renderer (default 1)")
     b.add_argument("--frames", type=int, default=None, help="render at most N frames in all (sets scenes.max_frames)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--shard", metavar="K/N", default=None,
+                   help="render only the scenes i with i %% N == K (0 <= K < N) into this folder; "
+                        "'gtforge merge' joins the N shard folders")
+    b.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this machine, --workers processes (default); ray: Ray actors on a Ray cluster "
+                        "(pip install 'gtforge[ray]'; the --out folder must be on storage every node shares)")
+    b.add_argument("--address", metavar="ADDR", default=None,
+                   help="with --executor ray: the cluster to join (as 'ray start --head' prints it, or 'auto'); "
+                        "default: start a Ray instance on this machine")
+    b.add_argument("--gpus", metavar="all|0,2,...", default=None,
+                   help="CUDA devices to render on (each renderer uses the EGL device of its GPU; several "
+                        "renderers per GPU allowed); default: EGL's default device")
     b.set_defaults(func=_build)
+    m = sub.add_parser("merge", help="join the shard folders of one build (--shard K/N) into one dataset")
+    m.add_argument("shards", nargs="+", metavar="SHARD", help="shard folders (every K of one N, any order)")
+    m.add_argument("--out", required=True, help="new (or empty) folder for the merged dataset")
+    m.add_argument("--quiet", action="store_true", help="no progress messages")
+    m.set_defaults(func=_merge)
     v = sub.add_parser("verify", help="re-check a dataset from its files (exit 1 on any failure)")
     v.add_argument("dataset")
     v.add_argument("--sample", type=int, default=5, help="frames to ray-cast (default 5; 0 skips)")
@@ -138,6 +212,20 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _sigterm_interrupts():
+    """Make SIGTERM (``kill``, a batch system's time limit) stop a build or merge as Ctrl-C does, so the folder's
+    lock is released and nothing half-written looks complete. Returns the previous handler (None where signal
+    handlers cannot be set: not the main thread)."""
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
     if getattr(args, "workers", 1) < 1:
@@ -147,8 +235,13 @@ def main(argv=None) -> int:
     logging.getLogger("gtforge").setLevel(logging.INFO)
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    with logging_redirect_tqdm():
-        return args.func(args)
+    previous = _sigterm_interrupts() if args.command in ("build", "merge") else None
+    try:
+        with logging_redirect_tqdm():
+            return args.func(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -892,7 +892,7 @@ class Layers(_Model):
 
 
 class OutputConfig(_Model):
-    formats: list[FormatName] = Field(default=["bop"], description="writers, by name (formats/registry.py: bop, coco, kitti, yolo)")
+    formats: list[FormatName] = Field(default=["bop"], description="writers, by name (formats/registry.py: bop, coco, kitti, yolo, webdataset)")
     split: str = Field(default="train_pbr", pattern=r"^[A-Za-z0-9_\-]+$")
     layers: Layers = Layers()
     depth_scale: float = Field(default=0.1, gt=0, description="depth_mm = png_value * depth_scale (BOP)")
@@ -931,6 +931,9 @@ def _formats_need_rgb(out: "OutputConfig") -> None:
     for name in ("coco", "kitti", "yolo"):
         if name in out.formats and not out.layers.rgb:
             raise ValueError(f"the {name} format refers to RGB images: keep layers.rgb true")
+    if "webdataset" in out.formats and "bop" not in out.formats:
+        raise ValueError("the webdataset format packs the BOP scene files (scene_gt.json, masks): "
+                         "add bop to output.formats")
 
 
 class ScenesConfig(_Model):

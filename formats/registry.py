@@ -12,7 +12,7 @@ import importlib
 #: name -> writer class, or ``"module:Class"`` of a module in ``gtforge.formats`` (imported on first use, so
 #: reading a recipe does not import every format's libraries), in the order the names are documented
 WRITERS: dict[str, type | str] = {"bop": "bop:BopWriter", "coco": "coco:CocoWriter", "kitti": "kitti:KittiWriter",
-                                  "yolo": "yolo:YoloWriter"}
+                                  "yolo": "yolo:YoloWriter", "webdataset": "webdataset:WebdatasetWriter"}
 #: The writer every build runs first, whatever ``output.formats`` says: the frames in BOP's layout
 #: (``rgb/``, ``depth/``, ``scene_camera.json``), which the other formats and the inspection tools read.
 BASE_WRITER = "bop:ImagesWriter"

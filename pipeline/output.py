@@ -1,13 +1,16 @@
 """The dataset folder: creating it, recognising a resumable build, and the scenes still to render.
 
 A dataset folder holds ``recipe.yaml`` (the resolved recipe, after ``--set``), ``gtforge.json``
-(software version, source recipe, base folder, formats, split, scene count, class names) and
+(software version, source recipe, base folder, formats, split, scene count, class names; for a shard
+``--shard K/N`` also ``"shard": [K, N]``, with ``num_scenes`` the shard's own count) and
 ``camera.json``. Scenes are committed atomically (``formats.atomic.AtomicFolder``), so a scene
 folder under its final name is complete, and re-running the same command renders the rest.
+While a build runs, the folder also holds its lock (:mod:`.lock`), which these functions ignore.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -17,13 +20,98 @@ from .. import __version__
 from ..formats.atomic import AtomicFolder, load_json, write_json_atomic, write_text_atomic
 from ..formats.bop import camera_json, scene_path
 from ..formats.dataset import META_FILE, RECIPE_COPY
+from .lock import LOCK_PREFIX
 
 class OutputError(Exception):
     """The output folder cannot be used (holds something else); the message says why."""
 
 
-def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, classes=None, backgrounds=()) -> bool:
-    """Create the dataset folder, or check that an existing one was started by the same recipe.
+def parse_shard(spec: str) -> tuple[int, int]:
+    """Parse ``--shard K/N``.
+
+    Returns
+    -------
+    (K, N) : tuple of int
+        0 <= K < N, N >= 1.
+
+    Raises
+    ------
+    ValueError
+        With a message naming ``--shard``, for anything else.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(spec))
+    if m is None:
+        raise ValueError(f"--shard: expected K/N (shard K of N, 0 <= K < N, e.g. 0/4), got {spec!r}")
+    k, n = int(m.group(1)), int(m.group(2))
+    check_shard((k, n))
+    return k, n
+
+
+def check_shard(shard) -> None:
+    """Raise ValueError (naming ``--shard``) unless ``shard`` is None or (K, N) ints with 0 <= K < N."""
+    if shard is None:
+        return
+    try:
+        k, n = shard
+    except (TypeError, ValueError):
+        raise ValueError(f"--shard: expected (K, N), got {shard!r}") from None
+    if not (isinstance(k, int) and isinstance(n, int)) or n < 1 or not 0 <= k < n:
+        raise ValueError(f"--shard: K/N needs N >= 1 and 0 <= K < N, got {k}/{n}")
+
+
+def shard_scenes(num_scenes: int, shard) -> list[int]:
+    """The scene indices a build renders: all of ``range(num_scenes)``, or those i with i % N == K."""
+    return list(range(num_scenes)) if shard is None else list(range(shard[0], num_scenes, shard[1]))
+
+
+def _shard_text(shard) -> str:
+    return "a full build" if shard is None else f"shard {shard[0]}/{shard[1]}"
+
+
+def folder_entries(out_dir) -> list[Path]:
+    """What ``out_dir`` holds, lock files (:data:`~gtforge.pipeline.lock.LOCK_PREFIX`) left out; empty when it
+    does not exist."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    return [p for p in out.iterdir() if not p.name.startswith(LOCK_PREFIX)]
+
+
+def check_output_usable(out_dir) -> None:
+    """Raise OutputError if ``out_dir`` is a file, or a folder that is not empty and not a gtforge dataset.
+
+    Writes nothing: the build calls it before it takes the lock, so a wrong ``--out`` is never touched.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder; choose another --out")
+    if folder_entries(out) and not (out / META_FILE).is_file():
+        raise OutputError(f"{out}: folder exists, is not empty and is not a gtforge dataset; choose another --out")
+
+
+def dataset_meta(recipe, resolved: dict, recipe_file: str, base_dir, classes=None, shard=None) -> dict:
+    """The content of ``gtforge.json``.
+
+    Returns
+    -------
+    dict
+        ``gtforge_version``, ``recipe_file``, ``base_dir``, ``recipe`` (resolved), ``formats``, ``split``,
+        ``num_scenes`` (scenes this folder holds when complete: the recipe's, or the shard's), ``classes``;
+        with ``shard`` (K, N) also ``shard``: [K, N].
+    """
+    meta = {"gtforge_version": __version__, "recipe_file": str(recipe_file), "base_dir": str(base_dir),
+            "recipe": resolved, "formats": list(recipe.output.formats), "split": recipe.output.split,
+            "num_scenes": len(shard_scenes(recipe.num_scenes(), shard)), "classes": classes or {}}
+    if shard is not None:
+        meta["shard"] = [int(shard[0]), int(shard[1])]
+    return meta
+
+
+def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, classes=None, backgrounds=(),
+                   shard=None) -> bool:
+    """Create the dataset folder, or check that an existing one was started by the same recipe (and shard).
+
+    Call it while holding the folder's lock (:func:`~gtforge.pipeline.lock.acquire`).
 
     Parameters
     ----------
@@ -38,6 +126,8 @@ def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, 
         ``{str(obj_id): {"name", "set"}}`` for ``gtforge.json``.
     backgrounds : list of Background
         AR recipes: ``camera.json`` takes the first background's camera.
+    shard : (K, N) or None
+        ``--shard``: recorded in ``gtforge.json``; resuming needs the same value.
 
     Returns
     -------
@@ -47,17 +137,23 @@ def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, 
     Raises
     ------
     OutputError
-        If the folder holds other files, or a build of a different recipe.
+        If the folder holds other files, a build of a different recipe, or another shard (or a full build where
+        a shard is asked for, or the reverse).
     """
     out = Path(out_dir)
     meta_path = out / META_FILE
-    if out.exists() and any(out.iterdir()):
-        if not meta_path.is_file():
-            raise OutputError(f"{out}: folder exists, is not empty and is not a gtforge dataset; choose another --out")
+    check_output_usable(out)
+    if folder_entries(out):
         meta = load_json(meta_path)
         if meta.get("recipe") != resolved or meta.get("base_dir") != str(base_dir):
             raise OutputError(f"{out}: holds a build of a different recipe (or different --set values); "
                               "use another --out, or the same command as before to resume")
+        had = tuple(meta["shard"]) if meta.get("shard") is not None else None
+        want = tuple(shard) if shard is not None else None
+        if had != want:
+            raise OutputError(f"{out}: holds {_shard_text(had)} of this recipe, not {_shard_text(want)}; resume it "
+                              + (f"with --shard {had[0]}/{had[1]}" if had else "without --shard")
+                              + ", or use another --out (gtforge merge joins shards)")
         return True
     out.mkdir(parents=True, exist_ok=True)
     header = (f"# Resolved recipe written by gtforge {__version__} (after --set overrides).\n"
@@ -69,17 +165,16 @@ def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, 
     else:  # ar: the first background's camera (each image's own K is in scene_camera.json)
         K, w, h = backgrounds[0].K, backgrounds[0].width, backgrounds[0].height
     write_json_atomic(out / "camera.json", camera_json(K, w, h, recipe.output.depth_scale))
-    write_json_atomic(meta_path, {"gtforge_version": __version__, "recipe_file": str(recipe_file),
-                                  "base_dir": str(base_dir), "recipe": resolved, "formats": list(recipe.output.formats),
-                                  "split": recipe.output.split, "num_scenes": recipe.num_scenes(),
-                                  "classes": classes or {}})
+    write_json_atomic(meta_path, dataset_meta(recipe, resolved, recipe_file, base_dir, classes, shard))
     return False
 
 
-def pending_scenes(out_dir, recipe) -> list[int]:
-    """Scene indices whose final folder does not exist yet; their stale temporary folders are removed."""
+def pending_scenes(out_dir, recipe, shard=None) -> list[int]:
+    """Scene indices (of the shard, if given) whose final folder does not exist yet; their stale temporary
+    folders are removed. Call it only while holding the folder's lock: another build's ``.tmp_*`` folders
+    are its work in progress."""
     todo = []
-    for i in range(recipe.num_scenes()):
+    for i in shard_scenes(recipe.num_scenes(), shard):
         final = scene_path(out_dir, recipe.output.split, i)
         tmp = AtomicFolder.temporary(final)
         if tmp.exists():
