@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from ..core.geometry import intrinsics_from_fov, intrinsics_matrix
 from ..formats.registry import format_names
+from .base import FieldValueError, IntRange, Range, _fixed_range, _Model  # noqa: F401 (re-exported)
+from .depth_sensor import DepthSensorConfig
+from .effects import EffectsConfig
 from .sources import MESH_SUFFIXES, PROCEDURAL_SOURCES, check_image_source, resolve_source
 
 
@@ -50,56 +53,11 @@ class RecipeError(Exception):
         super().__init__(where + message)
 
 
-class FieldValueError(ValueError):
-    """A model validator's complaint about one field of its model.
-
-    ``loc`` is that field's path relative to the model, e.g. ``("count", "max")``;
-    :func:`~gtforge.config.loading.validate_recipe` appends it to the model's location, so the
-    :class:`RecipeError` names the field itself (``objects[0].count.max``), not the whole model.
-    """
-
-    def __init__(self, loc: tuple, message: str):
-        super().__init__(message)
-        self.loc = tuple(loc)
-
-
 #: Most object instances one scene may hold (sum of ``count.max`` over the object sets, targets and
 #: distractors together). Each instance
 #: costs an amodal render pass and two mask files per view and a rigid body in the physics, and the drop
 #: placement tests every pair of instances: past a few hundred a scene takes minutes.
 MAX_OBJECTS_PER_SCENE = 500
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class Range(_Model):
-    """Closed interval [min, max] of floats; a value is drawn uniformly from it."""
-
-    min: float
-    max: float
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if not (math.isfinite(self.min) and math.isfinite(self.max)):
-            raise ValueError("min and max must be finite")
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
-        return self
-
-
-class IntRange(_Model):
-    """Closed interval [min, max] of non-negative integers."""
-
-    min: int = Field(ge=0)
-    max: int = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
-        return self
 
 
 class ColorRange(_Model):
@@ -192,13 +150,6 @@ class LightKinds(Weights):
     directional: float = Field(default=0.0, ge=0)
     point: float = Field(default=0.0, ge=0)
     spot: float = Field(default=0.0, ge=0)
-
-
-def _fixed_range(v):
-    """A single number ``x`` stands for the range {min: x, max: x}."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return {"min": float(v), "max": float(v)}
-    return v
 
 
 def _image_sources(v: list[str], info: ValidationInfo) -> list[str]:
@@ -903,6 +854,8 @@ class OutputConfig(_Model):
         default=[0.1, 0.5],
         description="occlusion level 0 if occlusion <= t0, 1 if <= t1, else 2; 3 (unknown) when nothing is in frame",
     )
+    depth_noisy: DepthSensorConfig | None = Field(
+        default=None, description="simulate a depth sensor into depth_noisy/ (render/depth_sensor.py); depth/ stays exact")
 
     @field_validator("occlusion_thresholds")
     @classmethod
@@ -954,6 +907,7 @@ class Recipe(_Model):
     clutter: ClutterConfig = ClutterConfig()
     lights: LightConfig = LightConfig()
     appearance: AppearanceConfig = AppearanceConfig()
+    effects: EffectsConfig = Field(default=EffectsConfig(), description="image effects on rgb/ only (render/effects.py)")
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")

@@ -347,7 +347,8 @@ class CompositeLook:
     chromatic_aberration_px : float
         Horizontal shift of red (+) and blue (-), pixels.
     motion_blur_px : float
-        Length of the motion-blur line, pixels; ``motion_angle`` its direction, radians.
+        Half-length of the motion-blur line, pixels (the content moves that far to each side);
+        ``motion_angle`` its direction, radians.
     noise_seed : int
         Seed of the noise generator (drawn from the scene's appearance stream).
     """

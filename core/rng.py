@@ -22,6 +22,8 @@ STREAMS = {
     "hands": 3,  # hand shapes, poses, grasps
     "distractors": 4,  # which distractors, their drop poses (after the targets': adding them moves no target)
     "hand_appearance": 5,  # skin tones, skin texture, sleeve colours (one sub-stream per hand; never geometry)
+    "effects": 6,  # image effects: sensor noise, blur, vignetting, colour (one sub-stream per view; RGB only)
+    "depth_sensor": 7,  # simulated depth-sensor noise and holes (one sub-stream per view; depth_noisy/ only)
 }
 
 

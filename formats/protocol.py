@@ -82,6 +82,14 @@ class FrameRecord:
         Every object of the scene, in BOP ``gt_id`` order (visible or not).
     hands : list of HandLabel
         Every hand of the scene.
+    depth_noisy : (H, W) float32 or None
+        Simulated depth-sensor output (``output.depth_noisy``), metres, 0 = invalid; None when off.
+    depth_sensor : dict or None
+        The sensor parameters drawn for this frame (``DepthSensorParams.to_json()``); None when off.
+    effects : dict or None
+        The image effects applied to ``rgb`` (``EffectsParams.to_json()``); None when off.
+    jpg_quality : int or None
+        JPEG quality drawn by the image effects for this frame; None: ``output.jpg_quality``.
     """
 
     im_id: int
@@ -90,6 +98,10 @@ class FrameRecord:
     depth: np.ndarray
     labels: list[InstanceLabel]
     hands: list[HandLabel]
+    depth_noisy: np.ndarray | None = None
+    depth_sensor: dict | None = None
+    effects: dict | None = None
+    jpg_quality: int | None = None
 
 
 @dataclass(frozen=True)

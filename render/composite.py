@@ -10,8 +10,14 @@ image and the ID/depth buffers the annotator uses, in this order:
    already drawn into the ID pass as occluder boxes.)
 2. The inserted layer (RGB and alpha) is brought towards the photo: colour matched to the
    photo's mean colour (fraction ``color_match``), Gaussian blur, chromatic aberration (red and
-   blue shifted horizontally by +-``chromatic_aberration_px``), motion blur along a line, and
-   sensor noise (Gaussian, ``noise_sigma`` in 0-255 units, on the inserted pixels only).
+   blue shifted horizontally by +-``chromatic_aberration_px``), motion blur along a line (the
+   content moves ``2 motion_blur_px`` during the exposure: ``motion_blur_px`` to each side), and
+   sensor noise (Gaussian, ``noise_sigma`` in 0-255 units, on the inserted pixels only). These use
+   the primitives of the shared image-effects stage (``render/effects.py``: ``gaussian_blur``,
+   ``channel_transform``, ``linear_motion_blur``, ``poisson_gaussian_noise`` with a = 0), on the layer
+   alone and in 0-255 code values, so that the layer matches a photo that already carries its own
+   camera's effects. The recipe's ``effects`` stage, when enabled, runs on the whole composite
+   afterwards (``pipeline/worker.py``), like on every other scene kind.
 3. Shadows darken the photo: ``photo * (1 - strength * (1 - shadow))``.
 4. Blending (``blend``): ``none`` (alpha > 0.5 hard), ``gaussian`` (alpha blurred, sigma 1 px),
    ``motion`` (alpha blurred along the motion line), ``poisson`` (OpenCV ``seamlessClone`` of
@@ -27,15 +33,7 @@ from scipy import ndimage
 
 from ..core.description import CompositeLook
 from ..core.ids import REAL_ID
-
-
-def _motion_kernel(length_px: float, angle: float) -> np.ndarray:
-    """Normalised line kernel (2n + 1, 2n + 1), n = round(length_px), along ``angle`` (radians, image x towards y)."""
-    n = max(1, int(round(length_px)))
-    k = np.zeros((2 * n + 1, 2 * n + 1))
-    for t in np.linspace(-n, n, 4 * n + 1):
-        k[int(round(n + t * np.sin(angle))), int(round(n + t * np.cos(angle)))] = 1
-    return k / k.sum()
+from .effects import channel_transform, gaussian_blur, linear_motion_blur, poisson_gaussian_noise
 
 
 def real_occlusion(ids: np.ndarray, depth: np.ndarray, real_depth: np.ndarray | None):
@@ -59,18 +57,18 @@ def style_layer(layer: np.ndarray, covered: np.ndarray, photo_f: np.ndarray, loo
         current = layer[covered].mean(axis=0) + 1e-3
         gain = (1 - look.color_match) + look.color_match * (target / current) * (current.mean() / target.mean())
         layer = np.clip(layer * gain, 0, 255)
+    layer = np.asarray(layer, dtype=np.float32)
     if look.blur_sigma > 0.05:
-        layer = ndimage.gaussian_filter(layer, (look.blur_sigma, look.blur_sigma, 0))
+        layer = gaussian_blur(layer, look.blur_sigma)
     ca = look.chromatic_aberration_px
     if ca > 0.05:
-        layer[..., 0] = ndimage.shift(layer[..., 0], (0, ca), order=1, mode="nearest")
-        layer[..., 2] = ndimage.shift(layer[..., 2], (0, -ca), order=1, mode="nearest")
+        layer = channel_transform(layer, (0.0, 0.0), shifts=((ca, 0.0), (0.0, 0.0), (-ca, 0.0)))
     if look.motion_blur_px > 0.5:
-        k = _motion_kernel(look.motion_blur_px, look.motion_angle)
-        layer = np.stack([ndimage.convolve(layer[..., c], k) for c in range(3)], axis=-1)
+        layer = linear_motion_blur(layer, 2.0 * look.motion_blur_px, look.motion_angle)
     if look.noise_sigma > 0:
-        noise = np.random.default_rng(look.noise_seed).normal(0, look.noise_sigma, layer.shape)
-        layer = np.clip(layer + noise * covered[..., None], 0, 255)
+        noisy = 255.0 * poisson_gaussian_noise(layer / 255.0, 0.0, (look.noise_sigma / 255.0) ** 2,
+                                               np.random.default_rng(look.noise_seed))
+        layer = np.clip(np.where(covered[..., None], noisy, layer), 0, 255)
     return layer
 
 
@@ -83,8 +81,7 @@ def blend_alpha(alpha: np.ndarray, covered: np.ndarray, real: np.ndarray, look: 
         alpha = np.clip(ndimage.gaussian_filter(alpha, 1.0), 0, 1) * (ndimage.binary_dilation(covered, iterations=3))
         alpha[real] = 0.0
     elif look.blend == "motion":
-        k = _motion_kernel(max(look.motion_blur_px, 2.0), look.motion_angle)
-        alpha = np.clip(ndimage.convolve(alpha, k), 0, 1)
+        alpha = np.clip(linear_motion_blur(alpha, 2.0 * max(look.motion_blur_px, 2.0), look.motion_angle), 0, 1)
         alpha[real] = 0.0
     return alpha
 
