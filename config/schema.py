@@ -28,6 +28,7 @@ from .base import FieldValueError, IntRange, Range, _fixed_range, _Model  # noqa
 from .depth_sensor import DepthSensorConfig
 from .effects import EffectsConfig
 from .sources import MESH_SUFFIXES, PROCEDURAL_SOURCES, check_image_source, resolve_source
+from .views import OcclusionTargets, ViewConstraints, ViewpointCoverage, check_view_control
 
 
 Vec2 = Annotated[list[float], Field(min_length=2, max_length=2)]
@@ -323,6 +324,9 @@ class CameraConfig(_Model):
     azimuth_deg: Range = Range(min=0.0, max=360.0)
     inplane_deg: Range = Range(min=0.0, max=0.0)
     look_at: LookAt = LookAt()
+    constraints: ViewConstraints | None = Field(default=None, description="per-view constraints (config/views.py)")
+    occlusion_targets: OcclusionTargets | None = Field(default=None, description="wanted occlusion-level shares")
+    coverage: ViewpointCoverage | None = Field(default=None, description="uniform camera azimuth in object frames")
 
     @model_validator(mode="after")
     def _check(self):
@@ -954,6 +958,11 @@ class Recipe(_Model):
                                       f"(clutter.room.size) and the camera must stay znear ({cam.znear:g} m) inside "
                                       "them, or the walls would hide the scene; lower camera.distance.max or enlarge "
                                       "clutter.room.size")
+        return self
+
+    @model_validator(mode="after")
+    def _view_control(self):
+        check_view_control(self)
         return self
 
     @model_validator(mode="after")

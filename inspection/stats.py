@@ -9,6 +9,15 @@ the camera's azimuth and elevation in each object's frame (camera centre
 above the model's xy plane), as a 12 x 6 histogram (30 degree bins) and the
 share of bins hit.
 
+View control (``scenes/views.py``): ``occlusion_level_shares``, the shares of the occlusion levels over
+the labelled objects of all frames (hands left out), ``all`` (levels 0-3 over every object) and
+``in_frame`` (levels 0-2 over the objects in frame, level 3 left out); ``azimuth_coverage``, the camera
+azimuth in the frame of each visible labelled object over equal bins of [-180, 180) degrees (the recipe's
+``camera.coverage.azimuth_bins``, else 12), with the largest deviation of a bin's share from uniform; and,
+when the dataset's ``recipe.yaml`` asks for them, ``view_targets``: the wanted level shares
+(``camera.occlusion_targets.levels``), the achieved ones over the same instances (``all`` when level 3 is
+listed, else ``in_frame``) and the largest absolute difference in percentage points.
+
 Appearance coverage (``appearance``, from each scene's ``scene_appearance.json``; the string
 ``"not recorded"`` for datasets built before it existed): textured surfaces counted by
 texture family, overall and per surface kind (objects, distractors, floor, walls; one
@@ -26,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats.dataset import Dataset
+from ..formats.dataset import RECIPE_COPY, Dataset
 
 SIZE_EDGES = [0, 8, 16, 32, 64, 128, 256, 512, 1e9]
 AZ_EDGES = np.arange(-180, 181, 30)
@@ -124,15 +133,103 @@ def appearance_stats(records: list[dict]) -> dict | str:
     }
 
 
+def level_shares(levels: list[int]) -> dict:
+    """Occlusion-level shares of labelled objects.
+
+    Parameters
+    ----------
+    levels : list of int
+        One occlusion level (0-3; 3 = nothing in frame) per labelled object and frame.
+
+    Returns
+    -------
+    dict
+        ``objects`` (count), ``objects_in_frame`` (count of levels 0-2), ``all`` ({"0".."3": share of all}) and
+        ``in_frame`` ({"0".."2": share of those in frame}); shares are 0.0 without instances.
+    """
+    c = Counter(levels)
+    n = sum(c.values())
+    n_in = sum(c[k] for k in range(3))
+    return {"objects": n, "objects_in_frame": n_in,
+            "all": {str(k): c[k] / n if n else 0.0 for k in range(4)},
+            "in_frame": {str(k): c[k] / n_in if n_in else 0.0 for k in range(3)}}
+
+
+def azimuth_coverage(azimuths: list[float], bins: int = 12) -> dict:
+    """Histogram of camera azimuths (degrees, in object frames) over ``bins`` equal bins of [-180, 180).
+
+    Returns
+    -------
+    dict
+        ``bins``, ``edges`` (bins + 1 degrees), ``counts``, ``shares`` and ``max_abs_dev_pp`` (largest
+        |share - 1 / bins| in percentage points; 0.0 without azimuths).
+    """
+    edges = np.linspace(-180.0, 180.0, bins + 1)
+    a = np.asarray(azimuths, dtype=np.float64)
+    idx = np.clip(np.floor((a + 180.0) / 360.0 * bins).astype(np.int64), 0, bins - 1) if len(a) else np.zeros(0, int)
+    counts = np.bincount(idx, minlength=bins)
+    shares = counts / counts.sum() if counts.sum() else np.zeros(bins)
+    dev = float(np.abs(shares - 1.0 / bins).max() * 100) if counts.sum() else 0.0
+    return {"bins": bins, "edges": edges.tolist(), "counts": counts.tolist(), "shares": shares.tolist(),
+            "max_abs_dev_pp": dev}
+
+
+def recipe_camera(ds: Dataset) -> dict:
+    """The ``camera`` section of the dataset's ``recipe.yaml`` ({} when absent or unreadable)."""
+    path = ds.root / RECIPE_COPY
+    try:
+        import yaml
+
+        cam = (yaml.safe_load(path.read_text()) or {}).get("camera")
+    except Exception:  # noqa: BLE001 - a missing or unreadable copy leaves these figures out, never stats
+        return {}
+    return cam if isinstance(cam, dict) else {}
+
+
+def view_targets(camera: dict, shares: dict) -> dict | None:
+    """Wanted against achieved occlusion-level shares (None when the recipe has no ``occlusion_targets``).
+
+    Parameters
+    ----------
+    camera : dict
+        The recipe copy's ``camera`` section.
+    shares : dict
+        :func:`level_shares` of the dataset.
+
+    Returns
+    -------
+    dict or None
+        ``over`` ('all' when level 3 is listed, else 'in_frame'), ``target`` and ``achieved`` ({level: share}
+        over those instances, levels 0-2 or 0-3) and ``max_abs_error_pp``.
+    """
+    ot = camera.get("occlusion_targets") if isinstance(camera, dict) else None
+    if not isinstance(ot, dict) or not isinstance(ot.get("levels"), dict):
+        return None
+    want = {int(k): float(v) for k, v in ot["levels"].items()}
+    over = "all" if 3 in want else "in_frame"
+    got = shares[over]
+    levels = range(4) if over == "all" else range(3)
+    target = {str(k): want.get(k, 0.0) for k in levels}
+    err = max(abs(target[str(k)] - got[str(k)]) for k in levels) * 100
+    return {"over": over, "target": target, "achieved": {str(k): got[str(k)] for k in levels},
+            "max_abs_error_pp": float(err)}
+
+
 def compute_stats(ds: Dataset) -> dict:
     """All figures as plain Python types (what ``--json`` prints)."""
     per_class, visible_per_class = Counter(), Counter()
     visib, trunc, levels, sizes, areas = [], [], Counter(), [], []
     views: dict[str, list] = {}
+    object_levels: list[int] = []
+    azimuths: list[float] = []
     frames = 0
     for fr in ds.frames():
         frames += 1
         for instance in fr.instances:
+            if instance.hand_id is None:
+                object_levels.append(int(instance.occlusion_level) if instance.occlusion_level is not None else 3)
+                if instance.px_count_visib > 0 and instance.cam_T_model is not None:
+                    azimuths.append(viewpoint(instance.cam_T_model)[0])
             name = ds.class_name(instance.obj_id)
             per_class[name] += 1
             visib.append(instance.visib_fract)
@@ -151,6 +248,11 @@ def compute_stats(ds: Dataset) -> dict:
     hist2d = np.histogram2d(all_views[:, 0], all_views[:, 1], bins=[AZ_EDGES, EL_EDGES])[0] if len(all_views) else \
         np.zeros((len(AZ_EDGES) - 1, len(EL_EDGES) - 1))
     areas_a = np.asarray(areas)
+    camera = recipe_camera(ds)
+    cov = camera.get("coverage") if isinstance(camera.get("coverage"), dict) else {}
+    az_bins = cov.get("azimuth_bins", 12)
+    az_bins = az_bins if isinstance(az_bins, int) and az_bins >= 1 else 12
+    shares = level_shares(object_levels)
     return {
         "dataset": str(ds.root),
         "scenes": len(ds.scene_dirs()),
@@ -161,6 +263,9 @@ def compute_stats(ds: Dataset) -> dict:
         "visib_fract_hist": {"edges": bins.tolist(), "counts": np.histogram(visib, bins)[0].tolist()},
         "truncation_hist": {"edges": bins.tolist(), "counts": np.histogram(trunc, bins)[0].tolist()},
         "occlusion_levels": {str(k): levels[k] for k in range(4)},
+        "occlusion_level_shares": shares,
+        "azimuth_coverage": azimuth_coverage(azimuths, az_bins),
+        "view_targets": view_targets(camera, shares),
         "box_size_hist": {"edges": SIZE_EDGES, "counts": np.histogram(sizes, SIZE_EDGES)[0].tolist()},
         "coco_size": {"small": int((areas_a < 32**2).sum()), "medium": int(((areas_a >= 32**2) & (areas_a < 96**2)).sum()),
                       "large": int((areas_a >= 96**2).sum())},
@@ -328,6 +433,16 @@ def print_table(stats: dict) -> None:
     c.print(h)
     lv = stats["occlusion_levels"]
     c.print(f"occlusion levels: 0 fully visible {lv['0']}, 1 partly {lv['1']}, 2 largely {lv['2']}, 3 unknown {lv['3']}")
+    sh = stats["occlusion_level_shares"]["in_frame"]
+    c.print("occlusion-level shares of objects in frame: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sh.items()))
+    vt = stats.get("view_targets")
+    if vt:
+        c.print(f"occlusion targets ({vt['over']}): " + ", ".join(
+            f"{k} {100 * vt['achieved'][k]:.1f}% (target {100 * t:.1f}%)" for k, t in vt["target"].items())
+            + f"; largest error {vt['max_abs_error_pp']:.1f} pp")
+    az = stats["azimuth_coverage"]
+    c.print(f"camera azimuth in object frames: {az['bins']} bins, largest deviation from uniform "
+            f"{az['max_abs_dev_pp']:.1f} pp")
     cs = stats["coco_size"]
     c.print(f"visible size (COCO): small {cs['small']}, medium {cs['medium']}, large {cs['large']}; "
             f"viewpoint coverage {100 * stats['viewpoints']['coverage']:.0f}% of 30-degree azimuth x elevation bins")

@@ -26,6 +26,7 @@ Checks (each failure names the file, frame, instance and the figure):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +41,17 @@ from ..formats.bop import (
 )
 from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
 from ..formats.coco import bop_image, coco_path, decode_rle
-from ..formats.dataset import Dataset
-from .raycast import cast_frame, load_models
+from ..formats.dataset import RECIPE_COPY, Dataset
+from .raycast import cast_frame, depth_to_dist, load_models
 
 ROT_TOL = 1e-6
 DEPTH_MEDIAN_TOL_M = 1e-3
 IOU_MIN = 0.95
 IOU_MIN_PIXELS = 100
+#: Defaults of ``camera.constraints`` fields that verify checks (``config/views.py``'s ``ViewConstraints``; the
+#: inspection floor reads the recipe copy without ``config``, tests/inspection/test_view_constraints.py keeps
+#: the two equal).
+VIEW_CONSTRAINT_DEFAULTS = {"min_visible_objects": 0, "min_visib_fract": 0.1, "min_surface_distance": 0.0}
 
 
 class _Strict(BaseModel):
@@ -114,7 +119,8 @@ class Verifier:
     def __init__(self, ds: Dataset, sample: int = 5, seed: int = 0):
         self.ds, self.sample, self.seed = ds, sample, seed
         self.failures: list[Failure] = []
-        self.checked = {"frames": 0, "instances": 0, "raycast_frames": 0, "coco_annotations": 0}
+        self.checked = {"frames": 0, "instances": 0, "raycast_frames": 0, "coco_annotations": 0,
+                        "view_constraint_frames": 0}
         self.good_frames: list[tuple[Path, int]] = []  # frames whose scene JSON files all loaded
         self._dmodel_ids: set[int] | None = None  # obj_ids in models_distractors/models_info.json
 
@@ -443,6 +449,58 @@ class Verifier:
                     self.fail(src, f"mask_visib vs ray-cast visible mask: IoU {iou:.3f} < {IOU_MIN}", fr,
                               f"gt {who.gt_id} (obj {who.obj_id})")
 
+    # ---------------------------------------------------------------- view constraints
+    def view_constraints(self) -> dict | None:
+        """``camera.constraints`` of the recipe copy with defaults filled in (only the fields checked here), or
+        None when the recipe has none (or no copy); an unreadable copy or field is a failure."""
+        path = self.ds.root / RECIPE_COPY
+        if not path.is_file():
+            return None
+        try:
+            import yaml
+
+            recipe = yaml.safe_load(path.read_text())
+            cons = (recipe.get("camera") or {}).get("constraints")
+            if cons is None:
+                return None
+            out = {k: type(v)(cons.get(k, v)) for k, v in VIEW_CONSTRAINT_DEFAULTS.items()}
+        except Exception as e:  # noqa: BLE001 - any unreadable recipe copy is a failure to report
+            self.fail(path, f"camera.constraints unreadable: {type(e).__name__}: {e}")
+            return None
+        if not all(math.isfinite(v) and v >= 0 for v in out.values()):
+            self.fail(path, f"camera.constraints out of range: {out}")
+            return None
+        return out
+
+    def check_view_constraints(self) -> None:
+        """Check 8: every frame satisfies the recipe's view constraints (from the written files)."""
+        c = self.view_constraints()
+        if c is None:
+            return
+        n_min, f_min, d_min = c["min_visible_objects"], c["min_visib_fract"], c["min_surface_distance"]
+        if n_min <= 0 and d_min <= 0:
+            return
+        for frame in self.ds.frames():
+            self.checked["view_constraint_frames"] += 1
+            fr = f"scene {frame.scene_id:06d} im {frame.im_id}"
+            objects = [i for i in frame.instances if i.hand_id is None]
+            n = sum(1 for i in objects if i.px_count_visib > 0 and i.visib_fract >= f_min)
+            if n < n_min:
+                src = (frame.scene_dir / "scene_gt_info.json" if self.ds.has_bop
+                       else frame.scene_dir / COCO_SCENE_FILE)
+                self.fail(src, f"view constraint: {n} objects with visib_fract >= {f_min:g} (camera.constraints."
+                               f"min_visible_objects: {n_min})", fr)
+            if d_min > 0 and frame.depth_path is not None:
+                z = read_depth(frame.depth_path, frame.depth_scale)
+                seen = z > 0
+                if seen.any():
+                    # the largest true z that rounds to the written value (formats.bop.depth_to_png_values)
+                    far = depth_to_dist(np.where(seen, z + 0.5e-3 * frame.depth_scale, 0.0), frame.K)
+                    d = float(far[seen].min())
+                    if d < d_min:
+                        self.fail(frame.depth_path, f"view constraint: a surface {d:.4f} m from the camera "
+                                                    f"(camera.constraints.min_surface_distance: {d_min:g} m)", fr)
+
     def run(self) -> list[Failure]:
         for sd in self.ds.scene_dirs():
             self.check_scene(sd)
@@ -452,6 +510,7 @@ class Verifier:
             self.check_coco()
         if self.sample > 0 and self.ds.has_bop:
             self.check_raycast()
+        self.check_view_constraints()
         return self.failures
 
 

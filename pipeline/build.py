@@ -182,6 +182,12 @@ def _render(todo: list[int], recipe: Recipe, resolved: dict, recipe_file: str, b
                      ", ".join(f"inst {i} ({why})" for i, why in res["removed"]))
         if not res["settled"]:
             log.info("scene %d: not settled within the %.1f s cap", res["scene"], res["sim_time"])
+        v = res.get("views")
+        if v and (v["unsatisfied"] or v["full_res_failed"] or v["replaced"] or v["redraws"]):
+            log.warning("scene %d: view control: %d candidate views (%d failing camera.constraints at low "
+                        "resolution), %d scene redraw(s), %d view(s) without a passing candidate, %d replaced after "
+                        "the full render, %d written failing camera.constraints", res["scene"], v["candidates"],
+                        v["rejected"], v["redraws"], v["unsatisfied"], v["replaced"], v["full_res_failed"])
         bar.set_description(f"scenes {done}/{len(todo)}")
         bar.update(res["frames"])
 

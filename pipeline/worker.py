@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from ..assets.backgrounds import load_backgrounds
@@ -20,6 +21,7 @@ from ..assets.hand_model import load_mano
 from ..assets.loaders import AssetLibrary
 from ..assets.procedural_hand import build_procedural_hand
 from ..config.schema import Recipe
+from ..config.views import view_control
 from ..formats.atomic import AtomicFolder
 from ..formats.bop import scene_path
 from ..formats.protocol import FrameRecord, SceneContext
@@ -30,9 +32,10 @@ from ..scenes.ar import build_ar_scene
 from ..scenes.clutter import build_scene
 from ..scenes.hands import TargetMeshes, hand_axes, place_hands
 from ..scenes.physics import CollisionShapes, SettleReport, settle
+from ..scenes.views import ViewSampler
 
 #: Keys of the per-stage timings (seconds) that :meth:`SceneWorker.run_scene` reports.
-STAGES = ("scene", "physics", "hands", "composite", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "write")
+STAGES = ("scene", "physics", "views", "hands", "composite", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "write")
 
 
 def load_recipe_backgrounds(recipe: Recipe, base_dir) -> list:
@@ -61,10 +64,11 @@ def _timed(t: dict, stage: str, fn, *args, **kwargs):
     return out
 
 
-def _clutter_scene(worker: "SceneWorker", scene_index: int, t: dict):
-    """Clutter: targets and distractors dropped (scenes/clutter.py), then settled by physics (scenes/physics.py)."""
+def _clutter_scene(worker: "SceneWorker", scene_index: int, t: dict, redraw: int = 0):
+    """Clutter: targets and distractors dropped (scenes/clutter.py), then settled by physics (scenes/physics.py).
+    ``redraw`` k > 0 draws the drop poses again from their streams' sub-stream k (view control's scene redraws)."""
     desc = _timed(t, "scene", build_scene, worker.recipe, worker.library, scene_index, worker.base_dir,
-                  worker.distractors)
+                  worker.distractors, redraw=redraw)
     return _timed(t, "physics", settle, desc, worker.shapes, worker.recipe.clutter, worker.distractor_shapes)
 
 
@@ -127,6 +131,7 @@ class SceneWorker:
         r, out = self.recipe, self.recipe.output
         t: dict = defaultdict(float)
         desc, report = SCENE_BUILDERS[r.scene_kind](self, scene_index, t)
+        desc, report, sampler = self._choose_views(desc, report, scene_index, t)
         if r.hands is not None:
             desc = _timed(t, "hands", place_hands, desc, r.hands, self.library, self.hand_model, self.hand_axes, r.seed,
                           self.hand_targets, look_at=r.camera.look_at.center)
@@ -138,6 +143,8 @@ class SceneWorker:
         photo = desc.ar.background.image() if desc.ar is not None else None
         for im_id, view in enumerate(desc.views):
             frame = self._frame(desc, im_id, view, photo, t)
+            if sampler is not None:
+                frame = self._recheck(sampler, desc, im_id, frame, photo, t)
             t0 = time.perf_counter()
             for w in writers:
                 w.add_frame(frame)
@@ -150,7 +157,49 @@ class SceneWorker:
         return {"scene": scene_index, "frames": len(desc.views), "timings": dict(t), "settled": report.settled,
                 "sim_time": report.sim_time, "removed": list(report.removed),
                 "objects": len(desc.objects), "obj_ids": sorted({o.obj_id for o in desc.objects}),
-                "distractors": len(desc.distractors)}
+                "distractors": len(desc.distractors), "views": sampler.report() if sampler is not None else None}
+
+    def _choose_views(self, desc, report, scene_index: int, t: dict):
+        """View control (``camera.constraints`` / ``occlusion_targets`` / ``coverage``; scenes/views.py): the
+        settled scene's views chosen by a :class:`~gtforge.scenes.views.ViewSampler`; with ``on_exhausted:
+        redraw_scene`` the scene is drawn and settled again (up to ``max_scene_redraws`` times) while a view
+        finds no candidate that meets the constraints. Without view control: (desc, report, None), views as built.
+
+        Returns
+        -------
+        desc, report, sampler (or None)
+        """
+        r = self.recipe
+        control = view_control(r.camera) if r.scene_kind == "clutter" else None
+        if control is None or not control.active():
+            return desc, report, None
+        c, redraws = control.constraints, 0
+        while True:
+            sampler = ViewSampler(desc, r, self.library, self.distractors, scene_index, control)
+            views = _timed(t, "views", sampler.plan, len(desc.views))
+            if sampler.satisfied or c.on_exhausted != "redraw_scene" or redraws >= c.max_scene_redraws:
+                break
+            redraws += 1
+            desc, report = _clutter_scene(self, scene_index, t, redraw=redraws)
+        sampler.redraws = redraws
+        return replace(desc, views=views), report, sampler
+
+    def _recheck(self, sampler, desc, im_id: int, frame: FrameRecord, photo, t: dict) -> FrameRecord:
+        """Full-resolution check of a rendered frame against ``camera.constraints``: while it fails, the sampler's
+        next candidate for this view is rendered instead; when none is left, the frame with the smallest deficit
+        is kept (and counted in the sampler's report as written failing)."""
+        best = frame
+        deficit, _ = sampler.frame_deficit(frame.labels, frame.depth, frame.view)
+        while deficit > 0:
+            view = sampler.replace(im_id)
+            if view is None:
+                sampler.full_res_failed.add(im_id)
+                break
+            f = self._frame(desc, im_id, view, photo, t)
+            d, _ = sampler.frame_deficit(f.labels, f.depth, view)
+            if d < deficit:
+                best, deficit = f, d
+        return best
 
     def _frame(self, desc, im_id: int, view, photo, t: dict) -> FrameRecord:
         """Render one view (and composite it over the photo in AR scenes), then annotate it."""

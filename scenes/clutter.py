@@ -153,7 +153,7 @@ def _drop_instances(rng: np.random.Generator, recipe: Recipe, object_sets, libra
 
 
 def sample_geometry(recipe: Recipe, library: AssetLibrary, scene_index: int, distractors: AssetLibrary | None = None,
-                    max_tries: int = 50) -> tuple[list[ObjectInstance], list[ObjectInstance]]:
+                    max_tries: int = 50, redraw: int = 0) -> tuple[list[ObjectInstance], list[ObjectInstance]]:
     """Draw the scene's targets and distractors and their drop poses (before physics).
 
     Each object set contributes ``count`` ~ U{min..max} instances, each a uniformly chosen member of
@@ -180,12 +180,13 @@ def sample_geometry(recipe: Recipe, library: AssetLibrary, scene_index: int, dis
         inst_ids 1..n and 1..k (separate id spaces), ``material`` None (see :func:`sample_appearance`).
     """
     spheres: list[tuple[np.ndarray, float]] = []
-    targets = _drop_instances(scene_rng(recipe.seed, scene_index, "objects"), recipe, recipe.target_sets, library,
-                              spheres, max_tries)
+    again = (redraw,) if redraw else ()  # redraw 0: the streams as they always were
+    targets = _drop_instances(scene_rng(recipe.seed, scene_index, "objects", *again), recipe, recipe.target_sets,
+                              library, spheres, max_tries)
     extra: list[ObjectInstance] = []
     if distractors is not None and recipe.distractor_sets:
-        extra = _drop_instances(scene_rng(recipe.seed, scene_index, "distractors"), recipe, recipe.distractor_sets,
-                                distractors, spheres, max_tries)
+        extra = _drop_instances(scene_rng(recipe.seed, scene_index, "distractors", *again), recipe,
+                                recipe.distractor_sets, distractors, spheres, max_tries)
     return targets, extra
 
 
@@ -430,7 +431,7 @@ def sample_appearance(recipe: Recipe, scene_index: int, objects, base_dir, libra
 
 
 def build_scene(recipe: Recipe, library: AssetLibrary, scene_index: int, base_dir=".",
-                distractors: AssetLibrary | None = None) -> SceneDescription:
+                distractors: AssetLibrary | None = None, redraw: int = 0) -> SceneDescription:
     """Describe scene ``scene_index`` of a clutter recipe, with objects at their drop poses.
 
     Parameters
@@ -452,7 +453,7 @@ def build_scene(recipe: Recipe, library: AssetLibrary, scene_index: int, base_di
         (``clutter.support``), each with the scene's wall material; ``distractors`` at their drop poses.
     """
     base_dir = Path(base_dir)
-    targets, extra = sample_geometry(recipe, library, scene_index, distractors)
+    targets, extra = sample_geometry(recipe, library, scene_index, distractors, redraw=redraw)
     app = sample_appearance(recipe, scene_index, targets, base_dir, library, extra, distractors)
     walls = tuple(StaticBox(extents=w.extents, world_T_box=w.world_T_box, color=w.color, material=app["wall_material"])
                   for w in support_walls(recipe, app["wall_color"]))
