@@ -15,6 +15,9 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
       {split}/{scene_id:06d}/
         rgb/{im_id:06d}.jpg|png
         depth/{im_id:06d}.png             uint16; depth_mm = value * depth_scale
+        depth_noisy/{im_id:06d}.png       with output.depth_noisy: a simulated depth sensor's output, same
+                                          encoding, 0 = invalid; scene_depth_noisy.json: per im_id the drawn
+                                          sensor parameters (render/depth_sensor.py)
         mask/{im_id:06d}_{gt_id:06d}.png        amodal, 0/255
         mask_visib/{im_id:06d}_{gt_id:06d}.png  visible, 0/255
         scene_camera.json                 cam_K, depth_scale, cam_R_w2c, cam_t_w2c (mm)
@@ -31,6 +34,9 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
                                           every target by gt_id and every distractor, floor, walls,
                                           backdrop, lights, ambient, shadows); with rgb/ the only files
                                           that change when only the appearance changes
+        scene_effects.json                gtforge side file, when effects are on: per im_id the image
+                                          effects drawn for rgb/ (render/effects.py); rgb-only like
+                                          scene_appearance.json
         scene_hands.json                  gtforge side file, per image a list of hands (not in scene_gt:
                                           hands are not rigid): model parameters in the camera frame,
                                           21 keypoints (camera frame in metres, pixels, visibility, occluder), masks,
@@ -73,6 +79,11 @@ OCCLUSION_FILE = "scene_gt_occlusion.json"
 ENV_FILE = "scene_env.json"
 HANDS_FILE = "scene_hands.json"
 APPEARANCE_FILE = "scene_appearance.json"
+#: Per-frame image-effect parameters (``effects``; render/effects.py), when any effect is on.
+EFFECTS_FILE = "scene_effects.json"
+#: Simulated depth-sensor layer (``output.depth_noisy``): folder of uint16 PNGs and its per-frame parameters.
+DEPTH_NOISY_DIR = "depth_noisy"
+DEPTH_NOISY_FILE = "scene_depth_noisy.json"
 #: Dataset-level folder of the distractor models (BOP ``models/`` layout, mm).
 DISTRACTOR_MODELS = "models_distractors"
 
@@ -182,30 +193,48 @@ class ImagesWriter:
                 (self.tmp / sub).mkdir(parents=True, exist_ok=True)
         self.scene_camera: dict = {}
         self.depth_overflow = 0
+        self.noisy = out.depth_noisy is not None
+        if self.noisy:
+            (self.tmp / DEPTH_NOISY_DIR).mkdir(parents=True, exist_ok=True)
+        self.scene_effects: dict = {}
+        self.scene_depth_noisy: dict = {}
 
     def add_frame(self, frame: FrameRecord) -> None:
-        """Write the RGB (JPEG quality ``jpg_quality`` or PNG) and depth (uint16 PNG) images; record the camera."""
+        """Write the RGB (JPEG quality ``frame.jpg_quality``, else ``jpg_quality``; or PNG), depth (uint16 PNG) and
+        ``depth_noisy`` (same encoding) images; record the camera, the image effects and the depth-sensor draws."""
         im_id, view = frame.im_id, frame.view
         if self.layers.rgb and frame.rgb is not None:
             p = self.tmp / rgb_relpath(im_id, self.image_format)
             img = Image.fromarray(frame.rgb)
             if self.image_format == "jpg":
-                img.save(p, quality=self.jpg_quality)
+                img.save(p, quality=self.jpg_quality if frame.jpg_quality is None else int(frame.jpg_quality))
             else:
                 img.save(p, compress_level=1)
         if self.layers.depth:
             vals, over = depth_to_png_values(frame.depth, self.depth_scale)
             self.depth_overflow += over
             Image.fromarray(vals).save(self.tmp / "depth" / f"{im_id:06d}.png", compress_level=1)
+        if self.noisy and frame.depth_noisy is not None:
+            vals, over = depth_to_png_values(frame.depth_noisy, self.depth_scale)
+            self.depth_overflow += over
+            Image.fromarray(vals).save(self.tmp / DEPTH_NOISY_DIR / f"{im_id:06d}.png", compress_level=1)
+            self.scene_depth_noisy[im_id] = frame.depth_sensor
+        if frame.effects is not None:
+            self.scene_effects[im_id] = frame.effects
         cam_T_world = invert_pose(view.world_T_cam)
         self.scene_camera[im_id] = {"cam_K": _fl(view.K), "depth_scale": float(self.depth_scale),
                                     "cam_R_w2c": _fl(cam_T_world[:3, :3]), "cam_t_w2c": _fl(cam_T_world[:3, 3] * 1000.0)}
 
     def finish(self) -> None:
-        """Write ``scene_camera.json``, ``scene_env.json`` and ``scene_appearance.json``."""
+        """Write ``scene_camera.json``, ``scene_env.json``, ``scene_appearance.json`` and, when on,
+        ``scene_effects.json`` and ``scene_depth_noisy.json`` (per ``im_id``: the drawn parameters)."""
         write_json_atomic(self.tmp / "scene_camera.json", self.scene_camera, per_key_lines=True)
         write_json_atomic(self.tmp / ENV_FILE, self.env)
         write_json_atomic(self.tmp / APPEARANCE_FILE, self.appearance)
+        if self.scene_effects:
+            write_json_atomic(self.tmp / EFFECTS_FILE, self.scene_effects, per_key_lines=True)
+        if self.noisy:
+            write_json_atomic(self.tmp / DEPTH_NOISY_FILE, self.scene_depth_noisy, per_key_lines=True)
         if self.depth_overflow:
             log.warning("%s: %d depth pixels beyond the uint16 range were written as 0 (raise output.depth_scale)",
                         self.final, self.depth_overflow)

@@ -22,6 +22,7 @@ from ..assets.loaders import AssetLibrary
 from ..assets.procedural_hand import build_procedural_hand
 from ..config.schema import Recipe
 from ..config.views import view_control
+from ..core.rng import scene_rng
 from ..formats.atomic import AtomicFolder
 from ..formats.bop import scene_path
 from ..formats.protocol import FrameRecord, SceneContext
@@ -33,9 +34,12 @@ from ..scenes.clutter import build_scene
 from ..scenes.hands import TargetMeshes, hand_axes, place_hands
 from ..scenes.physics import CollisionShapes, SettleReport, settle
 from ..scenes.views import ViewSampler
+from ..render.depth_sensor import sample_depth_sensor, simulate_depth
+from ..render.effects import apply_effects, point_depth, sample_effects, visible_object_depths
 
 #: Keys of the per-stage timings (seconds) that :meth:`SceneWorker.run_scene` reports.
-STAGES = ("scene", "physics", "views", "hands", "composite", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "write")
+STAGES = ("scene", "physics", "views", "hands", "composite", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "effects",
+          "depth_noisy", "write")
 
 
 def load_recipe_backgrounds(recipe: Recipe, base_dir) -> list:
@@ -214,7 +218,34 @@ class SceneWorker:
         labels = annotate_view(desc, view, bufs.ids, bufs.depth, bufs.amodal, out.occlusion_thresholds)
         hands = annotate_hands(desc, view, bufs.ids, bufs.depth, bufs.amodal, out.occlusion_thresholds)
         t["annotate"] += time.perf_counter() - t0
-        return FrameRecord(im_id=im_id, view=view, rgb=bufs.rgb, depth=bufs.depth, labels=labels, hands=hands)
+        effects = quality = None
+        if self.recipe.effects.enabled():
+            t0 = time.perf_counter()
+            effects, quality = self._effects(desc, im_id, view, bufs)
+            t["effects"] += time.perf_counter() - t0
+        noisy = sensor = None
+        if out.depth_noisy is not None:
+            t0 = time.perf_counter()
+            p = sample_depth_sensor(out.depth_noisy, scene_rng(self.recipe.seed, desc.scene_index, "depth_sensor", im_id))
+            noisy, sensor = simulate_depth(bufs.depth, view.K, p), p.to_json()
+            t["depth_noisy"] += time.perf_counter() - t0
+        return FrameRecord(im_id=im_id, view=view, rgb=bufs.rgb, depth=bufs.depth, labels=labels, hands=hands,
+                           depth_noisy=noisy, depth_sensor=sensor, effects=effects, jpg_quality=quality)
+
+    def _effects(self, desc, im_id: int, view, bufs) -> tuple[dict, int | None]:
+        """Draw this frame's image effects (stream ``effects``, sub-stream ``im_id``) and apply them to ``bufs.rgb``
+        (render/effects.py; RGB only). Focus ``look_at`` is the depth of ``camera.look_at.center`` (AR: the drawn
+        distance); ``object``: a visible labelled instance's median depth. Returns (parameters as JSON, JPEG quality)."""
+        r = self.recipe
+        cfg = r.effects
+        look_at = (point_depth(view.world_T_cam, r.camera.look_at.center)
+                   if r.camera is not None and desc.ar is None else None)
+        objects = visible_object_depths(bufs.ids, bufs.depth) if cfg.defocus.focus == "object" else ()
+        params = sample_effects(cfg, scene_rng(r.seed, desc.scene_index, "effects", im_id),
+                                look_at_depth=look_at, object_depths=objects)
+        if bufs.rgb is not None:
+            bufs.rgb = apply_effects(bufs.rgb, bufs.depth, view.K, params)
+        return params.to_json(), params.jpeg_quality
 
     def close(self) -> None:
         """Free the renderer's GL context."""
