@@ -28,7 +28,7 @@ def scene_context(root, scene_id: int, image_format="png", hands=None) -> tuple[
     """A scene folder and the context its writers get, for a scene without objects (writer tests need no renderer)."""
     folder = AtomicFolder(scene_path(root, "train_pbr", scene_id))
     layers = SimpleNamespace(rgb=True, depth=True, mask=True, mask_visib=True)
-    out = SimpleNamespace(layers=layers, depth_scale=0.1, image_format=image_format, jpg_quality=95,
+    out = SimpleNamespace(layers=layers, depth_scale=0.1, image_format=image_format, jpg_quality=95, depth_noisy=None,
                           coco_ignore_visib_fract=0.1, formats=["bop"])
     scene = SceneDescription(scene_index=scene_id, objects=(), floor=Floor(size=1.0, color=np.ones(3)), walls=(),
                              lights=(), ambient=0.3, background_color=np.zeros(3), views=())
