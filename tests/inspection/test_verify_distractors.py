@@ -68,7 +68,8 @@ def distractor_dataset(tmp_path):
                              distractors=(ObjectInstance(1, 1, world_T_cam @ cam_T_dis),))
     folder = AtomicFolder(scene_path(root, "train_pbr", 0))
     layers = SimpleNamespace(rgb=True, depth=True, mask=True, mask_visib=True)
-    out = SimpleNamespace(layers=layers, depth_scale=0.1, image_format="png", jpg_quality=95, formats=["bop"])
+    out = SimpleNamespace(layers=layers, depth_scale=0.1, image_format="png", jpg_quality=95, formats=["bop"],
+                          depth_noisy=None)
     ctx = SceneContext(root=root, folder=folder.path, split="train_pbr", scene_id=0, output=out,
                        recipe=SimpleNamespace(hands=None, output=out), library=None, scene=scene)
     canvas, ids, depth = analytic_buffers()

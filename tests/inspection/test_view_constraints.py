@@ -67,7 +67,8 @@ def write_frames(root, recipe_camera):
                             lights=(), ambient=0.3, background_color=np.zeros(3), views=(view,) * 3)
     folder = AtomicFolder(scene_path(root, "train_pbr", 0))
     layers = SimpleNamespace(rgb=True, depth=True, mask=True, mask_visib=True)
-    out = SimpleNamespace(layers=layers, depth_scale=0.1, image_format="png", jpg_quality=95, formats=["bop"])
+    out = SimpleNamespace(layers=layers, depth_scale=0.1, image_format="png", jpg_quality=95, formats=["bop"],
+                          depth_noisy=None)
     ctx = SceneContext(root=root, folder=folder.path, split="train_pbr", scene_id=0, output=out,
                        recipe=SimpleNamespace(hands=None, output=out), library=None, scene=desc)
     writers = [ImagesWriter(ctx), BopWriter(ctx)]
