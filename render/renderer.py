@@ -122,8 +122,17 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import numpy as np  # noqa: E402
 import pyrender  # noqa: E402
 import pyrender.renderer as _pyrender_renderer  # noqa: E402
-from OpenGL.GL import (GL_CLAMP_TO_BORDER, GL_CULL_FACE, GL_FLOAT, GL_POLYGON_OFFSET_FILL,  # noqa: E402
-                       GL_SCISSOR_TEST, glDisable, glEnable, glPolygonOffset, glScissor)
+from OpenGL.GL import (GL_CLAMP_TO_BORDER, GL_COLOR_ATTACHMENT0, GL_COLOR_BUFFER_BIT,  # noqa: E402
+                       GL_COLOR_LOGIC_OP, GL_CULL_FACE, GL_DEPTH_ATTACHMENT, GL_DEPTH_COMPONENT24,
+                       GL_DEPTH_BUFFER_BIT, GL_DEPTH_COMPONENT, GL_DEPTH_TEST, GL_DRAW_FRAMEBUFFER, GL_FLOAT,
+                       GL_FRAMEBUFFER, GL_FRAMEBUFFER_COMPLETE, GL_LESS, GL_LINEAR, GL_NEAREST, GL_OR,
+                       GL_PACK_ALIGNMENT, GL_POLYGON_OFFSET_FILL, GL_UNPACK_ALIGNMENT, GL_READ_FRAMEBUFFER, GL_RENDERBUFFER, GL_RGB,
+                       GL_RGBA, GL_RGBA8, GL_SCISSOR_TEST, GL_TRUE, GL_FALSE, GL_UNSIGNED_BYTE,
+                       glBindFramebuffer, glBindRenderbuffer, glBlitFramebuffer, glCheckFramebufferStatus, glClear,
+                       glDeleteFramebuffers, glDeleteRenderbuffers, glDepthFunc, glDepthMask, glDepthRange,
+                       glDisable, glEnable, glFramebufferRenderbuffer, glGenFramebuffers, glGenRenderbuffers,
+                       glLogicOp, glPixelStorei, glPolygonOffset, glReadPixels, glRenderbufferStorage,
+                       glRenderbufferStorageMultisample, glScissor, glViewport)
 import trimesh  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 import pyrender.light as _pyrender_light  # noqa: E402
@@ -132,9 +141,9 @@ from pyrender.shader_program import ShaderProgramCache  # noqa: E402
 from ..assets.loaders import AssetLibrary  # noqa: E402
 from ..assets.textures import box_uv, jitter_hsv, load_texture  # noqa: E402
 from ..core.description import Backdrop, Light, Material, SceneDescription, View  # noqa: E402
-from ..core.geometry import (OPENCV_TO_OPENGL, backproject, box_corners, make_pose, project_points,  # noqa: E402
+from ..core.geometry import (OPENCV_TO_OPENGL, box_corners, invert_pose, make_pose, project_points,  # noqa: E402
                              transform_points)
-from ..core.ids import MAX_INSTANCE_ID, REAL_ID, decode_ids, encode_ids  # noqa: E402
+from ..core.ids import MAX_INSTANCE_ID, REAL_ID, encode_ids  # noqa: E402
 
 #: Cone half-angle (radians) of the spot light that stands in for a shadow-casting point light.
 POINT_SHADOW_CONE = math.radians(75.0)
@@ -154,6 +163,28 @@ _IDENTITY_HSV = np.array([0.0, 1.0, 1.0])
 #: millimetre of the default recipe's scene, and drawing each map costs a quarter.
 SHADOW_MAP_SIZE = 2048
 _pyrender_light.SHADOW_TEX_SZ = _pyrender_renderer.SHADOW_TEX_SZ = SHADOW_MAP_SIZE
+
+
+#: Anti-aliasing of the lit RGB pass: ``edges`` (one sample per pixel, then :func:`edge_antialias` at the
+#: surface boundaries the ID + depth pass finds) or ``msaa`` (pyrender's 4x multisampling: on llvmpipe it
+#: cost about 40 % of the lit pass, 120 to 190 ms of CPU per 640 x 480 view of the default recipe).
+RGB_ANTIALIAS = "edges"
+#: Samples of the framebuffer of the ID + depth pass. Its fragments are shaded once at the pixel centre
+#: (``GL_MULTISAMPLE`` off, as in pyrender), but llvmpipe's multisampled depth buffer resolves to depth values
+#: that differ from a single-sample buffer's by up to one 24-bit step (about 1 um at 1 m); 4 keeps the depth
+#: of earlier builds bit for bit.
+ID_SAMPLES = 4
+#: MSAA samples of the AR passes: their coverage is the inserted objects' anti-aliased alpha.
+AR_SAMPLES = 4
+#: Silhouettes drawn per amodal pass, one bit each in the R, G and B bytes of the colour buffer.
+_BITS_PER_PASS = 24
+
+
+def _bit_color(k: int) -> tuple:
+    """The seg colour (0..255 per channel) that sets bit ``k`` (0..23) of a pixel read as uint32 (R lowest)."""
+    c = [0, 0, 0]
+    c[k // 8] = 1 << (k % 8)
+    return tuple(c)
 
 
 class _OrderedNodes(dict):
@@ -251,6 +282,175 @@ def _shadow_maps(impl, matrices: dict, casting: set):
         yield
     finally:
         del impl._get_light_cam_matrices, impl._shadow_mapping_pass  # back to the class's methods
+
+
+@dataclass
+class _Pass:
+    """What the next pyrender forward pass draws into and reads back (see :class:`_Targets`).
+
+    ``samples``: 0 (one sample at each pixel centre) or the MSAA sample count; ``window`` (x0, y0, x1, y1):
+    the part of the viewport that is cleared, drawn and read (image rows from the top, half-open);
+    ``read``: ``rgb`` / ``rgba`` (uint8 colour), ``ids`` (RGBA as uint32 with the alpha byte cleared: the
+    instance id, :func:`gtforge.core.ids.decode_ids`) or ``bits`` (RGBA as uint32); ``depth``: also read the
+    depth buffer (linear metres, 0 where nothing was drawn); ``union``: every fragment whose depth is in
+    front of the far plane ORs its colour into the pixel (``GL_COLOR_LOGIC_OP``) without writing depth, so
+    each bit holds the coverage of the meshes drawn in that bit as if each were drawn alone.
+    """
+
+    samples: int = 0
+    window: tuple | None = None
+    read: str = "rgb"
+    depth: bool = False
+    union: bool = False
+    order: list | None = None
+
+
+def _linear_depth(d: np.ndarray, znear: float, zfar: float) -> np.ndarray:
+    """Window depth (float32, 1 = far plane) -> z in metres, 0 where nothing was drawn.
+
+    The same float32 operations, in the same order, as pyrender's ``Renderer._read_main_framebuffer``, so
+    the values are bit-identical to pyrender's.
+    """
+    far = d == 1.0
+    x = 2.0 * d - 1.0
+    z = (2.0 * znear * zfar) / (zfar + znear - x * (zfar - znear))
+    z[far] = 0.0
+    return z
+
+
+class _Targets:
+    """The renderer's own offscreen framebuffers, in place of pyrender's main framebuffer.
+
+    pyrender draws every forward pass into one 4x multisampled framebuffer of exactly the viewport's size
+    (re-created whenever the viewport changes: every amodal window did), resolves it with a blit and reads
+    back colour and depth, converting depth whether it is wanted or not. Here:
+
+    * passes that need one sample per pixel (instance IDs, depth, silhouettes) draw into a single-sample
+      framebuffer (colour RGBA8, depth 24 bit, as pyrender's), which only grows;
+    * the lit RGB pass draws into a multisampled one when ``samples`` > 0 and is resolved into the first;
+    * the scissor box limits clears, draws, resolves and reads to ``_Pass.window``;
+    * only what ``_Pass`` asks for is read back.
+
+    While a :class:`Renderer` holds its context, its pyrender renderer's ``_configure_forward_pass_viewport``
+    and ``_read_main_framebuffer`` are replaced by :meth:`configure` and :meth:`read` (on that instance
+    only; pyrender's shadow-map passes are untouched).
+    """
+
+    def __init__(self, impl):
+        self.impl = impl
+        self.pass_ = _Pass()
+        self._fbs: dict[int, tuple] = {}  # samples -> (framebuffer, (colour, depth) renderbuffers, (w, h))
+
+    def _framebuffer(self, samples: int, w: int, h: int) -> int:
+        """The framebuffer with ``samples`` (0: single-sample) at least ``w`` x ``h`` (grown when needed)."""
+        have = self._fbs.get(samples)
+        if have is not None and have[2][0] >= w and have[2][1] >= h:
+            return have[0]
+        if have is not None:
+            w, h = max(w, have[2][0]), max(h, have[2][1])
+            self._delete(samples)
+        rbs = glGenRenderbuffers(2)
+        for rb, fmt in zip(rbs, (GL_RGBA8, GL_DEPTH_COMPONENT24)):
+            glBindRenderbuffer(GL_RENDERBUFFER, rb)
+            if samples:
+                glRenderbufferStorageMultisample(GL_RENDERBUFFER, samples, fmt, w, h)
+            else:
+                glRenderbufferStorage(GL_RENDERBUFFER, fmt, w, h)
+        fb = glGenFramebuffers(1)
+        glBindFramebuffer(GL_FRAMEBUFFER, fb)
+        glFramebufferRenderbuffer(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_RENDERBUFFER, rbs[0])
+        glFramebufferRenderbuffer(GL_FRAMEBUFFER, GL_DEPTH_ATTACHMENT, GL_RENDERBUFFER, rbs[1])
+        if glCheckFramebufferStatus(GL_FRAMEBUFFER) != GL_FRAMEBUFFER_COMPLETE:  # pragma: no cover - driver
+            raise RuntimeError(f"cannot create a {w}x{h} framebuffer with {samples} samples")
+        self._fbs[samples] = (fb, rbs, (w, h))
+        return fb
+
+    def _delete(self, samples: int) -> None:
+        fb, rbs, _ = self._fbs.pop(samples)
+        glDeleteFramebuffers(1, [fb])
+        glDeleteRenderbuffers(2, list(rbs))
+
+    def delete(self) -> None:
+        """Free the framebuffers (the context must be current)."""
+        for samples in list(self._fbs):
+            self._delete(samples)
+
+    def _scissor(self) -> tuple:
+        """(x0, y0, x1, y1) of the pass in image rows from the top, and the same box in GL window coordinates."""
+        vw, vh = self.impl.viewport_width, self.impl.viewport_height
+        x0, y0, x1, y1 = self.pass_.window or (0, 0, vw, vh)
+        return (x0, y0, x1, y1), (x0, vh - y1, x1 - x0, y1 - y0)
+
+    def sorted_mesh_nodes(self, scene) -> list:
+        """Replaces ``pyrender.Renderer._sorted_mesh_nodes``: the pass's ``order`` when it has one, else
+        pyrender's (solid meshes far to near by node origin, then transparent ones far to near)."""
+        if self.pass_.order is not None:
+            return self.pass_.order
+        return type(self.impl)._sorted_mesh_nodes(self.impl, scene)
+
+    def configure(self, flags) -> None:
+        """Replaces ``pyrender.Renderer._configure_forward_pass_viewport``: bind, scissor and set up depth."""
+        p, impl = self.pass_, self.impl
+        vw, vh = impl.viewport_width, impl.viewport_height
+        glBindFramebuffer(GL_FRAMEBUFFER, self._framebuffer(p.samples, vw, vh))
+        glViewport(0, 0, vw, vh)
+        glEnable(GL_SCISSOR_TEST)
+        glScissor(*self._scissor()[1])
+        glEnable(GL_DEPTH_TEST)
+        glDepthMask(GL_TRUE)
+        glDepthFunc(GL_LESS)
+        glDepthRange(0.0, 1.0)
+        if p.union:  # depth cleared here: pyrender's clear cannot write it once the mask is off
+            glClear(GL_DEPTH_BUFFER_BIT)
+            glDepthMask(GL_FALSE)
+            glEnable(GL_COLOR_LOGIC_OP)
+            glLogicOp(GL_OR)
+
+    def read(self, scene, flags):
+        """Replaces ``pyrender.Renderer._read_main_framebuffer``: (colour, depth) of the pass window, rows from
+        the top; colour (h, w, 3|4) uint8 or (h, w) uint32 (``read`` ids/bits), depth (h, w) float32 or None."""
+        p = self.pass_
+        try:
+            (x0, y0, x1, y1), (gx, gy, w, h) = self._scissor()
+            if p.samples:  # resolve (the scissor box limits the blit)
+                ss = self._framebuffer(0, *self._fbs[p.samples][2])
+                glBindFramebuffer(GL_READ_FRAMEBUFFER, self._fbs[p.samples][0])
+                glBindFramebuffer(GL_DRAW_FRAMEBUFFER, ss)
+                glBlitFramebuffer(gx, gy, gx + w, gy + h, gx, gy, gx + w, gy + h, GL_COLOR_BUFFER_BIT, GL_LINEAR)
+                if p.depth:
+                    glBlitFramebuffer(gx, gy, gx + w, gy + h, gx, gy, gx + w, gy + h, GL_DEPTH_BUFFER_BIT, GL_NEAREST)
+            glBindFramebuffer(GL_READ_FRAMEBUFFER, self._fbs[0][0])
+            glPixelStorei(GL_PACK_ALIGNMENT, 1)
+            if p.read in ("ids", "bits"):
+                color = np.frombuffer(glReadPixels(gx, gy, w, h, GL_RGBA, GL_UNSIGNED_BYTE), np.uint32).reshape(h, w)
+                color = color[::-1] & np.uint32(0xFFFFFF) if p.read == "ids" else color[::-1]
+            else:
+                k = 4 if p.read == "rgba" else 3
+                buf = glReadPixels(gx, gy, w, h, GL_RGBA if k == 4 else GL_RGB, GL_UNSIGNED_BYTE)
+                color = np.frombuffer(buf, np.uint8).reshape(h, w, k)[::-1]
+            depth = None
+            if p.depth:
+                d = np.frombuffer(glReadPixels(gx, gy, w, h, GL_DEPTH_COMPONENT, GL_FLOAT), np.float32)
+                cam = scene.main_camera_node.camera
+                depth = _linear_depth(d.reshape(h, w)[::-1].copy(), cam.znear, cam.zfar)
+            return color, depth
+        finally:
+            glDisable(GL_SCISSOR_TEST)
+            glDisable(GL_COLOR_LOGIC_OP)
+            glDepthMask(GL_TRUE)
+
+
+@contextlib.contextmanager
+def _own_targets(targets: "_Targets"):
+    """Within the block, ``targets.impl`` (a pyrender renderer) draws its forward passes into ``targets``."""
+    impl = targets.impl
+    impl._configure_forward_pass_viewport = targets.configure
+    impl._read_main_framebuffer = targets.read
+    impl._sorted_mesh_nodes = targets.sorted_mesh_nodes
+    try:
+        yield
+    finally:
+        del impl._configure_forward_pass_viewport, impl._read_main_framebuffer, impl._sorted_mesh_nodes
 
 
 @dataclass
@@ -493,6 +693,11 @@ class Renderer:
                 "Install Mesa's EGL (Debian/Ubuntu: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) "
                 "or an NVIDIA driver with EGL, and keep PYOPENGL_PLATFORM=egl."
             ) from e
+        self._r._platform.make_current()
+        # pyrender uploads textures with GL's default row alignment of 4 bytes: an RGB image whose rows are not
+        # a multiple of 4 bytes long (chelsea.png, 451 px; pybullet's tray.jpg, 299 px) was sheared and read
+        # past its buffer's end (texels differing from run to run). Rows are tightly packed in numpy.
+        glPixelStorei(GL_UNPACK_ALIGNMENT, 1)
         shaders = _shadow_shader_dir()
         if shaders is not None:
             self._r._renderer._program_cache = ShaderProgramCache(shader_dir=shaders)
@@ -517,6 +722,8 @@ class Renderer:
         self._casting: set = set()
         self._shadow_flags = 0
         self._backdrop_cache: dict = {}
+        self._targets = _Targets(self._r._renderer)
+        self._in_drawing = False
         self.description: SceneDescription | None = None
         #: seconds spent in each pass by the last :meth:`render_view` call
         self.last_timings: dict[str, float] = {}
@@ -721,12 +928,12 @@ class Renderer:
     def _fit_shadow_frusta(self, receivers: np.ndarray | None) -> None:
         """Fit the shadow frustum of every directional and spot light to ``receivers`` (module doc), in place.
 
-        ``receivers`` (n, 3) are the world points the view sees (from its depth pass). None (AR scenes, whose
-        shadow catcher is not in the depth pass): the casters' box corners and their shadows on the plane z = 0.
-        No frustum is fitted when there is nothing to receive a shadow.
+        ``receivers`` (3, n) are the world points the view sees (from its depth pass, :func:`_view_receivers`).
+        None (AR scenes, whose shadow catcher is not in the depth pass): the casters' box corners and their
+        shadows on the plane z = 0. No frustum is fitted when there is nothing to receive a shadow.
         """
         self._light_matrices.clear()
-        if receivers is not None and not len(receivers) or receivers is None and not len(self._caster_pts):
+        if receivers is not None and not receivers.shape[1] or receivers is None and not len(self._caster_pts):
             return
         occluders = np.vstack([self._caster_pts, self._wall_pts])
         for node in self._light_nodes:
@@ -734,12 +941,12 @@ class Renderer:
             if isinstance(node.light, pyrender.DirectionalLight):
                 pts = receivers
                 if pts is None:
-                    pts = np.vstack([self._caster_pts, _on_floor_along(self._caster_pts, -pose[:3, 2])])
+                    pts = np.vstack([self._caster_pts, _on_floor_along(self._caster_pts, -pose[:3, 2])]).T
                 self._light_matrices[node] = _directional_frustum(pose, pts, occluders)
             elif isinstance(node.light, pyrender.SpotLight):
                 pts = receivers
                 if pts is None:
-                    pts = np.vstack([self._caster_pts, _on_floor_from(self._caster_pts, pose[:3, 3])])
+                    pts = np.vstack([self._caster_pts, _on_floor_from(self._caster_pts, pose[:3, 3])]).T
                 self._light_matrices[node] = _spot_frustum(pose, node.light.outerConeAngle, pts, occluders)
 
     # ------------------------------------------------------------------ scene
@@ -849,10 +1056,30 @@ class Renderer:
         if self.description is None:
             raise ValueError("render_view: call set_scene first")
         self.width, self.height = int(view.width), int(view.height)  # AR backgrounds differ in size
-        with _both_faces(), _shadow_maps(self._r._renderer, self._light_matrices, self._casting):
-            self._r._platform.make_current()
-            glDisable(GL_CULL_FACE)
+        with self._drawing():
             return self._render_view(view, rgb, amodal)
+
+    @contextlib.contextmanager
+    def _drawing(self):
+        """Within the block (re-entrant), the context is current and pyrender draws both faces, uses the
+        fitted shadow frusta and draws into :class:`_Targets`."""
+        if self._in_drawing:
+            yield
+            return
+        self._in_drawing = True
+        try:
+            with _both_faces(), _shadow_maps(self._r._renderer, self._light_matrices, self._casting), \
+                    _own_targets(self._targets):
+                self._r._platform.make_current()
+                glDisable(GL_CULL_FACE)
+                yield
+        finally:
+            self._in_drawing = False
+
+    def _draw(self, flags, seg_node_map=None, **pass_kw):
+        """One pyrender pass of the scene into :class:`_Targets` as ``_Pass(**pass_kw)`` says; (colour, depth)."""
+        self._targets.pass_ = _Pass(**pass_kw)
+        return self._r.render(self._scene, flags=flags, seg_node_map=seg_node_map)
 
     def _render_view(self, view: View, rgb: bool, amodal: bool) -> FrameBuffers:
         W, H = self.width, self.height
@@ -861,9 +1088,9 @@ class Renderer:
         self._use_camera(self._cam_node, _gl_camera(view.K, view.znear, view.zfar), view.world_T_cam)
         color = rgba = shadow = None
         t0 = time.perf_counter()
-        seg, depth = r.render(self._scene, flags=pyrender.RenderFlags.SEG | pyrender.RenderFlags.SKIP_CULL_FACES,
-                              seg_node_map=self._seg_map)
-        ids = decode_ids(seg)
+        seg, depth = self._draw(pyrender.RenderFlags.SEG | pyrender.RenderFlags.SKIP_CULL_FACES, self._seg_map,
+                                samples=ID_SAMPLES, read="ids", depth=True)
+        ids = seg.astype(np.int32)
         t1 = time.perf_counter()
         if self.description.ar is not None:
             if self._shadow_flags:
@@ -871,48 +1098,69 @@ class Renderer:
             rgba, shadow = self._ar_layers()
         elif rgb:
             if self._shadow_flags:
-                self._fit_shadow_frusta(transform_points(view.world_T_cam, backproject(depth, view.K)))
-            color = self._rgb_pass(view)
+                self._fit_shadow_frusta(_view_receivers(depth, view))
+            color = self._rgb_pass(view, ids, depth)
         t2 = time.perf_counter()
-        masks = {}
-        t3 = time.perf_counter()
-        if amodal and self._obj_nodes:
-            cam_T_world = np.linalg.inv(view.world_T_cam)
-            for inst_id in self._obj_nodes:
-                masks[inst_id] = self._amodal_canvas(view, cam_T_world, inst_id)
-            r.viewport_width, r.viewport_height = W, H
+        masks = self._amodal_masks(view) if amodal and self._obj_nodes else {}
         self.last_timings = {"render_rgb": t2 - t1, "render_ids_depth": t1 - t0,
-                             "render_amodal": time.perf_counter() - t3}
+                             "render_amodal": time.perf_counter() - t2}
         return FrameBuffers(rgb=None if color is None else np.ascontiguousarray(color),
                             depth=np.ascontiguousarray(depth, dtype=np.float32), ids=ids, amodal=masks,
                             rgba=rgba, shadow=shadow)
 
-    def _rgb_pass(self, view: View) -> np.ndarray:
-        """The lit image (H, W, 3) uint8, over ``background_color`` or composited over the backdrop."""
+    def _rgb_pass(self, view: View, ids: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """The lit image (H, W, 3) uint8, over ``background_color`` or composited over the backdrop, then
+        anti-aliased (:data:`RGB_ANTIALIAS`; ``ids`` and ``depth`` are the view's ID + depth pass)."""
+        color = self._lit_image(view)
+        if RGB_ANTIALIAS == "edges":
+            color = edge_antialias(color, surface_edges(ids, depth))
+        return color
+
+    def _lit_image(self, view: View) -> np.ndarray:
         flags = pyrender.RenderFlags.SKIP_CULL_FACES | (self._shadow_flags if self._light_matrices else 0)
         backdrop = self.description.backdrop
+        order = self._front_to_back(view)
+        samples = 4 if RGB_ANTIALIAS == "msaa" else 0
         if backdrop is None:
-            color, _ = self._r.render(self._scene, flags=flags)
-            return color
+            color, _ = self._draw(flags, samples=samples, read="rgb", order=order)
+            return np.ascontiguousarray(color)
         bg = self._scene.bg_color
         self._scene.bg_color = np.zeros(4)
         try:
-            layer, _ = self._r.render(self._scene, flags=flags | pyrender.RenderFlags.RGBA)
+            layer, _ = self._draw(flags | pyrender.RenderFlags.RGBA, samples=samples, read="rgba", order=order)
         finally:
             self._scene.bg_color = bg
-        alpha = layer[..., 3:4].astype(np.float32) / 255.0
-        back = self._backdrop_image(backdrop, view)
-        out = layer[..., :3].astype(np.float32) + (1.0 - alpha) * back  # the layer is premultiplied by coverage
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        out = np.ascontiguousarray(layer[..., :3])
+        idx = np.flatnonzero(layer[..., 3] < 255)  # where the backdrop shows (fully covered pixels stay as drawn)
+        if idx.size:
+            v, u = np.divmod(idx, self.width)
+            alpha = layer[v, u, 3:4].astype(np.float32) / 255.0
+            back = self._backdrop_pixels(backdrop, view, v, u)
+            mixed = layer[v, u, :3].astype(np.float32) + (1.0 - alpha) * back  # the layer is premultiplied by coverage
+            out.reshape(-1, 3)[idx] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+        return out
 
-    def _backdrop_image(self, backdrop: Backdrop, view: View) -> np.ndarray:
-        """(H, W, 3) float32 in 0..255: the backdrop as seen from ``view``."""
+    def _front_to_back(self, view: View) -> list:
+        """Draw order of the lit pass: opaque meshes near to far (node origins), the floor after them, then the
+        transparent ones far to near (as pyrender). Opaque surfaces hidden behind nearer ones then fail the
+        depth test before they are shaded; only exact depth ties can be resolved differently."""
+        cam = view.world_T_cam[:3, 3]
+        solid, clear = [], []
+        floor = self._static_nodes[0] if self.description.ar is None and self._static_nodes else None
+        for n in self._scene.mesh_nodes:
+            if n is not floor:
+                (clear if n.mesh.is_transparent else solid).append(n)
+        dist = lambda n: float(np.linalg.norm(self._scene.get_pose(n)[:3, 3] - cam))  # noqa: E731
+        return sorted(solid, key=dist) + ([floor] if floor is not None else []) + sorted(clear, key=lambda n: -dist(n))
+
+    def _backdrop_pixels(self, backdrop: Backdrop, view: View, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """(k, 3) float32 in 0..255: the backdrop as seen from ``view`` at image pixels (row ``v``, column ``u``)."""
         W, H = self.width, self.height
         if backdrop.kind == "color":
-            return np.broadcast_to(np.asarray(backdrop.color, np.float32) * 255.0, (H, W, 3))
+            return np.broadcast_to(np.asarray(backdrop.color, np.float32) * 255.0, (len(v), 3))
         if backdrop.kind == "sky":
-            return sky_image(backdrop.color, backdrop.zenith if backdrop.zenith is not None else backdrop.color,
-                             view.K, view.world_T_cam, W, H) * 255.0
+            zenith = backdrop.zenith if backdrop.zenith is not None else backdrop.color
+            return _sky_colors(backdrop.color, zenith, view.K, view.world_T_cam, u, v) * 255.0
         if backdrop.kind == "photo":
             if backdrop.photo is None:
                 raise ValueError("photo backdrop without a photo")
@@ -920,14 +1168,13 @@ class Renderer:
             if ck not in self._backdrop_cache:
                 self._backdrop_cache[ck] = photo_backdrop(load_texture(backdrop.photo.key, max_size=max(1024, W, H)),
                                                           backdrop.crop, W, H).astype(np.float32)
-            return self._backdrop_cache[ck]
+            return self._backdrop_cache[ck][v, u]
         raise ValueError(f"unknown backdrop kind {backdrop.kind!r}")
 
     def _ar_layers(self):
         """AR passes: the inserted objects alone (RGBA, transparent elsewhere, anti-aliased edges), and the
         shadow ratio: brightness of the shadow-catcher ground with the objects over its brightness without
         them (1 where no shadow falls or no ground is seen)."""
-        r = self._r
         if not self._obj_nodes and not self._distractor_nodes:
             # nothing inserted (pyrender's shadow pass also fails without visible meshes)
             return np.zeros((self.height, self.width, 4), np.uint8), np.ones((self.height, self.width), np.float32)
@@ -946,13 +1193,13 @@ class Renderer:
         try:
             visible(occl, False)
             visible([catcher], False)
-            layer, _ = r.render(self._scene, flags=base)
+            layer, _ = self._draw(base, samples=AR_SAMPLES, read="rgba")
             shadow = np.ones(layer.shape[:2], np.float32)
             if shadows:
                 visible([catcher], True)
-                with_objs, _ = r.render(self._scene, flags=base)
+                with_objs, _ = self._draw(base, samples=AR_SAMPLES, read="rgba")
                 visible(objs, False)
-                ground, _ = r.render(self._scene, flags=base)
+                ground, _ = self._draw(base, samples=AR_SAMPLES, read="rgba")
                 lum = lambda im: im[..., :3].astype(np.float32).mean(axis=-1)  # noqa: E731
                 seen = ground[..., 3] > 0
                 shadow[seen] = np.clip((lum(with_objs)[seen] + 1.0) / (lum(ground)[seen] + 1.0), 0.0, 1.0)
@@ -961,6 +1208,69 @@ class Renderer:
             visible(objs + occl + [catcher], True)
             self._scene.bg_color = bg
         return np.ascontiguousarray(layer), shadow
+
+    def _amodal_window(self, view: View, cam_T_world: np.ndarray, inst_id: int, crop: bool = True) -> tuple:
+        """Canvas window (x0, y0, x1, y1) to rasterise for one object: the projection of its bounding box plus
+        2 px (clipped to the canvas), or the whole canvas when a box corner is not in front of the near plane
+        or ``crop`` is False. Canvas pixel (v + H, u + W) is image pixel (v, u)."""
+        W, H = self.width, self.height
+        if crop:
+            pc = transform_points(cam_T_world, self._corners[inst_id])
+            if np.all(pc[:, 2] > view.znear):
+                uv = project_points(pc, view.K) + [W, H]  # canvas pixel coordinates
+                return (int(np.clip(np.floor(uv[:, 0].min()) - 2, 0, 3 * W)),
+                        int(np.clip(np.floor(uv[:, 1].min()) - 2, 0, 3 * H)),
+                        int(np.clip(np.ceil(uv[:, 0].max()) + 3, 0, 3 * W)),
+                        int(np.clip(np.ceil(uv[:, 1].max()) + 3, 0, 3 * H)))
+        return 0, 0, 3 * W, 3 * H
+
+    def _amodal_masks(self, view: View, crop: bool = True, only=None) -> dict:
+        """Silhouettes (3H, 3W) bool of every object and hand (or of the inst_ids ``only``), each as if rendered
+        alone on BOP's 3W x 3H canvas (image in the middle, same pixel grid). See :meth:`_amodal_canvas`.
+
+        * Inside the image, the objects are drawn with exactly the camera, viewport and shader program of the ID
+          pass (same vertex transforms, so by GL's invariance rules every pixel the ID pass gives an object is
+          in its silhouette), up to 24 per pass: object k of a pass ORs bit k into the colour buffer
+          (``GL_COLOR_LOGIC_OP``; the depth test only rejects fragments beyond the far plane and writes
+          nothing), so each bit is that object's coverage alone. The scissor box spans the objects'
+          windows (:meth:`_amodal_window`) and each object keeps its bit inside its own window, as a pass of its
+          own would.
+        * Outside the image, each object whose window leaves the image gets a pass of its own over its window,
+          with the camera shifted so the window keeps the canvas pixel grid.
+        """
+        W, H = self.width, self.height
+        r = self._r
+        cam_T_world = invert_pose(view.world_T_cam)
+        flags = pyrender.RenderFlags.SEG | pyrender.RenderFlags.SKIP_CULL_FACES
+        canvases, inside = {}, []
+        for inst_id in (self._obj_nodes if only is None else only):
+            x0, y0, x1, y1 = self._amodal_window(view, cam_T_world, inst_id, crop)
+            canvas = canvases[inst_id] = np.zeros((3 * H, 3 * W), dtype=bool)
+            if x1 <= x0 or y1 <= y0:
+                continue  # projects entirely outside the canvas
+            if not (x0 >= W and y0 >= H and x1 <= 2 * W and y1 <= 2 * H):
+                r.viewport_width, r.viewport_height = x1 - x0, y1 - y0
+                self._use_camera(self._canvas_node, _gl_camera(view.K, view.znear, view.zfar, du=W - x0, dv=H - y0),
+                                 view.world_T_cam)
+                bits, _ = self._draw(flags, {self._obj_nodes[inst_id]: (1, 0, 0)}, read="bits", union=True)
+                canvas[y0:y1, x0:x1] = (bits & np.uint32(1)) != 0
+                canvas[H:2 * H, W:2 * W] = False
+            ix0, iy0, ix1, iy1 = max(x0 - W, 0), max(y0 - H, 0), min(x1 - W, W), min(y1 - H, H)
+            if ix1 > ix0 and iy1 > iy0:
+                inside.append((inst_id, (ix0, iy0, ix1, iy1)))
+        r.viewport_width, r.viewport_height = W, H
+        self._use_camera(self._cam_node, self._cam_node.camera, view.world_T_cam)
+        for g in range(0, len(inside), _BITS_PER_PASS):
+            group = inside[g:g + _BITS_PER_PASS]
+            win = np.array([w for _, w in group])
+            x0, y0 = (int(v) for v in win[:, :2].min(axis=0))
+            x1, y1 = (int(v) for v in win[:, 2:].max(axis=0))
+            seg = {self._obj_nodes[i]: _bit_color(k) for k, (i, _) in enumerate(group)}
+            bits, _ = self._draw(flags, seg, window=(x0, y0, x1, y1), read="bits", union=True)
+            for k, (i, (ix0, iy0, ix1, iy1)) in enumerate(group):
+                sub = bits[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+                canvases[i][H + iy0:H + iy1, W + ix0:W + ix1] = (sub & np.uint32(1 << k)) != 0
+        return canvases
 
     def _amodal_canvas(self, view: View, cam_T_world: np.ndarray, inst_id: int, crop: bool = True) -> np.ndarray:
         """Silhouette (3H, 3W) bool of one object or hand (``inst_id``) rendered alone on BOP's 3W x 3H canvas.
@@ -972,51 +1282,136 @@ class Renderer:
           bounding box (plus 2 px) is rasterised, with the camera shifted so the window keeps the
           canvas pixel grid. When a box corner is not in front of the near plane (or ``crop`` is
           False), the whole canvas is rendered.
+
+        ``view`` must be the view last rendered by :meth:`render_view` (its ID-pass camera is reused);
+        ``cam_T_world`` is accepted for compatibility (the inverse of ``view.world_T_cam`` is used).
         """
-        W, H = self.width, self.height
-        r = self._r
-        x0, y0, x1, y1 = 0, 0, 3 * W, 3 * H
-        if crop:
-            pc = transform_points(cam_T_world, self._corners[inst_id])
-            if np.all(pc[:, 2] > view.znear):
-                uv = project_points(pc, view.K) + [W, H]  # canvas pixel coordinates
-                x0 = int(np.clip(np.floor(uv[:, 0].min()) - 2, 0, 3 * W))
-                y0 = int(np.clip(np.floor(uv[:, 1].min()) - 2, 0, 3 * H))
-                x1 = int(np.clip(np.ceil(uv[:, 0].max()) + 3, 0, 3 * W))
-                y1 = int(np.clip(np.ceil(uv[:, 1].max()) + 3, 0, 3 * H))
-        canvas = np.zeros((3 * H, 3 * W), dtype=bool)
-        if x1 <= x0 or y1 <= y0:
-            return canvas  # projects entirely outside the canvas
-        flags = pyrender.RenderFlags.SEG | pyrender.RenderFlags.DEPTH_ONLY | pyrender.RenderFlags.SKIP_CULL_FACES
-        seg = {self._obj_nodes[inst_id]: (255, 255, 255)}
-        # window in image coordinates (the part of the window that overlaps the image)
-        ix0, iy0, ix1, iy1 = max(x0 - W, 0), max(y0 - H, 0), min(x1 - W, W), min(y1 - H, H)
-        inside = x0 >= W and y0 >= H and x1 <= 2 * W and y1 <= 2 * H
-        if not inside:
-            r.viewport_width, r.viewport_height = x1 - x0, y1 - y0
-            self._use_camera(self._canvas_node, _gl_camera(view.K, view.znear, view.zfar, du=W - x0, dv=H - y0),
-                             view.world_T_cam)
-            canvas[y0:y1, x0:x1] = r.render(self._scene, flags=flags, seg_node_map=seg) > 0
-        if ix1 > ix0 and iy1 > iy0:
-            r.viewport_width, r.viewport_height = W, H
-            self._use_camera(self._cam_node, self._cam_node.camera, view.world_T_cam)
-            r._platform.make_current()
-            glEnable(GL_SCISSOR_TEST)
-            glScissor(ix0, H - iy1, ix1 - ix0, iy1 - iy0)  # GL window origin: bottom left
-            try:
-                d = r.render(self._scene, flags=flags, seg_node_map=seg)
-            finally:
-                r._platform.make_current()
-                glDisable(GL_SCISSOR_TEST)
-            canvas[H:2 * H, W:2 * W] = False
-            canvas[H + iy0:H + iy1, W + ix0:W + ix1] = d[iy0:iy1, ix0:ix1] > 0
-        return canvas
+        with self._drawing():
+            return self._amodal_masks(view, crop=crop, only=[inst_id])[inst_id]
 
     def close(self) -> None:
         """Free the GL context (call once, at process end)."""
         if self._r is not None:
+            self._r._platform.make_current()
+            self._targets.delete()
             self._r.delete()
             self._r = None
+
+
+# ---------------------------------------------------------------------------------------------- anti-aliasing
+#: :func:`surface_edges`: a second difference of inverse depth above this fraction of it marks a crease or step.
+EDGE_CREASE = 0.002
+#: :func:`edge_antialias` leaves a pixel alone when the luma range of it and its diagonal neighbours is below
+#: max(``_FXAA_RANGE_MIN``, ``_FXAA_RANGE`` x the largest luma) (FXAA's ``EDGE_THRESHOLD_MIN`` / ``EDGE_THRESHOLD``).
+_FXAA_RANGE_MIN, _FXAA_RANGE = 1.0 / 32.0, 1.0 / 16.0
+#: FXAA's ``SPAN_MAX`` (pixels), ``REDUCE_MUL`` and ``REDUCE_MIN``.
+_FXAA_SPAN_MAX, _FXAA_REDUCE_MUL, _FXAA_REDUCE_MIN = 8.0, 1.0 / 8.0, 1.0 / 128.0
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def surface_edges(ids: np.ndarray, depth: np.ndarray, crease: float = EDGE_CREASE) -> np.ndarray:
+    """Pixels on either side of a boundary between surfaces, from a view's ID + depth pass.
+
+    Parameters
+    ----------
+    ids : (H, W) int
+        Instance ids (0 for floor, walls, distractors, background).
+    depth : (H, W) float
+        z, metres; 0 where nothing was hit.
+    crease : float
+        Threshold of the second difference of inverse depth, as a fraction of the inverse depth.
+
+    Returns
+    -------
+    (H, W) bool
+        True where a 4-neighbour has another id, where geometry meets the background (depth 0 next to
+        depth > 0: both pixels), and where inverse depth kinks along x or y: over a plane 1/z is an affine
+        function of the pixel coordinates, so its second difference vanishes there (up to the depth buffer's
+        24-bit steps) and exceeds ``crease`` x 1/z across a depth step or a crease between faces.
+    """
+    hit = depth > 0
+    w = np.zeros(depth.shape, np.float32)
+    np.divide(1.0, depth, out=w, where=hit)
+    edge = np.zeros(depth.shape, bool)
+    dx = (ids[:, 1:] != ids[:, :-1]) | (hit[:, 1:] != hit[:, :-1])
+    dy = (ids[1:] != ids[:-1]) | (hit[1:] != hit[:-1])
+    edge[:, 1:] |= dx
+    edge[:, :-1] |= dx
+    edge[1:] |= dy
+    edge[:-1] |= dy
+    edge[:, 1:-1] |= np.abs(w[:, 2:] - 2 * w[:, 1:-1] + w[:, :-2]) > crease * w[:, 1:-1]
+    edge[1:-1] |= np.abs(w[2:] - 2 * w[1:-1] + w[:-2]) > crease * w[1:-1]
+    return edge
+
+
+def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(k, 3) bilinear samples of ``img`` (H, W, 3) float32 at pixel coordinates (x, y) (k,) (pixel centres at
+    integers, clamped to the image)."""
+    H, W = img.shape[:2]
+    x = np.clip(x, 0, W - 1)
+    y = np.clip(y, 0, H - 1)
+    x0 = np.minimum(x.astype(np.int64), W - 2)
+    y0 = np.minimum(y.astype(np.int64), H - 2)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    flat, i = img.reshape(-1, img.shape[2]), y0 * W + x0
+    top = flat[i] * (1 - fx) + flat[i + 1] * fx
+    bottom = flat[i + W] * (1 - fx) + flat[i + W + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def edge_antialias(rgb: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Anti-alias an image at the pixels ``edges`` marks: FXAA's directional blend, nowhere else.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8
+        Rendered with one sample per pixel (sRGB).
+    edges : (H, W) bool
+        Pixels to treat (:func:`surface_edges`); every other pixel is returned unchanged, so textures and
+        shading away from geometric edges keep their sharpness (as with MSAA, which only resolves coverage).
+
+    Returns
+    -------
+    (H, W, 3) uint8
+
+    Method: the console variant of FXAA (T. Lottes, "FXAA", NVIDIA white paper, 2009; FXAA 3.11
+    ``FxaaPixelShader`` for consoles): luma of the pixel and its four diagonal neighbours; pixels whose luma
+    range is below max(1/32, max luma / 16) are left alone; the edge direction is the luma gradient turned by
+    90 degrees, scaled so its shorter component is about one pixel and clamped to 8 pixels; the result is the
+    mean of 4 bilinear taps along it at -1/2, -1/6, 1/6, 1/2 of that span, or of the inner two when the four-tap
+    mean leaves the neighbourhood's luma range.
+    """
+    H, W = edges.shape
+    idx = np.flatnonzero(edges)
+    out = np.array(rgb, copy=True)
+    if not idx.size or H < 2 or W < 2:
+        return out
+    img = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+    luma = np.pad(img @ _LUMA, 1, mode="edge")
+    y, x = np.divmod(idx, W)
+    nw, ne, sw, se, m = luma[y, x], luma[y, x + 2], luma[y + 2, x], luma[y + 2, x + 2], luma[y + 1, x + 1]
+    lo = np.minimum(np.minimum(nw, ne), np.minimum(np.minimum(sw, se), m))
+    hi = np.maximum(np.maximum(nw, ne), np.maximum(np.maximum(sw, se), m))
+    keep = hi - lo >= np.maximum(_FXAA_RANGE_MIN, hi * _FXAA_RANGE)
+    idx, x, y, nw, ne, sw, se, lo, hi = (a[keep] for a in (idx, x, y, nw, ne, sw, se, lo, hi))
+    if not idx.size:
+        return out
+    dx, dy = -((nw + ne) - (sw + se)), (nw + sw) - (ne + se)
+    reduce = np.maximum((nw + ne + sw + se) * (0.25 * _FXAA_REDUCE_MUL), _FXAA_REDUCE_MIN)
+    scale = 1.0 / (np.minimum(np.abs(dx), np.abs(dy)) + reduce)
+    dx = np.clip(dx * scale, -_FXAA_SPAN_MAX, _FXAA_SPAN_MAX)
+    dy = np.clip(dy * scale, -_FXAA_SPAN_MAX, _FXAA_SPAN_MAX)
+    xf, yf = x.astype(np.float32), y.astype(np.float32)
+
+    def tap(t):
+        return _bilinear(img, xf + dx * np.float32(t), yf + dy * np.float32(t))
+
+    inner = 0.5 * (tap(-1.0 / 6.0) + tap(1.0 / 6.0))
+    outer = 0.5 * inner + 0.25 * (tap(-0.5) + tap(0.5))
+    lum = outer @ _LUMA
+    res = np.where(((lum < lo) | (lum > hi))[:, None], inner, outer)
+    out.reshape(-1, 3)[idx] = np.clip(np.rint(res * 255.0), 0, 255).astype(np.uint8)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- shadow frusta
@@ -1039,6 +1434,24 @@ def _on_floor_from(points: np.ndarray, source: np.ndarray, max_length: float = 1
     return points + np.minimum(t, max_length)[:, None] * d
 
 
+def _view_receivers(depth: np.ndarray, view: View) -> np.ndarray:
+    """World points (3, n) float64, metres, of the pixels a view's depth pass hit (depth > 0), one per column.
+
+    The camera-frame points are :func:`gtforge.core.geometry.backproject`'s; kept as rows (x, y, z) so that the
+    frustum fits below reduce contiguous rows.
+    """
+    idx = np.flatnonzero(depth > 0)
+    v, u = np.divmod(idx, depth.shape[1])
+    z = depth.ravel()[idx]
+    K = view.K
+    cam = np.empty((3, z.size))
+    cam[0] = (u - K[0, 2]) * z / K[0, 0]
+    cam[1] = (v - K[1, 2]) * z / K[1, 1]
+    cam[2] = z
+    T = view.world_T_cam
+    return np.ascontiguousarray(T[:3, :3]) @ cam + T[:3, 3:4]
+
+
 def _directional_frustum(light_pose: np.ndarray, receivers: np.ndarray, occluders: np.ndarray):
     """(V, P) of an orthographic shadow camera along a directional light, fitted to what must be shadowed.
 
@@ -1046,8 +1459,8 @@ def _directional_frustum(light_pose: np.ndarray, receivers: np.ndarray, occluder
     ----------
     light_pose : (4, 4) float64
         The light node's pose; it shines along its -z axis.
-    receivers : (n, 3) float64
-        World points (metres) that may receive a shadow: the surfaces the view sees.
+    receivers : (3, n) float64
+        World points (metres) that may receive a shadow: the surfaces the view sees (one per column).
     occluders : (k, 3) float64
         World box corners of everything that may cast a shadow (objects, hands, distractors, walls).
 
@@ -1063,9 +1476,9 @@ def _directional_frustum(light_pose: np.ndarray, receivers: np.ndarray, occluder
     of the depth range, which must exceed the depth change over its 3 x 3 PCF kernel (no acne); the shadows
     then start within 1 to 10 shadow-map texels of their casters.
     """
-    R = light_pose[:3, :3]
-    q = receivers @ R  # light-frame coordinates (x, y across the light; z towards it)
-    lo, hi = q.min(axis=0), q.max(axis=0)
+    R = np.ascontiguousarray(light_pose[:3, :3])  # a strided view would make numpy's matmul 10x slower
+    q = R.T @ receivers  # light-frame coordinates (x, y across the light; z towards it), (3, n)
+    lo, hi = q.min(axis=1), q.max(axis=1)
     z_top = max(float(hi[2]), float((occluders @ R)[:, 2].max()) if len(occluders) else -np.inf)
     depth = z_top - float(lo[2])
     margin_z = 0.02 * depth + 0.01
@@ -1086,7 +1499,7 @@ def _spot_frustum(light_pose: np.ndarray, outer_cone: float, receivers: np.ndarr
         The light node's pose (position; it shines along its -z axis).
     outer_cone : float
         The spot's outer cone half-angle, radians: receivers outside it are not lit, so need no shadow.
-    receivers, occluders : (n, 3), (k, 3) float64
+    receivers, occluders : (3, n), (k, 3) float64
         As :func:`_directional_frustum`.
 
     The camera looks at the mean direction of the lit receivers with a square field of view just covering
@@ -1096,23 +1509,24 @@ def _spot_frustum(light_pose: np.ndarray, outer_cone: float, receivers: np.ndarr
     depth change over its PCF kernel, 10 x tan(half field) x depth / 1024 (no acne). Far plane: twice the
     farthest lit receiver, at least 10 m.
     """
-    L, a0 = light_pose[:3, 3], -light_pose[:3, 2]
-    vec = receivers - L
-    dist = np.maximum(np.linalg.norm(vec, axis=1), 1e-12)
+    L, a0 = light_pose[:3, 3].copy(), -light_pose[:3, 2]
+    vec = receivers - L[:, None]  # (3, n)
+    dist = np.maximum(np.sqrt(np.einsum("ij,ij->j", vec, vec)), 1e-12)
     cone = min(outer_cone + math.radians(2.0), _MAX_SHADOW_HALF_ANGLE)
-    lit = vec @ a0 > dist * math.cos(cone)
+    lit = a0 @ vec > dist * math.cos(cone)
     axis, half = a0, cone
     if lit.any():
-        u = vec[lit] / dist[lit, None]
-        m = u.mean(axis=0)
+        vec = np.compress(lit, vec, axis=1)  # C order (``vec[:, lit]`` is not, and its row means are slow)
+        u = vec / dist[lit]
+        m = u.mean(axis=1)
         if np.linalg.norm(m) > 1e-6:
             m /= np.linalg.norm(m)
-            h = float(np.arccos(np.clip(u @ m, -1.0, 1.0)).max()) + math.radians(2.0)
+            h = float(np.arccos(np.clip((m @ u).min(), -1.0, 1.0))) + math.radians(2.0)  # arccos decreases
             if h <= _MAX_SHADOW_HALF_ANGLE:
                 axis, half = m, h
     occ = occluders - L
     in_field = occ @ axis > np.linalg.norm(occ, axis=1) * math.cos(half)
-    depths = np.concatenate([vec[lit] @ axis, occ[in_field] @ axis, [10.0]])
+    depths = np.concatenate([axis @ vec if lit.any() else [], occ[in_field] @ axis, [10.0]])
     znear = float(np.clip(0.5 * depths.min(), 0.005, 1.0 / (10.0 * math.tan(half))))
     zfar = max(10.0, 2.0 * float(depths.max()))
     cam = pyrender.PerspectiveCamera(yfov=2 * half, aspectRatio=1.0, znear=znear, zfar=zfar)
@@ -1142,9 +1556,16 @@ def sky_image(horizon, zenith, K: np.ndarray, world_T_cam: np.ndarray, width: in
         a thin band near the horizon brighter, as in clear daylight skies.
     """
     u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    rays = np.stack([u, v, np.ones_like(u)], axis=-1) @ np.linalg.inv(K).T @ world_T_cam[:3, :3].T
-    sin_elev = rays[..., 2] / np.linalg.norm(rays, axis=-1)
-    t = np.sqrt(np.clip(sin_elev, 0.0, 1.0))[..., None]
+    return _sky_colors(horizon, zenith, K, world_T_cam, u.ravel(), v.ravel()).reshape(height, width, 3)
+
+
+def _sky_colors(horizon, zenith, K: np.ndarray, world_T_cam: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """:func:`sky_image` at pixels (column ``u``, row ``v``) (k,): (k, 3) float32 RGB in [0, 1], each pixel
+    computed alone (elementwise), so any subset of pixels gets the values of the whole image."""
+    M = np.ascontiguousarray(world_T_cam[:3, :3]) @ np.linalg.inv(K)  # pixel (u, v, 1) -> world ray
+    ray = [M[i, 0] * u + M[i, 1] * v + M[i, 2] for i in range(3)]
+    sin_elev = ray[2] / np.sqrt(ray[0] * ray[0] + ray[1] * ray[1] + ray[2] * ray[2])
+    t = np.sqrt(np.clip(sin_elev, 0.0, 1.0))[:, None]
     return ((1.0 - t) * np.asarray(horizon, np.float64) + t * np.asarray(zenith, np.float64)).astype(np.float32)
 
 

@@ -99,7 +99,10 @@ def test_visible_cuda_ordinal_is_the_position_in_cuda_visible_devices():
 
 
 def test_bind_sets_egl_device_id_and_logs_the_mapping(monkeypatch, caplog):
-    monkeypatch.delenv("EGL_DEVICE_ID", raising=False)
+    # setenv first so that monkeypatch restores the variable's absence afterwards (delenv of an unset
+    # variable records nothing, and bind_egl_device's value would leak into every later renderer)
+    monkeypatch.setenv("EGL_DEVICE_ID", "0")
+    monkeypatch.delenv("EGL_DEVICE_ID")
     with caplog.at_level(logging.INFO, logger="gtforge"):
         bind_egl_device(3, NODE)
     assert os.environ["EGL_DEVICE_ID"] == "3"
