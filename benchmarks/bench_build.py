@@ -1,11 +1,18 @@
 """Benchmark: build the bundled default recipe at 640x480 and print throughput, per-stage time and peak RSS.
 
 Usage:  .venv/bin/python benchmarks/bench_build.py [--frames 40] [--workers 1] [--set key=value ...]
+        .venv/bin/python benchmarks/bench_build.py --soak 10000 [--set camera.width=320 ...]
 
 Prints frames/s (wall clock, including process start-up of workers), per-stage milliseconds per frame
 (summed over workers: physics and scene building are per scene, spread over its views), and peak
-resident memory of this process and of its worker processes. Nothing is asserted: the figures are
-for people to read and compare (same machine, same command).
+resident memory of this process and of its worker processes, and the start-up time (imports; asset
+library, collision shapes and renderer of one worker). Nothing is asserted: the figures are for people to
+read and compare (same machine, same command).
+
+``--soak N`` renders N frames of the recipe through one in-process scene worker (as a pool process does),
+deleting each scene folder once written (disk stays small), and prints the resident set size (VmRSS of
+``/proc/self/status``) after every scene as a curve of about 20 points, then the growth after warm-up:
+(RSS at the end - RSS after the first 10 % of frames) / RSS after the first 10 %.
 """
 
 from __future__ import annotations
@@ -28,11 +35,16 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     ap.add_argument("--recipe", default=str(ROOT / "recipes" / "clutter_bop.yaml"))
+    ap.add_argument("--soak", type=int, default=0, metavar="N", help="RSS soak over N frames (one worker)")
     args = ap.parse_args()
 
+    t_import = time.perf_counter()
     from gtforge.pipeline.build import build
     from gtforge.pipeline.worker import STAGES
     from gtforge.config import load_recipe
+    t_import = time.perf_counter() - t_import
+    if args.soak:
+        return soak(args, t_import)
 
     overrides = ["camera.width=640", "camera.height=480", f"scenes.max_frames={args.frames}", *args.set]
     recipe, resolved = load_recipe(args.recipe, overrides)
@@ -60,6 +72,52 @@ def main() -> int:
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"  peak RSS (MiB) : main process {self_mb:.0f}" + (f", largest worker {child_mb:.0f}" if args.workers > 1 else ""))
     print(f"  output size    : {size_mb:.1f} MB ({size_mb / max(n, 1):.2f} MB/frame)")
+    print(f"  start-up       : imports {t_import:.2f} s (worker start-up: --soak prints it)")
+    return 0
+
+
+def _rss_mib() -> float:
+    """Resident set size of this process now, MiB (Linux: VmRSS of /proc/self/status)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def soak(args, t_import: float) -> int:
+    """Render ``args.soak`` frames through one scene worker; print start-up times and the RSS curve."""
+    import shutil
+
+    from gtforge.config import load_recipe
+    from gtforge.formats.bop import scene_path
+    from gtforge.pipeline.worker import SceneWorker
+
+    recipe, _ = load_recipe(args.recipe, ["camera.width=640", "camera.height=480", *args.set])
+    views = recipe.scenes.views_per_scene
+    n_scenes = -(-args.soak // views)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        worker = SceneWorker(recipe, Path(args.recipe).resolve().parent, tmp)
+        t_worker = time.perf_counter() - t0
+        print(f"gtforge soak: {args.recipe} at {recipe.camera.width}x{recipe.camera.height}, {n_scenes * views} frames "
+              f"in {n_scenes} scenes, 1 worker, {os.cpu_count()} CPU(s)")
+        print(f"  start-up       : imports {t_import:.2f} s, worker (assets, collision shapes, renderer) "
+              f"{t_worker:.2f} s, total {t_import + t_worker:.2f} s")
+        curve, frames, t0 = [], 0, time.perf_counter()
+        every = max(1, n_scenes // 20)
+        try:
+            for i in range(n_scenes):
+                frames += worker.run_scene(i)["frames"]
+                shutil.rmtree(scene_path(tmp, recipe.output.split, i))
+                curve.append((frames, _rss_mib()))
+                if (i + 1) % every == 0 or i + 1 == n_scenes:
+                    print(f"  frames {frames:6d}  RSS {curve[-1][1]:7.1f} MiB  "
+                          f"({frames / (time.perf_counter() - t0):.2f} frames/s)", flush=True)
+        finally:
+            worker.close()
+    warm = next(r for f, r in curve if f >= 0.1 * frames)
+    print(f"  RSS after warm-up (10 % of frames) {warm:.1f} MiB, at the end {curve[-1][1]:.1f} MiB, "
+          f"peak {max(r for _, r in curve):.1f} MiB: growth {100 * (curve[-1][1] - warm) / warm:+.1f} %")
     return 0
 
 

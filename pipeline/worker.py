@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,6 +92,14 @@ def distractor_library(recipe: Recipe, base_dir) -> AssetLibrary | None:
     return AssetLibrary(recipe.distractor_sets, base_dir) if recipe.distractor_sets else None
 
 
+def _write_frame(writers: list, frame: FrameRecord) -> float:
+    """Hand one frame to every writer (on the writer thread); returns the seconds it took (stage ``write``)."""
+    t0 = time.perf_counter()
+    for w in writers:
+        w.add_frame(frame)
+    return time.perf_counter() - t0
+
+
 class SceneWorker:
     """Per-process state: asset libraries (targets: ``recipe.target_sets``, obj_ids 1..n; distractors, their
     own ids), collision shapes, backgrounds, hand model, and the process's renderer.
@@ -116,6 +125,9 @@ class SceneWorker:
         w, h = (recipe.camera.width, recipe.camera.height) if recipe.camera else (self.backgrounds[0].width,
                                                                                     self.backgrounds[0].height)
         self.renderer = Renderer(self.library, w, h, distractors=self.distractors)
+        #: one background thread that encodes and writes frames while the next one renders (one at a time, in
+        #: frame order: the writers see the same calls in the same order as without it)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtforge-write")
         self.hand_model = self.hand_axes = self.hand_targets = None
         if recipe.hands is not None:
             self.hand_model = load_hand_model(recipe.hands)
@@ -145,14 +157,20 @@ class SceneWorker:
         writers = [cls(ctx) for cls in writer_classes(out.formats)]
         self.renderer.set_scene(desc)
         photo = desc.ar.background.image() if desc.ar is not None else None
-        for im_id, view in enumerate(desc.views):
-            frame = self._frame(desc, im_id, view, photo, t)
-            if sampler is not None:
-                frame = self._recheck(sampler, desc, im_id, frame, photo, t)
-            t0 = time.perf_counter()
-            for w in writers:
-                w.add_frame(frame)
-            t["write"] += time.perf_counter() - t0
+        pending = None  # the previous frame's write, running while this frame renders
+        try:
+            for im_id, view in enumerate(desc.views):
+                frame = self._frame(desc, im_id, view, photo, t)
+                if sampler is not None:
+                    frame = self._recheck(sampler, desc, im_id, frame, photo, t)
+                if pending is not None:
+                    t["write"] += pending.result()
+                pending = self._writer.submit(_write_frame, writers, frame)
+            if pending is not None:
+                t["write"] += pending.result()
+        finally:
+            if pending is not None and not pending.done():
+                pending.exception()  # never leave a write running into a folder that is being abandoned
         t0 = time.perf_counter()
         for w in writers:
             w.finish()
@@ -248,5 +266,6 @@ class SceneWorker:
         return params.to_json(), params.jpeg_quality
 
     def close(self) -> None:
-        """Free the renderer's GL context."""
+        """Free the renderer's GL context and stop the writer thread."""
+        self._writer.shutdown(wait=True)
         self.renderer.close()
