@@ -27,6 +27,7 @@ from ..formats.registry import format_names
 from .base import FieldValueError, IntRange, Range, _fixed_range, _Model  # noqa: F401 (re-exported)
 from .depth_sensor import DepthSensorConfig
 from .effects import EffectsConfig
+from .stereo import STEREO_FORMATS, StereoConfig, disparity_scale
 from .sources import MESH_SUFFIXES, PROCEDURAL_SOURCES, check_image_source, resolve_source
 from .views import OcclusionTargets, ViewConstraints, ViewpointCoverage, check_view_control
 
@@ -327,6 +328,7 @@ class CameraConfig(_Model):
     constraints: ViewConstraints | None = Field(default=None, description="per-view constraints (config/views.py)")
     occlusion_targets: OcclusionTargets | None = Field(default=None, description="wanted occlusion-level shares")
     coverage: ViewpointCoverage | None = Field(default=None, description="uniform camera azimuth in object frames")
+    stereo: StereoConfig | None = Field(default=None, description="a rectified right camera (config/stereo.py)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -963,6 +965,24 @@ class Recipe(_Model):
     @model_validator(mode="after")
     def _view_control(self):
         check_view_control(self)
+        return self
+
+    @model_validator(mode="after")
+    def _stereo(self):
+        st = self.camera.stereo if self.camera is not None else None
+        if st is None:
+            return self
+        if self.ar is not None:
+            raise FieldValueError(("camera", "stereo"), "ar scenes have one real photo per view: no right view")
+        other = [f for f in self.output.formats if f not in STEREO_FORMATS]
+        if other:
+            raise FieldValueError(("camera", "stereo"), f"the right views are written as split "
+                                  f"'{st.right_split(self.output.split)}' by {' and '.join(STEREO_FORMATS)}; "
+                                  f"output.formats {other} cannot hold them yet")
+        try:
+            disparity_scale(float(self.camera.K()[0, 0]), st.baseline, self.camera.znear)
+        except ValueError as e:
+            raise FieldValueError(("camera", "stereo", "baseline"), str(e)) from None
         return self
 
     @model_validator(mode="after")

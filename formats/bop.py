@@ -18,9 +18,13 @@ Format reference: BOP toolkit ``docs/bop_datasets_format.md``
         depth_noisy/{im_id:06d}.png       with output.depth_noisy: a simulated depth sensor's output, same
                                           encoding, 0 = invalid; scene_depth_noisy.json: per im_id the drawn
                                           sensor parameters (render/depth_sensor.py)
+        disparity/{im_id:06d}.png         with camera.stereo, left views only: uint16, disparity (pixels) =
+                                          value * disparity_scale (scene_camera.json), 0 = no surface;
+                                          d = fx * baseline / z. The right views: split {split}_right
         mask/{im_id:06d}_{gt_id:06d}.png        amodal, 0/255
         mask_visib/{im_id:06d}_{gt_id:06d}.png  visible, 0/255
-        scene_camera.json                 cam_K, depth_scale, cam_R_w2c, cam_t_w2c (mm)
+        scene_camera.json                 cam_K, depth_scale, cam_R_w2c, cam_t_w2c (mm); with camera.stereo
+                                          also stereo_baseline (mm) and, left, disparity_scale
         scene_gt.json                     obj_id, cam_R_m2c (row-major), cam_t_m2c (mm)
         scene_gt_info.json                bbox_obj, bbox_visib, px_count_*, visib_fract
         scene_gt_occlusion.json           gtforge side file (ignored by the BOP toolkit):
@@ -84,6 +88,8 @@ EFFECTS_FILE = "scene_effects.json"
 #: Simulated depth-sensor layer (``output.depth_noisy``): folder of uint16 PNGs and its per-frame parameters.
 DEPTH_NOISY_DIR = "depth_noisy"
 DEPTH_NOISY_FILE = "scene_depth_noisy.json"
+#: Stereo disparity layer of the left views (``camera.stereo``).
+DISPARITY_DIR = "disparity"
 #: Dataset-level folder of the distractor models (BOP ``models/`` layout, mm).
 DISTRACTOR_MODELS = "models_distractors"
 
@@ -121,6 +127,23 @@ def depth_to_png_values(depth_m: np.ndarray, depth_scale: float) -> tuple[np.nda
     over = v > 65535
     v[over] = 0
     return v.astype(np.uint16), int(over.sum())
+
+
+def disparity_to_png_values(disparity: np.ndarray, scale: float) -> np.ndarray:
+    """Disparity (H, W) float, pixels (0: no surface) -> uint16 PNG values round(d / scale).
+
+    ``scale`` comes from :func:`gtforge.config.stereo.disparity_scale`, chosen so that every disparity of the
+    build fits (KITTI's stereo devkit: value / 256); a value that would not fit raises ValueError.
+    """
+    vals = np.rint(np.asarray(disparity, np.float64) / scale)
+    if vals.size and (vals.max() > np.iinfo(np.uint16).max or vals.min() < 0):
+        raise ValueError(f"disparity outside 0..{np.iinfo(np.uint16).max} x {scale} px")
+    return vals.astype(np.uint16)
+
+
+def read_disparity(path, scale: float) -> np.ndarray:
+    """A disparity PNG -> (H, W) float64 pixels (0: no surface); inverse of :func:`disparity_to_png_values`."""
+    return np.asarray(Image.open(path), dtype=np.float64) * scale
 
 
 def read_depth(path, depth_scale: float) -> np.ndarray:
@@ -224,6 +247,14 @@ class ImagesWriter:
         cam_T_world = invert_pose(view.world_T_cam)
         self.scene_camera[im_id] = {"cam_K": _fl(view.K), "depth_scale": float(self.depth_scale),
                                     "cam_R_w2c": _fl(cam_T_world[:3, :3]), "cam_t_w2c": _fl(cam_T_world[:3, 3] * 1000.0)}
+        if frame.stereo is not None:
+            self.scene_camera[im_id]["stereo_baseline"] = float(frame.stereo["baseline"])
+            if frame.disparity is not None:
+                scale = float(frame.stereo["disparity_scale"])
+                (self.tmp / DISPARITY_DIR).mkdir(exist_ok=True)
+                Image.fromarray(disparity_to_png_values(frame.disparity, scale)).save(
+                    self.tmp / DISPARITY_DIR / f"{im_id:06d}.png", compress_level=1)
+                self.scene_camera[im_id]["disparity_scale"] = scale
 
     def finish(self) -> None:
         """Write ``scene_camera.json``, ``scene_env.json``, ``scene_appearance.json`` and, when on,

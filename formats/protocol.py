@@ -90,6 +90,11 @@ class FrameRecord:
         The image effects applied to ``rgb`` (``EffectsParams.to_json()``); None when off.
     jpg_quality : int or None
         JPEG quality drawn by the image effects for this frame; None: ``output.jpg_quality``.
+    disparity : (H, W) float32 or None
+        Left views of a stereo pair (``camera.stereo``): fx * baseline / depth, pixels; 0 where no surface.
+    stereo : dict or None
+        Views of a stereo pair: ``baseline`` (mm), ``side`` ("left" | "right") and, on the left,
+        ``disparity_scale`` (pixels per unit of the disparity PNG, ``config.stereo.disparity_scale``).
     """
 
     im_id: int
@@ -102,6 +107,8 @@ class FrameRecord:
     depth_sensor: dict | None = None
     effects: dict | None = None
     jpg_quality: int | None = None
+    disparity: np.ndarray | None = None
+    stereo: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..core.labels import mask_bbox
 from ..formats.bop import (
     APPEARANCE_FILE, DISTRACTOR_MODELS, ENV_FILE, HANDS_FILE, OCCLUSION_FILE, from_bop_bbox, mask_relpath, read_depth,
-    read_mask,
+    read_disparity, read_mask,
 )
 from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
 from ..formats.coco import bop_image, coco_path, decode_rle
@@ -68,6 +68,8 @@ class CamEntry(_Strict):
     depth_scale: float = Field(gt=0)
     cam_R_w2c: list[float] = _F9
     cam_t_w2c: list[float] = _F3
+    stereo_baseline: float | None = Field(default=None, gt=0)  # mm (camera.stereo)
+    disparity_scale: float | None = Field(default=None, gt=0)  # px per unit of disparity/*.png (left views)
 
 
 class GtEntry(_Strict):
@@ -192,6 +194,7 @@ class Verifier:
             W, H = self.ds.camera["width"], self.ds.camera["height"]
         if (sd / HANDS_FILE).is_file():
             self._check_hands(sd, cams)
+        self._check_disparity(sd, cams)
         for im in cams:
             if im not in gt or im not in info or im not in occ:
                 self.fail(sd / "scene_gt.json", "image missing from scene_gt/scene_gt_info/side file", f"im {im}")
@@ -207,6 +210,62 @@ class Verifier:
                 self._rotation(g.cam_R_m2c, sd / "scene_gt.json", fr, who, "cam_R_m2c")
                 self._check_masks(sd, im, gid, i, o, (H, W), fr, who)
         return res
+
+    def _check_disparity(self, sd: Path, cams: dict) -> None:
+        """Stereo left views: ``disparity/*.png`` * disparity_scale = fx * baseline / z of ``depth/*.png``, within
+        the two roundings (half a disparity unit, and half a depth unit through d(fx b / z) / dz), and 0 exactly
+        where the depth is 0."""
+        for im, c in cams.items():
+            if c.disparity_scale is None:
+                continue
+            path, dpath = sd / "disparity" / f"{im:06d}.png", sd / "depth" / f"{im:06d}.png"
+            if not path.is_file() or not dpath.is_file():
+                self.fail(path, "disparity_scale is set but the disparity or depth PNG is missing", f"im {im}")
+                continue
+            if c.stereo_baseline is None:
+                self.fail(sd / "scene_camera.json", "disparity_scale without stereo_baseline", f"im {im}")
+                continue
+            d, z = read_disparity(path, c.disparity_scale), read_depth(dpath, c.depth_scale)  # px, m
+            fb = c.cam_K[0] * c.stereo_baseline / 1000.0
+            seen = z > 0
+            if d.shape != z.shape or np.any(d[~seen] != 0):
+                self.fail(path, "disparity where the depth map has no surface (or a different size)", f"im {im}")
+                continue
+            want = fb / z[seen]
+            tol = 0.5 * c.disparity_scale + fb * (0.5e-3 * c.depth_scale) / z[seen] ** 2 + 1e-6
+            err = np.abs(d[seen] - want) - tol
+            if err.size and err.max() > 0:
+                self.fail(path, f"disparity differs from fx * baseline / z by up to "
+                                f"{float(np.abs(d[seen] - want).max()):.4f} px", f"im {im}")
+            self.checked["disparity_frames"] = self.checked.get("disparity_frames", 0) + 1
+
+    def check_stereo_pair(self, right: Dataset) -> None:
+        """The right split holds the same scenes and images; each right camera is the left one moved by
+        stereo_baseline along the left camera's +x axis (cam_R_w2c equal, cam_t_w2c minus (b, 0, 0))."""
+        left_scenes = [sd.name for sd in self.ds.scene_dirs()]
+        if [sd.name for sd in right.scene_dirs()] != left_scenes:
+            self.fail(right.split_dir, "the right split's scenes differ from the left split's", "")
+            return
+        for name in left_scenes:
+            lc = self._load(self.ds.split_dir / name / "scene_camera.json", CamEntry)
+            rc = self._load(right.split_dir / name / "scene_camera.json", CamEntry)
+            if lc is None or rc is None:
+                continue
+            if sorted(lc) != sorted(rc):
+                self.fail(right.split_dir / name / "scene_camera.json", "right images differ from the left ones", "")
+                continue
+            for im in lc:
+                a, b = lc[im], rc[im]
+                base = a.stereo_baseline
+                if base is None or b.stereo_baseline != base:
+                    self.fail(right.split_dir / name / "scene_camera.json", "stereo_baseline missing or different",
+                              f"im {im}")
+                    continue
+                moved = np.asarray(a.cam_t_w2c) - [base, 0.0, 0.0]
+                if (not np.allclose(a.cam_R_w2c, b.cam_R_w2c, atol=1e-9) or a.cam_K != b.cam_K
+                        or not np.allclose(moved, b.cam_t_w2c, atol=1e-6)):
+                    self.fail(right.split_dir / name / "scene_camera.json", "the right camera is not the left one "
+                              f"moved {base:g} mm along its x axis", f"im {im}")
 
     def _check_env(self, sd: Path) -> dict | None:
         """``scene_env.json``: parses; distractor entries match :class:`EnvDistractor`, rotations, models exist."""
@@ -515,6 +574,16 @@ class Verifier:
 
 
 def verify(ds: Dataset, sample: int = 5, seed: int = 0) -> tuple[list[Failure], dict]:
-    """Run every check. Returns (failures, counts of what was checked)."""
+    """Run every check (on both splits of a stereo dataset, ``right_split`` in ``gtforge.json``, and their pairing).
+    Returns (failures, counts of what was checked, summed over the splits)."""
     v = Verifier(ds, sample, seed)
-    return v.run(), v.checked
+    failures, checked = v.run(), dict(v.checked)
+    right = ds.meta.get("right_split")
+    if right:
+        rds = Dataset(ds.root, {k: (right if k == "split" else val) for k, val in ds.meta.items() if k != "right_split"})
+        v.check_stereo_pair(rds)
+        rv = Verifier(rds, sample, seed)
+        failures = failures + rv.run()
+        for k, n in rv.checked.items():
+            checked[k] = checked.get(k, 0) + n
+    return failures, checked

@@ -28,7 +28,7 @@ from ..formats.protocol import DatasetContext
 from ..formats.registry import writer_classes
 from .fit import check_fit
 from .lock import acquire
-from .output import check_output_usable, check_shard, pending_scenes, prepare_output, shard_scenes
+from .output import check_output_usable, check_shard, output_splits, pending_scenes, prepare_output, shard_scenes
 from .worker import SceneWorker, distractor_library, load_hand_model, load_recipe_backgrounds
 
 log = logging.getLogger("gtforge")
@@ -154,10 +154,11 @@ def build(recipe: Recipe, resolved: dict, recipe_file: str, base_dir, out_dir, w
         start = time.perf_counter()
         frames, timings = _render(todo, recipe, resolved, recipe_file, base_dir, out_dir, workers, progress,
                                   executor, address, gpus, devices)
-        dataset = DatasetContext(root=Path(out_dir), split=recipe.output.split, recipe=recipe, library=library,
-                                 recipe_file=recipe_file, distractors=distractors)
-        for cls in writer_classes(recipe.output.formats):
-            cls.merge(dataset)
+        for split in output_splits(recipe):
+            dataset = DatasetContext(root=Path(out_dir), split=split, recipe=recipe, library=library,
+                                     recipe_file=recipe_file, distractors=distractors)
+            for cls in writer_classes(recipe.output.formats):
+                cls.merge(dataset)
         seconds = time.perf_counter() - start
     return {"scenes": len(todo), "frames": frames, "seconds": seconds, "timings": timings, "skipped": skipped,
             "shard": tuple(shard) if shard is not None else None, "out_dir": str(out_dir)}

@@ -37,7 +37,7 @@ from ..formats.dataset import META_FILE, RECIPE_COPY
 from ..formats.protocol import DatasetContext
 from ..formats.registry import writer_classes
 from .lock import describe, read_lock
-from .output import check_shard, dataset_meta
+from .output import check_shard, dataset_meta, output_splits
 from .worker import distractor_library
 
 log = logging.getLogger("gtforge")
@@ -203,7 +203,7 @@ def merge(inputs, out_dir, progress: bool = False) -> dict:
     base_dir = Path(meta["base_dir"])
     library = AssetLibrary(recipe.target_sets, base_dir)
     distractors = distractor_library(recipe, base_dir)
-    split = recipe.output.split
+    splits = output_splits(recipe)  # with camera.stereo also the right views' split
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f"{TEMP_PREFIX}merge_{out.name}.{os.getpid()}"
@@ -213,15 +213,17 @@ def merge(inputs, out_dir, progress: bool = False) -> dict:
     try:
         for name in SHARED_FILES:
             shutil.copyfile(items[0].path / name, tmp / name)
-        (tmp / split).mkdir()
-        for i in range(total):
-            shutil.copytree(scene_path(owner[i], split, i), scene_path(tmp, split, i), copy_function=link_or_copy)
+        for split in splits:
+            (tmp / split).mkdir()
+            for i in range(total):
+                shutil.copytree(scene_path(owner[i], split, i), scene_path(tmp, split, i), copy_function=link_or_copy)
         if progress:
             log.info("merge: %d scene(s) linked from %d folder(s); writing the dataset-level files", total, len(items))
-        ctx = DatasetContext(root=tmp, split=split, recipe=recipe, library=library, recipe_file=meta["recipe_file"],
-                             distractors=distractors)
-        for cls in writer_classes(recipe.output.formats):
-            cls.merge(ctx)
+        for split in splits:
+            ctx = DatasetContext(root=tmp, split=split, recipe=recipe, library=library,
+                                 recipe_file=meta["recipe_file"], distractors=distractors)
+            for cls in writer_classes(recipe.output.formats):
+                cls.merge(ctx)
         # last: the folder is a dataset only now; the same function writes a build's gtforge.json
         write_json_atomic(tmp / META_FILE, dataset_meta(recipe, meta["recipe"], meta["recipe_file"], meta["base_dir"],
                                                         meta.get("classes")))

@@ -97,13 +97,17 @@ def dataset_meta(recipe, resolved: dict, recipe_file: str, base_dir, classes=Non
     dict
         ``gtforge_version``, ``recipe_file``, ``base_dir``, ``recipe`` (resolved), ``formats``, ``split``,
         ``num_scenes`` (scenes this folder holds when complete: the recipe's, or the shard's), ``classes``;
-        with ``shard`` (K, N) also ``shard``: [K, N].
+        with ``shard`` (K, N) also ``shard``: [K, N]; with ``camera.stereo`` also ``right_split`` (the right
+        views' split folder, config/stereo.py).
     """
     meta = {"gtforge_version": __version__, "recipe_file": str(recipe_file), "base_dir": str(base_dir),
             "recipe": resolved, "formats": list(recipe.output.formats), "split": recipe.output.split,
             "num_scenes": len(shard_scenes(recipe.num_scenes(), shard)), "classes": classes or {}}
     if shard is not None:
         meta["shard"] = [int(shard[0]), int(shard[1])]
+    splits = output_splits(recipe)
+    if len(splits) > 1:
+        meta["right_split"] = splits[1]
     return meta
 
 
@@ -174,11 +178,23 @@ def pending_scenes(out_dir, recipe, shard=None) -> list[int]:
     folders are removed. Call it only while holding the folder's lock: another build's ``.tmp_*`` folders
     are its work in progress."""
     todo = []
+    left, *others = output_splits(recipe)
     for i in shard_scenes(recipe.num_scenes(), shard):
-        final = scene_path(out_dir, recipe.output.split, i)
-        tmp = AtomicFolder.temporary(final)
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        final = scene_path(out_dir, left, i)
+        for split in (left, *others):
+            tmp = AtomicFolder.temporary(scene_path(out_dir, split, i))
+            if tmp.exists():
+                shutil.rmtree(tmp)
         if not final.is_dir():
             todo.append(i)
+            for split in others:  # a right view committed just before a kill: its left view is not; redo both
+                if scene_path(out_dir, split, i).is_dir():
+                    shutil.rmtree(scene_path(out_dir, split, i))
     return todo
+
+
+def output_splits(recipe) -> list[str]:
+    """The split folders a build writes: ``output.split``, then with ``camera.stereo`` the right views' split.
+    A scene is done when its folder in the first exists (the others are committed before it)."""
+    st = recipe.camera.stereo if recipe.camera is not None else None
+    return [recipe.output.split] + ([st.right_split(recipe.output.split)] if st is not None else [])

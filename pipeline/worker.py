@@ -17,12 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from ..assets.backgrounds import load_backgrounds
 from ..assets.hand_model import load_mano
 from ..assets.loaders import AssetLibrary
 from ..assets.procedural_hand import build_procedural_hand
 from ..config.schema import Recipe
+from ..config.stereo import disparity_scale
 from ..config.views import view_control
+from ..core.geometry import make_pose
 from ..core.rng import scene_rng
 from ..formats.atomic import AtomicFolder
 from ..formats.bop import scene_path
@@ -92,11 +96,13 @@ def distractor_library(recipe: Recipe, base_dir) -> AssetLibrary | None:
     return AssetLibrary(recipe.distractor_sets, base_dir) if recipe.distractor_sets else None
 
 
-def _write_frame(writers: list, frame: FrameRecord) -> float:
-    """Hand one frame to every writer (on the writer thread); returns the seconds it took (stage ``write``)."""
+def _write_frames(jobs: list) -> float:
+    """Hand frames to writers, ``jobs`` [(writers, frame), ...] in order (on the writer thread); returns the
+    seconds it took (stage ``write``)."""
     t0 = time.perf_counter()
-    for w in writers:
-        w.add_frame(frame)
+    for writers, frame in jobs:
+        for w in writers:
+            w.add_frame(frame)
     return time.perf_counter() - t0
 
 
@@ -155,6 +161,13 @@ class SceneWorker:
         ctx = SceneContext(root=self.out_dir, folder=folder.path, split=out.split, scene_id=scene_index, output=out,
                            recipe=r, library=self.library, scene=desc, distractors=self.distractors)
         writers = [cls(ctx) for cls in writer_classes(out.formats)]
+        stereo = r.camera.stereo if r.camera is not None else None
+        right_folder = right_writers = None
+        if stereo is not None:  # the right views: a split of their own, same scene id (config/stereo.py)
+            right_split = stereo.right_split(out.split)
+            right_folder = AtomicFolder(scene_path(self.out_dir, right_split, scene_index))
+            rctx = replace(ctx, folder=right_folder.path, split=right_split)
+            right_writers = [cls(rctx) for cls in writer_classes(out.formats)]
         self.renderer.set_scene(desc)
         photo = desc.ar.background.image() if desc.ar is not None else None
         pending = None  # the previous frame's write, running while this frame renders
@@ -163,17 +176,23 @@ class SceneWorker:
                 frame = self._frame(desc, im_id, view, photo, t)
                 if sampler is not None:
                     frame = self._recheck(sampler, desc, im_id, frame, photo, t)
+                jobs = [(writers, frame)]
+                if stereo is not None:
+                    left, right = self._stereo_pair(desc, im_id, frame, photo, t)
+                    jobs = [(writers, left), (right_writers, right)]
                 if pending is not None:
                     t["write"] += pending.result()
-                pending = self._writer.submit(_write_frame, writers, frame)
+                pending = self._writer.submit(_write_frames, jobs)
             if pending is not None:
                 t["write"] += pending.result()
         finally:
             if pending is not None and not pending.done():
                 pending.exception()  # never leave a write running into a folder that is being abandoned
         t0 = time.perf_counter()
-        for w in writers:
+        for w in writers + (right_writers or []):
             w.finish()
+        if right_folder is not None:
+            right_folder.commit()  # before the left folder, whose presence marks the scene as done (resume)
         folder.commit()
         t["write"] += time.perf_counter() - t0
         return {"scene": scene_index, "frames": len(desc.views), "timings": dict(t), "settled": report.settled,
@@ -223,8 +242,25 @@ class SceneWorker:
                 best, deficit = f, d
         return best
 
-    def _frame(self, desc, im_id: int, view, photo, t: dict) -> FrameRecord:
-        """Render one view (and composite it over the photo in AR scenes), then annotate it."""
+    def _stereo_pair(self, desc, im_id: int, left: FrameRecord, photo, t: dict) -> tuple[FrameRecord, FrameRecord]:
+        """The right view of a rectified pair (``camera.stereo``, config/stereo.py) rendered and annotated like the
+        left one (its random effects from sub-stream 1 of the view's streams), and the left frame with its
+        disparity layer d = fx * baseline / z (pixels, 0 where z = 0). Returns (left, right)."""
+        st, cam = self.recipe.camera.stereo, self.recipe.camera
+        right_view = replace(left.view, world_T_cam=left.view.world_T_cam @ make_pose(np.eye(3), [st.baseline, 0.0, 0.0]))
+        right = self._frame(desc, im_id, right_view, photo, t, sub=1)
+        z = left.depth
+        disparity = np.zeros(z.shape, np.float32)
+        np.divide(np.float32(left.view.K[0, 0] * st.baseline), z, out=disparity, where=z > 0)
+        scale = disparity_scale(float(left.view.K[0, 0]), st.baseline, cam.znear)
+        mm = st.baseline * 1000.0
+        return (replace(left, disparity=disparity, stereo={"baseline": mm, "side": "left", "disparity_scale": scale}),
+                replace(right, stereo={"baseline": mm, "side": "right"}))
+
+    def _frame(self, desc, im_id: int, view, photo, t: dict, sub: int = 0) -> FrameRecord:
+        """Render one view (and composite it over the photo in AR scenes), then annotate it. ``sub`` > 0: the view's
+        random draws (effects, depth sensor) come from sub-stream ``sub`` of its streams (a stereo pair's right
+        view)."""
         out = self.recipe.output
         bufs = self.renderer.render_view(view, rgb=out.layers.rgb, amodal=True)
         for k, v in self.renderer.last_timings.items():
@@ -239,18 +275,19 @@ class SceneWorker:
         effects = quality = None
         if self.recipe.effects.enabled():
             t0 = time.perf_counter()
-            effects, quality = self._effects(desc, im_id, view, bufs)
+            effects, quality = self._effects(desc, im_id, view, bufs, sub)
             t["effects"] += time.perf_counter() - t0
         noisy = sensor = None
         if out.depth_noisy is not None:
             t0 = time.perf_counter()
-            p = sample_depth_sensor(out.depth_noisy, scene_rng(self.recipe.seed, desc.scene_index, "depth_sensor", im_id))
+            p = sample_depth_sensor(out.depth_noisy, scene_rng(self.recipe.seed, desc.scene_index, "depth_sensor", im_id,
+                                                               *((sub,) if sub else ())))
             noisy, sensor = simulate_depth(bufs.depth, view.K, p), p.to_json()
             t["depth_noisy"] += time.perf_counter() - t0
         return FrameRecord(im_id=im_id, view=view, rgb=bufs.rgb, depth=bufs.depth, labels=labels, hands=hands,
                            depth_noisy=noisy, depth_sensor=sensor, effects=effects, jpg_quality=quality)
 
-    def _effects(self, desc, im_id: int, view, bufs) -> tuple[dict, int | None]:
+    def _effects(self, desc, im_id: int, view, bufs, sub: int = 0) -> tuple[dict, int | None]:
         """Draw this frame's image effects (stream ``effects``, sub-stream ``im_id``) and apply them to ``bufs.rgb``
         (render/effects.py; RGB only). Focus ``look_at`` is the depth of ``camera.look_at.center`` (AR: the drawn
         distance); ``object``: a visible labelled instance's median depth. Returns (parameters as JSON, JPEG quality)."""
@@ -259,7 +296,7 @@ class SceneWorker:
         look_at = (point_depth(view.world_T_cam, r.camera.look_at.center)
                    if r.camera is not None and desc.ar is None else None)
         objects = visible_object_depths(bufs.ids, bufs.depth) if cfg.defocus.focus == "object" else ()
-        params = sample_effects(cfg, scene_rng(r.seed, desc.scene_index, "effects", im_id),
+        params = sample_effects(cfg, scene_rng(r.seed, desc.scene_index, "effects", im_id, *((sub,) if sub else ())),
                                 look_at_depth=look_at, object_depths=objects)
         if bufs.rgb is not None:
             bufs.rgb = apply_effects(bufs.rgb, bufs.depth, view.K, params)

@@ -171,13 +171,12 @@ TARGET = {0: 0.3, 1: 0.4, 2: 0.3}
 
 
 @pytest.mark.e2e
-
 def test_build_meets_occlusion_targets_and_constraints(tmp_path, capsys):
-    """120 frames at 160 x 120 (24 scenes x 5 views) with targets {0: .3, 1: .4, 2: .3} over the objects in frame
+    """200 frames at 160 x 120 (40 scenes x 5 views) with targets {0: .3, 1: .4, 2: .3} over the objects in frame
     and constraints: gtforge stats --json shows every share within 5 percentage points of its target, and
     gtforge verify finds every frame within its constraints."""
     out = tmp_path / "ds"
-    sets = SMALL_160 + ["scenes.count=24", "scenes.views_per_scene=5",
+    sets = SMALL_160 + ["scenes.count=40", "scenes.views_per_scene=5",
                         "camera.occlusion_targets={levels: {0: 0.3, 1: 0.4, 2: 0.3}}",
                         "camera.constraints={min_visible_objects: 2, min_visib_fract: 0.2, min_surface_distance: 0.25}"]
     assert run_cli("build", DEFAULT_RECIPE, "--out", out, "--quiet", "--workers", "1",
@@ -185,7 +184,7 @@ def test_build_meets_occlusion_targets_and_constraints(tmp_path, capsys):
     capsys.readouterr()
     assert run_cli("stats", out, "--json") == 0
     stats = json.loads(capsys.readouterr().out)
-    assert stats["frames"] == 120
+    assert stats["frames"] == 200
     got = stats["occlusion_level_shares"]["in_frame"]
     assert all(abs(got[str(k)] - v) <= 0.05 for k, v in TARGET.items()), got
     assert stats["view_targets"]["max_abs_error_pp"] <= 5.0
