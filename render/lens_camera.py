@@ -3,9 +3,9 @@
 :func:`render_view` is the pipeline's call: for a view without a lens (``View.dist_model`` None) it is
 ``Renderer.render_view`` itself; for a view with one it renders the **pinhole canvas** view
 ``View(K=K_p, width=W_p, height=H_p)`` (:func:`~gtforge.render.distortion.pinhole_canvas`: same fx, fy, the principal
-point shifted by whole pixels, large enough that its pixels hold the ray of every distorted pixel), the ID + depth +
-RGB passes at :data:`CANVAS_SCALE` x that resolution (same field of view), the amodal passes at 1x, with every pass
-of the renderer as it is, then resamples the canvas layers into the distorted image
+point shifted by whole pixels, large enough that its pixels hold the ray of every distorted pixel), the ID + depth
+pass at :data:`CANVAS_SCALE` x that resolution (same field of view; a second ``render_view`` call), RGB and the
+amodal passes at 1x, with every pass of the renderer as it is, then resamples the canvas layers into the distorted image
 (:func:`~gtforge.render.distortion.distort_layers`): RGB box-filtered over each output pixel's footprint, instance
 ids and depth from one canvas pixel per output pixel (depth: exact 1/z interpolation on planes), AR's RGBA and shadow
 ratio like RGB. The returned :class:`~gtforge.render.renderer.FrameBuffers` are those of the distorted image, so the
@@ -39,9 +39,10 @@ from .distortion import distort_layers, distortion_maps, lens, pinhole_canvas, s
 from .renderer import FrameBuffers
 
 
-#: Canvas pixels per image pixel (each axis) of the ID + depth + RGB canvas: the nearest canvas pixel of a distorted
+#: Canvas pixels per image pixel (each axis) of the ID + depth canvas: the nearest canvas pixel of a distorted
 #: pixel's ray is then at most 1 / (2 CANVAS_SCALE) image px from it (0.5 px at scale 1), which keeps mask borders
-#: within a quarter pixel of the exact ray cast. The amodal passes stay at scale 1 (their 3W x 3H planes).
+#: within a quarter pixel of the exact ray cast. RGB (box-filtered) and the amodal passes (their 3W x 3H planes)
+#: stay at scale 1.
 CANVAS_SCALE = 2
 
 
@@ -64,11 +65,13 @@ class LensCamera:
     K_p : (3, 3) float64
         The pinhole canvas camera of the amodal passes; ``W_p``, ``H_p`` its size.
     K_s, W_s, H_s :
-        The same canvas at :data:`CANVAS_SCALE` (ID + depth + RGB passes).
+        The same canvas at :data:`CANVAS_SCALE` (ID + depth pass).
     maps : (map_x, map_y)
         (H, W) float32 coordinates of each distorted pixel's ray on the K_p canvas (NaN: none).
-    maps_s, rgb_maps :
-        The same on the K_s canvas, and its supersampling maps for box-filtered RGB.
+    maps_s :
+        The same on the K_s canvas.
+    rgb_maps :
+        Supersampling maps on the K_p canvas, for box-filtered RGB.
     big_dst, big_src : (n,) int64
         Beyond-image amodal sampling: flat indices into the distorted 3H x 3W plane (outside the image block) and
         the flat indices of their nearest pixels on the pinhole 3 H_p x 3 W_p plane, ordered by source row;
@@ -117,7 +120,7 @@ def _lens_camera(K_key: tuple, model: str, coeffs: tuple, width: int, height: in
     s = CANVAS_SCALE if max(W_p, H_p) * CANVAS_SCALE <= MAX_CANVAS_SIDE else 1
     K_s, W_s, H_s = _scaled(K_p, W_p, H_p, s)
     maps_s = distortion_maps(K, dist, width, height, K_s) if s > 1 else maps
-    rgb_maps = supersample_maps(K, dist, width, height, K_s)
+    rgb_maps = supersample_maps(K, dist, width, height, K_p)
     # beyond the image: the distorted plane [-W, 2W) x [-H, 2H) onto the pinhole plane [-W_p, 2W_p) x [-H_p, 2H_p)
     K_big = K_p.copy()
     K_big[0, 2] += W_p
@@ -146,8 +149,8 @@ def lens_camera(view: View) -> LensCamera | None:
 
 
 def canvas_view(view: View, cam: LensCamera, scaled: bool = True) -> View:
-    """The pinhole canvas view rendered for ``view`` (same pose and clip distances, no lens): the ID + depth + RGB
-    canvas at :data:`CANVAS_SCALE` (``scaled``) or the amodal passes' canvas."""
+    """The pinhole canvas view rendered for ``view`` (same pose and clip distances, no lens): the ID + depth canvas
+    at :data:`CANVAS_SCALE` (``scaled``) or the RGB and amodal passes' 1x canvas."""
     if scaled:
         return dataclasses.replace(view, K=cam.K_s, width=cam.W_s, height=cam.H_s, dist_model=None, dist_coeffs=())
     return dataclasses.replace(view, K=cam.K_p, width=cam.W_p, height=cam.H_p, dist_model=None, dist_coeffs=())
@@ -162,26 +165,28 @@ def render_view(renderer, view: View, rgb: bool = True, amodal: bool = True) -> 
     cam = lens_camera(view)
     if cam is None:
         return renderer.render_view(view, rgb=rgb, amodal=amodal)
-    bufs = renderer.render_view(canvas_view(view, cam), rgb=rgb, amodal=False)
+    geo = renderer.render_view(canvas_view(view, cam), rgb=False, amodal=False)  # ids + depth at CANVAS_SCALE
     timings = dict(getattr(renderer, "last_timings", None) or {})
-    sil = {}
-    if amodal:
-        sil = renderer.render_view(canvas_view(view, cam, scaled=False), rgb=False, amodal=True).amodal
+    look = None
+    if rgb or amodal:  # RGB (or AR's layers) and the silhouettes on the 1x canvas
+        look = renderer.render_view(canvas_view(view, cam, scaled=False), rgb=rgb, amodal=amodal)
         for k, v in (getattr(renderer, "last_timings", None) or {}).items():
             timings[k] = timings.get(k, 0.0) + v
     t0 = time.perf_counter()
-    out = distort_layers(cam.maps_s, rgb=bufs.rgb, ids=bufs.ids, depth=bufs.depth, rgb_maps=cam.rgb_maps)
-    rgba = shadow = None
-    if bufs.rgba is not None:
-        rgba = distort_layers(cam.maps_s, rgb=bufs.rgba, rgb_maps=cam.rgb_maps)["rgb"]
-    if bufs.shadow is not None:
-        shadow = distort_layers(cam.maps_s, rgb=bufs.shadow, rgb_maps=cam.rgb_maps)["rgb"]
-        shadow[~(np.isfinite(cam.maps_s[0]) & np.isfinite(cam.maps_s[1]))] = 1.0
-    masks = cam.amodal(sil, out["ids"]) if sil else {}
+    out = distort_layers(cam.maps_s, ids=geo.ids, depth=geo.depth)
+    color = rgba = shadow = None
+    if look is not None and look.rgb is not None:
+        color = distort_layers(cam.maps, rgb=look.rgb, rgb_maps=cam.rgb_maps)["rgb"]
+    if look is not None and look.rgba is not None:
+        rgba = distort_layers(cam.maps, rgb=look.rgba, rgb_maps=cam.rgb_maps)["rgb"]
+    if look is not None and look.shadow is not None:
+        shadow = distort_layers(cam.maps, rgb=look.shadow, rgb_maps=cam.rgb_maps)["rgb"]
+        shadow[~(np.isfinite(cam.maps[0]) & np.isfinite(cam.maps[1]))] = 1.0
+    masks = cam.amodal(look.amodal, out["ids"]) if look is not None and look.amodal else {}
     timings["distort"] = time.perf_counter() - t0
     if hasattr(renderer, "last_timings"):
         renderer.last_timings = timings
-    return FrameBuffers(rgb=out.get("rgb"), depth=np.ascontiguousarray(out["depth"], dtype=np.float32),
+    return FrameBuffers(rgb=color, depth=np.ascontiguousarray(out["depth"], dtype=np.float32),
                         ids=out["ids"], amodal=masks, rgba=rgba, shadow=shadow)
 
 
