@@ -26,6 +26,7 @@ from ..core.geometry import intrinsics_from_fov, intrinsics_matrix
 from ..formats.registry import format_names
 from .base import FieldValueError, IntRange, Range, _fixed_range, _Model  # noqa: F401 (re-exported)
 from .depth_sensor import DepthSensorConfig
+from .distortion import DistortionConfig
 from .effects import EffectsConfig
 from .stereo import STEREO_FORMATS, StereoConfig, disparity_scale
 from .sources import MESH_SUFFIXES, PROCEDURAL_SOURCES, check_image_source, resolve_source
@@ -329,6 +330,7 @@ class CameraConfig(_Model):
     occlusion_targets: OcclusionTargets | None = Field(default=None, description="wanted occlusion-level shares")
     coverage: ViewpointCoverage | None = Field(default=None, description="uniform camera azimuth in object frames")
     stereo: StereoConfig | None = Field(default=None, description="a rectified right camera (config/stereo.py)")
+    distortion: DistortionConfig | None = Field(default=None, description="lens distortion (config/distortion.py)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -347,7 +349,19 @@ class CameraConfig(_Model):
             raise ValueError("distance range must lie inside (znear, zfar)")
         if self.elevation_deg.min < -90 or self.elevation_deg.max > 90:
             raise ValueError("elevation_deg must lie within [-90, 90]")
+        if self.distortion is not None:
+            try:
+                self.distortion.check_field(self.K(), self.width, self.height)
+            except FieldValueError as e:
+                raise FieldValueError(("distortion",) + e.loc, str(e)) from None
         return self
+
+    def view_lens(self) -> dict:
+        """The lens fields of :class:`~gtforge.core.description.View`: ``dist_model`` and ``dist_coeffs``."""
+        d = self.distortion
+        if d is None:
+            return {"dist_model": None, "dist_coeffs": ()}
+        return {"dist_model": d.model, "dist_coeffs": tuple(float(c) for c in d.coeffs)}
 
     def K(self):
         """Intrinsic matrix (3, 3) float64 in pixels (OpenCV; pixel centres at integers)."""

@@ -283,6 +283,12 @@ class View:
         OpenCV camera pose (x right, y down, z forward) in the world, metres.
     znear, zfar : float
         Clip distances, metres.
+    dist_model : "radtan", "fisheye" or None
+        Lens distortion model (OpenCV's; recipe ``camera.distortion``); None: the ideal pinhole.
+    dist_coeffs : tuple of float
+        The model's coefficients in OpenCV order (radtan k1, k2, p1, p2, k3; fisheye k1..k4); () for None.
+        ``K`` is then the distorted camera's intrinsics (as in a calibration file) and every layer and label
+        is in the distorted image (render/distortion.py).
     """
 
     K: np.ndarray
@@ -291,6 +297,19 @@ class View:
     world_T_cam: np.ndarray
     znear: float = 0.02
     zfar: float = 20.0
+    dist_model: str | None = None
+    dist_coeffs: tuple = ()
+
+    @property
+    def lens(self) -> tuple[str, tuple] | None:
+        """``(dist_model, dist_coeffs)``, or None for the ideal pinhole."""
+        return None if self.dist_model is None else (self.dist_model, tuple(self.dist_coeffs))
+
+    def cam_dist(self) -> dict | None:
+        """The lens as the writers record it (BOP ``cam_dist``, COCO image field): ``{"model", "coeffs"}``, or None."""
+        if self.dist_model is None:
+            return None
+        return {"model": str(self.dist_model), "coeffs": [float(c) for c in self.dist_coeffs]}
 
 
 class BackgroundPhoto(Protocol):

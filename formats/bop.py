@@ -161,10 +161,23 @@ def read_mask(path) -> np.ndarray:
     return np.asarray(Image.open(path)) > 127
 
 
-def camera_json(K: np.ndarray, width: int, height: int, depth_scale: float) -> dict:
-    """The dataset-level ``camera.json`` content (K (3, 3) pixels, image size, depth scale)."""
-    return {"cx": float(K[0, 2]), "cy": float(K[1, 2]), "depth_scale": float(depth_scale), "fx": float(K[0, 0]),
-            "fy": float(K[1, 1]), "height": int(height), "width": int(width)}
+def camera_json(K: np.ndarray, width: int, height: int, depth_scale: float, cam_dist: dict | None = None) -> dict:
+    """The dataset-level ``camera.json`` content (K (3, 3) pixels, image size, depth scale; ``cam_dist``, the lens
+    ``{"model", "coeffs"}`` (docs/conventions.md, "Lens distortion"), only when the camera has one)."""
+    out = {"cx": float(K[0, 2]), "cy": float(K[1, 2]), "depth_scale": float(depth_scale), "fx": float(K[0, 0]),
+           "fy": float(K[1, 1]), "height": int(height), "width": int(width)}
+    if cam_dist is not None:
+        out["cam_dist"] = cam_dist
+    return out
+
+
+def read_cam_dist(cam: dict) -> tuple[str, np.ndarray] | None:
+    """The lens ``(model, coeffs)`` of a ``camera.json`` or ``scene_camera.json`` entry (its ``cam_dist``), or None
+    (pinhole). ``coeffs`` float64, OpenCV order (radtan k1 k2 p1 p2 k3; fisheye k1 k2 k3 k4)."""
+    d = cam.get("cam_dist")
+    if d is None:
+        return None
+    return str(d["model"]), np.asarray(d["coeffs"], dtype=np.float64)
 
 
 def to_bop_bbox(bbox) -> list[int]:
@@ -255,6 +268,8 @@ class ImagesWriter:
                 Image.fromarray(disparity_to_png_values(frame.disparity, scale)).save(
                     self.tmp / DISPARITY_DIR / f"{im_id:06d}.png", compress_level=1)
                 self.scene_camera[im_id]["disparity_scale"] = scale
+        if view.dist_model is not None:
+            self.scene_camera[im_id]["cam_dist"] = view.cam_dist()
 
     def finish(self) -> None:
         """Write ``scene_camera.json``, ``scene_env.json``, ``scene_appearance.json`` and, when on,

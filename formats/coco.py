@@ -157,6 +157,8 @@ class CocoWriter:
         rel = rgb_relpath(frame.im_id, self.image_format)
         self.images.append({"id": image_id, "file_name": f"{self.split}/{self.scene_id:06d}/{rel}",
                             "width": int(frame.view.width), "height": int(frame.view.height)})
+        if frame.view.dist_model is not None:  # the lens (docs/conventions.md, "Lens distortion")
+            self.images[-1]["cam_dist"] = frame.view.cam_dist()
         self.annotations.extend(frame_annotations(image_id, frame.labels, self.ignore_visib_fract))
         if frame.hands:
             self.annotations.extend(hand_annotations(image_id, frame.hands, self.hand_category,

@@ -18,7 +18,7 @@ from PIL import Image
 from .atomic import TEMP_PREFIX, load_json
 from .bop import (
     APPEARANCE_FILE, DISTRACTOR_MODELS, ENV_FILE, HANDS_FILE, OCCLUSION_FILE, distractor_poses, from_bop_bbox,
-    mask_relpath, pose_from_mm, read_mask, scene_dirs,
+    mask_relpath, pose_from_mm, read_cam_dist, read_mask, scene_dirs,
 )
 from .coco import SCENE_FILE as COCO_SCENE_FILE
 from .coco import bop_image, coco_path, decode_rle
@@ -93,6 +93,7 @@ class Frame:
     instances: list[Instance] = field(default_factory=list)
     width: int = 0  # of this image (AR photos may differ from camera.json)
     height: int = 0
+    dist: tuple | None = None  # the lens (model, coeffs) of scene_camera.json's cam_dist; None: pinhole
 
 
 class Dataset:
@@ -184,7 +185,8 @@ class Dataset:
         fr = Frame(scene_id=int(sd.name), im_id=im_id, scene_dir=sd, rgb_path=rgb,
                    depth_path=depth if depth.is_file() else None, depth_scale=float(cam["depth_scale"]),
                    K=np.asarray(cam["cam_K"], dtype=np.float64).reshape(3, 3),
-                   cam_T_world=pose_from_mm(cam["cam_R_w2c"], cam["cam_t_w2c"]), width=w, height=h)
+                   cam_T_world=pose_from_mm(cam["cam_R_w2c"], cam["cam_t_w2c"]), width=w, height=h,
+                   dist=read_cam_dist(cam))
         if "gt" in f:
             for gt_id, (g, info, occ) in enumerate(zip(f["gt"][im_id], f["gt_info"][im_id], f["occ"][im_id])):
                 mpath = sd / mask_relpath("mask_visib", im_id, gt_id)

@@ -102,9 +102,13 @@ def write_labels(path, objects: list[KittiObject]) -> None:
     write_text_atomic(Path(path), "".join(o.to_line() + "\n" for o in objects))
 
 
-def write_calib(path, P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None, R0_rect: np.ndarray | None = None) -> None:
+def write_calib(path, P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None, R0_rect: np.ndarray | None = None,
+                dist: dict | None = None) -> None:
     """Write a KITTI calib file (devkit ``readme.txt``): P0..P3 all equal to ``P2`` (3, 4) (one camera),
     ``R0_rect`` (3, 3; identity when None), ``Tr_velo_to_cam`` (3, 4; identity when None), ``Tr_imu_to_velo`` = I.
+    With a lens ``dist`` (``{"model", "coeffs"}``, docs/conventions.md "Lens distortion") an eighth line follows:
+    ``D_02: k1 k2 p1 p2 k3`` (radtan; the key of KITTI raw's ``calib_cam_to_cam.txt``) or
+    ``D_02_fisheye: k1 k2 k3 k4``; P2's K is then the distorted camera's.
 
     Points map as in the devkit: image = P2 · R0_rect · Tr_velo_to_cam · X_velo (homogeneous, R0_rect padded to 4x4).
     """
@@ -114,11 +118,15 @@ def write_calib(path, P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None, 
     fmt = lambda a: " ".join(f"{x:.12e}" for x in np.asarray(a).reshape(-1))  # noqa: E731
     lines = [f"P{i}: {fmt(P2)}" for i in range(4)] + [f"R0_rect: {fmt(R0)}", f"Tr_velo_to_cam: {fmt(Tr)}",
                                                       f"Tr_imu_to_velo: {fmt(np.eye(4)[:3])}"]
+    if dist is not None:
+        key = "D_02" if dist["model"] == "radtan" else f"D_02_{dist['model']}"
+        lines.append(f"{key}: {fmt(dist['coeffs'])}")
     write_text_atomic(Path(path), "\n".join(lines) + "\n")
 
 
 def read_calib(path) -> dict[str, np.ndarray]:
-    """Read a KITTI calib file: {name: array} (P*: (3, 4), R0_rect: (3, 3), Tr_*: (3, 4)).
+    """Read a KITTI calib file: {name: array} (P*: (3, 4), R0_rect: (3, 3), Tr_*: (3, 4); D_*: the lens
+    coefficients as written by :func:`write_calib`, 1D).
 
     Raises ValueError naming the file for a line whose numbers do not fit its matrix.
     """
@@ -128,6 +136,9 @@ def read_calib(path) -> dict[str, np.ndarray]:
             continue
         k, v = (s.strip() for s in ln.split(":", 1))
         a = np.array([float(x) for x in v.split()])
+        if k.startswith("D_"):
+            out[k] = a
+            continue
         shape = (3, 3) if k == "R0_rect" else (3, 4)
         if a.size != shape[0] * shape[1]:
             raise ValueError(f"{path}: {k} needs {shape[0] * shape[1]} numbers, got {a.size}")
@@ -302,7 +313,8 @@ class KittiWriter:
         world_T_label = label_frame(self.scene, frame.view, self.ar.placement if self.ar is not None else "")
         write_labels(self.root / "label_2" / f"{name}.txt",
                      frame_objects(self.scene, frame, self.library, world_T_label, self.ar))
-        write_calib(self.root / "calib" / f"{name}.txt", **frame_calib(self.scene, frame.view, world_T_label))
+        write_calib(self.root / "calib" / f"{name}.txt", **frame_calib(self.scene, frame.view, world_T_label),
+                    dist=frame.view.cam_dist())
 
     def finish(self) -> None:
         """Nothing left: every file is written with its frame."""

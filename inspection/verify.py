@@ -11,10 +11,11 @@ Checks (each failure names the file, frame, instance and the figure):
 4. COCO: each annotation's RLE equals the BOP ``mask_visib`` of the same instance; area and box agree.
 5. On a sample of frames: the written depth equals a ray cast of the written models at the
    written poses (median |dz| < 1 mm over pixels both see), and ``mask_visib`` matches the
-   ray-cast visible mask (IoU >= 0.95 for instances with >= 100 visible pixels). Pixels of
+   ray-cast visible mask (rays through the lens when ``cam_dist`` is written: inspection/raycast.py) (IoU >= 0.95 for instances with >= 100 visible pixels). Pixels of
    hands (not rigid models) are left out of both comparisons.
 6. Hands (``scene_hands.json``): mask pixel counts and boxes; 2D keypoints equal the projection
-   of the 3D keypoints with ``cam_K`` (< 0.01 px).
+   of the 3D keypoints with ``cam_K`` (< 0.01 px), through the lens (``cv2.projectPoints`` /
+   ``cv2.fisheye.projectPoints``) when ``scene_camera.json`` has ``cam_dist``.
 7. Distractors (``scene_env.json`` ``distractors``): entries match their schema, rotations are
    rotations, every obj_id has a model in ``models_distractors/``; the ray cast of check 5 puts
    them in front of the objects as occluders that own no instance, so a ``mask_visib`` that
@@ -29,10 +30,11 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core.labels import mask_bbox
 from ..formats.bop import (
@@ -42,7 +44,7 @@ from ..formats.bop import (
 from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
 from ..formats.coco import bop_image, coco_path, decode_rle
 from ..formats.dataset import RECIPE_COPY, Dataset
-from .raycast import cast_frame, depth_to_dist, load_models
+from .raycast import cast_frame, depth_to_dist, load_models, project_lens
 
 ROT_TOL = 1e-6
 DEPTH_MEDIAN_TOL_M = 1e-3
@@ -63,6 +65,18 @@ _F3 = Field(min_length=3, max_length=3)
 _F4 = Field(min_length=4, max_length=4)
 
 
+class CamDist(_Strict):
+    model: Literal["radtan", "fisheye"]
+    coeffs: list[float]
+
+    @model_validator(mode="after")
+    def _count(self):
+        n = {"radtan": 5, "fisheye": 4}[self.model]
+        if len(self.coeffs) != n:
+            raise ValueError(f"the {self.model} model takes {n} coefficients, got {len(self.coeffs)}")
+        return self
+
+
 class CamEntry(_Strict):
     cam_K: list[float] = _F9
     depth_scale: float = Field(gt=0)
@@ -70,6 +84,7 @@ class CamEntry(_Strict):
     cam_t_w2c: list[float] = _F3
     stereo_baseline: float | None = Field(default=None, gt=0)  # mm (camera.stereo)
     disparity_scale: float | None = Field(default=None, gt=0)  # px per unit of disparity/*.png (left views)
+    cam_dist: CamDist | None = None  # the lens (docs/conventions.md, "Lens distortion")
 
 
 class GtEntry(_Strict):
@@ -333,6 +348,9 @@ class Verifier:
         for im, hands in data.items():
             im = int(im)
             K = np.asarray(cams[im].cam_K).reshape(3, 3) if im in cams else None
+            lens = None
+            if im in cams and cams[im].cam_dist is not None:
+                lens = (cams[im].cam_dist.model, cams[im].cam_dist.coeffs)
             for h in hands:
                 fr, who = f"scene {sd.name} im {im}", f"hand {h.get('hand_id')}"
                 try:
@@ -348,8 +366,8 @@ class Verifier:
                     for k, uv in enumerate(h["keypoints_2d"]):
                         if uv is None or kp3[k, 2] <= 0:
                             continue
-                        p = K @ kp3[k]
-                        err = float(np.hypot(p[0] / p[2] - uv[0], p[1] / p[2] - uv[1]))
+                        p = project_lens(kp3[k:k + 1], K, lens)[0]  # through the lens, when there is one
+                        err = float(np.hypot(p[0] - uv[0], p[1] - uv[1]))
                         if err > 0.01:
                             self.fail(path, f"keypoint {k}: 2D differs from the projection of 3D by {err:.3f} px", fr,
                                       who)
@@ -554,8 +572,8 @@ class Verifier:
                 seen = z > 0
                 if seen.any():
                     # the largest true z that rounds to the written value (formats.bop.depth_to_png_values)
-                    far = depth_to_dist(np.where(seen, z + 0.5e-3 * frame.depth_scale, 0.0), frame.K)
-                    d = float(far[seen].min())
+                    far = depth_to_dist(np.where(seen, z + 0.5e-3 * frame.depth_scale, 0.0), frame.K, frame.dist)
+                    d = float(np.nanmin(far[seen]))
                     if d < d_min:
                         self.fail(frame.depth_path, f"view constraint: a surface {d:.4f} m from the camera "
                                                     f"(camera.constraints.min_surface_distance: {d_min:g} m)", fr)

@@ -163,12 +163,14 @@ def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, 
     header = (f"# Resolved recipe written by gtforge {__version__} (after --set overrides).\n"
               f"# Source: {recipe_file}; relative paths are relative to {base_dir}\n")
     write_text_atomic(out / RECIPE_COPY, header + yaml.safe_dump(resolved, sort_keys=False))
+    cam_dist = None
     if recipe.camera is not None:
         cam = recipe.camera
         K, w, h = cam.K(), cam.width, cam.height
+        cam_dist = None if cam.distortion is None else cam.distortion.to_json()
     else:  # ar: the first background's camera (each image's own K is in scene_camera.json)
         K, w, h = backgrounds[0].K, backgrounds[0].width, backgrounds[0].height
-    write_json_atomic(out / "camera.json", camera_json(K, w, h, recipe.output.depth_scale))
+    write_json_atomic(out / "camera.json", camera_json(K, w, h, recipe.output.depth_scale, cam_dist))
     write_json_atomic(meta_path, dataset_meta(recipe, resolved, recipe_file, base_dir, classes, shard))
     return False
 

@@ -33,6 +33,7 @@ from ..formats.bop import scene_path
 from ..formats.protocol import FrameRecord, SceneContext
 from ..formats.registry import writer_classes
 from ..render.annotate import annotate_hands, annotate_view
+from ..render.lens_camera import render_view
 from ..render.composite import composite
 from ..scenes.ar import build_ar_scene
 from ..scenes.clutter import build_scene
@@ -262,7 +263,7 @@ class SceneWorker:
         random draws (effects, depth sensor) come from sub-stream ``sub`` of its streams (a stereo pair's right
         view)."""
         out = self.recipe.output
-        bufs = self.renderer.render_view(view, rgb=out.layers.rgb, amodal=True)
+        bufs = render_view(self.renderer, view, rgb=out.layers.rgb, amodal=True)  # in the view's lens (if any)
         for k, v in self.renderer.last_timings.items():
             t[k] += v
         if photo is not None:

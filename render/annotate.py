@@ -15,6 +15,8 @@ from ..core.geometry import invert_pose, project_points, transform_points
 from ..core.hands import params_in_camera
 from ..core.labels import (KP_OCCLUDED, KP_VISIBLE, HandLabel, InstanceLabel, VisibilityStats, mask_bbox,
                            occlusion_level)
+from .distortion import lens
+from .distortion import project_points as project_lens
 
 
 def visibility_stats(amodal_canvas: np.ndarray, ids: np.ndarray, depth: np.ndarray, inst_id: int,
@@ -101,7 +103,7 @@ def annotate_view(scene: SceneDescription, view: View, ids: np.ndarray, depth: n
 
 # ---------------------------------------------------------------- hands
 def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, ids: np.ndarray, depth: np.ndarray, hand_id: int,
-                        radii: np.ndarray, hand_ids=()) -> tuple[np.ndarray, np.ndarray, list]:
+                        radii: np.ndarray, hand_ids=(), dist=None) -> tuple[np.ndarray, np.ndarray, list]:
     """Visibility of hand keypoints from the rendered buffers (docs/conventions.md, "Hands").
 
     Rule: a keypoint is *outside* when it is behind the camera or its projection is not inside the
@@ -118,10 +120,13 @@ def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, ids: np.ndarray, dept
     hand_id : int
     radii : (k,) metres
     hand_ids : ids of all hands in the scene
+    dist : the lens (``View.lens``: (model, coeffs)) or None
+        Keypoints are projected through it (``cv2.projectPoints`` / ``cv2.fisheye.projectPoints``,
+        render/distortion.py); beyond the lens's field they are NaN (outside).
 
     Returns
     -------
-    uv : (k, 2) float64 pixel coordinates (NaN behind the camera)
+    uv : (k, 2) float64 pixel coordinates (NaN behind the camera or beyond the lens's field)
     vis : (k,) int: 0 outside, 1 occluded, 2 visible (COCO's v)
     cause : list of str: 'visible', 'outside', 'self', 'hand', 'object' or 'scene'
     """
@@ -129,7 +134,11 @@ def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, ids: np.ndarray, dept
     z = kp_cam[:, 2]
     uv = np.full((len(kp_cam), 2), np.nan)
     front = z > 1e-9
-    uv[front] = project_points(kp_cam[front], K)
+    if lens(dist) is None:
+        uv[front] = project_points(kp_cam[front], K)
+    else:
+        uv[front] = project_lens(kp_cam[front], K, dist)
+        front &= np.isfinite(uv).all(axis=1)
     vis = np.zeros(len(kp_cam), dtype=np.int64)
     cause = []
     for k in range(len(kp_cam)):
@@ -167,7 +176,8 @@ def annotate_hands(scene: SceneDescription, view: View, ids: np.ndarray, depth: 
     out = []
     for h in scene.hands:
         kp = transform_points(cam_T_world, h.keypoints)
-        uv, vis, cause = keypoint_visibility(kp, view.K, ids, depth, h.inst_id, h.keypoint_radii, hand_ids)
+        uv, vis, cause = keypoint_visibility(kp, view.K, ids, depth, h.inst_id, h.keypoint_radii, hand_ids,
+                                             dist=view.lens)
         go, tr = params_in_camera(h, cam_T_world)
         stats = visibility_stats(amodal[h.inst_id], ids, depth, h.inst_id, thresholds)
         out.append(HandLabel(

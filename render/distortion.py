@@ -66,8 +66,9 @@ Cost (640x480, fx 500, k1 = -0.28, on a loaded 2-core CPU): canvas 822x617; :fun
 Limits: lenses whose field reaches 180 deg, or whose model folds back inside the image, are refused by
 ``DistortionConfig.check_field`` (recipe) and have no ray here (NaN).
 
-ADOPTION PLAN (next session; nothing is wired yet)
---------------------------------------------------
+ADOPTION PLAN (wired: steps 1, 2, 4, 5, 6 and 8 in render/lens_camera.py and beside it; step 3 simplified there:
+the renderer's 1x canvas silhouettes on its own 3W_p x 3H_p plane sampled through the lens; step 7 stereo open)
+--------------------------------------------------------------------------------------------------------------------
 1. Recipe: ``config/schema.py::CameraConfig`` gains ``distortion: DistortionConfig | None = None`` (import from
    ``.distortion``) and its ``_check`` calls ``self.distortion.check_field(self.K(), self.width, self.height)``,
    re-raising ``FieldValueError(("distortion",) + e.loc, str(e))`` so errors read ``camera.distortion.coeffs: ...``.

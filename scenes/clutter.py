@@ -211,7 +211,7 @@ def sample_views(recipe: Recipe, scene_index: int, num_views: int) -> tuple[View
         eye = target + spherical_to_cartesian(d, az, el)
         views.append(
             View(K=K, width=cam.width, height=cam.height, world_T_cam=look_at_opencv(eye, target, inplane_rad=roll),
-                 znear=cam.znear, zfar=cam.zfar)
+                 znear=cam.znear, zfar=cam.zfar, **cam.view_lens())
         )
     return tuple(views)
 

@@ -479,7 +479,8 @@ def _draw_view(rng: np.random.Generator, cam, centers: np.ndarray | None) -> Vie
     target = base + uniform(rng, [-j] * 3, [j] * 3)
     eye = target + spherical_to_cartesian(d, az, el)
     return View(K=cam.K(), width=cam.width, height=cam.height,
-                world_T_cam=look_at_opencv(eye, target, inplane_rad=roll), znear=cam.znear, zfar=cam.zfar)
+                world_T_cam=look_at_opencv(eye, target, inplane_rad=roll), znear=cam.znear, zfar=cam.zfar,
+                **cam.view_lens())
 
 
 def _cost(counts: np.ndarray, shares: np.ndarray) -> float:
