@@ -11,8 +11,11 @@ Checks (each failure names the file, frame, instance and the figure):
 4. COCO: each annotation's RLE equals the BOP ``mask_visib`` of the same instance; area and box agree.
 5. On a sample of frames: the written depth equals a ray cast of the written models at the
    written poses (median |dz| < 1 mm over pixels both see), and ``mask_visib`` matches the
-   ray-cast visible mask (rays through the lens when ``cam_dist`` is written: inspection/raycast.py) (IoU >= 0.95 for instances with >= 100 visible pixels). Pixels of
-   hands (not rigid models) are left out of both comparisons.
+   ray-cast visible mask (rays through the lens when ``cam_dist`` is written: inspection/raycast.py) for
+   instances with >= 100 visible pixels: IoU >= 0.95, or else every pixel where the two disagree lies on the
+   ray-cast silhouette's border (within one pixel, 8-neighbourhood, of a pixel the ray cast gives to another
+   owner), but for at most 1 % of the silhouette (acute tips): a lens's nearest-pixel resampling moves
+   borders by a fraction of a pixel, which costs a small object more than 5 % of its area. Pixels of hands (not rigid models) are left out of both comparisons.
 6. Hands (``scene_hands.json``): mask pixel counts and boxes; 2D keypoints equal the projection
    of the 3D keypoints with ``cam_K`` (< 0.01 px), through the lens (``cv2.projectPoints`` /
    ``cv2.fisheye.projectPoints``) when ``scene_camera.json`` has ``cam_dist``.
@@ -50,6 +53,9 @@ ROT_TOL = 1e-6
 DEPTH_MEDIAN_TOL_M = 1e-3
 IOU_MIN = 0.95
 IOU_MIN_PIXELS = 100
+#: Below IOU_MIN, the largest share of a silhouette that may disagree with the ray cast off its 1-pixel border
+#: band (an acute tip's end moves along the tip by more than the sub-pixel shift of its sides).
+BORDER_OFF_MAX = 0.01
 #: Defaults of ``camera.constraints`` fields that verify checks (``config/views.py``'s ``ViewConstraints``; the
 #: inspection floor reads the recipe copy without ``config``, tests/inspection/test_view_constraints.py keeps
 #: the two equal).
@@ -114,6 +120,19 @@ class OcclEntry(_Strict):
     occlusion: float | None = Field(ge=0, le=1)
     occlusion_level: int = Field(ge=0, le=3)
     px_count_in_frame: int = Field(ge=0)
+
+
+def _border_band(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels within one pixel (3 x 3 neighbourhood) of both ``mask`` and its complement."""
+    m = np.pad(mask, 1, mode="edge")
+    grow, shrink = m.copy(), m.copy()
+    H, W = mask.shape
+    for dv in (0, 1, 2):
+        for du in (0, 1, 2):
+            win = m[dv:dv + H, du:du + W]
+            grow[1:-1, 1:-1] |= win
+            shrink[1:-1, 1:-1] &= win
+    return (grow & ~shrink)[1:-1, 1:-1]
 
 
 @dataclass
@@ -521,7 +540,8 @@ class Verifier:
                     continue  # mostly behind hands
                 ray = (owner == who.gt_id) & ~hand_px
                 iou = (mv & ray).sum() / max((mv | ray).sum(), 1)
-                if iou < IOU_MIN:
+                off = np.count_nonzero((mv ^ ray) & ~_border_band(owner == who.gt_id))
+                if iou < IOU_MIN and off > BORDER_OFF_MAX * max(mv.sum(), ray.sum()):
                     src = who.mask_source if isinstance(who.mask_source, Path) else coco_path(self.ds.root, self.ds.split)
                     self.fail(src, f"mask_visib vs ray-cast visible mask: IoU {iou:.3f} < {IOU_MIN}", fr,
                               f"gt {who.gt_id} (obj {who.obj_id})")

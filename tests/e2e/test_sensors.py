@@ -1,5 +1,5 @@
 """Sensor features in a real build: image effects change rgb/ only, depth_noisy/ leaves depth/ byte-identical,
-and with every camera/sensor feature on (effects, depth sensor, view constraints, occlusion targets, stereo) the
+and with every camera/sensor feature on (effects, depth sensor, view constraints, occlusion targets, stereo, lens distortion) the
 output is the same with 1 and 2 workers and `gtforge verify` passes."""
 
 import hashlib
@@ -56,7 +56,8 @@ def test_effects_and_depth_sensor_change_only_their_own_files(tmp_path):
 
 def test_every_sensor_feature_on_is_deterministic_across_workers_and_verifies(tmp_path):
     args = ["build", DEFAULT_RECIPE, "--quiet", *SETS, "--set", EFFECTS, "--set", "output.depth_noisy={model: tof}",
-            "--set", VIEWS, "--set", TARGETS, "--set", "camera.stereo={baseline: 0.05}"]
+            "--set", VIEWS, "--set", TARGETS, "--set", "camera.stereo={baseline: 0.05}",
+            "--set", "camera.distortion={model: radtan, coeffs: [-0.12, 0.03, 0.0005, -0.0005, 0.0]}"]
     assert run_cli(*args, "--out", tmp_path / "w1", "--workers", "1") == 0
     assert run_cli(*args, "--out", tmp_path / "w2", "--workers", "2") == 0
     a, b = tree(tmp_path / "w1"), tree(tmp_path / "w2")
