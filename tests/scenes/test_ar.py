@@ -159,6 +159,7 @@ def lidar_ground_distance(p, ground, tree):
 
 
 @needs_kitti
+@pytest.mark.slow
 def test_wheels_touch_the_measured_lidar_ground():
     """Cars stand on the ground fitted under their own footprint: on the shared KITTI frame the wheels' contact
     points (the lowest vertices of each tyre) lie within 3 cm of the LiDAR ground at the median and 8 cm at the 95th

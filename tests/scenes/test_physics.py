@@ -239,7 +239,7 @@ def touching_pairs(scene, shapes, cfg, tol=0.0005):
         pb.disconnect(physicsClientId=client)
 
 
-@pytest.mark.parametrize("scene_index", [0, 1, 2])
+@pytest.mark.parametrize("scene_index", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_settled_clutter_rests_on_visual_surfaces(setup, scene_index):
     """Every object resting on another touches its visual mesh (within 2 mm); nothing hovers above the floor."""
     recipe, lib, shapes = setup
@@ -282,6 +282,7 @@ def test_obj_objects_split_like_pybullet(tmp_path):
     assert a.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 0]] and len(b) == 4 and b.min() == 5
 
 
+@pytest.mark.slow
 def test_vhacd_decomposes_concave_mesh_once_and_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("GTFORGE_CACHE", str(tmp_path))
     L = _l_shape()  # concave: an L of two 4 x 1 x 1 cm bars
