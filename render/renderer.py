@@ -59,7 +59,7 @@ with a wide cone aimed at the scene**: a ``SpotLight`` at the light's position a
 falloff inside the cone, dark outside it). A light casts shadows when both
 ``SceneDescription.shadows`` and ``Light.shadows`` are set.
 
-Shadow maps (:data:`SHADOW_MAP_SIZE` squared, one per shadow-casting light): pyrender fits every directional light's map to
+Shadow maps (one per shadow-casting light; :data:`SHADOW_MAP_SIZE` or :data:`DIRECTIONAL_SHADOW_MAP_SIZE` squared): pyrender fits every directional light's map to
 the whole scene's bounding box (``scene.centroid``, ``scene.scale``): with a 3 m floor, a room or the 400 m
 AR shadow catcher the texels over the objects are centimetres wide and the depth range tens of metres,
 and since its shader's depth bias is a fraction (1e-4 to 1e-3) of that range, shadows float centimetres
@@ -158,11 +158,15 @@ _SHADOW_POLYGON_OFFSET = (2.0, 2.0)
 _IDENTITY_HSV = np.array([0.0, 1.0, 1.0])
 
 
-#: Side of every shadow map, texels. pyrender's is 2048 (``constants.SHADOW_TEX_SZ``, read by its ``light``
-#: and ``renderer`` modules). Maps are fitted to each view; 1024 texels would save about 35 ms per frame of the
-#: default recipe on a 2-core CPU, but a spot light's wide cone then leaves its shadow edges several pixels
-#: off (tests/render/test_appearance.py, spot cases), so 2048 stays.
+#: Side of the shadow map of a spot light (and of a point light, drawn as a wide spot), texels. pyrender's is
+#: 2048 (``constants.SHADOW_TEX_SZ``, read by its ``light`` and ``renderer`` modules). A spot's map spans its
+#: cone: at 1024 texels its shadow edges move several pixels (tests/render/test_appearance.py, spot cases).
 SHADOW_MAP_SIZE = 2048
+#: Side of the shadow map of a directional light, texels. Its orthographic map is fitted to what the view sees
+#: (:func:`_directional_frustum`: about a metre across for the default recipe, a millimetre per texel), so
+#: 1024 texels keep its shadow edges within the tests' tolerance and draw a quarter of the texels (about
+#: 20 ms per light and 640 x 480 frame on a 2-core CPU).
+DIRECTIONAL_SHADOW_MAP_SIZE = 1024
 _pyrender_light.SHADOW_TEX_SZ = _pyrender_renderer.SHADOW_TEX_SZ = SHADOW_MAP_SIZE
 
 
@@ -277,12 +281,19 @@ def _shadow_maps(impl, matrices: dict, casting: set):
             glPolygonOffset(0.0, 0.0)
             glDisable(GL_POLYGON_OFFSET_FILL)
 
+    original_viewport = impl._configure_shadow_mapping_viewport
+
+    def shadow_viewport(light, flags):  # pyrender sets SHADOW_TEX_SZ; each map here has its own size
+        original_viewport(light, flags)
+        glViewport(0, 0, light.shadow_texture.width, light.shadow_texture.height)
+
     impl._get_light_cam_matrices = light_cam_matrices
     impl._shadow_mapping_pass = shadow_mapping_pass
+    impl._configure_shadow_mapping_viewport = shadow_viewport
     try:
         yield
-    finally:
-        del impl._get_light_cam_matrices, impl._shadow_mapping_pass  # back to the class's methods
+    finally:  # back to the class's methods
+        del impl._get_light_cam_matrices, impl._shadow_mapping_pass, impl._configure_shadow_mapping_viewport
 
 
 @dataclass
@@ -900,8 +911,10 @@ class Renderer:
                 self._shadow_flags |= _shadow_flag(node.light)
         for node in self._light_nodes:
             if self._shadow_flags & _shadow_flag(node.light):
+                size = (DIRECTIONAL_SHADOW_MAP_SIZE if isinstance(node.light, pyrender.DirectionalLight)
+                        else SHADOW_MAP_SIZE)
                 node.light.shadow_texture = pyrender.Texture(
-                    width=SHADOW_MAP_SIZE, height=SHADOW_MAP_SIZE, source_channels="D", data_format=GL_FLOAT,
+                    width=size, height=size, source_channels="D", data_format=GL_FLOAT,
                     sampler=pyrender.Sampler(wrapS=GL_CLAMP_TO_BORDER, wrapT=GL_CLAMP_TO_BORDER))
 
     def _light_node(self, light: Light, casts: bool) -> pyrender.Node:
