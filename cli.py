@@ -9,7 +9,7 @@
 * ``gtforge preview DATASET [--out sheet.png] [--n 16] [--seed S]``: a contact sheet
 
 Exit codes: 0 done (verify: every check holds); 1 verify found failures (or an
-unexpected error); 2 bad input (recipe, asset file, flags, output folder; a folder
+unexpected error, or a Ray actor that died and could not be restarted); 2 bad input (recipe, asset file, flags, output folder; a folder
 locked by another build; shards that cannot be merged; Ray not installed or not
 reachable; an unusable GPU; a folder that is not a complete gtforge dataset),
 reported before anything is written; 130 interrupted (Ctrl-C or SIGTERM: run the
@@ -59,7 +59,7 @@ def _build(args) -> int:
     from .pipeline.build import build
     from .pipeline.lock import LockError
     from .pipeline.output import OutputError
-    from .pipeline.ray_executor import ExecutorError
+    from .pipeline.ray_executor import ExecutorError, WorkerLostError
     from .render.egl_devices import GpuError
 
     try:
@@ -76,6 +76,9 @@ def _build(args) -> int:
                         progress=not args.quiet, **options)
     except (RecipeError, AssetError, OutputError, HandModelError, LockError, ExecutorError, GpuError) as e:
         return _error(e)
+    except WorkerLostError as e:  # a failure while rendering, not bad input
+        print(f"gtforge: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("gtforge: interrupted; run the same command again to resume (complete scenes are kept)", file=sys.stderr)
         return 130

@@ -71,6 +71,11 @@ CONNECT_TIMEOUT_S = 10.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+class WorkerLostError(RuntimeError):
+    """A Ray actor died during the build and could not be restarted: a failure while rendering, not bad input
+    (the command line exits 1, not 2). Complete scenes are kept; the same command resumes."""
+
+
 class ExecutorError(Exception):
     """The Ray executor cannot run: Ray is not installed (message with :data:`INSTALL_LINE`), the cluster at
     ``--address`` cannot be reached, or an actor died more often than :data:`MAX_RESTARTS`. The CLI exits 2."""
@@ -361,7 +366,7 @@ def _describe(info: dict) -> str:
 
 
 def _reraise_task_error(ray, err, scene: int | None):
-    """Raise what a Ray task failed with: the original exception (actor traceback as a note), or ExecutorError."""
+    """Raise what a Ray task failed with: the original exception (actor traceback as a note), or WorkerLostError."""
     if isinstance(err, ray.exceptions.RayTaskError):
         cause = err.cause if isinstance(getattr(err, "cause", None), BaseException) else err
         where = f"scene {scene}" if scene is not None else "actor setup"
@@ -371,7 +376,7 @@ def _reraise_task_error(ray, err, scene: int | None):
     if isinstance(err, ray.exceptions.RayActorError):
         what = f"scene {scene}" if scene is not None else "starting an actor"
         first = _ANSI.sub("", str(err)).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ExecutorError(f"{what}: a Ray actor died and could not be restarted ({MAX_RESTARTS} restarts): "
+        raise WorkerLostError(f"{what}: a Ray actor died and could not be restarted ({MAX_RESTARTS} restarts): "
                             f"{first}. Complete scenes are kept; run the same command again to resume") from None
     raise err
 
