@@ -198,3 +198,20 @@ def test_ray_gpu_actors_map_their_gpu_through_egl(local_ray, tmp_path, capsys):
     assert "Ray GPU 0: no EGL device for CUDA device(s) 0; EGL devices: EGL 0 (EGL_MESA_device_software)" in err
     assert "(CUDA_VISIBLE_DEVICES=0)" in err  # Ray restricted the actor's CUDA to its GPU
     assert not (tmp_path / "g" / "train_pbr").exists() or not any((tmp_path / "g" / "train_pbr").iterdir())
+
+
+def test_an_actor_lost_for_good_is_a_rendering_failure_not_bad_input():
+    from types import SimpleNamespace
+
+    from gtforge.pipeline.ray_executor import WorkerLostError, _reraise_task_error
+
+    class RayTaskError(Exception):
+        pass
+
+    class RayActorError(Exception):
+        pass
+
+    fake = SimpleNamespace(exceptions=SimpleNamespace(RayTaskError=RayTaskError, RayActorError=RayActorError))
+    with pytest.raises(WorkerLostError, match="scene 7: a Ray actor died and could not be restarted") as e:
+        _reraise_task_error(fake, RayActorError("The actor died unexpectedly"), 7)
+    assert not isinstance(e.value, ExecutorError)  # ExecutorError is bad input: exit 2
