@@ -153,14 +153,10 @@ def radial_undistort(model: str, coeffs, rd) -> np.ndarray:
     return np.where(rd < rd_max, r, np.nan)
 
 
-def radtan_jacobian_det(coeffs, x, y) -> np.ndarray:
-    """Determinant of the Jacobian d(x'', y'') / d(x', y') of the radtan mapping (module docstring) at (x', y').
-
-    With L = 1 + k1 r^2 + k2 r^4 + k3 r^6 and M = dL/d(r^2) = k1 + 2 k2 r^2 + 3 k3 r^4:
-    dx''/dx' = L + 2 x'^2 M + 2 p1 y' + 6 p2 x',  dx''/dy' = 2 x' y' M + 2 p1 x' + 2 p2 y',
-    dy''/dx' = 2 x' y' M + 2 p1 x' + 2 p2 y',      dy''/dy' = L + 2 y'^2 M + 6 p1 y' + 2 p2 x'.
-    Inputs broadcast; returns float64.
-    """
+def radtan_jacobian(coeffs, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries (a, b, d) of the symmetric Jacobian [[a, b], [b, d]] = d(x'', y'') / d(x', y') of the radtan mapping
+    (module docstring) at normalised coordinates (x', y'); the terms are those of :func:`radtan_jacobian_det`.
+    Inputs broadcast; float64."""
     k1, k2, p1, p2, k3 = (float(c) for c in coeffs)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -170,6 +166,18 @@ def radtan_jacobian_det(coeffs, x, y) -> np.ndarray:
     a = L + 2 * x * x * M + 2 * p1 * y + 6 * p2 * x
     b = 2 * x * y * M + 2 * p1 * x + 2 * p2 * y
     d = L + 2 * y * y * M + 6 * p1 * y + 2 * p2 * x
+    return a, b, d
+
+
+def radtan_jacobian_det(coeffs, x, y) -> np.ndarray:
+    """Determinant of the Jacobian d(x'', y'') / d(x', y') of the radtan mapping (module docstring) at (x', y').
+
+    With L = 1 + k1 r^2 + k2 r^4 + k3 r^6 and M = dL/d(r^2) = k1 + 2 k2 r^2 + 3 k3 r^4:
+    dx''/dx' = L + 2 x'^2 M + 2 p1 y' + 6 p2 x',  dx''/dy' = 2 x' y' M + 2 p1 x' + 2 p2 y',
+    dy''/dx' = 2 x' y' M + 2 p1 x' + 2 p2 y',      dy''/dy' = L + 2 y'^2 M + 6 p1 y' + 2 p2 x'.
+    Inputs broadcast; returns float64.
+    """
+    a, b, d = radtan_jacobian(coeffs, x, y)
     return a * d - b * b
 
 

@@ -139,7 +139,8 @@ import math
 import cv2
 import numpy as np
 
-from ..config.distortion import CANVAS_MARGIN, MAX_CANVAS_SIDE, N_COEFFS, DistortionConfig, monotonic_limit
+from ..config.distortion import (CANVAS_MARGIN, MAX_CANVAS_SIDE, N_COEFFS, DistortionConfig, monotonic_limit,
+                                 radtan_jacobian)
 
 #: Termination of OpenCV's iterative undistortion: at most 200 iterations or a re-projection change below 1e-10 px.
 UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-10)
@@ -233,10 +234,7 @@ def _radtan_newton(xy, target, K, k, steps: int = 8) -> np.ndarray:
         x, y = xy[:, 0], xy[:, 1]
         r2 = x * x + y * y
         L = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
-        M = k1 + 2 * k2 * r2 + 3 * k3 * r2 ** 2
-        a = L + 2 * x * x * M + 2 * p1 * y + 6 * p2 * x
-        b = 2 * x * y * M + 2 * p1 * x + 2 * p2 * y
-        d = L + 2 * y * y * M + 6 * p1 * y + 2 * p2 * x
+        a, b, d = radtan_jacobian(k, x, y)
         xd = x * L + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
         yd = y * L + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
         ex = xd - (target[:, 0] - K[0, 2]) / fx
