@@ -136,3 +136,18 @@ def test_a_right_view_without_its_left_view_is_redone(tmp_path):
     scene_path(tmp_path, "train_pbr_right", 1).mkdir(parents=True)  # killed between the two commits
     assert pending_scenes(tmp_path, recipe) == [1]
     assert scene_path(tmp_path, "train_pbr_right", 0).is_dir() and not scene_path(tmp_path, "train_pbr_right", 1).exists()
+
+
+def test_stereo_shards_merge_into_the_single_build(tmp_path):
+    small = ["--set", "camera.width=160", "--set", "camera.height=120",
+             "--set", "camera.intrinsics={fx: 143.1, fy: 143.4, cx: 81.3, cy: 60.5}",
+             "--set", "scenes.count=3", "--set", "scenes.views_per_scene=1", "--set", "output.formats=[bop, coco]",
+             *STEREO, "--quiet"]
+    assert run_cli("build", DEFAULT_RECIPE, "--out", tmp_path / "one", *small) == 0
+    for k in (0, 1):
+        assert run_cli("build", DEFAULT_RECIPE, "--out", tmp_path / f"s{k}", "--shard", f"{k}/2", *small) == 0
+    assert run_cli("merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "m", "--quiet") == 0
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    merged = {p.relative_to(tmp_path / "m"): p.read_bytes() for p in (tmp_path / "m").rglob("*") if p.is_file()}
+    assert sorted(one) == sorted(merged) and all(one[k] == merged[k] for k in one)
+    assert any(str(k).startswith("train_pbr_right/000002/") for k in one)
