@@ -46,3 +46,13 @@ def small_dataset(tmp_path_factory):
                  "--set", "scenes.count=3", "--set", "scenes.views_per_scene=3")
     assert rc == 0
     return out
+
+
+class FakeLibrary:
+    """A minimal asset library for renderer tests: ``get(obj_id)`` of a list of ``Asset``s."""
+
+    def __init__(self, assets):
+        self.assets = {a.obj_id: a for a in assets}
+
+    def get(self, obj_id):
+        return self.assets[obj_id]

@@ -10,6 +10,7 @@ checks compare renders, of scenes that differ in appearance alone.
 from dataclasses import replace
 
 import cv2
+from conftest import FakeLibrary
 import numpy as np
 import pytest
 import trimesh
@@ -29,14 +30,7 @@ W, H = 160, 120
 K = intrinsics_matrix(150.0, 150.0, (W - 1) / 2, (H - 1) / 2)
 
 
-class _Lib:
-    """A minimal asset library: obj_id -> Asset."""
-
-    def __init__(self, assets):
-        self.assets = {a.obj_id: a for a in assets}
-
-    def get(self, obj_id):
-        return self.assets[obj_id]
+_Lib = FakeLibrary
 
 
 def _asset(obj_id, mesh, **kw):

@@ -9,7 +9,7 @@ import trimesh
 from gtforge.assets.loaders import Asset
 from gtforge.config import load_recipe
 from gtforge.core.description import Floor, ObjectInstance, SceneDescription, View
-from conftest import DEFAULT_RECIPE
+from conftest import DEFAULT_RECIPE, FakeLibrary
 from scipy.spatial.transform import Rotation
 
 from gtforge.core.geometry import intrinsics_matrix, look_at_opencv, make_pose
@@ -20,12 +20,7 @@ W, H = 160, 120
 K = intrinsics_matrix(150.0, 150.0, (W - 1) / 2, (H - 1) / 2)
 
 
-class _Lib:
-    def __init__(self, assets):
-        self.assets = {a.obj_id: a for a in assets}
-
-    def get(self, obj_id):
-        return self.assets[obj_id]
+_Lib = FakeLibrary
 
 
 def test_surface_edges_mark_id_changes_depth_steps_and_creases_not_planes():
