@@ -33,8 +33,8 @@ from ..formats.bop import scene_path
 from ..formats.protocol import FrameRecord, SceneContext
 from ..formats.registry import writer_classes
 from ..render.annotate import annotate_hands, annotate_view
-from ..render.lens_camera import render_view
 from ..render.composite import composite
+from ..render.lens_camera import render_view
 from ..scenes.ar import build_ar_scene
 from ..scenes.clutter import build_scene
 from ..scenes.hands import TargetMeshes, hand_axes, place_hands
