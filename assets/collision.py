@@ -33,6 +33,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import ConvexHull
 
+from .cache import cache_dir, write_cache_file
 from .loaders import AssetLibrary, load_urdf_collision, obj_object_vertices
 
 #: Cache format version: bump when the decomposition parameters or the file layout change.
@@ -62,14 +63,6 @@ class CollisionGeometry:
     com: np.ndarray
     static: bool
     source: str
-
-
-def cache_dir() -> Path:
-    """Folder of gtforge's on-disk cache: ``$GTFORGE_CACHE``, else ``$XDG_CACHE_HOME/gtforge``, else ``~/.cache/gtforge``."""
-    if os.environ.get("GTFORGE_CACHE"):
-        return Path(os.environ["GTFORGE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "gtforge"
 
 
 def hull_of(vertices: np.ndarray) -> trimesh.Trimesh | None:
@@ -219,8 +212,5 @@ def write_parts_obj(parts: list[np.ndarray]) -> Path:
     text = "\n".join(lines) + "\n"
     out = cache_dir() / "shapes" / f"{hashlib.sha256(text.encode()).hexdigest()}.obj"
     if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, out)
+        write_cache_file(out, text)
     return out

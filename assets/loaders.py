@@ -32,7 +32,7 @@ from ..config.schema import ObjectSet
 from ..config.sources import resolve_source
 from ..core.geometry import make_pose, urdf_rpy_to_matrix
 from .cars import make_car
-from .symmetry import find_symmetries, to_models_info
+from .symmetry import cached_symmetries, to_models_info
 
 
 class AssetError(Exception):
@@ -484,12 +484,12 @@ class AssetLibrary:
 
     def symmetries(self, obj_id: int) -> dict:
         """BOP ``models_info.json`` symmetry fields (mm) of a model, as its set's ``symmetries`` asks:
-        ``auto`` searches them (assets/symmetry.py), ``none`` gives {}, a stated spec is written as given."""
+        ``auto`` searches them (assets/symmetry.py; cached on disk per mesh), ``none`` gives {}, a stated spec is written as given."""
         spec = self._symmetry_spec.get(obj_id, "none")
         if spec == "none":
             return {}
         if spec == "auto":
-            return to_models_info(find_symmetries(self.get(obj_id).mesh))
+            return to_models_info(cached_symmetries(self.get(obj_id).mesh))
         out = {}
         if spec.discrete:
             out["symmetries_discrete"] = [[float(x) for x in m] for m in spec.discrete]

@@ -110,3 +110,38 @@ def test_models_info_carries_symmetries(small_dataset):
     assert all(len(info[k]["symmetries_discrete"]) == 3 for k in jenga)
     mugs = [k for k, v in classes.items() if v["name"] == "mug" and k in info]
     assert all("symmetries_discrete" not in info[k] and "symmetries_continuous" not in info[k] for k in mugs)
+
+
+def test_cached_search_equals_a_fresh_one_bit_for_bit(tmp_path, monkeypatch):
+    """The on-disk cache gives the search's own arrays (no float is rounded), is read instead of searching,
+    is keyed by the mesh, and an unreadable file is searched and written again."""
+    import gtforge.assets.symmetry as sym
+
+    monkeypatch.setenv("GTFORGE_CACHE", str(tmp_path))
+    box = trimesh.creation.box([0.04, 0.06, 0.1])
+    box.apply_translation([0.013, -0.0071, 0.0023])  # offsets that JSON must keep exactly
+    cyl = trimesh.creation.cylinder(radius=0.03, height=0.08, sections=32)
+    fresh = {m: find_symmetries(mesh) for m, mesh in (("box", box), ("cyl", cyl))}
+    first = {m: sym.cached_symmetries(mesh) for m, mesh in (("box", box), ("cyl", cyl))}
+    files = sorted((tmp_path / "symmetries").glob("*.json"))
+    assert len(files) == 2  # one per mesh
+
+    def no_search(*a, **k):
+        raise AssertionError("searched although cached")
+
+    monkeypatch.setattr(sym, "find_symmetries", no_search)
+    for m, mesh in (("box", box), ("cyl", cyl)):
+        again = sym.cached_symmetries(mesh)
+        for got in (first[m], again):
+            assert len(got["discrete"]) == len(fresh[m]["discrete"]) and len(got["continuous"]) == len(fresh[m]["continuous"])
+            for A, B in zip(got["discrete"], fresh[m]["discrete"]):
+                assert A.dtype == np.float64 and A.shape == (4, 4) and np.array_equal(A, B)
+            for (a, o), (b, p) in zip(got["continuous"], fresh[m]["continuous"]):
+                assert np.array_equal(a, b) and np.array_equal(o, p)
+    assert len(fresh["box"]["discrete"]) == 3 and len(fresh["cyl"]["continuous"]) == 1
+
+    for f in files:
+        f.write_text("{not json")
+    monkeypatch.setattr(sym, "find_symmetries", find_symmetries)
+    assert all(np.array_equal(A, B) for A, B in zip(sym.cached_symmetries(box)["discrete"], fresh["box"]["discrete"]))
+    assert sum(1 for f in files if f.read_text().startswith("{\"discrete\"")) == 1  # rewritten whole
