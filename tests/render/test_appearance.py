@@ -161,18 +161,47 @@ def _shadow_polygon(light, corners):
     return L + (L[2] / (L[2] - corners[:, 2]))[:, None] * (corners - L)
 
 
+def _render_counting(lib, scene, monkeypatch):
+    """(frames, shadow-map draws, shadow scope) of rendering every view of ``scene`` with one renderer."""
+    import pyrender.renderer as pr
+
+    from gtforge.render.renderer import Renderer
+
+    draws = []
+    original = pr.Renderer._shadow_mapping_pass
+
+    def counted(self, scene_, light_node, flags):
+        draws.append(light_node)
+        return original(self, scene_, light_node, flags)
+
+    monkeypatch.setattr(pr.Renderer, "_shadow_mapping_pass", counted)
+    r = Renderer(lib, W, H)
+    try:
+        r.set_scene(scene)
+        frames = [r.render_view(v) for v in scene.views]
+        return frames, len(draws), r._shadow_scope
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("fit", ["scene", "view"])
 @pytest.mark.parametrize("resting", [False, True], ids=["floating", "resting"])
 @pytest.mark.parametrize("kind", ["directional", "spot", "point"])
-def test_shadow_falls_where_the_light_is_blocked(kind, resting):
+def test_shadow_falls_where_the_light_is_blocked(kind, resting, fit, monkeypatch):
     """A floating slab's shadow lands where its corners project along the light; a box resting on the floor
-    casts a shadow that starts at its base (no gap: the shadow map's depth bias stays below a few mm)."""
+    casts a shadow that starts at its base (no gap: the shadow map's depth bias stays below a few mm); with
+    the frusta fitted to the scene's casters (drawn once per scene) and to what the view sees (per view)."""
+    import gtforge.render.renderer as rr
+
+    monkeypatch.setattr(rr, "SHADOW_FIT", fit)
     centre, box, light = _shadow_case(kind, resting)
     view = _view((0.28, 0.2, 0.32), (0.08, 0.06, 0.0)) if resting else _view((0.1, -0.35, 1.0), (0.15, 0.1, 0.0))
     obj = ObjectInstance(1, 1, make_pose(np.eye(3), centre))
     base = _scene([obj], floor=Floor(3.0, np.array([0.7, 0.7, 0.7])), lights=(light,), ambient=0.15, views=(view,))
     lib = _Lib([_asset(1, box, base_color=np.array([0.8, 0.3, 0.2, 1.0]))])
     off = _render(lib, base)[0]
-    on = _render(lib, replace(base, shadows=True))[0]
+    (on,), _draws, scope = _render_counting(lib, replace(base, shadows=True), monkeypatch)
+    assert scope == fit  # the compact scene-level fit is taken when asked for
     assert np.array_equal(on.ids, off.ids) and np.array_equal(on.depth, off.depth)
     corners = transform_points(obj.world_T_model, trimesh.bounds.corners(box.bounds))
     shadow = _polygon_mask(view, _shadow_polygon(light, corners))
@@ -184,6 +213,53 @@ def test_shadow_falls_where_the_light_is_blocked(kind, resting):
     assert darker.min() > 15, darker.min()  # every pixel of the predicted shadow is shadowed
     diff = np.abs(on.rgb[far].astype(int) - off.rgb[far].astype(int))
     assert diff.max() <= 2, diff.max()  # no acne, no stray shadow elsewhere
+
+
+def _bin_scene(half, height, lights):
+    """Two boxes inside four walls (a bin of inner half-size ``half`` and wall ``height``, m), seen from three
+    sides, lit by ``lights`` with shadows on."""
+    from gtforge.scenes.clutter import bin_walls
+
+    objs = [ObjectInstance(1, 1, make_pose(np.eye(3), [0.03, 0.02, 0.04])),
+            ObjectInstance(2, 2, make_pose(np.eye(3), [-0.07, -0.04, 0.025]))]
+    views = (_view((0.35, 0.25, 0.45), (0.0, 0.0, 0.0)), _view((-0.3, 0.3, 0.4), (0.0, 0.0, 0.02)),
+             _view((0.05, -0.45, 0.35), (0.0, 0.0, 0.0)))
+    walls = tuple(bin_walls((2 * half, 2 * half), height, 0.01, np.array([0.3, 0.5, 0.4])))
+    return _scene(objs, floor=Floor(3.0, np.array([0.7, 0.7, 0.7])), lights=lights, ambient=0.2, views=views,
+                  walls=walls, shadows=True)
+
+
+def _bin_lights():
+    d = np.array([0.5, 0.4, -1.0])
+    pos = np.array([-0.3, 0.25, 0.6])
+    return (Light(d / np.linalg.norm(d), np.ones(3), 2.0),
+            Light(-pos / np.linalg.norm(pos), np.ones(3), 1.0, kind="point", position=pos))
+
+
+def test_scene_fitted_shadow_maps_are_drawn_once_and_equal_a_fresh_draw(monkeypatch):
+    """In a compact scene (a bin) each light's shadow map is drawn once and kept for every view: each view's
+    image is the same, byte for byte, as a renderer drawing the map for that view alone."""
+    lib = _Lib([_asset(1, trimesh.creation.box(extents=[0.08, 0.06, 0.08]), base_color=np.array([0.8, 0.3, 0.2, 1.0])),
+                _asset(2, trimesh.creation.box(extents=[0.1, 0.05, 0.05]), base_color=np.array([0.2, 0.3, 0.8, 1.0]))])
+    scene = _bin_scene(0.15, 0.08, _bin_lights())
+    frames, draws, scope = _render_counting(lib, scene, monkeypatch)
+    assert scope == "scene" and draws == 2  # two lights, three views: two maps drawn
+    for i, v in enumerate(scene.views):
+        (alone,), one_draws, _ = _render_counting(lib, replace(scene, views=(v,)), monkeypatch)
+        assert one_draws == 2
+        assert np.array_equal(frames[i].rgb, alone.rgb), i
+    off = _render(lib, replace(scene, shadows=False))
+    assert all(np.array_equal(a.ids, b.ids) and np.array_equal(a.depth, b.depth) for a, b in zip(frames, off))
+    assert all((a.rgb.astype(int).sum(-1) < b.rgb.astype(int).sum(-1) - 30).sum() > 200 for a, b in zip(frames, off))
+
+
+def test_wide_scenes_fit_shadow_maps_per_view(monkeypatch):
+    """Walls metres apart (a room) would spread a scene-fitted map over metres: the frusta are fitted per view
+    and a map is drawn for every view."""
+    lib = _Lib([_asset(1, trimesh.creation.box(extents=[0.08, 0.06, 0.08])),
+                _asset(2, trimesh.creation.box(extents=[0.1, 0.05, 0.05]))])
+    frames, draws, scope = _render_counting(lib, _bin_scene(2.0, 2.0, _bin_lights()), monkeypatch)
+    assert scope == "view" and draws == 2 * len(frames)
 
 
 def test_backdrops_fill_only_empty_pixels(tmp_path):
