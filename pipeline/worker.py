@@ -44,8 +44,10 @@ from ..render.depth_sensor import sample_depth_sensor, simulate_depth
 from ..render.effects import apply_effects, point_depth, sample_effects, visible_object_depths
 
 #: Keys of the per-stage timings (seconds) that :meth:`SceneWorker.run_scene` reports.
-STAGES = ("scene", "physics", "views", "hands", "composite", "render_rgb", "render_ids_depth", "render_amodal", "annotate", "effects",
-          "depth_noisy", "write")
+#: ``scene_upload``: the renderer's meshes, textures (HSV-jittered per instance) and lights of a scene;
+#: ``distort``: lens resampling (render/lens_camera.py).
+STAGES = ("scene", "physics", "views", "hands", "composite", "scene_upload", "render_rgb", "render_ids_depth",
+          "render_amodal", "distort", "annotate", "effects", "depth_noisy", "write")
 
 
 def load_recipe_backgrounds(recipe: Recipe, base_dir) -> list:
@@ -169,7 +171,7 @@ class SceneWorker:
             right_folder = AtomicFolder(scene_path(self.out_dir, right_split, scene_index))
             rctx = replace(ctx, folder=right_folder.path, split=right_split)
             right_writers = [cls(rctx) for cls in writer_classes(out.formats)]
-        self.renderer.set_scene(desc)
+        _timed(t, "scene_upload", self.renderer.set_scene, desc)  # meshes, textures (jittered), lights
         photo = desc.ar.background.image() if desc.ar is not None else None
         pending = None  # the previous frame's write, running while this frame renders
         try:

