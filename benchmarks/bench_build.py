@@ -9,6 +9,10 @@ resident memory of this process and of its worker processes, and the start-up ti
 library, collision shapes and renderer of one worker). Nothing is asserted: the figures are for people to
 read and compare (same machine, same command).
 
+``--steady`` also builds three times as many frames (the same recipe with enough scenes) and prints the
+steady-state rate, (3N - N) frames / (difference of the two wall times): start-up (imports, worker processes,
+asset library, renderer) and the dataset merge cancel out, so it is the rate a long build settles at.
+
 ``--soak N`` renders N frames of the recipe through one in-process scene worker (as a pool process does),
 deleting each scene folder once written (disk stays small), and prints the resident set size (VmRSS of
 ``/proc/self/status``) after every scene as a curve of about 20 points, then the growth after warm-up:
@@ -36,6 +40,7 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     ap.add_argument("--recipe", default=str(ROOT / "recipes" / "clutter_bop.yaml"))
     ap.add_argument("--soak", type=int, default=0, metavar="N", help="RSS soak over N frames (one worker)")
+    ap.add_argument("--steady", action="store_true", help="also build 3x the frames; print the steady-state rate")
     args = ap.parse_args()
 
     t_import = time.perf_counter()
@@ -48,12 +53,11 @@ def main() -> int:
 
     overrides = ["camera.width=640", "camera.height=480", f"scenes.max_frames={args.frames}", *args.set]
     recipe, resolved = load_recipe(args.recipe, overrides)
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        s = build(recipe, resolved, args.recipe, Path(args.recipe).resolve().parent, Path(tmp) / "ds",
-                  workers=args.workers, progress=False)
-        wall = time.perf_counter() - t0
-        size_mb = sum(p.stat().st_size for p in (Path(tmp) / "ds").rglob("*") if p.is_file()) / 1e6
+    if args.steady:  # enough scenes for 3 x frames in both builds (the first build stops at --frames)
+        views = recipe.scenes.views_per_scene
+        overrides.insert(0, f"scenes.count={max(recipe.scenes.count, -(-3 * args.frames // views))}")
+        recipe, resolved = load_recipe(args.recipe, overrides)
+    s, wall, size_mb = _timed_build(build, recipe, resolved, args)
 
     n = s["frames"]
     print(f"gtforge benchmark: {args.recipe} at {recipe.camera.width}x{recipe.camera.height}, {n} frames in {s['scenes']} scenes, "
@@ -73,7 +77,24 @@ def main() -> int:
     print(f"  peak RSS (MiB) : main process {self_mb:.0f}" + (f", largest worker {child_mb:.0f}" if args.workers > 1 else ""))
     print(f"  output size    : {size_mb:.1f} MB ({size_mb / max(n, 1):.2f} MB/frame)")
     print(f"  start-up       : imports {t_import:.2f} s (worker start-up: --soak prints it)")
+    if args.steady:
+        more, more_resolved = load_recipe(args.recipe, [f"scenes.max_frames={3 * n}" if o.startswith("scenes.max_frames=")
+                                                        else o for o in overrides])
+        s3, wall3, _ = _timed_build(build, more, more_resolved, args)
+        print(f"  steady state   : {(s3['frames'] - n) / (wall3 - wall):.2f} frames/s  ({s3['frames']} frames in "
+              f"{wall3:.1f} s against {n} in {wall:.1f} s)")
     return 0
+
+
+def _timed_build(build, recipe, resolved, args):
+    """Build ``recipe`` into a temporary folder; (summary, wall seconds, output MB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        s = build(recipe, resolved, args.recipe, Path(args.recipe).resolve().parent, Path(tmp) / "ds",
+                  workers=args.workers, progress=False)
+        wall = time.perf_counter() - t0
+        size_mb = sum(p.stat().st_size for p in (Path(tmp) / "ds").rglob("*") if p.is_file()) / 1e6
+    return s, wall, size_mb
 
 
 def _rss_mib() -> float:
