@@ -207,9 +207,10 @@ def _render(todo: list[int], recipe: Recipe, resolved: dict, recipe_file: str, b
                     out_dir=str(out_dir), actors=workers if workers > 1 else None, address=address, gpus=gpus)
         elif (workers <= 1 or len(todo) <= 1) and devices is None:
             worker = SceneWorker(recipe, base_dir, out_dir)
-            try:
-                for n, i in enumerate(todo, 1):
-                    consume(worker.run_scene(i), n)
+            try:  # the next scene's physics runs on a thread while this one renders (SceneWorker.run_scenes)
+                with contextlib.closing(worker.run_scenes(todo)) as results:
+                    for n, res in enumerate(results, 1):
+                        consume(res, n)
             finally:
                 worker.close()
         else:

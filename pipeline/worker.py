@@ -3,7 +3,9 @@
 Each process holds one :class:`SceneWorker` for its whole life: the asset library, collision
 shapes, AR backgrounds, the hand model, and one renderer (one EGL context per process).
 :meth:`SceneWorker.run_scene` runs scene builder -> physics -> hands -> render -> composite ->
-annotate -> writers for one scene index and commits the scene folder atomically. Which builder
+annotate -> writers for one scene index and commits the scene folder atomically; its first part, which
+needs no GL (:meth:`SceneWorker.prepare_scene`: builder, physics, views, hands), can run ahead on a thread
+(:meth:`SceneWorker.run_scenes`, used by a one-process build). Which builder
 runs is looked up by the recipe's scene kind in :data:`SCENE_BUILDERS`; which writers run, by
 ``output.formats`` in the format registry (``formats/registry.py``).
 """
@@ -13,8 +15,9 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ from ..assets.procedural_hand import build_procedural_hand
 from ..config.schema import Recipe
 from ..config.stereo import disparity_scale
 from ..config.views import view_control
+from ..core.description import SceneDescription
 from ..core.geometry import make_pose
 from ..core.rng import scene_rng
 from ..formats.atomic import AtomicFolder
@@ -109,6 +113,29 @@ def _write_frames(jobs: list) -> float:
     return time.perf_counter() - t0
 
 
+@dataclass
+class PreparedScene:
+    """One scene built, settled, with its views chosen and its hands placed (:meth:`SceneWorker.prepare_scene`).
+
+    Attributes
+    ----------
+    scene_index : int
+    desc : SceneDescription
+        Settled poses (world frame, metres), views, hands.
+    report : SettleReport
+    sampler : ViewSampler or None
+        The view-control sampler (its full-resolution checks run while rendering), None without view control.
+    timings : dict
+        Seconds per stage so far (``scene``, ``physics``, ``views``, ``hands``).
+    """
+
+    scene_index: int
+    desc: SceneDescription
+    report: SettleReport
+    sampler: ViewSampler | None
+    timings: dict
+
+
 class SceneWorker:
     """Per-process state: asset libraries (targets: ``recipe.target_sets``, obj_ids 1..n; distractors, their
     own ids), collision shapes, backgrounds, hand model, and the process's renderer.
@@ -143,8 +170,41 @@ class SceneWorker:
             self.hand_axes = hand_axes(self.hand_model)
             self.hand_targets = TargetMeshes(self.library)
 
-    def run_scene(self, scene_index: int) -> dict:
+    def prepare_scene(self, scene_index: int) -> PreparedScene:
+        """The part of :meth:`run_scene` that needs no GL: scene builder, physics, view choice, hands.
+
+        Touches neither the renderer nor the writers, so it may run on another thread while the previous scene
+        renders (:meth:`run_scenes`). Raises what the scene builders raise.
+        """
+        r = self.recipe
+        t: dict = defaultdict(float)
+        desc, report = SCENE_BUILDERS[r.scene_kind](self, scene_index, t)
+        desc, report, sampler = self._choose_views(desc, report, scene_index, t)
+        if r.hands is not None:
+            desc = _timed(t, "hands", place_hands, desc, r.hands, self.library, self.hand_model, self.hand_axes, r.seed,
+                          self.hand_targets, look_at=r.camera.look_at.center)
+        return PreparedScene(scene_index, desc, report, sampler, t)
+
+    def run_scenes(self, scene_indices) -> Iterator[dict]:
+        """:meth:`run_scene` of each index in turn, each scene's :meth:`prepare_scene` (physics above all) running
+        on a background thread while the previous scene renders and writes (one process: pybullet's steps use
+        the core that rendering leaves idle). Every scene's result and files are those of :meth:`run_scene`:
+        each scene's random draws come from its own (seed, scene, stream) generators and its own pybullet
+        client. Stopping the iteration waits for a preparation under way (about a second at most)."""
+        order = list(scene_indices)
+        if not order:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtforge-prepare") as ahead:
+            upcoming = ahead.submit(self.prepare_scene, order[0])
+            for k, i in enumerate(order):
+                prepared = upcoming.result()
+                upcoming = ahead.submit(self.prepare_scene, order[k + 1]) if k + 1 < len(order) else None
+                yield self.run_scene(i, prepared)
+
+    def run_scene(self, scene_index: int, prepared: PreparedScene | None = None) -> dict:
         """Build, simulate, render, annotate and write one scene, then commit its folder.
+
+        ``prepared``: this scene's :meth:`prepare_scene`, when already done (else it is done here).
 
         Returns
         -------
@@ -152,14 +212,18 @@ class SceneWorker:
             ``scene``, ``frames``, per-stage ``timings`` (s, keys in :data:`STAGES`), ``settled``,
             ``sim_time``, ``removed`` (inst_id, reason), ``objects``, ``obj_ids``, ``distractors`` (how many
             rest in the scene).
+
+        Raises
+        ------
+        ValueError
+            If ``prepared`` is another scene's.
         """
         r, out = self.recipe, self.recipe.output
-        t: dict = defaultdict(float)
-        desc, report = SCENE_BUILDERS[r.scene_kind](self, scene_index, t)
-        desc, report, sampler = self._choose_views(desc, report, scene_index, t)
-        if r.hands is not None:
-            desc = _timed(t, "hands", place_hands, desc, r.hands, self.library, self.hand_model, self.hand_axes, r.seed,
-                          self.hand_targets, look_at=r.camera.look_at.center)
+        if prepared is None:
+            prepared = self.prepare_scene(scene_index)
+        if prepared.scene_index != scene_index:
+            raise ValueError(f"prepared scene {prepared.scene_index} given to run scene {scene_index}")
+        desc, report, sampler, t = prepared.desc, prepared.report, prepared.sampler, prepared.timings
         folder = AtomicFolder(scene_path(self.out_dir, out.split, scene_index))
         ctx = SceneContext(root=self.out_dir, folder=folder.path, split=out.split, scene_id=scene_index, output=out,
                            recipe=r, library=self.library, scene=desc, distractors=self.distractors)
