@@ -29,6 +29,7 @@ smallest error the benchmark counts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -162,6 +163,12 @@ def find_symmetries(mesh: trimesh.Trimesh, tolerance: float = SYMMETRY_TOLERANCE
     return {"discrete": discrete, "continuous": continuous}
 
 
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> bytes:
+    """sha256 of this module's source (read once per process): part of every cache key."""
+    return hashlib.sha256(Path(__file__).read_bytes()).digest()
+
+
 def cached_symmetries(mesh: trimesh.Trimesh, tolerance: float = SYMMETRY_TOLERANCE) -> dict:
     """:func:`find_symmetries` of a mesh, searched once per machine and cached on disk.
 
@@ -185,7 +192,7 @@ def cached_symmetries(mesh: trimesh.Trimesh, tolerance: float = SYMMETRY_TOLERAN
     h = hashlib.sha256(V.tobytes())
     h.update(F.tobytes())
     h.update(f"{tolerance!r} {np.__version__} {scipy.__version__} {trimesh.__version__}".encode())
-    h.update(Path(__file__).read_bytes())
+    h.update(_code_digest())
     path = cache_dir() / "symmetries" / f"{h.hexdigest()}.json"
     try:
         raw = json.loads(path.read_text())
