@@ -33,7 +33,8 @@ import numpy as np
 import trimesh
 from scipy.spatial import ConvexHull
 
-from .cache import cache_dir, write_cache_file
+from ..core.files import atomic_path, cache_dir
+from .cache import write_cache_file
 from .loaders import AssetLibrary, load_urdf_collision, obj_object_vertices
 
 #: Cache format version: bump when the decomposition parameters or the file layout change.
@@ -110,12 +111,11 @@ def vhacd_parts(mesh: trimesh.Trimesh) -> list[np.ndarray]:
     out = cache_dir() / "vhacd" / f"{key}.obj"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:  # same file system: the rename is atomic
-            src, dst, logf = (os.path.join(tmp, n) for n in ("in.obj", "out.obj", "log.txt"))
+        with tempfile.TemporaryDirectory() as tmp, atomic_path(out) as dst:
+            src, logf = os.path.join(tmp, "in.obj"), os.path.join(tmp, "log.txt")
             trimesh.Trimesh(V, F, process=False).export(src)
             with _quiet_stdout():
-                pb.vhacd(src, dst, logf)
-            os.replace(dst, out)
+                pb.vhacd(src, str(dst), logf)
     return obj_object_vertices(out)
 
 

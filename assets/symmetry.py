@@ -41,7 +41,8 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from ..core.geometry import make_pose, transform_points
-from .cache import cache_dir, write_cache_file
+from ..core.files import cache_dir
+from .cache import write_cache_file
 
 #: Default tolerance: largest vertex-to-surface distance of a symmetry, as a fraction of the diameter.
 SYMMETRY_TOLERANCE = 0.01

@@ -12,16 +12,16 @@ import os
 import shutil
 from pathlib import Path
 
+from ..core.files import atomic_open
+
 
 def write_json_atomic(path, obj, per_key_lines: bool = False) -> None:
-    """Write JSON to ``path`` via a temporary file (fsync'ed) and an atomic rename.
+    """Write JSON to ``path`` via a temporary file (fsync'ed) and an atomic rename (:func:`core.files.atomic_open`).
 
     With ``per_key_lines``, a top-level mapping is written one key per line, as the BOP toolkit's
     ``inout.save_json`` does; otherwise indented with sorted keys.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+    with atomic_open(path, "w") as f:
         if per_key_lines and isinstance(obj, dict):
             f.write("{\n")
             items = list(obj.items())
@@ -31,20 +31,12 @@ def write_json_atomic(path, obj, per_key_lines: bool = False) -> None:
         else:
             json.dump(obj, f, indent=2, sort_keys=True)
             f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def write_text_atomic(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and an atomic rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+    """Write ``text`` to ``path`` (UTF-8) via a temporary file and an atomic rename."""
+    with atomic_open(path, "w") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def link_or_copy(src, dst) -> None:

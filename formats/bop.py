@@ -72,6 +72,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
+from ..core.files import atomic_open
 from ..core.geometry import invert_pose
 from ..core.labels import VisibilityStats
 from .atomic import load_json, write_json_atomic
@@ -563,10 +564,8 @@ def write_models(root, library, obj_ids, folder: str = "models", symmetries: boo
             rgba = asset.base_color if asset.base_color is not None else np.array([0.7, 0.7, 0.7, 1.0])
             colors = np.tile((np.asarray(rgba) * 255).astype(np.uint8), (len(v_mm), 1))
         out = trimesh.Trimesh(v_mm, mesh.faces, vertex_colors=colors, process=False)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_open(path, "wb") as f:
             f.write(trimesh.exchange.ply.export_ply(out, encoding="binary", vertex_normal=True))
-        os.replace(tmp, path)
     write_json_atomic(mdir / "models_info.json", info)
 
 

@@ -53,7 +53,7 @@ group names, mode 0644), a sample's members sorted by extension and samples in (
 order, so a shard is byte-identical whenever its scene folders are; the bytes are those WebDataset's
 ``TarWriter`` writes with the same header values (standard ``tarfile``, see :func:`write_shard` for why).
 
-Atomic and resumable: a shard is written as ``{name}.tmp`` and renamed; a shard is written only when
+Atomic and resumable: a shard is written as a temporary ``*.tmp`` file beside it and renamed; a shard is written only when
 all its scenes are committed, and a shard whose final file exists is kept (its scenes cannot change);
 stale ``*.tmp`` files are removed first; ``key_to_shard.json`` and then ``index.json`` are rewritten
 atomically, last. A build killed at any point is completed by running it again.
@@ -84,6 +84,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from ..core.files import atomic_open
 from .atomic import load_json, write_json_atomic
 from .bop import HANDS_FILE, OCCLUSION_FILE, scene_path
 from .protocol import DatasetContext, FrameRecord, SceneContext
@@ -318,7 +319,8 @@ def write_shard(path, samples) -> int:
 
     Each member is ``{key}.{ext}``, a sample's members sorted by extension (as WebDataset's ``TarWriter``
     orders them), with fixed USTAR headers: mtime 0, uid/gid 0, empty user and group names, mode 0644,
-    regular file. Written to ``{path}.tmp`` in tar stream mode, fsync'ed, then renamed.
+    regular file. Written to a temporary ``*.tmp`` file beside it in tar stream mode, fsync'ed, then renamed
+    (:func:`core.files.atomic_open`).
 
     The standard library's ``tarfile`` writes it, not ``webdataset.TarWriter``: importing ``webdataset``
     imports torch where torch is installed (2 s), and ``TarWriter`` is this loop over ``tarfile`` (given
@@ -326,10 +328,8 @@ def write_shard(path, samples) -> int:
 
     Returns the number of samples written. Raises ValueError for a member that is not bytes.
     """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         with tarfile.open(fileobj=f, mode="w|", format=tarfile.USTAR_FORMAT) as tf:
             for sample in samples:
                 key = sample["__key__"]
@@ -343,9 +343,6 @@ def write_shard(path, samples) -> int:
                     info.uname, info.gname = TAR_USER, TAR_GROUP
                     tf.addfile(info, io.BytesIO(data))
                 n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return n
 
 

@@ -149,6 +149,7 @@ from pyrender.shader_program import ShaderProgramCache  # noqa: E402
 from ..assets.loaders import AssetLibrary  # noqa: E402
 from ..assets.textures import box_uv, jitter_hsv, load_texture  # noqa: E402
 from ..core.description import Backdrop, Light, Material, SceneDescription, View  # noqa: E402
+from ..core.files import cache_dir  # noqa: E402
 from ..core.geometry import (OPENCV_TO_OPENGL, box_corners, invert_pose, make_pose, project_points,  # noqa: E402
                              transform_points)
 from ..core.ids import MAX_INSTANCE_ID, REAL_ID, encode_ids  # noqa: E402
@@ -675,7 +676,7 @@ def _shadow_shader_dir() -> str | None:
     The shadow maps here are fitted to each view (:func:`_shadow_maps`), so one bilinearly filtered 2 x 2
     comparison (pyrender's own ``texture2DShadowLerp``) already gives edges one texel soft; pyrender's
     3 x 3 filter of those made shadows cost about 0.4 s per light and 640 x 480 view on llvmpipe. The
-    copy is made once per pyrender version under ``$GTFORGE_CACHE`` (default ``~/.cache/gtforge``);
+    copy is made once per pyrender version under :func:`core.files.cache_dir`;
     returns None (pyrender's shaders are used unchanged) when its ``mesh.frag`` has another filter.
     """
     src = Path(pyrender.__file__).parent / "shaders"
@@ -685,7 +686,7 @@ def _shadow_shader_dir() -> str | None:
     patched = _PCF_3X3.sub(lambda m: "float PCF(sampler2D depths, vec2 size, vec2 uv, float compare) {\n"
                            "    return texture2DShadowLerp(depths, size, uv, compare);\n}", frag, count=1)
     digest = hashlib.sha256(patched.encode()).hexdigest()[:16]
-    out = Path(os.environ.get("GTFORGE_CACHE", Path.home() / ".cache" / "gtforge")) / f"shaders-{digest}"
+    out = cache_dir() / f"shaders-{digest}"
     if not (out / "mesh.frag").is_file():
         tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
