@@ -21,6 +21,7 @@ EDGE_CREASE = 0.002
 _FXAA_RANGE_MIN, _FXAA_RANGE = 1.0 / 32.0, 1.0 / 16.0
 #: FXAA's ``SPAN_MAX`` (pixels), ``REDUCE_MUL`` and ``REDUCE_MIN``.
 _FXAA_SPAN_MAX, _FXAA_REDUCE_MUL, _FXAA_REDUCE_MIN = 8.0, 1.0 / 8.0, 1.0 / 128.0
+#: Luma weights of :func:`edge_antialias` (ITU-R BT.601, as FXAA).
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 

@@ -90,8 +90,21 @@ def sky_image(horizon, zenith, K: np.ndarray, world_T_cam: np.ndarray, width: in
 
 
 def sky_colors(horizon, zenith, K: np.ndarray, world_T_cam: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """:func:`sky_image` at pixels (column ``u``, row ``v``) (k,): (k, 3) float32 RGB in [0, 1], each pixel
-    computed alone (elementwise), so any subset of pixels gets the values of the whole image."""
+    """:func:`sky_image` at some pixels only.
+
+    Parameters
+    ----------
+    horizon, zenith, K, world_T_cam
+        As :func:`sky_image`.
+    u, v : (k,) int or float
+        Pixel columns and rows.
+
+    Returns
+    -------
+    (k, 3) float32
+        RGB in [0, 1]. Each pixel is computed alone (elementwise), so any subset of pixels gets the values of
+        the whole image, bit for bit (the renderer asks only for the pixels it leaves uncovered).
+    """
     M = np.ascontiguousarray(world_T_cam[:3, :3]) @ np.linalg.inv(K)  # pixel (u, v, 1) -> world ray
     ray = [M[i, 0] * u + M[i, 1] * v + M[i, 2] for i in range(3)]
     sin_elev = ray[2] / np.sqrt(ray[0] * ray[0] + ray[1] * ray[1] + ray[2] * ray[2])

@@ -19,7 +19,7 @@ the other parts their ``PartLook``. pyrender adds a material's emissive factor s
 (``color += emissive * emissive_factor`` with ``emissive = emissive_factor`` in its
 ``mesh.frag``), so a ``PartLook.emissive`` e is passed as sqrt(e).
 
-Colours are sRGB everywhere in gtforge and linearised here for pyrender (:func:`srgb_to_linear`).
+Colours (sRGB in gtforge) are linearised for pyrender by :func:`srgb_to_linear`.
 
 Every surface is drawn with the same triangles, in the same order and at the same positions whatever its
 material: flat-shaded meshes are drawn as ``vertices[faces]``, texture coordinates ride along per corner.
@@ -176,8 +176,8 @@ def _plain_surface_color(color, hsv) -> np.ndarray:
     return np.append(_jitter(np.asarray(color, np.float64), hsv), 1.0)
 
 
-
 def _part_material(look) -> pyrender.MetallicRoughnessMaterial:
+    """The material of a multi-part asset's part in its own look (``assets.loaders.PartLook``)."""
     return _pbr(look.base_color, look.metallic, look.roughness, emissive=look.emissive)
 
 

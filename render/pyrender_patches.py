@@ -100,7 +100,8 @@ _pyrender_light.SHADOW_TEX_SZ = _pyrender_renderer.SHADOW_TEX_SZ = SHADOW_MAP_SI
 
 
 class OrderedNodes(dict):
-    """A set of pyrender nodes that iterates in insertion order (a dict with None values).
+    """A set of pyrender nodes that iterates in insertion order (a dict with None values; replacement 3 in the
+    module docstring).
 
     pyrender keeps a scene's nodes in Python sets, which iterate in the order of the nodes' ``id()``: memory
     addresses. Lights are summed in the shader in that order and equally distant meshes drawn in it, so the
@@ -141,7 +142,8 @@ def ordered_scene(scene: pyrender.Scene) -> pyrender.Scene:
 
 @contextlib.contextmanager
 def both_faces():
-    """Within the block, pyrender cannot enable back-face culling (every pass draws both faces)."""
+    """Within the block, pyrender cannot enable back-face culling (every pass draws both faces; replacement 4
+    in the module docstring)."""
     original = _pyrender_renderer.glEnable
 
     def enable(cap):
@@ -157,7 +159,8 @@ def both_faces():
 
 @contextlib.contextmanager
 def shadow_maps(impl, matrices: dict, casting: set, current: set):
-    """Within the block, pyrender renderer ``impl`` uses our shadow frusta and skips non-casting lights.
+    """Within the block, pyrender renderer ``impl`` uses our shadow frusta and skips non-casting lights
+    (replacement 5 in the module docstring).
 
     Parameters
     ----------
@@ -219,7 +222,8 @@ class Pass:
     instance id, :func:`gtforge.core.ids.decode_ids`) or ``bits`` (RGBA as uint32); ``depth``: also read the
     depth buffer (linear metres, 0 where nothing was drawn); ``union``: every fragment whose depth is in
     front of the far plane ORs its colour into the pixel (``GL_COLOR_LOGIC_OP``) without writing depth, so
-    each bit holds the coverage of the meshes drawn in that bit as if each were drawn alone.
+    each bit holds the coverage of the meshes drawn in that bit as if each were drawn alone; ``order``: the
+    mesh nodes to draw, in that order (None: pyrender's order).
     """
 
     samples: int = 0
@@ -244,7 +248,8 @@ def _linear_depth(d: np.ndarray, znear: float, zfar: float) -> np.ndarray:
 
 
 class Targets:
-    """The renderer's own offscreen framebuffers, in place of pyrender's main framebuffer.
+    """The renderer's own offscreen framebuffers, in place of pyrender's main framebuffer (replacement 7 in the
+    module docstring).
 
     pyrender draws every forward pass into one 4x multisampled framebuffer of exactly the viewport's size
     (re-created whenever the viewport changes: every amodal window did), resolves it with a blit and reads
@@ -385,7 +390,6 @@ def own_targets(targets: "Targets"):
         del impl._configure_forward_pass_viewport, impl._read_main_framebuffer, impl._sorted_mesh_nodes
 
 
-
 #: pyrender's shadow filter in ``shaders/mesh.frag``: 3 x 3 percentage-closer filtering of bilinearly
 #: interpolated 2 x 2 depth comparisons, 36 shadow-map reads per light and pixel.
 _PCF_3X3 = re.compile(r"(float PCF\(sampler2D depths, vec2 size, vec2 uv, float compare\)\s*\{)"
@@ -393,9 +397,10 @@ _PCF_3X3 = re.compile(r"(float PCF\(sampler2D depths, vec2 size, vec2 uv, float 
 
 
 def shadow_shader_dir() -> str | None:
-    """A copy of pyrender's installed shader folder whose shadow filter reads 4 texels instead of 36.
+    """A copy of pyrender's installed shader folder whose shadow filter reads 4 texels instead of 36 (replacement
+    6 in the module docstring).
 
-    The shadow maps here are fitted to each view (:func:`shadow_maps`), so one bilinearly filtered 2 x 2
+    The shadow maps here are fitted to what must be shadowed (``shadows``), so one bilinearly filtered 2 x 2
     comparison (pyrender's own ``texture2DShadowLerp``) already gives edges one texel soft; pyrender's
     3 x 3 filter of those made shadows cost about 0.4 s per light and 640 x 480 view on llvmpipe. The
     copy is made once per pyrender version under :func:`core.files.cache_dir`;

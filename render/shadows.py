@@ -89,8 +89,8 @@ def light_pose(direction: np.ndarray, position=None) -> np.ndarray:
     Returns
     -------
     (4, 4) float64
-        World pose, right-handed; its x axis is perpendicular to world x (world y when ``direction`` is
-        within about 26 deg of x).
+        World pose, right-handed; its x axis is perpendicular to world x (to world y when ``direction`` is
+        within about 26 deg of the x axis, either way).
     """
     z = -np.asarray(direction, dtype=np.float64)
     z /= np.linalg.norm(z)
