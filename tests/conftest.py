@@ -56,3 +56,17 @@ class FakeLibrary:
 
     def get(self, obj_id):
         return self.assets[obj_id]
+
+
+def gl_modules_imported_by(module: str) -> list[str]:
+    """The ``pyrender`` and ``OpenGL`` modules that importing ``module`` loads, in a fresh interpreter.
+
+    Raises AssertionError (with the interpreter's stderr) if the import fails."""
+    import subprocess
+
+    code = (f"import sys, {module}\n"
+            "print('\\n'.join(sorted(m for m in sys.modules if m.split('.')[0] in ('pyrender', 'OpenGL'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()

@@ -191,9 +191,9 @@ def test_shadow_falls_where_the_light_is_blocked(kind, resting, fit, monkeypatch
     """A floating slab's shadow lands where its corners project along the light; a box resting on the floor
     casts a shadow that starts at its base (no gap: the shadow map's depth bias stays below a few mm); with
     the frusta fitted to the scene's casters (drawn once per scene) and to what the view sees (per view)."""
-    import gtforge.render.renderer as rr
+    from gtforge.render import shadows
 
-    monkeypatch.setattr(rr, "SHADOW_FIT", fit)
+    monkeypatch.setattr(shadows, "SHADOW_FIT", fit)
     centre, box, light = _shadow_case(kind, resting)
     view = _view((0.28, 0.2, 0.32), (0.08, 0.06, 0.0)) if resting else _view((0.1, -0.35, 1.0), (0.15, 0.1, 0.0))
     obj = ObjectInstance(1, 1, make_pose(np.eye(3), centre))

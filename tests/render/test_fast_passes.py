@@ -1,6 +1,6 @@
 """The renderer's faster passes keep every label exact: silhouettes drawn 24 to a pass equal each object's own
-ID pass when rendered alone; anti-aliasing of edges touches edge pixels only; the vectorised settle test gives
-the per-body reference's answers."""
+ID pass when rendered alone; the vectorised settle test gives the per-body reference's answers. (Edge
+anti-aliasing of the lit image: tests/render/test_antialias.py.)"""
 
 import numpy as np
 import pytest
@@ -13,7 +13,6 @@ from conftest import DEFAULT_RECIPE, FakeLibrary
 from scipy.spatial.transform import Rotation
 
 from gtforge.core.geometry import intrinsics_matrix, look_at_opencv, make_pose
-from gtforge.render.renderer import edge_antialias, surface_edges
 from gtforge.scenes import physics
 
 W, H = 160, 120
@@ -21,42 +20,6 @@ K = intrinsics_matrix(150.0, 150.0, (W - 1) / 2, (H - 1) / 2)
 
 
 _Lib = FakeLibrary
-
-
-def test_surface_edges_mark_id_changes_depth_steps_and_creases_not_planes():
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    plane = 1.0 / (0.8 + 0.002 * u + 0.001 * v)  # a tilted plane: 1/z affine in (u, v)
-    ids = np.zeros((H, W), np.int32)
-    assert not surface_edges(ids, plane.astype(np.float32)).any()
-    step = plane.copy()
-    step[:, 80:] *= 0.8  # a depth step between columns 79 and 80
-    e = surface_edges(ids, step.astype(np.float32))
-    assert e[:, 79].all() and e[:, 80].all() and e.sum(axis=1).max() <= 4
-    ids2 = ids.copy()
-    ids2[40:60, 40:60] = 3
-    e = surface_edges(ids2, plane.astype(np.float32))
-    assert e[40:60, 39].all() and e[40:60, 40].all() and e[39, 40:60].all() and not e[45:55, 45:55].any()
-    hole = plane.astype(np.float32)
-    hole[:, :20] = 0  # background
-    assert surface_edges(ids, hole)[:, 19:21].all()
-
-
-def test_edge_antialias_changes_only_the_marked_pixels_and_blends_them():
-    img = np.zeros((H, W, 3), np.uint8)
-    img[:, :] = (200, 60, 30)
-    yy, xx = np.mgrid[0:H, 0:W]
-    dark = xx > 0.6 * yy + 40  # a slanted hard edge
-    img[dark] = (10, 10, 10)
-    edges = np.zeros((H, W), bool)
-    edges[:, 1:] |= dark[:, 1:] != dark[:, :-1]
-    edges[:, :-1] |= dark[:, 1:] != dark[:, :-1]
-    out = edge_antialias(img, edges)
-    assert np.array_equal(out[~edges], img[~edges])
-    changed = np.any(out != img, axis=-1)
-    assert changed[edges].mean() > 0.5  # most edge pixels blended
-    lum = out[edges].astype(float).mean(axis=-1)
-    assert ((lum > 12) & (lum < 95)).mean() > 0.4  # intermediate values along the edge
-    assert np.array_equal(edge_antialias(img, np.zeros((H, W), bool)), img)
 
 
 @pytest.mark.gl
