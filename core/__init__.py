@@ -2,6 +2,6 @@
 
 ``geometry`` (rigid transforms, pinhole cameras, boxes), ``rng`` (seeded random streams),
 ``description`` (the frozen scene description), ``labels`` (per-instance ground-truth types and
-their definitions), ``ids`` (the instance-id space), ``hands`` (MANO's skeleton), ``files`` (atomic file
-writes, the cache folder).
+their definitions), ``ids`` (the instance-id space), ``hands`` (MANO's skeleton), ``color`` (the sRGB
+transfer function), ``files`` (atomic file writes, the cache folder).
 """

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from ..core.color import linear_to_srgb8, srgb8_to_linear
 from ..core.ids import MAX_INSTANCE_ID, REAL_ID
 from ..core.rng import uniform
 
@@ -51,9 +52,6 @@ Z_INF = 1e9
 #: Names of the effects in the order they are drawn (each from its own sub-generator) and applied.
 EFFECTS = ("motion_blur", "defocus", "chromatic_aberration", "vignetting", "exposure", "noise", "white_balance", "jpeg")
 
-_CODES = np.arange(256, dtype=np.float64) / 255.0
-#: sRGB code value (0..255) -> linear intensity in [0, 1], IEC 61966-2-1.
-SRGB_TO_LINEAR = np.where(_CODES <= 0.04045, _CODES / 12.92, ((_CODES + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 # ---------------------------------------------------------------- parameters
@@ -329,21 +327,6 @@ def visible_object_depths(ids: np.ndarray, depth: np.ndarray, min_pixels: int = 
         if z.size >= min_pixels:
             out.append(float(np.median(z)))
     return np.asarray(out, dtype=np.float64)
-
-
-# ---------------------------------------------------------------- colour encoding
-def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 sRGB -> float32 linear in [0, 1] (IEC 61966-2-1, by table)."""
-    return SRGB_TO_LINEAR[np.asarray(rgb, dtype=np.uint8)]
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    """float linear (clipped to [0, 1]) -> uint8 sRGB, rounded to the nearest code (IEC 61966-2-1).
-
-    ``linear_to_srgb(srgb_to_linear(c)) == c`` for every code c."""
-    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    s = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, np.float32(1 / 2.4)) - 0.055)
-    return np.clip(np.round(s * 255.0), 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- primitives (also used by render/composite.py)
@@ -755,7 +738,7 @@ def apply_effects(rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, params: Eff
     if params.is_identity:
         return rgb.copy()
     h, w = depth.shape
-    img = srgb_to_linear(rgb)
+    img = srgb8_to_linear(rgb)
     if (m := params.motion_blur) is not None:
         img = camera_motion_blur(img, depth, K, m.linear_velocity, m.angular_velocity, m.exposure_s, m.max_samples)
     if (d := params.defocus) is not None:
@@ -772,4 +755,4 @@ def apply_effects(rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, params: Eff
         img = np.clip(poisson_gaussian_noise(img, n.a, n.b, np.random.default_rng(params.seed)), 0.0, 1.0)
     if params.white_balance is not None:
         img = np.clip(img * np.asarray(params.white_balance, dtype=np.float32), 0.0, 1.0)
-    return linear_to_srgb(img)
+    return linear_to_srgb8(img)

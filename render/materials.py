@@ -19,7 +19,10 @@ the other parts their ``PartLook``. pyrender adds a material's emissive factor s
 (``color += emissive * emissive_factor`` with ``emissive = emissive_factor`` in its
 ``mesh.frag``), so a ``PartLook.emissive`` e is passed as sqrt(e).
 
-Colours (sRGB in gtforge) are linearised for pyrender by :func:`srgb_to_linear`.
+Colours in gtforge (recipes, materials, skin and paint tables, vertex colours of files) are sRGB, as images
+are; glTF's ``baseColorFactor`` and pyrender's vertex colours (``color_0``, multiplied into the shaded linear
+colour of ``mesh.frag``) are linear, so they are linearised by :func:`core.color.srgb_to_linear`, and the
+shader converts the result back with gamma 2.2. Textures are linearised by the shader itself.
 
 Every surface is drawn with the same triangles, in the same order and at the same positions whatever its
 material: flat-shaded meshes are drawn as ``vertices[faces]``, texture coordinates ride along per corner.
@@ -49,6 +52,7 @@ import pyrender  # noqa: E402
 import trimesh  # noqa: E402
 
 from ..assets.textures import box_uv, jitter_hsv, load_texture  # noqa: E402
+from ..core.color import srgb_to_linear  # noqa: E402
 from ..core.description import Material  # noqa: E402
 
 _IDENTITY_HSV = np.array([0.0, 1.0, 1.0])
@@ -69,18 +73,6 @@ def _jitter(rgb: np.ndarray, hsv) -> np.ndarray:
     out = np.array(rgb, copy=True)
     out[..., :3] = jitter_hsv(np.ascontiguousarray(rgb[..., :3]), np.asarray(hsv, dtype=np.float64))
     return out
-
-
-def srgb_to_linear(c) -> np.ndarray:
-    """sRGB values in [0, 1] (..., k) -> linear ones (IEC 61966-2-1 transfer function).
-
-    Colours in gtforge (recipes, materials, skin and paint tables, vertex colours of files) are sRGB, as
-    images are; glTF's ``baseColorFactor`` and pyrender's vertex colours (``color_0``, multiplied into the
-    shaded linear colour of ``mesh.frag``) are linear, and the shader converts the result back with
-    gamma 2.2. Textures are linearised by the shader itself.
-    """
-    c = np.asarray(c, dtype=np.float64)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
 def _linear_colors(colors) -> np.ndarray | None:

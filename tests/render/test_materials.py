@@ -1,4 +1,4 @@
-"""Materials (render/materials.py): sRGB colours are linearised by IEC 61966-2-1, every material draws the same
+"""Materials (render/materials.py): every material draws the same
 triangles in the same order (so no appearance can move a label), and the asset-look mesh is cached per model.
 Imports pyrender (no GL context is made). (Where textures land in the image: test_appearance.py.)"""
 
@@ -10,19 +10,9 @@ from PIL import Image
 
 from gtforge.assets.loaders import Asset
 from gtforge.core.description import Material, Texture
-from gtforge.render.materials import MeshBuilder, srgb_to_linear
+from gtforge.render.materials import MeshBuilder
 
 pytestmark = pytest.mark.gl
-
-
-def test_srgb_to_linear_is_the_iec_transfer_function():
-    c = np.array([0.0, 0.04045, 0.5, 0.8, 1.0])
-    expected = [0.0, 0.04045 / 12.92, ((0.5 + 0.055) / 1.055) ** 2.4, ((0.8 + 0.055) / 1.055) ** 2.4, 1.0]
-    assert np.allclose(srgb_to_linear(c), expected, rtol=1e-12)
-    assert np.isclose(srgb_to_linear(0.5), 0.214041, atol=1e-6)  # IEC 61966-2-1 table value
-    assert np.isclose(srgb_to_linear(0.04045), 0.0031308, atol=1e-7)  # both branches meet at the threshold
-    x = np.linspace(0.0, 1.0, 1001)
-    assert (np.diff(srgb_to_linear(x)) > 0).all()
 
 
 def test_every_material_draws_the_same_triangles(tmp_path):
