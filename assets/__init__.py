@@ -1,3 +1,10 @@
-"""Input material: meshes and URDFs (``loaders``, with the per-process ``AssetLibrary``), BOP model folders,
-procedural cars (``cars``) and hands (``hand_model``, ``procedural_hand``), and background photos with their
-calibration, LiDAR and depth (``backgrounds``)."""
+"""Input material, loaded once per process and shared by every scene.
+
+``loaders`` (meshes, URDFs and BOP model folders; the per-process ``AssetLibrary``), ``cars`` (procedural
+cars and car-model normalisation), ``hand_model`` (the MANO layer and its loader), ``procedural_hand`` (the
+licence-free hand), ``hand_look`` (skin tones and texture, sleeves), ``textures`` (texture pools, procedural
+textures, HSV jitter, box projection), ``lighting`` (colour temperature, lights from an environment image),
+``backgrounds`` (photos with their calibration, LiDAR, depth, labels and ground planes), ``collision`` (convex
+hulls and V-HACD parts for physics: pybullet's own decomposition), ``symmetry`` (BOP symmetries found on the
+geometry) and ``cache`` (the on-disk cache of V-HACD parts, collision compounds and symmetry searches).
+"""
