@@ -104,7 +104,7 @@ def _close(a, b) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     return a == b
@@ -157,6 +157,44 @@ def test_recipes_reference_documents_every_field_with_unit_and_default():
             if not ok:
                 problems.append(f"`{where}`: documented default {default!r}, schema default {_dump(want)!r}")
     assert not problems, "docs/recipes.md is out of step with the recipe schema:\n" + "\n".join(problems)
+
+
+def _merged(base: dict, part: dict) -> dict:
+    out = dict(base)
+    for k, v in part.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def recipe_snippets() -> list:
+    """(page, YAML text) of every ``yaml`` code block of the docs whose top-level keys are recipe fields."""
+    from gtforge.config.schema import Recipe
+
+    out = []
+    for page in sorted(DOCS.rglob("*.md")):
+        for block in re.findall(r"```yaml\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S):
+            data = yaml.safe_load(block)
+            if isinstance(data, dict) and data and set(data) <= set(Recipe.model_fields):
+                out.append((page.relative_to(DOCS).as_posix(), block))
+    return out
+
+
+def test_recipe_snippets_in_the_docs_validate():
+    """A whole recipe shown in the docs validates as it stands; a part of one (``camera: {distortion: ...}``)
+    validates in the bundled recipe it belongs to (an AR one for ``ar``, else the default recipe)."""
+    from gtforge.config import RecipeError, validate_recipe
+
+    snippets = recipe_snippets()
+    assert len(snippets) >= 5
+    for page, block in snippets:
+        data = yaml.safe_load(block)
+        if "seed" not in data:
+            base = "ar_cars" if "ar" in data else "clutter_bop"
+            data = _merged(yaml.safe_load((ROOT / "recipes" / f"{base}.yaml").read_text(encoding="utf-8")), data)
+        try:
+            validate_recipe(data, f"docs/{page}", DOCS)
+        except RecipeError as e:
+            pytest.fail(f"a recipe snippet of docs/{page} does not validate: {e}\n{block}")
 
 
 # ----------------------------------------------------------------------------------------- README promises

@@ -99,7 +99,8 @@ def test_installed_wheel_builds_a_bundled_recipe_outside_the_repository(site, tm
     assert r.returncode == 0 and "gtforge verify: OK" in r.stdout, log
     r, log = _run([script, "recipes"], cwd=work, env=env, timeout=120)
     assert r.returncode == 0, log
-    assert [line.split()[0] for line in r.stdout.splitlines()] == sorted(p.stem for p in (ROOT / "recipes").glob("*.yaml"))
+    names = sorted(p.stem for p in (ROOT / "recipes").glob("*.yaml"))
+    assert [line.split()[0] for line in r.stdout.splitlines()] == names
     r, log = _run([script, "init", "hands_objects", "--out", "mine.yaml"], cwd=work, env=env, timeout=120)
     assert r.returncode == 0, log
     assert (work / "mine.yaml").read_bytes() == (site / "gtforge" / "recipes" / "hands_objects.yaml").read_bytes()

@@ -39,7 +39,7 @@ def test_gtforge_recipes_lists_every_bundled_recipe(capsys):
     assert run_cli("recipes") == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == NAMES
-    for line, name in zip(lines, NAMES):
+    for line, name in zip(lines, NAMES, strict=True):
         desc = recipe_description((ROOT / "recipes" / f"{name}.yaml").read_text(encoding="utf-8"))
         assert line.endswith(desc) and line[len(name):].strip() == desc
 

@@ -9,17 +9,17 @@ import pytest
 import yaml
 from conftest import run_cli
 
-from gtforge.config import RecipeError, load_recipe, validate_recipe
-from gtforge.config import loading
+from gtforge.config import RecipeError, load_recipe, loading, validate_recipe
 from gtforge.config.loading import RenamedField, check_renamed_fields
 
 OLD = Path(__file__).resolve().parents[1] / "data" / "recipes_0.1"
 OLD_NAMES = sorted(p.stem for p in OLD.glob("*.yaml"))
 
 #: Tiny builds: 160x120 where the recipe has a camera (AR recipes take the photo's), one frame.
+_K160 = "camera.intrinsics={fx: 143.1, fy: 143.4, cx: 81.3, cy: 60.5}"
 TINY = {
-    "clutter_bop": ["camera.width=160", "camera.height=120", "camera.intrinsics={fx: 143.1, fy: 143.4, cx: 81.3, cy: 60.5}"],
-    "bop_pbr_like": ["camera.width=160", "camera.height=120", "camera.intrinsics={fx: 143.1, fy: 143.4, cx: 81.3, cy: 60.5}"],
+    "clutter_bop": ["camera.width=160", "camera.height=120", _K160],
+    "bop_pbr_like": ["camera.width=160", "camera.height=120", _K160],
     "hands_objects": ["camera.width=160", "camera.height=120"],
     "ar_cars": [],
     "cut_paste": [],
@@ -137,14 +137,16 @@ def test_a_renamed_field_from_set_names_set(tmp_path, monkeypatch):
 
 
 def test_a_removed_field_says_delete_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(loading, "RENAMED_FIELDS", (RenamedField("clutter.gravity", None, "0.3.0", "gravity is 9.81 m/s^2"),))
+    removed = RenamedField("clutter.gravity", None, "0.3.0", "gravity is 9.81 m/s^2")
+    monkeypatch.setattr(loading, "RENAMED_FIELDS", (removed,))
     p = tmp_path / "old.yaml"
     p.write_text(RECIPE.replace("views: 2", "views_per_scene: 2").replace("mesh:", "source:")
                  + "clutter: {gravity: 9.0}\n")
     with pytest.raises(RecipeError) as e:
         load_recipe(p)
     assert e.value.path == "clutter.gravity"
-    assert e.value.message == "this field was removed in gtforge 0.3.0; delete it from the recipe (gravity is 9.81 m/s^2)"
+    assert e.value.message == ("this field was removed in gtforge 0.3.0; delete it from the recipe "
+                               "(gravity is 9.81 m/s^2)")
 
 
 def test_validate_recipe_checks_the_table_too(monkeypatch):
