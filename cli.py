@@ -2,7 +2,10 @@
 
 * ``gtforge build RECIPE --out DIR [--set key.path=value ...] [--workers N] [--frames N] [--shard K/N]
   [--executor local|ray] [--address ADDR] [--gpus all|0,2,...]``: render (or resume) a dataset; one build at
-  a time per folder (the folder's lock), ``--shard K/N`` renders scenes i with i % N == K
+  a time per folder (the folder's lock), ``--shard K/N`` renders scenes i with i % N == K. RECIPE is a recipe
+  file or the name of a bundled recipe (a file of that name wins)
+* ``gtforge recipes``: the bundled recipes, one line each (name, description)
+* ``gtforge init NAME [--out FILE]``: copy a bundled recipe to edit (never over an existing file)
 * ``gtforge merge SHARD ... --out DIR``: join the shards of one build into a dataset identical to a single build
 * ``gtforge verify DATASET [--sample N]``: re-check a dataset from its files
 * ``gtforge stats DATASET [--json]``: figures, a terminal table, PNG plots in DATASET/stats/
@@ -11,7 +14,8 @@
 Exit codes: 0 done (verify: every check holds); 1 verify found failures (or an
 unexpected error, or a Ray actor that died and could not be restarted); 2 bad input (recipe, asset file, flags, output folder; a folder
 locked by another build; shards that cannot be merged; Ray not installed or not
-reachable; an unusable GPU; a folder that is not a complete gtforge dataset),
+reachable; an unusable GPU; a folder that is not a complete gtforge dataset; an unknown recipe name; an
+existing file for ``init``),
 reported before anything is written; 130 interrupted (Ctrl-C or SIGTERM: run the
 same command again to resume).
 """
@@ -56,6 +60,7 @@ def _build(args) -> int:
     from .assets.hand_model import HandModelError
     from .assets.loaders import AssetError
     from .config import RecipeError, load_recipe
+    from .config.loading import resolve_recipe
     from .pipeline.build import build
     from .pipeline.lock import LockError
     from .pipeline.output import OutputError
@@ -70,9 +75,10 @@ def _build(args) -> int:
     if args.frames is not None:
         overrides.append(f"scenes.max_frames={args.frames}")
     try:
-        recipe, resolved = load_recipe(args.recipe, overrides)
-        base_dir = Path(args.recipe).resolve().parent
-        summary = build(recipe, resolved, str(args.recipe), base_dir, args.out, workers=args.workers,
+        recipe_file = resolve_recipe(args.recipe)  # a file, or a bundled recipe's name
+        recipe, resolved = load_recipe(recipe_file, overrides)
+        base_dir = Path(recipe_file).resolve().parent
+        summary = build(recipe, resolved, recipe_file, base_dir, args.out, workers=args.workers,
                         progress=not args.quiet, **options)
     except (RecipeError, AssetError, OutputError, HandModelError, LockError, ExecutorError, GpuError) as e:
         return _error(e)
@@ -103,6 +109,38 @@ def _merge(args) -> int:
         return 130
     print(f"gtforge merge: wrote {summary['frames']} frame(s) in {summary['scenes']} scene(s) from "
           f"{summary['inputs']} folder(s) to {summary['out_dir']} in {summary['seconds']:.1f} s")
+    return 0
+
+
+def _recipes(args) -> int:
+    from .config.loading import bundled_recipes, recipe_description
+
+    found = bundled_recipes()
+    if not found:
+        return _error("no bundled recipes: this gtforge was installed without its recipes/ folder")
+    width = max(len(n) for n in found)
+    for name, file in found.items():
+        print(f"{name:<{width}}  {recipe_description(file.read_text(encoding='utf-8'))}")
+    return 0
+
+
+def _init(args) -> int:
+    from .config import RecipeError
+    from .config.loading import bundled_recipe_text
+
+    out = Path(args.out if args.out is not None else f"{args.name}.yaml")
+    try:
+        text = bundled_recipe_text(args.name)
+    except RecipeError as e:
+        return _error(e)
+    try:
+        with open(out, "x", encoding="utf-8", newline="") as f:  # "x": never over an existing file
+            f.write(text)
+    except FileExistsError:
+        return _error(f"{out}: exists; choose another --out (gtforge init never overwrites a file)")
+    except OSError as e:
+        return _error(f"{out}: cannot write: {e.strerror or e}")
+    print(f"gtforge init: wrote {out} (bundled recipe {args.name}); edit it, then: gtforge build {out} --out DIR")
     return 0
 
 
@@ -172,7 +210,8 @@ def make_parser() -> argparse.ArgumentParser:
                        description="Render a dataset from a recipe into --out, or resume an interrupted build of "
                                    "the same recipe there. One build at a time writes into a folder: a second one "
                                    "exits 2 naming the holder (host, pid, start time).")
-    b.add_argument("recipe", help="recipe YAML file")
+    b.add_argument("recipe", help="recipe YAML file, or the name of a bundled recipe ('gtforge recipes' lists them; "
+                                  "a file of that name wins)")
     b.add_argument("--out", required=True, help="output dataset folder")
     b.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
                    help="override a recipe field, value parsed as YAML (repeatable), e.g. --set camera.width=320")
@@ -192,6 +231,15 @@ def make_parser() -> argparse.ArgumentParser:
                    help="CUDA devices to render on (each renderer uses the EGL device of its GPU; several "
                         "renderers per GPU allowed); default: EGL's default device")
     b.set_defaults(func=_build)
+    r = sub.add_parser("recipes", help="list the bundled recipes (name and description)",
+                       description="List the recipes bundled with gtforge, one line each: the name that "
+                                   "'gtforge build NAME' and 'gtforge init NAME' accept, and what it builds.")
+    r.set_defaults(func=_recipes)
+    i = sub.add_parser("init", help="copy a bundled recipe into a file to edit",
+                       description="Copy the bundled recipe NAME into a new file (never over an existing one).")
+    i.add_argument("name", metavar="NAME", help="a bundled recipe ('gtforge recipes' lists them)")
+    i.add_argument("--out", default=None, metavar="FILE", help="file to write (default: ./NAME.yaml)")
+    i.set_defaults(func=_init)
     m = sub.add_parser("merge", help="join the shard folders of one build (--shard K/N) into one dataset")
     m.add_argument("shards", nargs="+", metavar="SHARD", help="shard folders (every K of one N, any order)")
     m.add_argument("--out", required=True, help="new (or empty) folder for the merged dataset")

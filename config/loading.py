@@ -2,12 +2,19 @@
 
 Every problem becomes a :class:`~gtforge.config.schema.RecipeError` naming the file and the field
 path, raised before anything renders (the CLI exits 2).
+
+Also here: the recipes bundled with the package (``recipes/*.yaml`` inside the installed ``gtforge``, read with
+:mod:`importlib.resources`), found by name (:func:`bundled_recipes`, :func:`resolve_recipe`), and the table of
+recipe fields renamed or removed since a release (:data:`RENAMED_FIELDS`): recipes live in users' version
+control and outlive releases, so a recipe that uses an old field name is told what to rename.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,95 @@ from .schema import Recipe, RecipeError
 #: expand to. Real recipes hold a few hundred; a YAML "billion laughs" file (aliases of aliases) is
 #: small on disk but expands to billions, which validation would walk for ever.
 MAX_RECIPE_VALUES = 100_000
+
+
+@dataclass(frozen=True)
+class RenamedField:
+    """One recipe field that a release renamed or removed.
+
+    Attributes
+    ----------
+    old : str
+        Field path as recipes wrote it, ``[]`` standing for any list item: ``camera.fov_deg``,
+        ``objects[].mesh``; a whole section is a one-part path (``lighting``).
+    new : str or None
+        Field path to use instead, with as many ``[]`` as ``old`` (filled with the same list indices); None when
+        the field was removed.
+    since : str
+        The gtforge version that renamed or removed it.
+    note : str
+        What to do instead, for removed fields (or how a value changed meaning); may be empty.
+    """
+
+    old: str
+    new: str | None
+    since: str
+    note: str = ""
+
+
+#: Recipe fields renamed or removed since gtforge 0.1.0 (the first release), oldest first. Append an entry with
+#: every rename or removal of a recipe field: a recipe that still uses the old name is then refused with a
+#: :class:`~gtforge.config.schema.RecipeError` that names the file, the field and its new name (instead of
+#: pydantic's "unknown key"). ``tests/config/test_recipe_compat.py`` builds the bundled recipes of 0.1.0 (kept
+#: unchanged in ``tests/data/recipes_0.1/``) after every change. No field has been renamed or removed yet.
+RENAMED_FIELDS: tuple[RenamedField, ...] = ()
+
+#: A list item in a :class:`RenamedField` path.
+_ANY_ITEM = object()
+
+
+def _field_pattern(path: str) -> list:
+    """``objects[].mesh`` -> ['objects', _ANY_ITEM, 'mesh']."""
+    parts: list = []
+    for tok in path.split("."):
+        parts.append(tok.split("[]")[0])
+        parts += [_ANY_ITEM] * tok.count("[]")
+    return parts
+
+
+def _pattern_hits(node: Any, pattern: list, loc: tuple = ()):
+    """Locations (tuples of keys and list indices) in raw recipe data where ``pattern`` is present."""
+    if not pattern:
+        yield loc
+        return
+    head, rest = pattern[0], pattern[1:]
+    if head is _ANY_ITEM:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                yield from _pattern_hits(item, rest, loc + (i,))
+    elif isinstance(node, dict) and head in node:
+        yield from _pattern_hits(node[head], rest, loc + (head,))
+
+
+def check_renamed_fields(data: Any, file: str, table: tuple[RenamedField, ...] | None = None) -> None:
+    """Refuse raw recipe data that uses a field of :data:`RENAMED_FIELDS` (or ``table``).
+
+    Parameters
+    ----------
+    data : Any
+        Raw recipe data (YAML, before or after ``--set``).
+    file : str
+        Named in the error: the recipe file, or ``--set`` for an override.
+    table : tuple of RenamedField, optional
+        Default: :data:`RENAMED_FIELDS`, read at call time.
+
+    Raises
+    ------
+    RecipeError
+        At the first old field found (table order, then document order), naming the field where the recipe has
+        it (``objects[2].mesh``), its new name with the same list indices (``objects[2].source``) or that it
+        was removed, the version, and the table's note.
+    """
+    for entry in RENAMED_FIELDS if table is None else table:
+        for loc in _pattern_hits(data, _field_pattern(entry.old)):
+            where = _format_loc(loc)
+            if entry.new is None:
+                msg = f"this field was removed in gtforge {entry.since}; delete it from the recipe"
+            else:
+                indices = iter(i for i in loc if isinstance(i, int))
+                new = _format_loc(tuple(next(indices) if p is _ANY_ITEM else p for p in _field_pattern(entry.new)))
+                msg = f"this field was renamed to {new} in gtforge {entry.since}; rename {where} to {new} in the recipe"
+            raise RecipeError(file, where, msg + (f" ({entry.note})" if entry.note else ""))
 
 
 def _format_loc(loc: tuple) -> str:
@@ -86,11 +182,13 @@ def validate_recipe(data: Any, file: str, base_dir: str | os.PathLike) -> Recipe
     Raises
     ------
     RecipeError
-        For the first problem pydantic reports (each names the field path; a validator's
-        :class:`~gtforge.config.schema.FieldValueError` adds the sub-field it is about).
+        For a field renamed or removed since a release (:func:`check_renamed_fields`), else the first problem
+        pydantic reports (each names the field path; a validator's :class:`~gtforge.config.schema.FieldValueError`
+        adds the sub-field it is about).
     """
     if not isinstance(data, dict):
         raise RecipeError(file, "", "a recipe must be a YAML mapping")
+    check_renamed_fields(data, file)
     try:
         return Recipe.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as e:
@@ -180,9 +278,91 @@ def load_recipe(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     Raises
     ------
     RecipeError
-        As :func:`read_recipe_file` (missing, unreadable, not UTF-8, bad YAML), bad override or invalid field.
+        As :func:`read_recipe_file` (missing, unreadable, not UTF-8, bad YAML), bad override, a field renamed or
+        removed since a release (naming the file, or ``--set`` when an override wrote it), or invalid field.
     """
     path = Path(path)
-    data = apply_overrides(read_recipe_file(path), overrides or [])
+    raw = read_recipe_file(path)
+    check_renamed_fields(raw, str(path))
+    data = apply_overrides(raw, overrides or [])
+    check_renamed_fields(data, "--set")  # the file's own fields passed above: a hit now is an override's
     recipe = validate_recipe(data, str(path), path.resolve().parent)
     return recipe, data
+
+
+#: Suffix of bundled recipe files.
+_RECIPE_SUFFIX = ".yaml"
+
+
+def bundled_recipes() -> dict:
+    """The recipes shipped inside the installed package (``recipes/*.yaml`` of ``gtforge``).
+
+    Returns
+    -------
+    dict
+        Name (file name without ``.yaml``) -> :class:`importlib.resources.abc.Traversable`, sorted by name
+        (a :class:`~pathlib.Path` for a package installed as files, as pip installs it).
+    """
+    folder = importlib.resources.files("gtforge").joinpath("recipes")
+    if not folder.is_dir():
+        return {}
+    files = [f for f in folder.iterdir() if f.name.endswith(_RECIPE_SUFFIX) and f.is_file()]
+    return {f.name[: -len(_RECIPE_SUFFIX)]: f for f in sorted(files, key=lambda f: f.name)}
+
+
+def recipe_description(text: str) -> str:
+    """A recipe's one-line description: its first line when that is a YAML comment (``# ...``), without the
+    ``#``; '' otherwise. Every bundled recipe starts with one (``tests/config/test_bundled_recipes.py``)."""
+    first = text.splitlines()[0] if text else ""
+    return first.lstrip("#").strip() if first.startswith("#") else ""
+
+
+def _unknown_recipe(name: str) -> RecipeError:
+    names = ", ".join(bundled_recipes()) or "none (the package was installed without its recipes)"
+    return RecipeError(name, "", f"no such recipe file, and no bundled recipe of that name; bundled recipes: "
+                                 f"{names} ('gtforge recipes' describes them)")
+
+
+def resolve_recipe(arg: str | os.PathLike) -> str:
+    """The recipe file that a command-line argument names: a file path, or the name of a bundled recipe.
+
+    A file that exists wins over a bundled recipe of the same name. A bundled recipe is used where it is
+    installed, so its relative paths (none in the bundled ones) would resolve against the package's
+    ``recipes`` folder, and resuming finds the same file again.
+
+    Returns
+    -------
+    str
+        ``arg`` unchanged when it names an existing file, or when it looks like a path (a folder separator or a
+        ``.yaml``/``.yml`` suffix: :func:`read_recipe_file` then reports it missing); else the bundled recipe's path.
+
+    Raises
+    ------
+    RecipeError
+        For a bare name that is neither a file nor a bundled recipe (listing the bundled names), or a bundled
+        recipe that is not a file on disk (a zipped install: copy it out with ``gtforge init``).
+    """
+    text = os.fspath(arg)
+    if Path(text).is_file() or os.sep in text or "/" in text or Path(text).suffix in (".yaml", ".yml"):
+        return text
+    found = bundled_recipes().get(text)
+    if found is None:
+        raise _unknown_recipe(text)
+    if not isinstance(found, Path):
+        raise RecipeError(text, "", "the bundled recipes are not plain files here (a zipped install): copy it "
+                                    f"out with 'gtforge init {text} --out {text}.yaml' and build that file")
+    return str(found)
+
+
+def bundled_recipe_text(name: str) -> str:
+    """The text of the bundled recipe ``name`` (UTF-8).
+
+    Raises
+    ------
+    RecipeError
+        For an unknown name, listing the bundled names.
+    """
+    found = bundled_recipes().get(name)
+    if found is None:
+        raise _unknown_recipe(name)
+    return found.read_text(encoding="utf-8")
