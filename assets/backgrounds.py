@@ -9,9 +9,10 @@ depth map of the photo's camera, real object labels (KITTI label_2), a ground pl
 
 Sources (``load_backgrounds``):
 
-* ``kitti``: a folder with ``image_2.png``, ``calib.json`` (``P2`` 4x4, ``lidar2cam`` 4x4),
-  optional ``velodyne.bin`` (float32 x y z reflectance) and ``label_2.txt`` (one frame); or the
-  KITTI layout ``image_2/ calib/ velodyne/ label_2/`` with KITTI calib text files.
+* ``kitti``: a folder with ``image_2.png``, the frame's calibration as KITTI distributes it
+  (``calib.txt``: P0..P3, R0_rect, Tr_velo_to_cam, Tr_imu_to_velo; read first) or ``calib.json``
+  (``P2`` 4x4, ``lidar2cam`` 4x4 = LiDAR -> rectified camera 0), optional ``velodyne.bin`` (float32
+  x y z reflectance) and ``label_2.txt`` (one frame).
 * ``middlebury_motorcycle``: scikit-image's garage photo ``motorcycle_left.png`` with its
   ground-truth disparity; calibration from scikit-image's documentation (Middlebury 2014,
   down-sampled 4x): f = 994.978 px, c = (311.193, 254.877), doffs = 31.086 px, baseline
@@ -26,6 +27,11 @@ Sources (``load_backgrounds``):
   (uint16 mm) or ``.npy`` (float metres), ``disparity/<stem>.npy`` (pixels; depth =
   f * baseline / (d + doffs) with the recipe's ``baseline`` and ``doffs``), ``label_2/<stem>.txt``,
   ``free_space/<stem>.png`` (road / free-space mask, non-zero = free).
+
+A background that comes with a KITTI calibration keeps it (``Background.kitti_calib``, a
+``formats.kitti.CalibFile``): KITTI output over it writes that file back unchanged and its labels in
+its rectified camera 0 (``formats.kitti.label_frame``); :func:`kitti_label_frames` names the frame of
+each background of a recipe from the files alone.
 
 Ground plane: n . p + d = 0 in the reference frame, n a unit vector pointing up (towards
 the camera side), d > 0 the camera height. Fitted with RANSAC
@@ -45,7 +51,7 @@ from PIL import Image
 
 from ..config.sources import resolve_source
 from ..core.geometry import backproject, intrinsics_from_fov, invert_pose, transform_points
-from ..formats.kitti import KittiObject, read_calib, read_labels, rect_T_velo
+from ..formats.kitti import CalibFile, KittiObject, label_frame_name, read_labels, rect_T_velo
 
 
 @dataclass
@@ -64,6 +70,7 @@ class Background:
     plane: tuple | None = None  # (n (3,), d), reference frame
     ref_T_lidar: np.ndarray | None = None  # (4, 4) LiDAR -> reference frame (KITTI R0_rect · Tr_velo_to_cam)
     free_mask: np.ndarray | None = None  # (H, W) bool, True where objects may stand (road / free space)
+    kitti_calib: CalibFile | None = None  # the KITTI calibration the photo came with (written back unchanged)
     _image: np.ndarray | None = field(default=None, repr=False)
 
     def image(self) -> np.ndarray:
@@ -165,15 +172,44 @@ def camera_from_P(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return K / K[2, 2], invert_pose(cam_T_ref)
 
 
+def _check_same_calibration(folder: Path, P2: np.ndarray, ref_T_lidar: np.ndarray | None) -> None:
+    """Raise ValueError when a frame folder's ``calib.json`` describes another camera or LiDAR than its ``calib.txt``
+    (P2 to 1e-6 relative, LiDAR -> rectified camera 0 to 1e-6: ``calib.json`` may hold float32 values)."""
+    j = json.loads((folder / "calib.json").read_text())
+    ok = np.allclose(np.asarray(j["P2"], dtype=np.float64)[:3, :4], P2, rtol=1e-6, atol=1e-9)
+    if "lidar2cam" in j and ref_T_lidar is not None:
+        ok = ok and np.allclose(np.asarray(j["lidar2cam"], dtype=np.float64), ref_T_lidar, rtol=0, atol=1e-6)
+    if not ok:
+        raise ValueError(f"{folder}: calib.json and calib.txt describe different calibrations (P2 or "
+                         "lidar2cam vs R0_rect · Tr_velo_to_cam); keep one of them")
+
+
 def load_kitti_frame(folder: Path, name: str = "") -> Background:
-    """One KITTI frame in the single-folder layout (``image_2.png``, ``calib.json``, ``velodyne.bin``, ``label_2.txt``)."""
-    calib = json.loads((folder / "calib.json").read_text())
-    K, ref_T_cam = camera_from_P(np.asarray(calib["P2"], dtype=np.float64)[:3, :4])
+    """One KITTI frame in the single-folder layout (``image_2.png``, ``calib.txt`` or ``calib.json``, ``velodyne.bin``,
+    ``label_2.txt``). The reference frame is KITTI's rectified camera 0: LiDAR points map through
+    ``R0_rect · Tr_velo_to_cam`` of ``calib.txt`` (else ``lidar2cam`` of ``calib.json``); ``kitti_calib`` keeps the
+    calibration as read (``calib.txt``) or as ``calib.json`` gives it (``CalibFile.from_arrays``).
+
+    Raises ValueError naming the file for a calibration that cannot be read, or the folder when ``calib.txt`` and
+    ``calib.json`` disagree.
+    """
+    if (folder / "calib.txt").is_file():
+        own = CalibFile.read(folder / "calib.txt")
+        c = own.arrays()
+        P2 = c["P2"]
+        ref_T_lidar = rect_T_velo(c) if "Tr_velo_to_cam" in c else None
+        if (folder / "calib.json").is_file():
+            _check_same_calibration(folder, P2, ref_T_lidar)
+    else:
+        calib = json.loads((folder / "calib.json").read_text())
+        P2 = np.asarray(calib["P2"], dtype=np.float64)[:3, :4]
+        ref_T_lidar = np.asarray(calib["lidar2cam"], dtype=np.float64) if "lidar2cam" in calib else None
+        own = CalibFile.from_arrays(P2, None if ref_T_lidar is None else ref_T_lidar[:3],
+                                    source=str(folder / "calib.json"))
+    K, ref_T_cam = camera_from_P(P2)
     w, h = Image.open(folder / "image_2.png").size
     bg = Background(name=name or folder.name, image_source=str(folder / "image_2.png"), width=w, height=h, K=K,
-                    ref_T_cam=ref_T_cam)
-    if "lidar2cam" in calib:
-        bg.ref_T_lidar = np.asarray(calib["lidar2cam"], dtype=np.float64)
+                    ref_T_cam=ref_T_cam, ref_T_lidar=ref_T_lidar, kitti_calib=own)
     if (folder / "velodyne.bin").is_file() and bg.ref_T_lidar is not None:
         bg.points_ref = transform_points(bg.ref_T_lidar, read_velodyne(folder / "velodyne.bin"))
     if (folder / "label_2.txt").is_file():
@@ -242,25 +278,48 @@ def read_velodyne(path) -> np.ndarray:
     return np.fromfile(path, dtype=np.float32).reshape(-1, 4)[:, :3].astype(np.float64)
 
 
+def _folder_images(folder: Path) -> list[Path]:
+    """The images of a background folder (``image_2/`` or the folder itself), sorted. Raises ValueError when none."""
+    img_dir = folder / "image_2" if (folder / "image_2").is_dir() else folder
+    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not images:
+        raise ValueError(f"{img_dir}: no images")
+    return images
+
+
+def kitti_label_frames(ar) -> dict[str, str]:
+    """``{background name: frame}`` of the KITTI labels a recipe's ``ar`` section writes over each background
+    (``formats.kitti.label_frame_name``: ``camera0_rect``, ``level`` or ``camera``), from the files alone (no image
+    is read): a ``kitti`` frame always has its calibration, a ``folder`` image when ``calib/<stem>.txt`` exists."""
+    cfg = ar.backgrounds
+    if cfg.kind == "kitti":
+        own = {Path(cfg.path).name: True}
+    elif cfg.kind == "folder":
+        folder = Path(cfg.path)
+        own = {p.stem: (folder / "calib" / f"{p.stem}.txt").is_file() for p in _folder_images(folder)}
+    elif cfg.kind == "middlebury_motorcycle":
+        own = {"middlebury_motorcycle": False}
+    else:
+        own = {(Path(p).stem if Path(p).suffix else p): False for p in cfg.photos}
+    return {name: label_frame_name(has, ar.placement) for name, has in own.items()}
+
+
 def load_folder(folder: Path, cfg) -> list[Background]:
     """A background set on disk (layout in the module docstring), one :class:`Background` per image.
 
     Raises ValueError naming the file for an image without any intrinsics, unreadable data or a size mismatch.
     """
     folder = Path(folder)
-    img_dir = folder / "image_2" if (folder / "image_2").is_dir() else folder
-    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    if not images:
-        raise ValueError(f"{img_dir}: no images")
     out = []
-    for img in images:
+    for img in _folder_images(folder):
         stem = img.stem
         w, h = Image.open(img).size
         ref_T_cam = np.eye(4)
-        ref_T_lidar = None
+        ref_T_lidar = own = None
         calib = folder / "calib" / f"{stem}.txt"
         if calib.is_file():
-            c = read_calib(calib)
+            own = CalibFile.read(calib)
+            c = own.arrays()
             K, ref_T_cam = camera_from_P(c["P2"])
             if "Tr_velo_to_cam" in c:
                 ref_T_lidar = rect_T_velo(c)  # R0_rect · Tr_velo_to_cam: labels live in the rectified frame
@@ -270,7 +329,7 @@ def load_folder(folder: Path, cfg) -> list[Background]:
         else:
             K = intrinsics_from_fov(cfg.fov_y_deg, w, h)
         bg = Background(name=stem, image_source=str(img), width=w, height=h, K=K, ref_T_cam=ref_T_cam,
-                        ref_T_lidar=ref_T_lidar)
+                        ref_T_lidar=ref_T_lidar, kitti_calib=own)
         velo = folder / "velodyne" / f"{stem}.bin"
         if velo.is_file() and ref_T_lidar is not None:
             bg.points_ref = transform_points(ref_T_lidar, read_velodyne(velo))

@@ -791,8 +791,9 @@ class ARBackgroundsConfig(_Model):
         if not p.is_dir():
             raise ValueError(f"{p}: not a folder")
         kind = info.data.get("kind")
-        if kind == "kitti" and (not (p / "image_2.png").is_file() or not (p / "calib.json").is_file()):
-            raise ValueError(f"{p}: expected image_2.png and calib.json in the folder")
+        if kind == "kitti" and (not (p / "image_2.png").is_file()
+                                or not any((p / c).is_file() for c in ("calib.txt", "calib.json"))):
+            raise ValueError(f"{p}: expected image_2.png and calib.txt (or calib.json) in the folder")
         return str(p)
 
 

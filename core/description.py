@@ -328,6 +328,9 @@ class BackgroundPhoto(Protocol):
         Real objects (``formats.kitti.KittiObject``) in the reference frame.
     ref_T_lidar : (4, 4) float64 or None
         LiDAR frame -> reference frame (KITTI ``Tr_velo_to_cam``), metres.
+    kitti_calib : formats.kitti.CalibFile or None
+        The KITTI calibration the photo came with (then the reference frame is its rectified camera 0, and
+        KITTI output writes this calibration back unchanged), else None.
     """
 
     name: str
@@ -337,6 +340,7 @@ class BackgroundPhoto(Protocol):
     depth: np.ndarray | None
     labels: list
     ref_T_lidar: np.ndarray | None
+    kitti_calib: object | None
 
     def image(self) -> np.ndarray:
         """The photo, (H, W, 3) uint8."""

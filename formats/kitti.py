@@ -13,17 +13,27 @@ metres; ``rotation_y`` rotation about the camera y axis in [-pi, pi]. gtforge wr
 ``alpha = rotation_y - atan2(x, z)`` wrapped to [-pi, pi].
 
 Calib files (per frame): lines ``P0: .. P3:`` (3x4 projection matrices, 12 numbers),
-``R0_rect:`` (9), ``Tr_velo_to_cam:`` and ``Tr_imu_to_velo:`` (12 each). The devkit maps LiDAR
-points to the rectified camera 0 as ``R0_rect · Tr_velo_to_cam`` and rectified points (labels) to
-image 2 with ``P2``.
+``R0_rect:`` (9), ``Tr_velo_to_cam:`` and ``Tr_imu_to_velo:`` (12 each). The devkit (and its
+common ports, e.g. ``kitti_util.py`` of Qi et al.'s Frustum PointNets) maps LiDAR points to the
+rectified camera 0 as ``x_rect = R0_rect · Tr_velo_to_cam · x_velo``, and rectified points (labels)
+into image 2 with ``P2`` alone: ``u ~ P2 · x_rect``.
 
-Label frame (:func:`label_frame`): KITTI boxes only yaw, so gtforge writes labels in a *level*
-frame (:func:`level_frame`: y along gravity / the ground normal, z the camera's viewing direction
-made horizontal, origin at camera 0 or the camera) whatever the photo camera's pitch and roll, and
-writes ``P2`` = K [R | t] of the photo camera in that frame, ``R0_rect`` = I and ``Tr_velo_to_cam``
-= LiDAR -> level frame; so ``P2 · X`` and the devkit's ``P2 · R0_rect · X`` both project label
-corners, ``P2 · R0_rect · Tr_velo_to_cam · X`` LiDAR points. Every box encloses its object's model
-after the 2-decimal rounding (:func:`enclosing_box`).
+Label frames (:func:`label_frame`, named by :func:`label_frame_name` in ``gtforge.json``):
+
+* ``camera0_rect``: an AR background that comes with a KITTI calibration (a KITTI frame, or a folder
+  image with ``calib/<stem>.txt``; :class:`CalibFile`): labels are written in *its* rectified camera-0
+  frame and its calibration file is written back unchanged (:meth:`CalibFile.to_bytes`), so inserted
+  cars, the frame's real labels and its LiDAR share one frame. Cars stand on the local ground, which
+  may lean against camera 0; their yaw-only box is the one that encloses the leaning car
+  (:func:`enclosing_box`), its bottom at the car's lowest point (docs/conventions.md).
+* ``level``: every other scene with a ground (AR ``ground`` placement over photos without a KITTI
+  calibration, clutter and hand scenes): a *level* frame (:func:`level_frame`: y along gravity / the
+  ground normal, z the camera's viewing direction made horizontal, origin at the photo's camera or the
+  view's camera) whatever the camera's pitch and roll, with ``P2`` = K [R | t] of the camera in that
+  frame, ``R0_rect`` = I and ``Tr_velo_to_cam`` = LiDAR -> level frame (:func:`write_calib`).
+* ``camera``: AR ``free`` placement over photos without a KITTI calibration: the photo's camera frame.
+
+Every box encloses its object's model after the 2-decimal rounding (:func:`enclosing_box`).
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..core.files import atomic_open
 from ..core.geometry import invert_pose, make_pose, transform_points
 from .atomic import link_or_copy, write_text_atomic
 from .bop import scene_dirs
@@ -102,26 +113,147 @@ def write_labels(path, objects: list[KittiObject]) -> None:
     write_text_atomic(Path(path), "".join(o.to_line() + "\n" for o in objects))
 
 
-def write_calib(path, P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None, R0_rect: np.ndarray | None = None,
-                dist: dict | None = None) -> None:
-    """Write a KITTI calib file (devkit ``readme.txt``): P0..P3 all equal to ``P2`` (3, 4) (one camera),
-    ``R0_rect`` (3, 3; identity when None), ``Tr_velo_to_cam`` (3, 4; identity when None), ``Tr_imu_to_velo`` = I.
-    With a lens ``dist`` (``{"model", "coeffs"}``, docs/conventions.md "Lens distortion") an eighth line follows:
-    ``D_02: k1 k2 p1 p2 k3`` (radtan; the key of KITTI raw's ``calib_cam_to_cam.txt``) or
-    ``D_02_fisheye: k1 k2 k3 k4``; P2's K is then the distorted camera's.
+#: The seven lines of a KITTI object calib file, in the devkit's order.
+CALIB_KEYS = ("P0", "P1", "P2", "P3", "R0_rect", "Tr_velo_to_cam", "Tr_imu_to_velo")
 
-    Points map as in the devkit: image = P2 · R0_rect · Tr_velo_to_cam · X_velo (homogeneous, R0_rect padded to 4x4).
-    """
+
+def _fmt(a) -> str:
+    """Numbers as KITTI's calib files write them: ``%.12e``, separated by single spaces."""
+    return " ".join(f"{x:.12e}" for x in np.asarray(a, dtype=np.float64).reshape(-1))
+
+
+def _dist_line(dist: dict) -> str:
+    key = "D_02" if dist["model"] == "radtan" else f"D_02_{dist['model']}"
+    return f"{key}: {_fmt(dist['coeffs'])}"
+
+
+def calib_lines(P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None,
+                R0_rect: np.ndarray | None = None) -> dict[str, str]:
+    """The seven lines (``{key: "key: numbers"}``, :data:`CALIB_KEYS` order) of a one-camera calibration: P0..P3 all
+    ``P2`` (3, 4), ``R0_rect`` (3, 3; identity when None), ``Tr_velo_to_cam`` (3, 4; identity when None),
+    ``Tr_imu_to_velo`` = I; numbers as ``%.12e``."""
     P2 = np.asarray(P2, dtype=np.float64)[:3, :4]
     Tr = np.eye(4)[:3] if Tr_velo_to_cam is None else np.asarray(Tr_velo_to_cam, dtype=np.float64)[:3, :4]
     R0 = np.eye(3) if R0_rect is None else np.asarray(R0_rect, dtype=np.float64)[:3, :3]
-    fmt = lambda a: " ".join(f"{x:.12e}" for x in np.asarray(a).reshape(-1))  # noqa: E731
-    lines = [f"P{i}: {fmt(P2)}" for i in range(4)] + [f"R0_rect: {fmt(R0)}", f"Tr_velo_to_cam: {fmt(Tr)}",
-                                                      f"Tr_imu_to_velo: {fmt(np.eye(4)[:3])}"]
+    values = {**{f"P{i}": P2 for i in range(4)}, "R0_rect": R0, "Tr_velo_to_cam": Tr, "Tr_imu_to_velo": np.eye(4)[:3]}
+    return {k: f"{k}: {_fmt(values[k])}" for k in CALIB_KEYS}
+
+
+def write_calib(path, P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None, R0_rect: np.ndarray | None = None,
+                dist: dict | None = None) -> None:
+    """Write a KITTI calib file (devkit ``readme.txt``) of one camera (:func:`calib_lines`): P0..P3 all equal to
+    ``P2`` (3, 4), ``R0_rect`` (3, 3; identity when None), ``Tr_velo_to_cam`` (3, 4; identity when None),
+    ``Tr_imu_to_velo`` = I. With a lens ``dist`` (``{"model", "coeffs"}``, docs/conventions.md "Lens distortion") an
+    eighth line follows: ``D_02: k1 k2 p1 p2 k3`` (radtan; the key of KITTI raw's ``calib_cam_to_cam.txt``) or
+    ``D_02_fisheye: k1 k2 k3 k4``; P2's K is then the distorted camera's.
+
+    Points map as in the devkit: image = P2 · R0_rect · Tr_velo_to_cam · X_velo (homogeneous, R0_rect padded to 4x4).
+    A frame's own calibration is written with :func:`write_calib_file` instead.
+    """
+    lines = list(calib_lines(P2, Tr_velo_to_cam, R0_rect).values())
     if dist is not None:
-        key = "D_02" if dist["model"] == "radtan" else f"D_02_{dist['model']}"
-        lines.append(f"{key}: {fmt(dist['coeffs'])}")
+        lines.append(_dist_line(dist))
     write_text_atomic(Path(path), "\n".join(lines) + "\n")
+
+
+def _parse_calib_line(key: str, values: str, source) -> np.ndarray:
+    """The numbers of one calib line as an array: P*/Tr_*: (3, 4), R0_rect: (3, 3), D_*: 1D.
+    Raises ValueError naming ``source`` for text that is not numbers or does not fit the matrix."""
+    try:
+        a = np.array([float(x) for x in values.split()])
+    except ValueError:
+        raise ValueError(f"{source}: {key} holds something that is not a number: {values.strip()[:60]!r}") from None
+    if key.startswith("D_"):
+        return a
+    shape = (3, 3) if key == "R0_rect" else (3, 4)
+    if a.size != shape[0] * shape[1]:
+        raise ValueError(f"{source}: {key} needs {shape[0] * shape[1]} numbers, got {a.size}")
+    return a.reshape(shape)
+
+
+@dataclass(frozen=True)
+class CalibFile:
+    """A frame's own KITTI calibration, kept as it was read so that a build writes it back unchanged.
+
+    Attributes
+    ----------
+    lines : dict
+        ``{key: line}``: each ``key: numbers`` line of the file as read (its characters up to the line end,
+        trailing white space removed), in file order.
+    data : bytes or None
+        The whole file as read; None for a calibration made from matrices (:meth:`from_arrays`).
+    source : str
+        Where it came from (file path), for error messages.
+
+    "Unchanged" (:meth:`to_bytes`): a file holding exactly the seven :data:`CALIB_KEYS` lines (KITTI's object
+    calib files) is written back byte for byte; otherwise the seven lines are written in KITTI's order, each
+    line the file has copied character for character, the others as in :func:`calib_lines` (P0, P1, P3 with
+    P2's numbers, identity matrices), other lines left out. Either way every number the file has reads back as
+    the same float (the same text is parsed).
+    """
+
+    lines: dict
+    data: bytes | None = None
+    source: str = ""
+
+    @classmethod
+    def read(cls, path) -> "CalibFile":
+        """Read a calib file (UTF-8 or ASCII; ``\\n`` or ``\\r\\n`` line ends).
+
+        Raises ValueError naming the file for a line whose numbers do not fit its matrix (:meth:`arrays` is
+        checked here), or for a file without ``P2``.
+        """
+        data = Path(path).read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not a text file (a KITTI calib file is ASCII text)") from None
+        lines = {}
+        for ln in text.splitlines():
+            if ":" in ln:
+                lines[ln.split(":", 1)[0].strip()] = ln.rstrip()
+        calib = cls(lines=lines, data=data, source=str(path))
+        if "P2" not in calib.arrays():
+            raise ValueError(f"{path}: no P2 line (the projection of the image's camera)")
+        return calib
+
+    @classmethod
+    def from_arrays(cls, P2: np.ndarray, Tr_velo_to_cam: np.ndarray | None = None, source: str = "") -> "CalibFile":
+        """A calibration known only by ``P2`` (3, 4) and, optionally, LiDAR -> rectified camera 0 (3, 4) (e.g.
+        ``calib.json``: ``P2``, ``lidar2cam``): lines ``P2`` (and ``Tr_velo_to_cam``) as ``%.12e``; the rest as in
+        :func:`calib_lines` (``R0_rect`` = I, since the transform already ends in the rectified frame)."""
+        lines = {"P2": f"P2: {_fmt(np.asarray(P2, dtype=np.float64)[:3, :4])}"}
+        if Tr_velo_to_cam is not None:
+            lines["Tr_velo_to_cam"] = f"Tr_velo_to_cam: {_fmt(np.asarray(Tr_velo_to_cam, dtype=np.float64)[:3, :4])}"
+        return cls(lines=lines, source=source)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``{key: array}`` of every line (P*: (3, 4), R0_rect: (3, 3), Tr_*: (3, 4), D_*: 1D), float64."""
+        return {k: _parse_calib_line(k, ln.split(":", 1)[1], self.source) for k, ln in self.lines.items()}
+
+    def is_complete(self) -> bool:
+        """True when the file holds exactly the seven :data:`CALIB_KEYS` lines (KITTI's object calib files)."""
+        return self.data is not None and set(self.lines) == set(CALIB_KEYS)
+
+    def to_bytes(self, dist: dict | None = None) -> bytes:
+        """The file to write for a frame over this calibration (the rule in the class docstring); with a lens
+        ``dist`` (as :func:`write_calib`) its ``D_02`` line follows."""
+        if self.is_complete():
+            out = self.data
+        else:
+            p2 = self.lines["P2"].split(":", 1)[1].strip()
+            default = {**{k: f"{k}: {p2}" for k in ("P0", "P1", "P3")},
+                       **{k: v for k, v in calib_lines(np.zeros((3, 4))).items() if not k.startswith("P")}}
+            out = ("\n".join(self.lines[k] if k in self.lines else default[k] for k in CALIB_KEYS) + "\n").encode()
+        if dist is not None:
+            out = out + (b"" if out.endswith(b"\n") else b"\n") + (_dist_line(dist) + "\n").encode()
+        return out
+
+
+def write_calib_file(path, calib: CalibFile, dist: dict | None = None) -> None:
+    """Write a frame's own calibration back unchanged (:meth:`CalibFile.to_bytes`), atomically."""
+    with atomic_open(Path(path), "wb") as f:
+        f.write(calib.to_bytes(dist))
 
 
 def read_calib(path) -> dict[str, np.ndarray]:
@@ -135,14 +267,7 @@ def read_calib(path) -> dict[str, np.ndarray]:
         if ":" not in ln:
             continue
         k, v = (s.strip() for s in ln.split(":", 1))
-        a = np.array([float(x) for x in v.split()])
-        if k.startswith("D_"):
-            out[k] = a
-            continue
-        shape = (3, 3) if k == "R0_rect" else (3, 4)
-        if a.size != shape[0] * shape[1]:
-            raise ValueError(f"{path}: {k} needs {shape[0] * shape[1]} numbers, got {a.size}")
-        out[k] = a.reshape(shape)
+        out[k] = _parse_calib_line(k, v, path)
     return out
 
 
@@ -199,11 +324,13 @@ def enclosing_box(points: np.ndarray, ry: float) -> tuple:
 def kitti_object(label, vertices_label: np.ndarray, type_: str, heading: np.ndarray | None) -> KittiObject | None:
     """KITTI label of one instance (None when no pixel of it is visible).
 
-    ``vertices_label`` (n, 3): the posed model's vertices in the label frame (the level frame of
-    :func:`level_frame`, metres). ``heading`` (3,): the object's forward axis in that frame; the box yaws
-    along its horizontal part (``rotation_y``, rounded to 2 decimals); None gives ``rotation_y`` = 0 (objects
-    in any pose). The box encloses every vertex (:func:`enclosing_box`), so its projection with the written
-    calibration encloses the silhouette. 2D box from ``bbox_visib`` (inclusive pixels); ``truncated`` the
+    ``vertices_label`` (n, 3): the posed model's vertices in the label frame (:func:`label_frame`: KITTI's rectified
+    camera 0, a level frame or the photo's camera; metres). ``heading`` (3,): the object's forward axis in that
+    frame; the box yaws along its horizontal part (``rotation_y``, rounded to 2 decimals); None gives
+    ``rotation_y`` = 0 (objects in any pose). The box encloses every vertex (:func:`enclosing_box`), so its
+    projection with the written calibration encloses the silhouette; an object that leans in the label frame
+    (a car on a road that slopes against camera 0) gets the yaw-only box of its leaning model, the bottom at its
+    lowest vertex. 2D box from ``bbox_visib`` (inclusive pixels); ``truncated`` the
     truncation; ``occluded`` the occlusion level (0/1/2, 3 unknown); alpha = rotation_y - atan2(x, z).
     """
     if label.px_count_visib == 0:
@@ -238,22 +365,41 @@ def merge_kitti(out_dir, split: str) -> Path:
     return root
 
 
-def label_frame(scene, view, placement: str) -> np.ndarray:
-    """``world_T_label`` (4, 4) of the frame a view's KITTI labels are written in.
+def own_calib(scene) -> CalibFile | None:
+    """The KITTI calibration an AR scene's background came with (:class:`CalibFile`), or None (no AR, or a photo
+    without one)."""
+    return getattr(scene.ar.background, "kitti_calib", None) if scene.ar is not None else None
 
-    AR scenes with ``ground`` placement and every non-AR scene (world z up): the level frame
-    (:func:`level_frame`) of the reference frame (KITTI camera 0, the photo's camera) or of the view's camera.
-    AR ``free`` placement (photos without a known ground): the reference frame itself.
+
+def label_frame_name(has_kitti_calib: bool, placement: str | None) -> str:
+    """Name of the frame KITTI labels are written in (``gtforge.json`` ``kitti_label_frame``; module docstring):
+    ``camera0_rect`` over a background with a KITTI calibration, else ``camera`` for AR ``free`` placement, else
+    ``level`` (AR ``ground`` placement, and non-AR scenes: ``placement`` None)."""
+    if has_kitti_calib:
+        return "camera0_rect"
+    return "camera" if placement == "free" else "level"
+
+
+def label_frame(scene, view, placement: str) -> np.ndarray:
+    """``world_T_label`` (4, 4) of the frame a view's KITTI labels are written in (:func:`label_frame_name`).
+
+    AR scenes over a background with a KITTI calibration, and AR ``free`` placement (photos without a known
+    ground): the reference frame (KITTI's rectified camera 0, else the photo's camera). Other AR scenes with
+    ``ground`` placement and every non-AR scene (world z up): the level frame (:func:`level_frame`) of the
+    reference frame (the photo's camera) or of the view's camera.
     """
     if scene.ar is not None:
         world_T_ref = invert_pose(scene.ar.ref_T_world)
-        return world_T_ref if placement == "free" else level_frame(world_T_ref)
+        if placement == "free" or own_calib(scene) is not None:
+            return world_T_ref
+        return level_frame(world_T_ref)
     return level_frame(view.world_T_cam)
 
 
 def frame_objects(scene, frame, library, world_T_label: np.ndarray, ar=None) -> list[KittiObject]:
     """The label lines of one frame: inserted/dropped objects with a visible pixel, then hands, then (AR with
-    ``ar.carry_real_labels``) the photo's real labels moved into the label frame.
+    ``ar.carry_real_labels``) the photo's real labels: as read when the labels are written in the reference
+    frame (:func:`label_frame`), else moved into the label frame (:func:`relabel`).
 
     Objects standing on the ground (AR ``ground`` placement, typed ``ar.kitti_type``) get boxes yawed along
     their x axis; every other object (typed by class name) and hands (``Hand``) get the box with
@@ -276,16 +422,20 @@ def frame_objects(scene, frame, library, world_T_label: np.ndarray, ar=None) -> 
             out.append(kitti_object(hl, transform_points(label_T_cam, v), "Hand", None))
     out = [o for o in out if o is not None]
     if ar is not None and ar.carry_real_labels:
-        label_T_ref = label_T_world @ invert_pose(scene.ar.ref_T_world)
-        out += [relabel(o, label_T_ref) for o in scene.ar.background.labels]
+        if ar.placement == "free" or own_calib(scene) is not None:  # labels in the reference frame: as read
+            out += list(scene.ar.background.labels)
+        else:
+            label_T_ref = label_T_world @ invert_pose(scene.ar.ref_T_world)
+            out += [relabel(o, label_T_ref) for o in scene.ar.background.labels]
     return out
 
 
 def frame_calib(scene, view, world_T_label: np.ndarray) -> dict[str, np.ndarray]:
-    """Calibration of one frame for :func:`write_calib`: ``P2`` = K [R | t] of ``cam_T_label`` (3, 4),
-    ``R0_rect`` = I (labels are already in the rectified frame), ``Tr_velo_to_cam`` = ``label_T_lidar`` (3, 4)
-    when the background has LiDAR, else None. So the devkit's P2 · R0_rect · X projects label boxes and
-    P2 · R0_rect · Tr_velo_to_cam · X_velo LiDAR points into the written image."""
+    """Calibration of one frame in the ``level`` or ``camera`` frame, for :func:`write_calib`: ``P2`` = K [R | t] of
+    ``cam_T_label`` (3, 4), ``R0_rect`` = I (labels are already in the rectified frame), ``Tr_velo_to_cam`` =
+    ``label_T_lidar`` (3, 4) when the background has LiDAR, else None. So P2 · X projects label boxes and the
+    devkit's P2 · R0_rect · Tr_velo_to_cam · X_velo LiDAR points into the written image. (Over a background with
+    its own KITTI calibration the writer copies that instead: :func:`own_calib`, :func:`write_calib_file`.)"""
     cam_T_label = invert_pose(view.world_T_cam) @ world_T_label
     tr = None
     if scene.ar is not None and scene.ar.background.ref_T_lidar is not None:
@@ -296,7 +446,8 @@ def frame_calib(scene, view, world_T_label: np.ndarray) -> dict[str, np.ndarray]
 class KittiWriter:
     """KITTI object files of one scene, per frame ``kitti/{image_2,label_2,calib}/{frame:06d}.png|txt`` inside the
     scene folder (frame = ``scene_id * 1000 + im_id``); :meth:`merge` links them into ``DIR/kitti``.
-    Any scene kind: AR, clutter, hands (labels in :func:`label_frame`)."""
+    Any scene kind: AR, clutter, hands (labels in :func:`label_frame`; calib the background's own
+    (:func:`own_calib`) or :func:`frame_calib`)."""
 
     def __init__(self, ctx: SceneContext):
         self.root = ctx.folder / "kitti"
@@ -313,8 +464,11 @@ class KittiWriter:
         world_T_label = label_frame(self.scene, frame.view, self.ar.placement if self.ar is not None else "")
         write_labels(self.root / "label_2" / f"{name}.txt",
                      frame_objects(self.scene, frame, self.library, world_T_label, self.ar))
-        write_calib(self.root / "calib" / f"{name}.txt", **frame_calib(self.scene, frame.view, world_T_label),
-                    dist=frame.view.cam_dist())
+        calib, path = own_calib(self.scene), self.root / "calib" / f"{name}.txt"
+        if calib is not None:  # the photo's own calibration, unchanged: labels are in its rectified camera 0
+            write_calib_file(path, calib, dist=frame.view.cam_dist())
+        else:
+            write_calib(path, **frame_calib(self.scene, frame.view, world_T_label), dist=frame.view.cam_dist())
 
     def finish(self) -> None:
         """Nothing left: every file is written with its frame."""

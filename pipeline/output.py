@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from .. import __version__
+from ..assets.backgrounds import kitti_label_frames
 from ..formats.atomic import AtomicFolder, load_json, write_json_atomic, write_text_atomic
 from ..formats.bop import camera_json, scene_path
 from ..formats.dataset import META_FILE, RECIPE_COPY
@@ -98,7 +99,11 @@ def dataset_meta(recipe, resolved: dict, recipe_file: str, base_dir, classes=Non
         ``gtforge_version``, ``recipe_file``, ``base_dir``, ``recipe`` (resolved), ``formats``, ``split``,
         ``num_scenes`` (scenes this folder holds when complete: the recipe's, or the shard's), ``classes``;
         with ``shard`` (K, N) also ``shard``: [K, N]; with ``camera.stereo`` also ``right_split`` (the right
-        views' split folder, config/stereo.py).
+        views' split folder, config/stereo.py); with KITTI output over a background that comes with a KITTI
+        calibration also ``kitti_label_frame``: ``"camera0_rect"`` (labels in each background's rectified
+        camera 0, its calib written back unchanged) or, when the backgrounds differ, ``{background name:
+        "camera0_rect" | "level" | "camera"}`` (``assets.backgrounds.kitti_label_frames``). Without the key,
+        KITTI labels are in the level frame (``camera`` for AR ``free`` placement): docs/conventions.md.
     """
     meta = {"gtforge_version": __version__, "recipe_file": str(recipe_file), "base_dir": str(base_dir),
             "recipe": resolved, "formats": list(recipe.output.formats), "split": recipe.output.split,
@@ -108,6 +113,10 @@ def dataset_meta(recipe, resolved: dict, recipe_file: str, base_dir, classes=Non
     splits = output_splits(recipe)
     if len(splits) > 1:
         meta["right_split"] = splits[1]
+    if recipe.ar is not None and "kitti" in recipe.output.formats:
+        frames = kitti_label_frames(recipe.ar)
+        if "camera0_rect" in frames.values():  # absent otherwise: builds before this key wrote the same files
+            meta["kitti_label_frame"] = frames.popitem()[1] if len(set(frames.values())) == 1 else frames
     return meta
 
 

@@ -11,6 +11,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # "from conftest import ..." in 
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = ROOT / "recipes" / "clutter_bop.yaml"
+#: The developers' and CI's shared material (``../shared`` from the root; ``GTFORGE_SHARED`` names another place,
+#: e.g. for a git worktree elsewhere). Tests that need it skip when it is missing.
+SHARED = Path(os.environ.get("GTFORGE_SHARED") or ROOT.parent / "shared")
 
 #: Overrides that make the bundled recipe small enough for CI (320x240, few frames).
 SMALL = [

@@ -10,16 +10,16 @@ import math
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, run_cli
+from conftest import ROOT, SHARED, run_cli
 from PIL import Image
 from scipy.spatial import ConvexHull
 from scipy.spatial.transform import Rotation
 
-from gtforge.formats.kitti import (KittiObject, enclosing_box, level_frame, read_calib, read_labels, rect_T_velo,
-                                   relabel, write_calib)
-from gtforge.assets.backgrounds import camera_from_P, load_backgrounds, load_kitti_frame
+from gtforge.formats.kitti import (CALIB_KEYS, CalibFile, KittiObject, enclosing_box, label_frame_name, level_frame,
+                                   read_calib, read_labels, rect_T_velo, relabel, write_calib, write_calib_file)
+from gtforge.assets.backgrounds import camera_from_P, kitti_label_frames, load_backgrounds, load_kitti_frame
 
-KITTI = ROOT.parent / "shared" / "data" / "kitti_000008"
+KITTI = SHARED / "data" / "kitti_000008"
 needs_kitti = pytest.mark.skipif(not KITTI.is_dir(), reason="../shared/data/kitti_000008 not present")
 
 
@@ -68,6 +68,98 @@ def test_calib_keeps_r0_rect_and_maps_lidar_through_it(tmp_path):
         read_calib(tmp_path / "bad.txt")
 
 
+@needs_kitti
+def test_kitti_calib_file_is_written_back_byte_for_byte(tmp_path):
+    """KITTI's own calib file (the seven lines) is written back as the same bytes, so every number parses to the same
+    float; a frame read through the kitti loader keeps it."""
+    calib = CalibFile.read(KITTI / "calib.txt")
+    assert calib.is_complete() and list(calib.lines) == list(CALIB_KEYS)
+    write_calib_file(tmp_path / "000000.txt", calib)
+    assert (tmp_path / "000000.txt").read_bytes() == (KITTI / "calib.txt").read_bytes()
+    ours, theirs = read_calib(tmp_path / "000000.txt"), read_calib(KITTI / "calib.txt")
+    assert set(ours) == set(CALIB_KEYS) and all(np.array_equal(ours[k], theirs[k]) for k in CALIB_KEYS)
+    assert load_kitti_frame(KITTI).kitti_calib.to_bytes() == (KITTI / "calib.txt").read_bytes()
+
+
+def test_partial_or_odd_calib_files_keep_their_own_lines(tmp_path):
+    """A file with other line ends is kept byte for byte; a file with only some of the seven lines keeps those lines'
+    text (so their numbers parse identically) and gets the one-camera defaults for the rest, in KITTI's order."""
+    P2 = "P2: 7.2e+02 0 6.1e+02 44.85728 0 720.0000001 172.854 0.2163791 0 0 1 0.002745884"
+    Tr = ("Tr_velo_to_cam:\t0.0075337 -0.99997 -0.0006166 -0.00407 0.0148 0.00072807 -0.99989 -0.0763 0.99986 "
+          "0.0075 0.0148 -0.2718")
+    (tmp_path / "part.txt").write_bytes(f"{Tr}  \r\n{P2}\r\n".encode())
+    calib = CalibFile.read(tmp_path / "part.txt")
+    assert not calib.is_complete()
+    write_calib_file(tmp_path / "out.txt", calib)
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    assert [ln.split(":")[0] for ln in lines] == list(CALIB_KEYS)
+    assert lines[2] == P2 and lines[5] == Tr  # the file's own text, trailing white space and line end aside
+    ours, theirs = read_calib(tmp_path / "out.txt"), read_calib(tmp_path / "part.txt")
+    assert np.array_equal(ours["P2"], theirs["P2"]) and np.array_equal(ours["Tr_velo_to_cam"], theirs["Tr_velo_to_cam"])
+    assert all(np.array_equal(ours[k], theirs["P2"]) for k in ("P0", "P1", "P3"))
+    assert np.array_equal(ours["R0_rect"], np.eye(3)) and np.array_equal(ours["Tr_imu_to_velo"], np.eye(4)[:3])
+    full = "\r\n".join(f"{k}: " + " ".join(["1.5"] * (9 if k == "R0_rect" else 12)) for k in CALIB_KEYS) + "\r\n"
+    (tmp_path / "crlf.txt").write_bytes(full.encode())
+    write_calib_file(tmp_path / "crlf_out.txt", CalibFile.read(tmp_path / "crlf.txt"),
+                     dist={"model": "radtan", "coeffs": [0.1, 0, 0, 0, 0]})
+    out = (tmp_path / "crlf_out.txt").read_bytes()
+    assert out.startswith(full.encode()) and out.endswith(b"\nD_02: 1.000000000000e-01 " + b"0.000000000000e+00 " * 3
+                                                          + b"0.000000000000e+00\n")
+    (tmp_path / "nop2.txt").write_text("P0: 1 2 3 4 5 6 7 8 9 10 11 12\n")
+    with pytest.raises(ValueError, match="nop2.txt: no P2"):
+        CalibFile.read(tmp_path / "nop2.txt")
+    (tmp_path / "bin.txt").write_bytes(b"P2: \xff\xfe")
+    with pytest.raises(ValueError, match="bin.txt: not a text file"):
+        CalibFile.read(tmp_path / "bin.txt")
+    (tmp_path / "word.txt").write_text("P2: 1 2 3 x 5 6 7 8 9 10 11 12\n")
+    with pytest.raises(ValueError, match="word.txt: P2 holds something that is not a number"):
+        CalibFile.read(tmp_path / "word.txt")
+
+
+@needs_kitti
+def test_kitti_frame_with_calib_json_only(tmp_path):
+    """A KITTI frame folder with calib.json alone (P2, lidar2cam): the same camera and LiDAR as calib.txt's, and the
+    calibration it gives (P2 and Tr_velo_to_cam = lidar2cam, 13 significant digits; R0_rect = I)."""
+    import shutil
+
+    for f in ("image_2.png", "calib.json", "velodyne.bin", "label_2.txt"):
+        shutil.copy(KITTI / f, tmp_path / f)
+    a, b = load_kitti_frame(tmp_path), load_kitti_frame(KITTI)
+    assert np.allclose(a.K, b.K) and np.allclose(a.ref_T_cam, b.ref_T_cam, atol=1e-12)
+    assert np.allclose(a.ref_T_lidar, b.ref_T_lidar, atol=1e-7)
+    c = a.kitti_calib.arrays()
+    calib = json.loads((tmp_path / "calib.json").read_text())
+    assert np.array_equal(c["P2"], b.kitti_calib.arrays()["P2"])  # KITTI's own digits survive %.12e
+    assert np.allclose(c["Tr_velo_to_cam"], np.asarray(calib["lidar2cam"])[:3], rtol=1e-12, atol=1e-15)
+    write_calib_file(tmp_path / "out.txt", a.kitti_calib)
+    assert np.array_equal(read_calib(tmp_path / "out.txt")["R0_rect"], np.eye(3))
+    calib["P2"][0][3] += 0.5  # a calib.json that is not the calib.txt beside it is refused
+    (tmp_path / "calib.json").write_text(json.dumps(calib))
+    shutil.copy(KITTI / "calib.txt", tmp_path / "calib.txt")
+    with pytest.raises(ValueError, match="calib.json and calib.txt describe different calibrations"):
+        load_kitti_frame(tmp_path)
+
+
+def test_label_frame_names_follow_the_background(tmp_path):
+    """gtforge.json's kitti_label_frame: camera0_rect where a background has a KITTI calibration, else level (ground)
+    or camera (free placement); a folder names each image."""
+    from types import SimpleNamespace
+
+    assert label_frame_name(True, "ground") == label_frame_name(True, "free") == "camera0_rect"
+    assert label_frame_name(False, "ground") == label_frame_name(False, None) == "level"
+    assert label_frame_name(False, "free") == "camera"
+    (tmp_path / "image_2").mkdir()
+    (tmp_path / "calib").mkdir()
+    for stem in ("a", "b"):
+        Image.new("RGB", (8, 6)).save(tmp_path / "image_2" / f"{stem}.png")
+    write_calib(tmp_path / "calib" / "b.txt", np.array([[100.0, 0, 4, 0], [0, 100, 3, 0], [0, 0, 1, 0]]))
+    ar = SimpleNamespace(placement="ground", backgrounds=SimpleNamespace(kind="folder", path=str(tmp_path)))
+    assert kitti_label_frames(ar) == {"a": "level", "b": "camera0_rect"}
+    bgs = load_backgrounds(SimpleNamespace(kind="folder", path=str(tmp_path), intrinsics=None, fov_y_deg=50.0),
+                           tmp_path, ground=False)
+    assert [bg.kitti_calib is not None for bg in bgs] == [False, True]
+
+
 def test_camera_from_P_recovers_rotated_cameras():
     K = np.array([[721.5, 0, 609.6], [0, 720.0, 172.9], [0, 0, 1]])
     R = Rotation.from_euler("xyz", [30, -5, 10], degrees=True).as_matrix()
@@ -97,9 +189,9 @@ def test_folder_with_non_identity_r0_rect_gives_kitti_points(tmp_path):
     write_calib(tmp_path / "calib" / "000008.txt", np.asarray(calib["P2"])[:3], Tr[:3], R0)
     cfg = ARBackgroundsConfig.model_validate({"kind": "folder", "path": str(tmp_path)})
     a = load_backgrounds(cfg, tmp_path, ground=False)[0]
-    b = load_kitti_frame(KITTI)
+    velo = np.fromfile(KITTI / "velodyne.bin", np.float32).reshape(-1, 4)[:, :3].astype(np.float64)
     assert np.allclose(a.ref_T_lidar, rect_T_lidar, atol=1e-9)
-    assert np.abs(a.points_ref - b.points_ref).max() < 1e-6
+    assert np.abs(a.points_ref - (velo @ rect_T_lidar[:3, :3].T + rect_T_lidar[:3, 3])).max() < 1e-6
 
 
 def test_relabel_moves_a_real_box_into_the_level_frame():
