@@ -24,8 +24,9 @@ Label frames (:func:`label_frame`, named by :func:`label_frame_name` in ``gtforg
   image with ``calib/<stem>.txt``; :class:`CalibFile`): labels are written in *its* rectified camera-0
   frame and its calibration file is written back unchanged (:meth:`CalibFile.to_bytes`), so inserted
   cars, the frame's real labels and its LiDAR share one frame. Cars stand on the local ground, which
-  may lean against camera 0; their yaw-only box is the one that encloses the leaning car
-  (:func:`enclosing_box`), its bottom at the car's lowest point (docs/conventions.md).
+  may lean against camera 0, and KITTI's boxes only yaw: a car's label is its own box with the lean
+  dropped (:func:`own_box`: its model's dimensions, the bottom centre on its ground contact, the yaw of
+  its heading), as KITTI's annotators labelled the dimensions of real cars (docs/conventions.md).
 * ``level``: every other scene with a ground (AR ``ground`` placement over photos without a KITTI
   calibration, clutter and hand scenes): a *level* frame (:func:`level_frame`: y along gravity / the
   ground normal, z the camera's viewing direction made horizontal, origin at the photo's camera or the
@@ -33,7 +34,9 @@ Label frames (:func:`label_frame`, named by :func:`label_frame_name` in ``gtforg
   frame, ``R0_rect`` = I and ``Tr_velo_to_cam`` = LiDAR -> level frame (:func:`write_calib`).
 * ``camera``: AR ``free`` placement over photos without a KITTI calibration: the photo's camera frame.
 
-Every box encloses its object's model after the 2-decimal rounding (:func:`enclosing_box`).
+Every other box (the ``level`` and ``camera`` frames, objects in any pose, hands) encloses its object's model
+after the 2-decimal rounding (:func:`enclosing_box`); in the ``level`` frame an upright car does not lean, so
+that box is its own box grown by at most the rounding.
 """
 
 from __future__ import annotations
@@ -321,22 +324,50 @@ def enclosing_box(points: np.ndarray, ry: float) -> tuple:
     return _ceil_cm(y - float(lo[1])), w, l, x, y, z
 
 
-def kitti_object(label, vertices_label: np.ndarray, type_: str, heading: np.ndarray | None) -> KittiObject | None:
+def own_box(label_T_model: np.ndarray, vertices_model: np.ndarray, ry: float) -> tuple:
+    """(h, w, l, x, y, z) of an upright object's own box, its lean against the label frame dropped.
+
+    The model frame is the car frame (``assets/cars.py``: x forward, y left, z up, metres): the box is the
+    model's axis-aligned bounding box there, ``l, w, h`` its extents along x, y, z and the location the centre
+    of its bottom face (the ground contact) mapped into the label frame by ``label_T_model``; every figure
+    rounded to the centimetre KITTI's files keep. With the yaw ``ry`` (the heading's, :func:`kitti_object`) the
+    box differs from the posed model only by the lean: a point of the model lies at most its distance from the
+    bottom centre times sin(lean) outside it (``tests/scenes/test_ar.py``).
+
+    Parameters
+    ----------
+    label_T_model : (4, 4) float64
+        The object's pose in the label frame.
+    vertices_model : (n, 3) float
+        The model's vertices in its own frame, metres.
+    ry : float
+        ``rotation_y`` (rad); not used for the figures, which do not depend on it.
+    """
+    v = np.asarray(vertices_model, np.float64)
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    bottom = transform_points(label_T_model, np.array([[(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]]]))[0]
+    l, w, h = (round(float(e), 2) for e in hi - lo)  # noqa: E741 - KITTI's name
+    return h, w, l, round(float(bottom[0]), 2), round(float(bottom[1]), 2), round(float(bottom[2]), 2)
+
+
+def kitti_object(label, vertices_label: np.ndarray, type_: str, heading: np.ndarray | None,
+                 own: tuple | None = None) -> KittiObject | None:
     """KITTI label of one instance (None when no pixel of it is visible).
 
     ``vertices_label`` (n, 3): the posed model's vertices in the label frame (:func:`label_frame`: KITTI's rectified
     camera 0, a level frame or the photo's camera; metres). ``heading`` (3,): the object's forward axis in that
     frame; the box yaws along its horizontal part (``rotation_y``, rounded to 2 decimals); None gives
-    ``rotation_y`` = 0 (objects in any pose). The box encloses every vertex (:func:`enclosing_box`), so its
-    projection with the written calibration encloses the silhouette; an object that leans in the label frame
-    (a car on a road that slopes against camera 0) gets the yaw-only box of its leaning model, the bottom at its
-    lowest vertex. 2D box from ``bbox_visib`` (inclusive pixels); ``truncated`` the
-    truncation; ``occluded`` the occlusion level (0/1/2, 3 unknown); alpha = rotation_y - atan2(x, z).
+    ``rotation_y`` = 0 (objects in any pose). ``own``: None, and the box encloses every vertex
+    (:func:`enclosing_box`), so its projection with the written calibration encloses the silhouette; or
+    (``label_T_model`` (4, 4), model-frame vertices (n, 3)) of an upright object, which gets its own box with
+    its lean dropped (:func:`own_box`; cars in a KITTI frame's camera 0). 2D box from ``bbox_visib``
+    (inclusive pixels); ``truncated`` the truncation; ``occluded`` the occlusion level (0/1/2, 3 unknown);
+    alpha = rotation_y - atan2(x, z).
     """
     if label.px_count_visib == 0:
         return None
     ry = 0.0 if heading is None else round(wrap_angle(math.atan2(-heading[2], heading[0])), 2)
-    h, w, l, x, y, z = enclosing_box(vertices_label, ry)
+    h, w, l, x, y, z = enclosing_box(vertices_label, ry) if own is None else own_box(*own, ry)
     bx, by, bw, bh = label.bbox_visib
     return KittiObject(type_, float(label.truncation), int(label.occlusion_level), wrap_angle(ry - math.atan2(x, z)),
                        (float(bx), float(by), float(bx + bw - 1), float(by + bh - 1)), h, w, l, x, y, z, ry)
@@ -402,18 +433,21 @@ def frame_objects(scene, frame, library, world_T_label: np.ndarray, ar=None) -> 
     frame (:func:`label_frame`), else moved into the label frame (:func:`relabel`).
 
     Objects standing on the ground (AR ``ground`` placement, typed ``ar.kitti_type``) get boxes yawed along
-    their x axis; every other object (typed by class name) and hands (``Hand``) get the box with
-    ``rotation_y`` = 0 that encloses them (:func:`kitti_object`).
+    their x axis: in a KITTI frame's camera 0 their own boxes (:func:`own_box`), else the enclosing ones; every
+    other object (typed by class name) and hands (``Hand``) get the box with ``rotation_y`` = 0 that encloses
+    them (:func:`kitti_object`).
     """
     label_T_world = invert_pose(world_T_label)
     by_inst = {o.inst_id: o for o in scene.objects}
     upright = ar is not None and ar.placement == "ground"
+    own = upright and own_calib(scene) is not None  # cars in a KITTI frame's camera 0: their own boxes
     out = []
     for lab in frame.labels:
         model = library.get(lab.obj_id)
         T = label_T_world @ by_inst[lab.inst_id].world_T_model
         type_ = ar.kitti_type if upright else model.class_name.replace(" ", "_")
-        out.append(kitti_object(lab, transform_points(T, model.mesh.vertices), type_, T[:3, 0] if upright else None))
+        out.append(kitti_object(lab, transform_points(T, model.mesh.vertices), type_, T[:3, 0] if upright else None,
+                                (T, model.mesh.vertices) if own else None))
     label_T_cam = label_T_world @ frame.view.world_T_cam
     for hl in frame.hands:
         if hl.vertices_cam is not None:

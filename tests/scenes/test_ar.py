@@ -117,22 +117,57 @@ def project(P2, pts):
     return p[:, :2] / p[:, 2:3]
 
 
-def test_inserted_car_boxes_enclose_their_silhouettes(kitti_ar):
-    """Labels are written in the frame's rectified camera 0, where the road leans by about 1.7 degrees: projected with
-    the written calibration as KITTI's devkit does (P2 · X), every yaw-only box still encloses its leaning car's
-    amodal silhouette within 1 px."""
+def bop_cars_in_camera0(root):
+    """(frame, label, P2 as written, BOP scene folder, gt_id, camera0_T_model (4, 4), model box lo (3,), hi (3,) in
+    metres) of every inserted car, from the BOP files alone: its pose (the photo's camera 2) moved into camera 0 with
+    the translation of the shared calib.txt's own P2 (P2 = K [I | t]) and its box from ``models_info.json``."""
+    import json
+
+    P2 = read_calib(KITTI / "calib.txt")["P2"]
+    t_cam2 = np.linalg.solve(P2[:, :3], P2[:, 3])  # x_cam2 = x_rect + t (KITTI: R = I)
+    info = json.loads((root / "models" / "models_info.json").read_text())
+    out = []
+    for frame, lab, P, sd, gt_id in inserted(root):
+        gt = json.loads((sd / "scene_gt.json").read_text())["0"][gt_id]
+        T = np.eye(4)
+        T[:3, :3] = np.reshape(gt["cam_R_m2c"], (3, 3))
+        T[:3, 3] = np.asarray(gt["cam_t_m2c"]) / 1000.0 - t_cam2
+        mi = info[str(gt["obj_id"])]
+        lo = np.array([mi["min_x"], mi["min_y"], mi["min_z"]]) / 1000.0
+        hi = lo + np.array([mi["size_x"], mi["size_y"], mi["size_z"]]) / 1000.0
+        out.append((frame, lab, P, sd, gt_id, T, lo, hi))
+    return out
+
+
+def box_corners(lo, hi):
+    """The 8 corners (8, 3) of the box [lo, hi]."""
+    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+
+
+def test_inserted_car_boxes_hold_their_silhouettes_up_to_the_lean(kitti_ar):
+    """Labels are written in the frame's rectified camera 0, where the road leans by about 1.7 degrees and KITTI boxes
+    only yaw: each label is its car's own box with the lean dropped. Projected with the written calibration as KITTI's
+    devkit does (P2 · X), the box encloses its car's amodal silhouette up to what dropping the lean moves: the pixel
+    distance between the label's projected corners and the projected corners of the car's own, leaning box (from the
+    BOP pose and models_info.json), plus 1 px; that distance is a few pixels."""
     import shapely
     from shapely.geometry import Polygon
 
-    cars = inserted(kitti_ar)
+    cars = bop_cars_in_camera0(kitti_ar)
     assert len(cars) >= 20
-    for frame, lab, P, sd, gt_id in cars:
+    moved = []
+    for frame, lab, P, sd, gt_id, T, lo, hi in cars:
         assert abs(math.remainder(lab.alpha - (lab.rotation_y - math.atan2(lab.x, lab.z)), 2 * math.pi)) < 0.011
         uv = project(P, lab.corners())
+        leaning = project(P, box_corners(lo, hi) @ T[:3, :3].T + T[:3, 3])
+        d = max(min(np.linalg.norm(leaning - u, axis=1)) for u in uv)  # each label corner to the nearest leaning one
+        moved.append(d)
         hull = Polygon(uv[ConvexHull(uv).vertices])
         ys, xs = np.nonzero(np.asarray(Image.open(sd / "mask" / f"000000_{gt_id:06d}.png")) > 0)
-        inside = shapely.contains_xy(hull.buffer(1.0), xs, ys)
-        assert inside.all(), (frame, gt_id, inside.mean())
+        inside = shapely.contains_xy(hull.buffer(1.0 + d), xs, ys)
+        assert inside.all(), (frame, gt_id, inside.mean(), d)
+    print(f"lean dropped: corners move median {np.median(moved):.2f} px, max {max(moved):.2f} px")
+    assert np.median(moved) <= 5.0 and max(moved) <= 10.0  # 8-30 m away, 1.7 degrees at the median
 
 
 def test_inserted_cars_never_overlap_real_or_inserted_cars(kitti_ar):
@@ -172,36 +207,40 @@ def test_kitti_output_keeps_the_frames_own_calibration(kitti_ar):
     assert json.loads((kitti_ar / "gtforge.json").read_text())["kitti_label_frame"] == "camera0_rect"
 
 
-def test_kitti_labels_hold_the_bop_cars_in_the_frames_own_calibration(kitti_ar):
-    """Oracle across formats: each inserted car's model (BOP ``models/``, mm) at its BOP pose (the photo's camera 2),
-    moved into camera 0 with the translation of the shared calib.txt's own P2 (P2 = K [I | t]), lies inside its
-    KITTI box and touches each of the box's six faces to within the 2.5 cm of rounding (docs/conventions.md);
-    rotation_y is the yaw of the car's x axis. BOP poses are in the renderer's camera, so they do not depend on the
-    label frame."""
-    import json
-
+def test_kitti_labels_are_the_bop_cars_own_boxes_in_the_frames_own_calibration(kitti_ar):
+    """Oracle across formats: each inserted car's label is its model's own box (BOP ``models_info.json``) at its BOP
+    pose moved into camera 0 (:func:`bop_cars_in_camera0`) with the lean dropped: h w l are the model's height, width
+    and length, the location is the bottom centre of the model's box (its ground contact) and rotation_y the yaw of
+    its x axis, each to KITTI's 2 decimals; every model vertex lies inside the box up to the lean (its distance from
+    the bottom centre times sin(lean), plus the rounding of the yaw, location and sizes). BOP poses are in the renderer's camera, so they do not
+    depend on the label frame."""
     import trimesh
 
-    P2 = read_calib(KITTI / "calib.txt")["P2"]
-    t_cam2 = np.linalg.solve(P2[:, :3], P2[:, 3])  # x_cam2 = x_rect + t (KITTI: R = I)
-    models = {}
-    for frame, lab, _P, sd, gt_id in inserted(kitti_ar):
-        gt = json.loads((sd / "scene_gt.json").read_text())["0"][gt_id]
-        if gt["obj_id"] not in models:
-            ply = kitti_ar / "models" / f"obj_{gt['obj_id']:06d}.ply"
-            models[gt["obj_id"]] = np.asarray(trimesh.load(ply).vertices, np.float64) / 1000.0
-        R = np.reshape(gt["cam_R_m2c"], (3, 3))
-        v = models[gt["obj_id"]] @ R.T + np.asarray(gt["cam_t_m2c"]) / 1000.0 - t_cam2  # rectified camera 0, m
+    half_cm = 0.005 + 1e-6
+    for frame, lab, _P, sd, gt_id, T, lo, hi in bop_cars_in_camera0(kitti_ar):
+        size = hi - lo
+        assert abs(lab.l - size[0]) <= half_cm and abs(lab.w - size[1]) <= half_cm and abs(lab.h - size[2]) <= half_cm
+        bottom = T[:3, :3] @ [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2]] + T[:3, 3]
+        assert np.abs(np.array([lab.x, lab.y, lab.z]) - bottom).max() <= half_cm, (frame, gt_id)
+        heading = T[:3, 0]
+        assert abs(math.remainder(lab.rotation_y - math.atan2(-heading[2], heading[0]), 2 * math.pi)) <= 0.0051
+        lean = math.acos(min(1.0, -T[1, 2]))  # the car's up (model z) against camera 0's up (-y)
+        ply = kitti_ar / "models" / f"obj_{json_obj_id(sd, gt_id):06d}.ply"
+        v = np.asarray(trimesh.load(ply).vertices, np.float64) / 1000.0 @ T[:3, :3].T + T[:3, 3]
         c, s = math.cos(lab.rotation_y), math.sin(lab.rotation_y)
         q = (v - [lab.x, lab.y, lab.z]) @ np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])  # x length, y down, z width
-        lo, hi = q.min(axis=0), q.max(axis=0)
-        tol = 2e-4  # the model's float32 millimetres
-        assert lo[0] >= -lab.l / 2 - tol and hi[0] <= lab.l / 2 + tol and lo[2] >= -lab.w / 2 - tol
-        assert hi[2] <= lab.w / 2 + tol and lo[1] >= -lab.h - tol and hi[1] <= tol, (frame, gt_id)
-        assert max(lo[0] + lab.l / 2, lab.l / 2 - hi[0], lo[2] + lab.w / 2, lab.w / 2 - hi[2], lo[1] + lab.h,
-                   -hi[1]) <= 0.025, (frame, gt_id)
-        heading = R[:, 0]
-        assert abs(math.remainder(lab.rotation_y - math.atan2(-heading[2], heading[0]), 2 * math.pi)) <= 0.0051
+        out = np.maximum.reduce([np.abs(q[:, 0]) - lab.l / 2, np.abs(q[:, 2]) - lab.w / 2, q[:, 1], -q[:, 1] - lab.h,
+                                 np.zeros(len(q))])
+        # the lean, the yaw's rounding (0.005 rad) about the bottom centre, the location's and sizes' rounding
+        allowed = np.linalg.norm(v - bottom, axis=1) * (math.sin(lean) + 0.0051) + 2 * half_cm
+        assert (out <= allowed).all(), (frame, gt_id, math.degrees(lean), float((out - allowed).max()))
+
+
+def json_obj_id(scene_dir, gt_id):
+    """obj_id of gt ``gt_id`` of frame 0 of a BOP scene folder."""
+    import json
+
+    return json.loads((scene_dir / "scene_gt.json").read_text())["0"][gt_id]["obj_id"]
 
 
 def lidar_in_camera0():
@@ -250,12 +289,10 @@ def test_label_bottoms_lie_on_the_lidar_ground_in_the_frames_own_calibration(kit
     fitted to points 1.2-2.2 m below camera 0, 3-40 m ahead), the ground points within 25 cm of it, and the ground
     under each label from those under its footprint (:func:`lidar_ground_under`).
 
-    The road leans about 1.7 degrees against camera 0, so the yaw-only box that encloses a car standing on it has its
-    bottom face at the car's lowest point, the downhill wheels: that face rests on the ground under the car, between
-    the ground at the bottom centre and the lowest ground under the footprint. Its distance to that span: median
-    <= 3 cm, 95th percentile <= 8 cm; the bottom centre itself lies below the ground under it by the lean (95th
-    percentile <= 8 cm). The frame's real cars, as KITTI labelled them, rest on the same ground model (median
-    <= 3 cm)."""
+    Each label's bottom centre (the ground contact of its car, :func:`own_box`) lies on the ground straight under it:
+    median <= 3 cm, 95th percentile <= 8 cm; so does its bottom face on the ground under the footprint (the span
+    between the ground at the bottom centre and the lowest ground under the footprint). The frame's real cars, as
+    KITTI labelled them, rest on the same ground model (bottom face median <= 3 cm)."""
     pts = lidar_in_camera0()
     road = trimmed_plane(pts[(pts[:, 2] > 3) & (pts[:, 2] < 40) & (np.abs(pts[:, 0]) < 15) & (pts[:, 1] > 1.2)
                              & (pts[:, 1] < 2.2)])
@@ -280,7 +317,7 @@ def test_label_bottoms_lie_on_the_lidar_ground_in_the_frames_own_calibration(kit
           f"{100 * np.median(real[:, 1]):.2f} cm, bottom centre signed {np.round(100 * real[:, 0], 1).tolist()} cm")
     assert len(cars) >= 20 and len(ins) >= 0.9 * len(cars)
     assert np.median(on) <= 0.03 and np.percentile(on, 95) <= 0.08
-    assert np.percentile(centre, 95) <= 0.08
+    assert np.median(centre) <= 0.03 and np.percentile(centre, 95) <= 0.08
     assert len(real) >= 4 and np.median(real[:, 1]) <= 0.03
 
 
