@@ -30,6 +30,7 @@ import trimesh
 
 from ..config.schema import ObjectSet
 from ..config.sources import resolve_source
+from ..core.description import PartLook  # noqa: F401 (re-exported: PartLook lived here)
 from ..core.geometry import make_pose, urdf_rpy_to_matrix
 from .cars import make_car
 from .symmetry import cached_symmetries, to_models_info
@@ -37,31 +38,6 @@ from .symmetry import cached_symmetries, to_models_info
 
 class AssetError(Exception):
     """A mesh file that cannot be read or used; the message names the file."""
-
-
-@dataclass(frozen=True)
-class PartLook:
-    """Fixed look of one part of a multi-part asset (e.g. a car's glass, tyres, rims, lights).
-
-    Attributes
-    ----------
-    role : str
-        ``body`` parts take the instance's :class:`~gtforge.core.description.Material` (e.g. the
-        car paint); every other role (``glass``, ``tyre``, ``rim``, ``light_front``, ``light_rear``,
-        ``trim``) keeps this look.
-    base_color : (4,) float64
-        RGBA in [0, 1].
-    metallic, roughness : float in [0, 1]
-        glTF metallic-roughness factors.
-    emissive : (3,) float64 or None
-        Emitted RGB in [0, 1] (lamps), or None.
-    """
-
-    role: str
-    base_color: np.ndarray
-    metallic: float = 0.0
-    roughness: float = 0.7
-    emissive: np.ndarray | None = None
 
 
 @dataclass
