@@ -75,6 +75,19 @@ class Asset:
     parts: tuple = ()
 
     @property
+    def center(self) -> np.ndarray:
+        """(3,) float64 centre of the mesh's axis-aligned bounding box, model frame, metres (the point the drop
+        placement and ``look_at: object`` aim at)."""
+        b = self.mesh.bounds
+        return 0.5 * (b[0] + b[1])
+
+    @property
+    def radius(self) -> float:
+        """Radius (m) of the sphere around :attr:`center` that holds every vertex (the drop placement's bounding
+        sphere; twice it is the model's size in the recipe limits, ``pipeline/fit.py``)."""
+        return float(np.linalg.norm(self.mesh.vertices - self.center, axis=1).max())
+
+    @property
     def has_texture(self) -> bool:
         """True when the mesh carries UVs and a texture image."""
         v = self.mesh.visual

@@ -6,7 +6,7 @@ change. Only clutter scenes are checked (AR scenes place objects in the photo's 
 ``clutter``). The rules (also in docs/conventions.md, "Recipe limits"):
 
 * **Size.** A model's size is its bounding-sphere diameter (twice
-  :func:`~gtforge.scenes.clutter.model_radius`, the sphere the drop placement uses), in metres after
+  :attr:`~gtforge.assets.loaders.Asset.radius`, the sphere the drop placement uses), in metres after
   ``scale``. It must not exceed the workspace side ``2 * clutter.workspace_half_extent`` and, with
   ``support: bin``, the diagonal of the bin's inner rectangle; otherwise ``objects[i].scale`` is refused.
 * **Fit.** The expected volume of the largest draw, the sum over object sets of ``count.max`` times
@@ -31,7 +31,6 @@ import trimesh
 
 from ..assets.loaders import AssetLibrary
 from ..config.schema import Recipe, RecipeError
-from ..scenes.clutter import model_radius
 
 #: Densest fraction of space a random pile of convex bodies fills: about 0.64 for spheres (random close
 #: packing) and up to about 0.74 for ellipsoids (Donev et al., Science 303:990, 2004). We take the upper
@@ -85,7 +84,7 @@ def check_object_sizes(recipe: Recipe, library: AssetLibrary, recipe_file: str,
     limit, what = _size_limit(recipe)
     for i, s, library in _sets(recipe, library, distractors):
         for obj_id in library.set_ids[s.name]:
-            size = 2.0 * model_radius(library, obj_id)
+            size = 2.0 * library.get(obj_id).radius
             if size > limit:
                 a = library.get(obj_id)
                 raise RecipeError(recipe_file, f"objects[{i}].scale",
@@ -124,7 +123,7 @@ def check_counts_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str,
         ids = library.set_ids[s.name]
         vols = [model_volume(library.get(obj_id).mesh) for obj_id in ids]
         shares.append(s.count.max * float(np.mean(vols)) if vols else 0.0)
-        largest = max([largest] + [2.0 * model_radius(library, obj_id) for obj_id in ids])
+        largest = max([largest] + [2.0 * library.get(obj_id).radius for obj_id in ids])
     total = sum(shares)
     cap, how = _capacity(recipe, largest)
     if total > cap:

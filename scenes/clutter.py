@@ -45,18 +45,6 @@ TARGET_LOOK, DISTRACTOR_LOOK, LIGHTS = 1, 2, 3
 _IDENTITY_HSV = (0.0, 1.0, 1.0)
 
 
-def model_center(library: AssetLibrary, obj_id: int) -> np.ndarray:
-    """Centre (3,) of the model's axis-aligned bounding box in the model frame, metres."""
-    b = library.get(obj_id).mesh.bounds
-    return 0.5 * (b[0] + b[1])
-
-
-def model_radius(library: AssetLibrary, obj_id: int) -> float:
-    """Radius (m) of the sphere around :func:`model_center` that contains every vertex of the model."""
-    v = library.get(obj_id).mesh.vertices
-    return float(np.linalg.norm(v - model_center(library, obj_id), axis=1).max())
-
-
 def floor_slab(size: float, thickness: float = 0.05) -> StaticBox:
     """Static box whose top face is the floor plane z = 0 (used by physics)."""
     return StaticBox(
@@ -134,7 +122,7 @@ def _drop_instances(rng: np.random.Generator, recipe: Recipe, object_sets, libra
         for _ in range(n):
             obj_id = int(ids[int(rng.integers(len(ids)))])
             R = random_rotation(rng)
-            radius = model_radius(library, obj_id)
+            radius = library.get(obj_id).radius
             for _try in range(max_tries):
                 pos = np.array([uniform(rng, -hx, hx), uniform(rng, -hy, hy),
                                 uniform(rng, drop.height.min, drop.height.max)])
@@ -145,7 +133,7 @@ def _drop_instances(rng: np.random.Generator, recipe: Recipe, object_sets, libra
                 top = max(c[2] + r for c, r in spheres)
                 pos[2] = top + radius + 1e-3
             spheres.append((pos, radius))
-            c = model_center(library, obj_id)
+            c = library.get(obj_id).center
             world_T_model = make_pose(R, pos - R @ c)
             out.append(ObjectInstance(inst_id=len(out) + 1, obj_id=obj_id, world_T_model=world_T_model,
                                       mass=s.mass, friction=s.friction, restitution=s.restitution))

@@ -85,7 +85,7 @@ from ..config.views import ViewControl, view_control
 from ..core.description import SceneDescription, View
 from ..core.geometry import invert_pose, look_at_opencv, spherical_to_cartesian, transform_points
 from ..core.rng import scene_rng, uniform
-from .clutter import model_center, sample_views
+from .clutter import sample_views
 
 #: Owner values of :attr:`IdPass.owner` that are not labelled objects (labelled objects and hands: their inst_id).
 NOTHING, STATIC, DISTRACTOR = 0, -1, -2
@@ -527,7 +527,7 @@ class ViewSampler:
         self.bins = self.coverage.azimuth_bins if self.coverage is not None else 0
         self._centers = None
         if self.constraints is not None and self.constraints.look_at == "object" and desc.objects:
-            self._centers = np.array([transform_points(o.world_T_model, model_center(library, o.obj_id)[None])[0]
+            self._centers = np.array([transform_points(o.world_T_model, library.get(o.obj_id).center[None])[0]
                                       for o in desc.objects])
         self._cands: dict[int, list[Candidate]] = {}
         self._rejected: dict[int, set[int]] = {}

@@ -17,7 +17,7 @@ from gtforge.assets.loaders import AssetLibrary
 from gtforge.config import load_recipe
 from gtforge.config.loading import validate_recipe
 from gtforge.core.geometry import transform_points
-from gtforge.scenes.clutter import build_scene, model_center, model_radius
+from gtforge.scenes.clutter import build_scene
 
 BASE = DEFAULT_RECIPE.parent
 RAW = yaml.safe_load(DEFAULT_RECIPE.read_text())
@@ -100,10 +100,10 @@ def test_distractors_never_move_targets_and_avoid_them():
         assert canon([(o.inst_id, o.obj_id, o.world_T_model) for o in a.objects]) == \
             canon([(o.inst_id, o.obj_id, o.world_T_model) for o in b.objects])
         assert [d.inst_id for d in b.distractors] == list(range(1, len(b.distractors) + 1))
-        spheres = [(transform_points(o.world_T_model, model_center(lib2, o.obj_id)[None])[0], model_radius(lib2, o.obj_id))
+        spheres = [(transform_points(o.world_T_model, lib2.get(o.obj_id).center[None])[0], lib2.get(o.obj_id).radius)
                    for o in b.objects]
-        spheres += [(transform_points(o.world_T_model, model_center(dlib, o.obj_id)[None])[0],
-                     model_radius(dlib, o.obj_id)) for o in b.distractors]
+        spheres += [(transform_points(o.world_T_model, dlib.get(o.obj_id).center[None])[0],
+                     dlib.get(o.obj_id).radius) for o in b.distractors]
         for k in range(len(b.objects), len(spheres)):  # each distractor's drop sphere meets no other sphere
             for j in range(len(spheres)):
                 if j != k:
@@ -241,8 +241,8 @@ def test_room_walls_enclose_the_drop_region():
         assert np.allclose(d, inner, atol=1e-6)
     for L, instances in ((lib, s.objects), (dlib, s.distractors)):  # every drop pose inside the walls
         for o in instances:
-            c = transform_points(o.world_T_model, model_center(L, o.obj_id)[None])[0]
-            r = model_radius(L, o.obj_id)
+            c = transform_points(o.world_T_model, L.get(o.obj_id).center[None])[0]
+            r = L.get(o.obj_id).radius
             assert abs(c[0]) + r < 1.25 and abs(c[1]) + r < 1.0
 
 

@@ -150,13 +150,11 @@ def test_room_keeps_objects_inside_its_walls():
 
 
 def test_drop_poses_do_not_interpenetrate(setup):
-    from gtforge.scenes.clutter import model_center, model_radius
-
     recipe, lib, _ = setup
     for i in range(5):
         scene = build_scene(recipe, lib, i, DEFAULT_RECIPE.parent)
-        centres = [transform_points(o.world_T_model, model_center(lib, o.obj_id)[None])[0] for o in scene.objects]
-        radii = [model_radius(lib, o.obj_id) for o in scene.objects]
+        centres = [transform_points(o.world_T_model, lib.get(o.obj_id).center[None])[0] for o in scene.objects]
+        radii = [lib.get(o.obj_id).radius for o in scene.objects]
         for a in range(len(centres)):
             assert centres[a][2] >= radii[a]  # above the floor
             for b in range(a):
