@@ -32,6 +32,7 @@ from ..config.schema import ObjectSet
 from ..config.sources import resolve_source
 from ..core.description import PartLook  # noqa: F401 (re-exported: PartLook lived here)
 from ..core.geometry import make_pose, urdf_rpy_to_matrix
+from ..core.library import ModelEntry
 from .cars import make_car
 from .symmetry import cached_symmetries, to_models_info
 
@@ -42,7 +43,7 @@ class AssetError(Exception):
 
 @dataclass
 class Asset:
-    """One rigid model.
+    """One rigid model (the :class:`~gtforge.core.library.ModelAsset` of the stages).
 
     Attributes
     ----------
@@ -425,7 +426,8 @@ def normalize_mesh(mesh: trimesh.Trimesh, forward: str, up: str, length: float) 
 
 
 class AssetLibrary:
-    """All models a recipe can use, with stable 1-based ``obj_id`` s; loads lazily and caches.
+    """All models a recipe can use, with stable 1-based ``obj_id`` s; loads lazily and caches (the
+    :class:`~gtforge.core.library.ModelLibrary` of the stages).
 
     Ids are assigned in recipe order: object sets in order, files of a set
     sorted by path (BOP folders by id). One library lives per process.
@@ -438,7 +440,7 @@ class AssetLibrary:
     """
 
     def __init__(self, object_sets, base_dir):
-        self.entries: list[tuple[int, str, str, Path, float]] = []
+        self.entries: list[ModelEntry] = []
         self.set_ids: dict[str, list[int]] = {}
         self.normalize: dict[int, object] = {}
         self.collision: dict[int, str] = {}  # obj_id -> ObjectSet.collision (hull | vhacd | mesh)
@@ -447,7 +449,7 @@ class AssetLibrary:
             ids = []
             for class_name, path, scale in set_members(s, base_dir):
                 obj_id = len(self.entries) + 1
-                self.entries.append((obj_id, class_name, s.name, path, scale))
+                self.entries.append(ModelEntry(obj_id, class_name, s.name, path, scale))
                 ids.append(obj_id)
                 if getattr(s, "normalize", None) is not None:
                     self.normalize[obj_id] = s.normalize

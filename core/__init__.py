@@ -3,5 +3,5 @@
 ``geometry`` (rigid transforms, pinhole cameras, boxes), ``rng`` (seeded random streams),
 ``description`` (the frozen scene description), ``labels`` (per-instance ground-truth types and
 their definitions), ``ids`` (the instance-id space), ``hands`` (MANO's skeleton), ``files`` (atomic file
-writes, the cache folder).
+writes, the cache folder), ``library`` (the model library's interface: ``ModelLibrary``, ``ModelAsset``).
 """

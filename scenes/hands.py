@@ -42,6 +42,7 @@ from ..assets.hand_model import HandAxes, HandModel, HandOutput, hand_axes, wris
 from ..core.description import Forearm, HandInstance
 from ..core.geometry import box_corners, invert_pose, project_points, transform_points
 from ..core.hands import FINGER_JOINTS, MIRROR
+from ..core.library import ModelLibrary
 from ..core.rng import scene_rng
 
 #: Active ranges of motion, degrees: (flexion min, flexion max, abduction min, abduction max) per joint kind,
@@ -446,7 +447,7 @@ class TargetMeshes:
     """Per obj_id (cached per process): a watertight mesh (model frame) and a KD-tree of 20,000 surface
     samples, for :class:`PosedSDF` queries."""
 
-    def __init__(self, library, samples: int = 20000):
+    def __init__(self, library: ModelLibrary, samples: int = 20000):
         self.library, self.samples = library, samples
         self._cache: dict[int, tuple] = {}
 
@@ -898,7 +899,7 @@ def skin_probabilities(cfg) -> dict[str, float]:
     return dict(zip(names, p))
 
 
-def place_hands(scene, cfg, library, model: HandModel, axes: HandAxes, seed: int, targets: TargetMeshes,
+def place_hands(scene, cfg, library: ModelLibrary, model: HandModel, axes: HandAxes, seed: int, targets: TargetMeshes,
                 look_at=(0.0, 0.0, 0.0)):
     """Add ``cfg.count`` hands to a settled scene (grasping objects or free), with their forearms and looks.
 
@@ -912,7 +913,7 @@ def place_hands(scene, cfg, library, model: HandModel, axes: HandAxes, seed: int
     scene : SceneDescription
         After physics (object poses are final) and with its views.
     cfg : HandConfig
-    library : AssetLibrary
+    library : ModelLibrary
     model : HandModel
         Right-hand model (left hands are mirrored).
     axes : HandAxes

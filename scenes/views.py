@@ -84,6 +84,7 @@ from ..config.schema import Recipe
 from ..config.views import ViewControl, view_control
 from ..core.description import SceneDescription, View
 from ..core.geometry import invert_pose, look_at_opencv, spherical_to_cartesian, transform_points
+from ..core.library import ModelLibrary
 from ..core.rng import scene_rng, uniform
 from .clutter import sample_views
 
@@ -242,9 +243,9 @@ class SceneCaster:
     desc : SceneDescription
         Settled scene: ``objects`` (labelled), ``distractors``, ``hands``, ``floor`` (square at z = 0),
         ``walls`` (boxes). World frame, metres.
-    library : object with ``get(obj_id).mesh``
-        Target models (``assets.loaders.AssetLibrary``): trimesh meshes in the model frame, metres.
-    distractors : object with ``get(obj_id).mesh`` or None
+    library : ModelLibrary
+        Target models: trimesh meshes in the model frame, metres.
+    distractors : ModelLibrary or None
         Distractor models; required when ``desc.distractors`` is not empty.
 
     Raises
@@ -253,7 +254,7 @@ class SceneCaster:
         If the scene has distractors but ``distractors`` is None.
     """
 
-    def __init__(self, desc: SceneDescription, library, distractors=None):
+    def __init__(self, desc: SceneDescription, library: ModelLibrary, distractors: ModelLibrary | None = None):
         if desc.distractors and distractors is None:
             raise ValueError("the scene has distractors but no distractor library was given")
         self.desc = desc
