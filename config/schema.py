@@ -53,6 +53,20 @@ class ScenesConfig(_Model):
     views_per_scene: int = Field(ge=1, le=1000, description="BOP allows at most 1000 images per scene folder")
     max_frames: int | None = Field(default=None, ge=1, description="stop after this many frames in all (the last scene gets fewer views)")
 
+    def views_in_scene(self, scene_index: int) -> int:
+        """Number of views rendered for ``scene_index`` (``max_frames`` may shorten the last)."""
+        v = self.views_per_scene
+        if self.max_frames is None:
+            return v
+        return max(0, min(v, self.max_frames - scene_index * v))
+
+    def num_scenes(self) -> int:
+        """Number of scenes to build (``max_frames`` may lower ``count``)."""
+        n = self.count
+        if self.max_frames is not None:
+            n = min(n, math.ceil(self.max_frames / self.views_per_scene))
+        return n
+
 
 class Recipe(_Model):
     """A whole dataset build. See recipes/clutter_bop.yaml for an annotated example."""
@@ -117,7 +131,8 @@ class Recipe(_Model):
 
     @model_validator(mode="after")
     def _view_control(self):
-        check_view_control(self)
+        check_view_control(self.camera, ar=self.ar is not None,
+                           max_targets=sum(o.count.max for o in self.target_sets))
         return self
 
     @model_validator(mode="after")
@@ -173,15 +188,9 @@ class Recipe(_Model):
         return "ar" if self.ar is not None else "clutter"
 
     def views_in_scene(self, scene_index: int) -> int:
-        """Number of views rendered for ``scene_index`` (``max_frames`` may shorten the last)."""
-        v = self.scenes.views_per_scene
-        if self.scenes.max_frames is None:
-            return v
-        return max(0, min(v, self.scenes.max_frames - scene_index * v))
+        """Number of views rendered for ``scene_index`` (:meth:`ScenesConfig.views_in_scene`)."""
+        return self.scenes.views_in_scene(scene_index)
 
     def num_scenes(self) -> int:
-        """Number of scenes to build (``max_frames`` may lower ``scenes.count``)."""
-        n = self.scenes.count
-        if self.scenes.max_frames is not None:
-            n = min(n, math.ceil(self.scenes.max_frames / self.scenes.views_per_scene))
-        return n
+        """Number of scenes to build (:meth:`ScenesConfig.num_scenes`)."""
+        return self.scenes.num_scenes()

@@ -44,6 +44,7 @@ from ..scenes.clutter import build_scene
 from ..scenes.hands import TargetMeshes, hand_axes, place_hands
 from ..scenes.physics import CollisionShapes, SettleReport, settle
 from ..scenes.views import ViewSampler
+from .inputs import clutter_inputs
 from ..render.depth_sensor import sample_depth_sensor, simulate_depth
 from ..render.effects import apply_effects, point_depth, sample_effects, visible_object_depths
 
@@ -83,14 +84,16 @@ def _timed(t: dict, stage: str, fn, *args, **kwargs):
 def _clutter_scene(worker: "SceneWorker", scene_index: int, t: dict, redraw: int = 0):
     """Clutter: targets and distractors dropped (scenes/clutter.py), then settled by physics (scenes/physics.py).
     ``redraw`` k > 0 draws the drop poses again from their streams' sub-stream k (view control's scene redraws)."""
-    desc = _timed(t, "scene", build_scene, worker.recipe, worker.library, scene_index, worker.base_dir,
+    desc = _timed(t, "scene", build_scene, worker.clutter, worker.library, scene_index, worker.base_dir,
                   worker.distractors, redraw=redraw)
     return _timed(t, "physics", settle, desc, worker.shapes, worker.recipe.clutter, worker.distractor_shapes)
 
 
 def _ar_scene(worker: "SceneWorker", scene_index: int, t: dict):
     """AR: objects placed into a real photo (scenes/ar.py); no physics."""
-    desc = _timed(t, "scene", build_ar_scene, worker.recipe, worker.library, worker.backgrounds, scene_index)
+    r = worker.recipe
+    desc = _timed(t, "scene", build_ar_scene, r.ar, r.target_sets, r.seed, worker.library, worker.backgrounds,
+                  scene_index)
     return desc, SettleReport(settled=True, sim_time=0.0, steps=0, removed=desc.removed)
 
 
@@ -158,6 +161,8 @@ class SceneWorker:
         self.distractors = distractor_library(recipe, self.base_dir)
         self.distractor_shapes = CollisionShapes(self.distractors) if self.distractors is not None else None
         self.backgrounds = load_recipe_backgrounds(recipe, self.base_dir)
+        #: the sections the clutter builder reads (None for AR recipes)
+        self.clutter = clutter_inputs(recipe) if recipe.scene_kind == "clutter" else None
         w, h = (recipe.camera.width, recipe.camera.height) if recipe.camera else (self.backgrounds[0].width,
                                                                                     self.backgrounds[0].height)
         self.renderer = Renderer(self.library, w, h, distractors=self.distractors)
@@ -283,7 +288,8 @@ class SceneWorker:
             return desc, report, None
         c, redraws = control.constraints, 0
         while True:
-            sampler = ViewSampler(desc, r, self.library, self.distractors, scene_index, control)
+            sampler = ViewSampler(desc, r.camera, r.seed, self.library, self.distractors, scene_index, control,
+                                  thresholds=r.output.occlusion_thresholds)
             views = _timed(t, "views", sampler.plan, len(desc.views))
             if sampler.satisfied or c.on_exhausted != "redraw_scene" or redraws >= c.max_scene_redraws:
                 break

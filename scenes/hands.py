@@ -39,7 +39,8 @@ from scipy.spatial.transform import Rotation
 from ..assets.hand_look import (FabricLook, SkinLook, draw_fabric, draw_skin, draw_skin_range, fabric_colors,
                                 forearm_skin_colors, skin_colors, skin_regions)
 from ..assets.hand_model import HandAxes, HandModel, HandOutput, hand_axes, wrist_ring  # noqa: F401 (re-exported)
-from ..core.description import Forearm, HandInstance
+from ..config.hands import ForearmConfig, HandConfig
+from ..core.description import Forearm, HandInstance, SceneDescription
 from ..core.geometry import box_corners, invert_pose, project_points, transform_points
 from ..core.hands import FINGER_JOINTS, MIRROR
 from ..core.library import ModelLibrary
@@ -524,7 +525,7 @@ class ForearmShape:
     looseness: float
 
 
-def draw_forearm(rng: np.random.Generator, cfg) -> ForearmShape | None:
+def draw_forearm(rng: np.random.Generator, cfg: ForearmConfig) -> ForearmShape | None:
     """Draw a forearm (or None, with probability 1 - ``cfg.probability``) from ``cfg`` (``ForearmConfig``); always
     draws seven values, so the other hands' forearms do not depend on this one's presence."""
     u = rng.random(7)
@@ -899,8 +900,8 @@ def skin_probabilities(cfg) -> dict[str, float]:
     return dict(zip(names, p))
 
 
-def place_hands(scene, cfg, library: ModelLibrary, model: HandModel, axes: HandAxes, seed: int, targets: TargetMeshes,
-                look_at=(0.0, 0.0, 0.0)):
+def place_hands(scene: SceneDescription, cfg: HandConfig, library: ModelLibrary, model: HandModel, axes: HandAxes,
+                seed: int, targets: TargetMeshes, look_at=(0.0, 0.0, 0.0)) -> SceneDescription:
     """Add ``cfg.count`` hands to a settled scene (grasping objects or free), with their forearms and looks.
 
     Randomness: poses, shapes and grasps from stream 'hands'; hand k's forearm geometry (presence, length,
