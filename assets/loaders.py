@@ -33,6 +33,7 @@ from ..config.sources import resolve_source
 from ..core.description import PartLook  # noqa: F401 (re-exported: PartLook lived here)
 from ..core.geometry import make_pose, urdf_rpy_to_matrix
 from ..core.library import ModelEntry
+from ..core.rng import asset_rng
 from .cars import make_car
 from .symmetry import cached_symmetries, to_models_info
 
@@ -385,7 +386,7 @@ def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: f
     color = None
     if str(path).startswith("procedural:"):
         variant = int(str(path).rsplit("/", 1)[1])
-        car = make_car(np.random.default_rng([0xCA5, variant]))
+        car = make_car(asset_rng("car_shape", variant))
         mesh = car.mesh
         if scale != 1.0:
             mesh.apply_scale(scale)
@@ -468,7 +469,7 @@ class AssetLibrary:
             asset = load_asset(oid, name, set_name, path, scale)
             nz = self.normalize.get(obj_id)
             if nz is not None:
-                length = float(np.random.default_rng([0x17E, obj_id]).uniform(nz.length.min, nz.length.max))
+                length = float(asset_rng("car_length", obj_id).uniform(nz.length.min, nz.length.max))
                 asset.mesh = normalize_mesh(asset.mesh, nz.forward, nz.up, length)
             self._cache[obj_id] = asset
         return self._cache[obj_id]

@@ -44,7 +44,7 @@ from ..core.description import Forearm, HandInstance, SceneDescription
 from ..core.geometry import box_corners, invert_pose, project_points, transform_points
 from ..core.hands import FINGER_JOINTS, MIRROR
 from ..core.library import ModelLibrary
-from ..core.rng import scene_rng
+from ..core.rng import asset_rng, scene_rng
 
 #: Active ranges of motion, degrees: (flexion min, flexion max, abduction min, abduction max) per joint kind,
 #: with flexion as :func:`anatomical_to_pose` defines it (negative: extension) and abduction about the palm
@@ -456,7 +456,8 @@ class TargetMeshes:
         """Signed distances to the object at its world pose."""
         if obj.obj_id not in self._cache:
             m = sdf_mesh(self.library.get(obj.obj_id).mesh)
-            pts, _ = trimesh.sample.sample_surface(m, self.samples, seed=obj.obj_id)
+            # trimesh draws from numpy.random.default_rng(seed), which takes a Generator as it is
+            pts, _ = trimesh.sample.sample_surface(m, self.samples, seed=asset_rng("grasp_surface", obj.obj_id))
             self._cache[obj.obj_id] = (m, cKDTree(np.vstack([pts, m.vertices])))
         m, tree = self._cache[obj.obj_id]
         return PosedSDF(m, tree, obj.world_T_model)
