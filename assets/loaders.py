@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from ..config.schema import ObjectSet
+from ..config.objects import ObjectSet
 from ..config.sources import resolve_source
 from ..core.description import PartLook  # noqa: F401 (re-exported: PartLook lived here)
 from ..core.geometry import make_pose, urdf_rpy_to_matrix

@@ -85,7 +85,7 @@ def _timed(t: dict, stage: str, fn, *args, **kwargs):
 def _clutter_scene(worker: "SceneWorker", scene_index: int, t: dict, redraw: int = 0):
     """Clutter: targets and distractors dropped (scenes/clutter.py), then settled by physics (scenes/physics.py).
     ``redraw`` k > 0 draws the drop poses again from their streams' sub-stream k (view control's scene redraws)."""
-    desc = _timed(t, "scene", build_scene, worker.clutter, worker.library, scene_index, worker.base_dir,
+    desc = _timed(t, "scene", build_scene, worker.clutter_inputs, worker.library, scene_index, worker.base_dir,
                   worker.distractors, redraw=redraw)
     return _timed(t, "physics", settle, desc, worker.shapes, worker.recipe.clutter, worker.distractor_shapes)
 
@@ -162,7 +162,7 @@ class SceneWorker:
         self.distractor_shapes = CollisionShapes(self.distractors) if self.distractors is not None else None
         self.backgrounds = load_recipe_backgrounds(recipe, self.base_dir)
         #: the sections the clutter builder reads (None for AR recipes)
-        self.clutter = clutter_inputs(recipe) if recipe.scene_kind == "clutter" else None
+        self.clutter_inputs = clutter_inputs(recipe) if recipe.scene_kind == "clutter" else None
         w, h = (recipe.camera.width, recipe.camera.height) if recipe.camera else (self.backgrounds[0].width,
                                                                                     self.backgrounds[0].height)
         self.renderer = Renderer(self.library, w, h, distractors=self.distractors)
