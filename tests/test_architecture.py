@@ -38,18 +38,23 @@ def modules():
             yield pkg, name, path
 
 
+def from_target(name: str, is_pkg: bool, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` in module ``name`` (a package's ``__init__`` when ``is_pkg``)
+    reads from."""
+    if not node.level:
+        return node.module or ""
+    base = name.split(".")
+    base = base[: len(base) - node.level + (1 if is_pkg else 0)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def gtforge_imports(name: str, path: Path) -> list[tuple[int, str]]:
     """(line, absolute module) of every import of gtforge code in a module, at any depth of the code."""
     is_pkg = path.name == "__init__.py"
     out = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = name.split(".")
-                base = base[: len(base) - node.level + (1 if is_pkg else 0)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = from_target(name, is_pkg, node)
             if target == "gtforge" or target.startswith("gtforge."):
                 targets = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
                 out += [(node.lineno, t) for t in targets]
@@ -119,12 +124,7 @@ def import_graph() -> dict[str, set[str]]:
         is_pkg = path.name == "__init__.py"
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = name.split(".")
-                    base = base[: len(base) - node.level + (1 if is_pkg else 0)]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
+                target = from_target(name, is_pkg, node)
                 targets = [f"{target}.{a.name}" if f"{target}.{a.name}" in known else target for a in node.names]
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
