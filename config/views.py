@@ -147,7 +147,7 @@ class ViewControl:
 
 
 def view_control(camera) -> ViewControl | None:
-    """The :class:`ViewControl` of a ``camera`` section (``config.schema.CameraConfig``), or None when it sets
+    """The :class:`ViewControl` of a ``camera`` section (``config.camera.CameraConfig``), or None when it sets
     none of ``constraints``, ``occlusion_targets``, ``coverage`` (or when ``camera`` is None: AR scenes).
 
     Reads the fields with ``getattr`` so that a camera section without them (a schema that does not carry
