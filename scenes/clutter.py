@@ -174,7 +174,8 @@ def floor_size(clutter: ClutterConfig) -> float:
 
 
 def drop_half_extent(clutter: ClutterConfig) -> tuple[float, float]:
-    """x, y half-size (m) of the drop region: ``clutter.drop.half_extent``, kept within 80 % of a bin's inner half-size."""
+    """x, y half-size (m) of the drop region: ``clutter.drop.half_extent``, kept within 80 % of a bin's inner
+    half-size."""
     hx, hy = clutter.drop.half_extent
     if clutter.support == "bin":
         bx, by = clutter.bin.size
@@ -365,14 +366,15 @@ def _rot_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def sample_lights(rng: np.random.Generator, lights: LightConfig, look_at, base_dir) -> tuple[tuple[Light, ...], float]:
+def sample_lights(rng: np.random.Generator, lights: LightConfig, look_at,
+                  base_dir) -> tuple[tuple[Light, ...], float]:
     """The scene's lights and ambient level (rule in :class:`~gtforge.config.lighting.LightConfig`).
 
     Point and spot lights stand at ``spherical_to_cartesian(distance, azimuth, elevation)`` from the look-at
-    point ``look_at`` ((3,) world point, metres: ``camera.look_at.center``) and shine towards it: ``direction`` is the unit vector from the light to
-    that point. Environment lights (``lights.environment``) are added as directional lights: each region's
-    direction (turned about +z by a random azimuth when ``rotate``), colour and intensity
-    ``environment.intensity`` x its share w_i of the image's light. The rest of the image's light,
+    point ``look_at`` ((3,) world point, metres: ``camera.look_at.center``) and shine towards it: ``direction``
+    is the unit vector from the light to that point. Environment lights (``lights.environment``) are added as
+    directional lights: each region's direction (turned about +z by a random azimuth when ``rotate``), colour and
+    intensity ``environment.intensity`` x its share w_i of the image's light. The rest of the image's light,
     ``environment.intensity`` x (1 - sum w_i), is added to the ambient level divided by pi: pyrender adds
     ``ambient x base colour`` while a Lambertian surface under irradiance E reflects ``base colour x E / pi``,
     so this ambient is the radiance of a uniform sky giving that irradiance.
