@@ -62,6 +62,7 @@ def _build(args) -> int:
     from .config import RecipeError, load_recipe
     from .config.loading import resolve_recipe
     from .pipeline.build import build
+    from .pipeline.job import BuildJob
     from .pipeline.lock import LockError
     from .pipeline.output import OutputError
     from .pipeline.ray_executor import ExecutorError, WorkerLostError
@@ -77,9 +78,9 @@ def _build(args) -> int:
     try:
         recipe_file = resolve_recipe(args.recipe)  # a file, or a bundled recipe's name
         recipe, resolved = load_recipe(recipe_file, overrides)
-        base_dir = Path(recipe_file).resolve().parent
-        summary = build(recipe, resolved, recipe_file, base_dir, args.out, workers=args.workers,
-                        progress=not args.quiet, **options)
+        job = BuildJob(recipe=recipe, resolved=resolved, recipe_file=str(recipe_file),
+                       base_dir=Path(recipe_file).resolve().parent, out_dir=Path(args.out), shard=options.pop("shard"))
+        summary = build(job, workers=args.workers, progress=not args.quiet, **options)
     except (RecipeError, AssetError, OutputError, HandModelError, LockError, ExecutorError, GpuError) as e:
         return _error(e)
     except WorkerLostError as e:  # a failure while rendering, not bad input
@@ -88,10 +89,10 @@ def _build(args) -> int:
     except KeyboardInterrupt:
         print("gtforge: interrupted; run the same command again to resume (complete scenes are kept)", file=sys.stderr)
         return 130
-    fps = summary["frames"] / summary["seconds"] if summary["seconds"] > 0 else 0.0
-    shard = f" (shard {summary['shard'][0]}/{summary['shard'][1]})" if summary.get("shard") else ""
-    print(f"gtforge: wrote {summary['frames']} frame(s) in {summary['scenes']} scene(s) to {summary['out_dir']}{shard} "
-          f"({summary['skipped']} scene(s) already present) in {summary['seconds']:.1f} s, {fps:.2f} frames/s")
+    shard = f" (shard {summary.shard[0]}/{summary.shard[1]})" if summary.shard else ""
+    print(f"gtforge: wrote {summary.frames} frame(s) in {summary.scenes} scene(s) to {summary.out_dir}{shard} "
+          f"({summary.skipped} scene(s) already present) in {summary.seconds:.1f} s, "
+          f"{summary.frames_per_second:.2f} frames/s")
     return 0
 
 

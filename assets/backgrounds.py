@@ -51,6 +51,7 @@ from PIL import Image
 
 from ..config.sources import resolve_source
 from ..core.geometry import backproject, intrinsics_from_fov, invert_pose, transform_points
+from ..core.rng import asset_rng
 from ..formats.kitti import CalibFile, KittiObject, label_frame_name, read_labels, rect_T_velo
 
 
@@ -123,7 +124,8 @@ class PlaneModel:
 
 
 def fit_ground_plane(points: np.ndarray, seed: int = 0, threshold: float = 0.05):
-    """RANSAC ground plane through ``points`` (n, 3) in a camera-like frame (y down).
+    """RANSAC ground plane through ``points`` (n, 3) in a camera-like frame (y down); its samples are drawn from
+    ``core.rng.asset_rng('ground_plane', seed)`` (``seed``: the recipe's).
 
     Returns (n (3,), d, inliers (n,) bool) with n pointing up (n_y < 0) and d > 0 (camera above).
     Raises ValueError when fewer than 50 points are given.
@@ -133,7 +135,7 @@ def fit_ground_plane(points: np.ndarray, seed: int = 0, threshold: float = 0.05)
     if len(points) < 50:
         raise ValueError(f"too few points for a ground plane ({len(points)})")
     model, inliers = ransac(points, PlaneModel, min_samples=3, residual_threshold=threshold, max_trials=1000,
-                            rng=seed)
+                            rng=asset_rng("ground_plane", seed))
     n, d = model.params
     if n[1] > 0:
         n, d = -n, -d

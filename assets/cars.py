@@ -51,6 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from ..core.description import Material, PartLook
+
 KINDS = ("sedan", "hatchback", "suv", "van")
 
 _SIZE = {  # length, width (with mirrors), height ranges (m)
@@ -65,7 +67,8 @@ ROLES = ("body", "glass", "tyre", "rim", "trim", "light_front", "light_rear", "p
 
 
 def part_looks() -> tuple:
-    """The fixed look of each car part, one ``assets.loaders.PartLook`` per role of :data:`ROLES`, in that order.
+    """The fixed look of each car part, one :class:`~gtforge.core.description.PartLook` per role of :data:`ROLES`, in
+    that order.
 
     ``body``: mid grey (the look used when an instance has no material; instances normally get a paint);
     ``glass``: near black, metallic 0.9, roughness 0.05 (mirror-like: it reflects the lights); ``tyre``: black
@@ -73,8 +76,6 @@ def part_looks() -> tuple:
     wheel wells, rims' dishes); ``light_front``: white lens, emissive warm white; ``light_rear``: red lens,
     emissive red; ``plate``: white number plates. Colours are sRGB in [0, 1].
     """
-    from .loaders import PartLook  # loaders imports this module: the class is looked up when first needed
-
     rgba = lambda *c: np.array([*c, 1.0])  # noqa: E731
     return (
         PartLook("body", rgba(0.5, 0.5, 0.5), metallic=0.3, roughness=0.35),
@@ -845,8 +846,6 @@ def draw_paint(rng: np.random.Generator):
     material : gtforge.core.description.Material
         ``mode='color'``, ``base_color`` (4,) float64 RGBA with alpha 1.
     """
-    from ..core.description import Material
-
     k = int(np.searchsorted(_PAINT_CDF, rng.random() * _PAINT_CDF[-1], side="right"))
     name, _share, colours, metallic_share = PAINT_TABLE[k]
     base = np.asarray(colours[int(rng.integers(len(colours)))], np.float64)

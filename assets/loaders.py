@@ -28,9 +28,12 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from ..config.schema import ObjectSet
+from ..config.objects import ObjectSet
 from ..config.sources import resolve_source
+from ..core.description import PartLook  # noqa: F401 (re-exported: PartLook lived here)
 from ..core.geometry import make_pose, urdf_rpy_to_matrix
+from ..core.library import ModelEntry
+from ..core.rng import asset_rng
 from .cars import make_car
 from .symmetry import cached_symmetries, to_models_info
 
@@ -39,34 +42,9 @@ class AssetError(Exception):
     """A mesh file that cannot be read or used; the message names the file."""
 
 
-@dataclass(frozen=True)
-class PartLook:
-    """Fixed look of one part of a multi-part asset (e.g. a car's glass, tyres, rims, lights).
-
-    Attributes
-    ----------
-    role : str
-        ``body`` parts take the instance's :class:`~gtforge.core.description.Material` (e.g. the
-        car paint); every other role (``glass``, ``tyre``, ``rim``, ``light_front``, ``light_rear``,
-        ``trim``) keeps this look.
-    base_color : (4,) float64
-        RGBA in [0, 1].
-    metallic, roughness : float in [0, 1]
-        glTF metallic-roughness factors.
-    emissive : (3,) float64 or None
-        Emitted RGB in [0, 1] (lamps), or None.
-    """
-
-    role: str
-    base_color: np.ndarray
-    metallic: float = 0.0
-    roughness: float = 0.7
-    emissive: np.ndarray | None = None
-
-
 @dataclass
 class Asset:
-    """One rigid model.
+    """One rigid model (the :class:`~gtforge.core.library.ModelAsset` of the stages).
 
     Attributes
     ----------
@@ -97,6 +75,19 @@ class Asset:
     base_color: np.ndarray | None = None
     face_parts: np.ndarray | None = None
     parts: tuple = ()
+
+    @property
+    def center(self) -> np.ndarray:
+        """(3,) float64 centre of the mesh's axis-aligned bounding box, model frame, metres (the point the drop
+        placement and ``look_at: object`` aim at)."""
+        b = self.mesh.bounds
+        return 0.5 * (b[0] + b[1])
+
+    @property
+    def radius(self) -> float:
+        """Radius (m) of the sphere around :attr:`center` that holds every vertex (the drop placement's bounding
+        sphere; twice it is the model's size in the recipe limits, ``pipeline/fit.py``)."""
+        return float(np.linalg.norm(self.mesh.vertices - self.center, axis=1).max())
 
     @property
     def has_texture(self) -> bool:
@@ -395,7 +386,7 @@ def load_asset(obj_id: int, class_name: str, set_name: str, path: Path, scale: f
     color = None
     if str(path).startswith("procedural:"):
         variant = int(str(path).rsplit("/", 1)[1])
-        car = make_car(np.random.default_rng([0xCA5, variant]))
+        car = make_car(asset_rng("car_shape", variant))
         mesh = car.mesh
         if scale != 1.0:
             mesh.apply_scale(scale)
@@ -436,7 +427,8 @@ def normalize_mesh(mesh: trimesh.Trimesh, forward: str, up: str, length: float) 
 
 
 class AssetLibrary:
-    """All models a recipe can use, with stable 1-based ``obj_id`` s; loads lazily and caches.
+    """All models a recipe can use, with stable 1-based ``obj_id`` s; loads lazily and caches (the
+    :class:`~gtforge.core.library.ModelLibrary` of the stages).
 
     Ids are assigned in recipe order: object sets in order, files of a set
     sorted by path (BOP folders by id). One library lives per process.
@@ -449,7 +441,7 @@ class AssetLibrary:
     """
 
     def __init__(self, object_sets, base_dir):
-        self.entries: list[tuple[int, str, str, Path, float]] = []
+        self.entries: list[ModelEntry] = []
         self.set_ids: dict[str, list[int]] = {}
         self.normalize: dict[int, object] = {}
         self.collision: dict[int, str] = {}  # obj_id -> ObjectSet.collision (hull | vhacd | mesh)
@@ -458,7 +450,7 @@ class AssetLibrary:
             ids = []
             for class_name, path, scale in set_members(s, base_dir):
                 obj_id = len(self.entries) + 1
-                self.entries.append((obj_id, class_name, s.name, path, scale))
+                self.entries.append(ModelEntry(obj_id, class_name, s.name, path, scale))
                 ids.append(obj_id)
                 if getattr(s, "normalize", None) is not None:
                     self.normalize[obj_id] = s.normalize
@@ -477,7 +469,7 @@ class AssetLibrary:
             asset = load_asset(oid, name, set_name, path, scale)
             nz = self.normalize.get(obj_id)
             if nz is not None:
-                length = float(np.random.default_rng([0x17E, obj_id]).uniform(nz.length.min, nz.length.max))
+                length = float(asset_rng("car_length", obj_id).uniform(nz.length.min, nz.length.max))
                 asset.mesh = normalize_mesh(asset.mesh, nz.forward, nz.up, length)
             self._cache[obj_id] = asset
         return self._cache[obj_id]

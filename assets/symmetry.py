@@ -42,6 +42,7 @@ from scipy.spatial.transform import Rotation
 
 from ..core.geometry import make_pose, transform_points
 from ..core.files import cache_dir
+from ..core.rng import asset_rng
 from .cache import write_cache_file
 
 #: Default tolerance: largest vertex-to-surface distance of a symmetry, as a fraction of the diameter.
@@ -60,7 +61,8 @@ class _SurfaceTest:
         self.mesh = mesh
         v = np.asarray(mesh.vertices, dtype=np.float64)
         self.points = v[:: max(1, len(v) // _MAX_POINTS)]
-        samples, _ = trimesh.sample.sample_surface(mesh, _SAMPLES, seed=0)
+        # trimesh draws from numpy.random.default_rng(seed), which takes a Generator as it is
+        samples, _ = trimesh.sample.sample_surface(mesh, _SAMPLES, seed=asset_rng("symmetry_surface", 0))
         self.tree = cKDTree(np.vstack([samples, v]))
         self.slack = 3.0 * np.sqrt(mesh.area / _SAMPLES)  # samples lie on the surface, at most this far apart
         self.tolerance = tolerance

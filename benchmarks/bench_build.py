@@ -59,8 +59,8 @@ def main() -> int:
         recipe, resolved = load_recipe(args.recipe, overrides)
     s, wall, size_mb = _timed_build(build, recipe, resolved, args)
 
-    n = s["frames"]
-    print(f"gtforge benchmark: {args.recipe} at {recipe.camera.width}x{recipe.camera.height}, {n} frames in {s['scenes']} scenes, "
+    n = s.frames
+    print(f"gtforge benchmark: {args.recipe} at {recipe.camera.width}x{recipe.camera.height}, {n} frames in {s.scenes} scenes, "
           f"{args.workers} worker(s), {os.cpu_count()} CPU(s), {platform.machine()}")
     print(f"  throughput     : {n / wall:.2f} frames/s  ({wall:.1f} s wall)")
     print("  per frame (ms) :")
@@ -68,7 +68,7 @@ def main() -> int:
     for k in STAGES:
         if k == "hands" and recipe.hands is None:
             continue
-        ms = 1000 * s["timings"].get(k, 0.0) / max(n, 1)
+        ms = 1000 * s.timings.get(k, 0.0) / max(n, 1)
         total += ms
         print(f"    {k:<18s} {ms:8.1f}")
     print(f"    {'sum of stages':<18s} {total:8.1f}")
@@ -81,17 +81,19 @@ def main() -> int:
         more, more_resolved = load_recipe(args.recipe, [f"scenes.max_frames={3 * n}" if o.startswith("scenes.max_frames=")
                                                         else o for o in overrides])
         s3, wall3, _ = _timed_build(build, more, more_resolved, args)
-        print(f"  steady state   : {(s3['frames'] - n) / (wall3 - wall):.2f} frames/s  ({s3['frames']} frames in "
+        print(f"  steady state   : {(s3.frames - n) / (wall3 - wall):.2f} frames/s  ({s3.frames} frames in "
               f"{wall3:.1f} s against {n} in {wall:.1f} s)")
     return 0
 
 
 def _timed_build(build, recipe, resolved, args):
     """Build ``recipe`` into a temporary folder; (summary, wall seconds, output MB)."""
+    from gtforge.pipeline.job import BuildJob
+
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        s = build(recipe, resolved, args.recipe, Path(args.recipe).resolve().parent, Path(tmp) / "ds",
-                  workers=args.workers, progress=False)
+        job = BuildJob(recipe, resolved, args.recipe, Path(args.recipe).resolve().parent, Path(tmp) / "ds")
+        s = build(job, workers=args.workers, progress=False)
         wall = time.perf_counter() - t0
         size_mb = sum(p.stat().st_size for p in (Path(tmp) / "ds").rglob("*") if p.is_file()) / 1e6
     return s, wall, size_mb
@@ -111,14 +113,15 @@ def soak(args, t_import: float) -> int:
 
     from gtforge.config import load_recipe
     from gtforge.formats.bop import scene_path
+    from gtforge.pipeline.job import BuildJob
     from gtforge.pipeline.worker import SceneWorker
 
-    recipe, _ = load_recipe(args.recipe, ["camera.width=640", "camera.height=480", *args.set])
+    recipe, resolved = load_recipe(args.recipe, ["camera.width=640", "camera.height=480", *args.set])
     views = recipe.scenes.views_per_scene
     n_scenes = -(-args.soak // views)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        worker = SceneWorker(recipe, Path(args.recipe).resolve().parent, tmp)
+        worker = SceneWorker(BuildJob(recipe, resolved, args.recipe, Path(args.recipe).resolve().parent, tmp))
         t_worker = time.perf_counter() - t0
         print(f"gtforge soak: {args.recipe} at {recipe.camera.width}x{recipe.camera.height}, {n_scenes * views} frames "
               f"in {n_scenes} scenes, 1 worker, {os.cpu_count()} CPU(s)")
@@ -128,7 +131,7 @@ def soak(args, t_import: float) -> int:
         every = max(1, n_scenes // 20)
         try:
             for i in range(n_scenes):
-                frames += worker.run_scene(i)["frames"]
+                frames += worker.run_scene(i).frames
                 shutil.rmtree(scene_path(tmp, recipe.output.split, i))
                 curve.append((frames, _rss_mib()))
                 if (i + 1) % every == 0 or i + 1 == n_scenes:

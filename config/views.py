@@ -147,7 +147,7 @@ class ViewControl:
 
 
 def view_control(camera) -> ViewControl | None:
-    """The :class:`ViewControl` of a ``camera`` section (``config.schema.CameraConfig``), or None when it sets
+    """The :class:`ViewControl` of a ``camera`` section (``config.camera.CameraConfig``), or None when it sets
     none of ``constraints``, ``occlusion_targets``, ``coverage`` (or when ``camera`` is None: AR scenes).
 
     Reads the fields with ``getattr`` so that a camera section without them (a schema that does not carry
@@ -162,33 +162,41 @@ def view_control(camera) -> ViewControl | None:
     return ViewControl(constraints=c if c is not None else ViewConstraints(), occlusion_targets=o, coverage=v)
 
 
-def check_view_control(recipe) -> None:
-    """Cross-field checks of the view-control sections against the rest of a recipe (call from a
-    ``Recipe`` model validator).
+def check_view_control(camera, ar: bool, max_targets: int) -> None:
+    """Cross-field checks of the view-control sections against the rest of a recipe (called by a ``Recipe`` model
+    validator).
+
+    Parameters
+    ----------
+    camera : CameraConfig or None
+        The recipe's ``camera`` (``config/camera.py``).
+    ar : bool
+        True for AR scenes (the recipe has an ``ar`` section).
+    max_targets : int
+        The most target instances a scene can hold: the sum of ``count.max`` over the target sets.
 
     Raises
     ------
     FieldValueError
         With the path from the recipe root: view control on AR scenes (``camera.constraints`` etc.: AR scenes
-        have one view, the photo's); ``camera.constraints.min_visible_objects`` above the most target instances
-        a scene can hold (sum of ``count.max`` of the target sets); ``camera.constraints.min_surface_distance``
-        not below ``camera.distance.max`` (no camera position could keep the look-at point's surface that far).
+        have one view, the photo's); ``camera.constraints.min_visible_objects`` above ``max_targets``;
+        ``camera.constraints.min_surface_distance`` not below ``camera.distance.max`` (no camera position could
+        keep the look-at point's surface that far).
     """
-    cam = recipe.camera
+    cam = camera
     if cam is None:
         return
     vc = view_control(cam)
     if vc is None:
         return
-    if recipe.ar is not None:
+    if ar:
         name = next(n for n in ("constraints", "occlusion_targets", "coverage") if getattr(cam, n, None) is not None)
         raise FieldValueError(("camera", name), "view control is for clutter scenes; ar scenes have one view, "
                               "the photo's")
     c = vc.constraints
-    most = sum(o.count.max for o in recipe.target_sets)
-    if c.min_visible_objects > most:
+    if c.min_visible_objects > max_targets:
         raise FieldValueError(("camera", "constraints", "min_visible_objects"),
-                              f"{c.min_visible_objects} visible objects asked, but a scene holds at most {most} "
+                              f"{c.min_visible_objects} visible objects asked, but a scene holds at most {max_targets} "
                               "target instances (sum of objects[].count.max of the target sets)")
     if c.min_surface_distance >= cam.distance.max:
         raise FieldValueError(("camera", "constraints", "min_surface_distance"),

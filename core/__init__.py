@@ -3,5 +3,6 @@
 ``geometry`` (rigid transforms, pinhole cameras, boxes), ``rng`` (seeded random streams),
 ``description`` (the frozen scene description), ``labels`` (per-instance ground-truth types and
 their definitions), ``ids`` (the instance-id space), ``hands`` (MANO's skeleton), ``color`` (the sRGB
-transfer function), ``files`` (atomic file writes, the cache folder).
+transfer function), ``files`` (atomic file writes, the cache folder), ``library`` (the model library's
+interface: ``ModelLibrary``, ``ModelAsset``).
 """

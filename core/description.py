@@ -72,6 +72,30 @@ class Material:
 
 
 @dataclass(frozen=True)
+class PartLook:
+    """Fixed look of one part of a multi-part model (e.g. a car's glass, tyres, rims, lights).
+
+    Attributes
+    ----------
+    role : str
+        ``body`` parts take the instance's :class:`Material` (e.g. the car paint); every other role
+        (``glass``, ``tyre``, ``rim``, ``light_front``, ``light_rear``, ``trim``, ``plate``) keeps this look.
+    base_color : (4,) float64
+        RGBA in [0, 1] (sRGB).
+    metallic, roughness : float in [0, 1]
+        glTF metallic-roughness factors.
+    emissive : (3,) float64 or None
+        Emitted RGB in [0, 1] (lamps), or None.
+    """
+
+    role: str
+    base_color: np.ndarray
+    metallic: float = 0.0
+    roughness: float = 0.7
+    emissive: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class Backdrop:
     """What the RGB image shows where no surface is hit (depth 0, no label there).
 

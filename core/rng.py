@@ -8,6 +8,10 @@ any other (there is no "no seed" value).
 
 Scheme: ``SeedSequence(entropy=seed, spawn_key=(scene_index, STREAMS[name], *extra))``
 (numpy's documented way to derive independent streams, NEP 19).
+
+Draws that describe an asset rather than a scene (a procedural car's shape, a normalised model's length, a
+background's ground plane, surface samples of a model) come from the named streams of :data:`ASSET_STREAMS`
+through :func:`asset_rng`, keyed by what they describe, so a model is the same in every scene and process.
 """
 
 from __future__ import annotations
@@ -25,6 +29,47 @@ STREAMS = {
     "effects": 6,  # image effects: sensor noise, blur, vignetting, colour (one sub-stream per view; RGB only)
     "depth_sensor": 7,  # simulated depth-sensor noise and holes (one sub-stream per view; depth_noisy/ only)
 }
+
+
+#: Streams of draws that describe an asset, not a scene: name -> entropy prefix, so that ``asset_rng(name, *key)`` is
+#: ``default_rng(SeedSequence([*prefix, *key]))``. Fixed values: changing one changes every dataset that uses it,
+#: so append only.
+ASSET_STREAMS = {
+    "car_shape": (0xCA5,),  # shape of procedural car variant i (assets/cars.py); key (i,)
+    "car_length": (0x17E,),  # length drawn for a normalised model (objects[].normalize.length); key (obj_id,)
+    # No prefix: these generators were numpy.random.default_rng(key) before they were named here, and keep their
+    # draws (a dataset stays byte for byte the same). No draw ever mixes two of them, so sharing keys is harmless.
+    "ground_plane": (),  # RANSAC samples of a background's ground plane (assets/backgrounds.py); key (recipe seed,)
+    "grasp_surface": (),  # surface samples of a grasp target's distance field (scenes/hands.py); key (obj_id,)
+    "symmetry_surface": (),  # surface samples of the symmetry search (assets/symmetry.py); key (0,): every mesh
+}
+
+
+def asset_rng(stream: str, *key: int) -> np.random.Generator:
+    """Generator for one stream of :data:`ASSET_STREAMS`, keyed by what it describes.
+
+    Parameters
+    ----------
+    stream : str
+        One of ``ASSET_STREAMS``.
+    *key : int
+        Non-negative integers naming the asset (e.g. the car variant, the ``obj_id``); at least one.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``default_rng(SeedSequence([*ASSET_STREAMS[stream], *key]))``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown stream, no key, or a negative key.
+    """
+    if stream not in ASSET_STREAMS:
+        raise ValueError(f"unknown asset random stream {stream!r}; known: {sorted(ASSET_STREAMS)}")
+    if not key or any(int(k) < 0 for k in key):
+        raise ValueError(f"asset stream {stream!r} needs one or more keys >= 0, got {key}")
+    return np.random.default_rng(np.random.SeedSequence([*ASSET_STREAMS[stream], *(int(k) for k in key)]))
 
 
 def scene_rng(seed: int, scene_index: int, stream: str, *extra: int) -> np.random.Generator:

@@ -75,6 +75,7 @@ from PIL import Image
 from ..core.files import atomic_open
 from ..core.geometry import invert_pose
 from ..core.labels import VisibilityStats
+from ..core.library import ModelLibrary
 from .atomic import load_json, write_json_atomic
 from .protocol import DatasetContext, FrameRecord, SceneContext
 
@@ -534,7 +535,7 @@ def model_info(vertices_mm: np.ndarray) -> dict:
             "size_x": float(size[0]), "size_y": float(size[1]), "size_z": float(size[2])}
 
 
-def write_models(root, library, obj_ids, folder: str = "models", symmetries: bool = True) -> None:
+def write_models(root, library: ModelLibrary, obj_ids, folder: str = "models", symmetries: bool = True) -> None:
     """Write ``{folder}/obj_{id:06d}.ply`` (mm, vertex normals and colours) and ``{folder}/models_info.json``.
 
     ``models_info.json`` entries carry BOP's size fields (:func:`model_info`) and, with ``symmetries``, the

@@ -33,6 +33,7 @@ from pycocotools import mask as mask_utils
 from .. import __version__
 from ..core.hands import BONES, KEYPOINT_NAMES
 from ..core.labels import HandLabel, InstanceLabel
+from ..core.library import ModelLibrary
 from .atomic import load_json, write_json_atomic
 from .bop import rgb_relpath, scene_dirs
 from .protocol import DatasetContext, FrameRecord, SceneContext
@@ -124,7 +125,7 @@ def hand_annotations(image_id: int, hands: list[HandLabel], category_id: int, ig
     return out
 
 
-def hand_category_id(library) -> int:
+def hand_category_id(library: ModelLibrary) -> int:
     """The category id of hands: one past the last model's ``obj_id`` (``len(library) + 1``)."""
     return len(library) + 1
 
@@ -174,7 +175,7 @@ class CocoWriter:
         merge_coco(ctx.root, ctx.split, ctx.library, ctx.recipe_file, hands=ctx.recipe.hands is not None)
 
 
-def categories(library) -> list[dict]:
+def categories(library: ModelLibrary) -> list[dict]:
     """COCO categories of every model of the recipe (id = obj_id), stable for a recipe."""
     return [{"id": int(obj_id), "name": name, "supercategory": set_name}
             for obj_id, name, set_name, _path, _scale in library.entries]
@@ -185,7 +186,7 @@ def coco_path(out_dir, split: str) -> Path:
     return Path(out_dir) / f"instances_{split}.json"
 
 
-def merge_coco(out_dir, split: str, library, recipe_file: str = "", hands: bool = False) -> Path:
+def merge_coco(out_dir, split: str, library: ModelLibrary, recipe_file: str = "", hands: bool = False) -> Path:
     """Assemble ``instances_{split}.json`` from every complete scene's ``scene_coco.json`` (scene order).
 
     Annotation ids are assigned 1..N in (scene, image, gt_id) order. Returns the written path.

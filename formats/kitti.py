@@ -50,6 +50,7 @@ from PIL import Image
 
 from ..core.files import atomic_open
 from ..core.geometry import invert_pose, make_pose, transform_points
+from ..core.library import ModelLibrary
 from .atomic import link_or_copy, write_text_atomic
 from .bop import scene_dirs
 from .protocol import DatasetContext, FrameRecord, SceneContext
@@ -427,7 +428,7 @@ def label_frame(scene, view, placement: str) -> np.ndarray:
     return level_frame(view.world_T_cam)
 
 
-def frame_objects(scene, frame, library, world_T_label: np.ndarray, ar=None) -> list[KittiObject]:
+def frame_objects(scene, frame, library: ModelLibrary, world_T_label: np.ndarray, ar=None) -> list[KittiObject]:
     """The label lines of one frame: inserted/dropped objects with a visible pixel, then hands, then (AR with
     ``ar.carry_real_labels``) the photo's real labels: as read when the labels are written in the reference
     frame (:func:`label_frame`), else moved into the label frame (:func:`relabel`).

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..core.description import SceneDescription, View
 from ..core.labels import HandLabel, InstanceLabel
+from ..core.library import ModelLibrary
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,11 @@ class SceneContext:
         The recipe's ``output`` section (formats, layers, depth scale, image format, thresholds).
     recipe : Recipe
         The whole validated recipe (for format options that depend on the scene kind).
-    library : AssetLibrary
-        Models by ``obj_id`` (meshes, class names).
+    library : ModelLibrary
+        Models by ``obj_id`` (meshes, class names; ``core/library.py``).
     scene : SceneDescription
         The simulated scene (object poses, static geometry, distractors, AR setting).
-    distractors : AssetLibrary or None
+    distractors : ModelLibrary or None
         Models of the scene's distractors by their ``obj_id`` (None when the recipe has none).
     """
 
@@ -59,9 +60,9 @@ class SceneContext:
     scene_id: int
     output: Any
     recipe: Any
-    library: Any
+    library: ModelLibrary
     scene: SceneDescription
-    distractors: Any = None
+    distractors: ModelLibrary | None = None
 
 
 @dataclass(frozen=True)
@@ -121,19 +122,19 @@ class DatasetContext:
         The dataset folder; complete scenes are ``root/split/{scene_id:06d}``.
     split : str
     recipe : Recipe
-    library : AssetLibrary
+    library : ModelLibrary
     recipe_file : str
         The recipe file as given on the command line.
-    distractors : AssetLibrary or None
+    distractors : ModelLibrary or None
         Distractor models (None when the recipe has none).
     """
 
     root: Path
     split: str
     recipe: Any
-    library: Any
+    library: ModelLibrary
     recipe_file: str
-    distractors: Any = None
+    distractors: ModelLibrary | None = None
 
 
 class SceneWriter(Protocol):

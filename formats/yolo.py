@@ -51,6 +51,7 @@ from skimage import measure
 
 from ..core.hands import KEYPOINT_NAMES
 from ..core.labels import InstanceLabel
+from ..core.library import ModelLibrary
 from .atomic import link_or_copy, write_text_atomic
 from .bop import rgb_relpath, scene_dirs
 from .protocol import DatasetContext, FrameRecord, SceneContext
@@ -167,7 +168,7 @@ def pose_lines(hands, width: int, height: int) -> list[str]:
     return out
 
 
-def class_names(library, hands: bool) -> dict[int, str]:
+def class_names(library: ModelLibrary, hands: bool) -> dict[int, str]:
     """Classes of the detect and segment sets: {i: name of model obj_id = i + 1}, then ``hand`` with hands."""
     names = {int(obj_id) - 1: name for obj_id, name, _set, _path, _scale in library.entries}
     if hands:
@@ -175,7 +176,7 @@ def class_names(library, hands: bool) -> dict[int, str]:
     return names
 
 
-def data_yaml(task: str, split: str, library, hands: bool) -> dict:
+def data_yaml(task: str, split: str, library: ModelLibrary, hands: bool) -> dict:
     """The ``data.yaml`` document of one task's dataset (see the module docstring)."""
     names = {0: "hand"} if task == "pose" else class_names(library, hands)
     doc = {"train": f"images/{split}", "val": f"images/{split}", "nc": len(names), "names": names}
@@ -230,7 +231,7 @@ class YoloWriter:
                    image_format=ctx.recipe.output.image_format)
 
 
-def merge_yolo(out_dir, split: str, library, hands: bool, image_format: str = "jpg") -> Path:
+def merge_yolo(out_dir, split: str, library: ModelLibrary, hands: bool, image_format: str = "jpg") -> Path:
     """Assemble ``DIR/yolo/{task}/{data.yaml, images/{split}, labels/{split}}`` from the complete scenes.
 
     Label files and the scenes' ``rgb/`` frames are hard-linked (copied where the file system cannot

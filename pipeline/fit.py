@@ -6,7 +6,7 @@ change. Only clutter scenes are checked (AR scenes place objects in the photo's 
 ``clutter``). The rules (also in docs/conventions.md, "Recipe limits"):
 
 * **Size.** A model's size is its bounding-sphere diameter (twice
-  :func:`~gtforge.scenes.clutter.model_radius`, the sphere the drop placement uses), in metres after
+  :attr:`~gtforge.assets.loaders.Asset.radius`, the sphere the drop placement uses), in metres after
   ``scale``. It must not exceed the workspace side ``2 * clutter.workspace_half_extent`` and, with
   ``support: bin``, the diagonal of the bin's inner rectangle; otherwise ``objects[i].scale`` is refused.
 * **Fit.** The expected volume of the largest draw, the sum over object sets of ``count.max`` times
@@ -29,9 +29,11 @@ import math
 import numpy as np
 import trimesh
 
-from ..assets.loaders import AssetLibrary
-from ..config.schema import Recipe, RecipeError
-from ..scenes.clutter import model_radius
+from ..config.base import RecipeError
+from ..config.clutter import ClutterConfig
+from ..config.objects import ObjectSet
+from ..config.schema import Recipe
+from ..core.library import ModelLibrary
 
 #: Densest fraction of space a random pile of convex bodies fills: about 0.64 for spheres (random close
 #: packing) and up to about 0.74 for ellipsoids (Donev et al., Science 303:990, 2004). We take the upper
@@ -51,9 +53,9 @@ def model_volume(mesh: trimesh.Trimesh) -> float:
         return 0.0
 
 
-def _size_limit(recipe: Recipe) -> tuple[float, str]:
+def _size_limit(clutter: ClutterConfig) -> tuple[float, str]:
     """Largest model size (m) the clutter space takes, and what sets it."""
-    cl = recipe.clutter
+    cl = clutter
     limit, what = 2.0 * cl.workspace_half_extent, "the workspace (2 x clutter.workspace_half_extent)"
     if cl.support in ("bin", "room"):
         diag = math.hypot(*getattr(cl, cl.support).size)
@@ -62,30 +64,32 @@ def _size_limit(recipe: Recipe) -> tuple[float, str]:
     return limit, what
 
 
-def _sets(recipe: Recipe, library: AssetLibrary, distractors: AssetLibrary | None) -> list[tuple[int, object, AssetLibrary]]:
-    """(index in ``recipe.objects``, object set, the library holding its models) of every set, targets and
+def _sets(objects, library: ModelLibrary,
+          distractors: ModelLibrary | None) -> list[tuple[int, ObjectSet, ModelLibrary]]:
+    """(index in ``objects`` (the recipe's), object set, the library holding its models) of every set, targets and
     distractors (the latter only when their library is given)."""
     out = []
-    for i, s in enumerate(recipe.objects):
+    for i, s in enumerate(objects):
         lib = library if s.role == "target" else distractors
         if lib is not None:
             out.append((i, s, lib))
     return out
 
 
-def check_object_sizes(recipe: Recipe, library: AssetLibrary, recipe_file: str,
-                       distractors: AssetLibrary | None = None) -> None:
-    """Refuse a model larger than the workspace, the bin or the room (rule in the module docstring).
+def check_object_sizes(objects, clutter: ClutterConfig, library: ModelLibrary, recipe_file: str,
+                       distractors: ModelLibrary | None = None) -> None:
+    """Refuse a model larger than the workspace, the bin or the room (rule in the module docstring); ``objects``
+    are the recipe's object sets (all of them, in recipe order: errors name ``objects[i]``), ``clutter`` its section.
 
     Raises
     ------
     RecipeError
         At ``objects[i].scale``, naming the model, its size and the limit (m).
     """
-    limit, what = _size_limit(recipe)
-    for i, s, library in _sets(recipe, library, distractors):
+    limit, what = _size_limit(clutter)
+    for i, s, library in _sets(objects, library, distractors):
         for obj_id in library.set_ids[s.name]:
-            size = 2.0 * model_radius(library, obj_id)
+            size = 2.0 * library.get(obj_id).radius
             if size > limit:
                 a = library.get(obj_id)
                 raise RecipeError(recipe_file, f"objects[{i}].scale",
@@ -93,9 +97,9 @@ def check_object_sizes(recipe: Recipe, library: AssetLibrary, recipe_file: str,
                                   f"(bounding sphere), larger than {what}: {limit:.3g} m")
 
 
-def _capacity(recipe: Recipe, largest: float) -> tuple[float, str]:
+def _capacity(clutter: ClutterConfig, largest: float) -> tuple[float, str]:
     """Volume (m^3) the pile can take, given the largest model size (m), and how it was computed."""
-    cl = recipe.clutter
+    cl = clutter
     if cl.support == "bin":
         area, where, height = cl.bin.size[0] * cl.bin.size[1], "the bin", max(cl.bin.height, cl.drop.height.max)
     else:
@@ -108,10 +112,10 @@ def _capacity(recipe: Recipe, largest: float) -> tuple[float, str]:
     return cap, f"{where} holds {area:.3g} m^2 x {height:.3g} m high x {PACKING_FRACTION} packing = {cap * 1e3:.3g} L"
 
 
-def check_counts_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str,
-                     distractors: AssetLibrary | None = None) -> None:
+def check_counts_fit(objects, clutter: ClutterConfig, library: ModelLibrary, recipe_file: str,
+                     distractors: ModelLibrary | None = None) -> None:
     """Refuse object counts (targets and distractors) whose pile cannot fit the clutter space (rule in the
-    module docstring).
+    module docstring); ``objects`` and ``clutter`` as :func:`check_object_sizes`.
 
     Raises
     ------
@@ -119,27 +123,28 @@ def check_counts_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str,
         At ``objects[i].count.max`` of the set with the largest volume share, with the figures (litres).
     """
     shares, largest, index = [], 0.0, []
-    for i, s, library in _sets(recipe, library, distractors):
+    for i, s, library in _sets(objects, library, distractors):
         index.append(i)
         ids = library.set_ids[s.name]
         vols = [model_volume(library.get(obj_id).mesh) for obj_id in ids]
         shares.append(s.count.max * float(np.mean(vols)) if vols else 0.0)
-        largest = max([largest] + [2.0 * model_radius(library, obj_id) for obj_id in ids])
+        largest = max([largest] + [2.0 * library.get(obj_id).radius for obj_id in ids])
     total = sum(shares)
-    cap, how = _capacity(recipe, largest)
+    cap, how = _capacity(clutter, largest)
     if total > cap:
         k = int(np.argmax(shares))
         i = index[k]
-        n = recipe.objects[i].count.max
+        n = objects[i].count.max
         raise RecipeError(recipe_file, f"objects[{i}].count.max",
                           f"the largest draw cannot fit: {total * 1e3:.3g} L of objects in all ({n} of this set: "
                           f"{shares[k] * 1e3:.3g} L), but {how}; lower count.max or enlarge the space")
 
 
-def check_fit(recipe: Recipe, library: AssetLibrary, recipe_file: str, distractors: AssetLibrary | None = None) -> None:
+def check_fit(recipe: Recipe, library: ModelLibrary, recipe_file: str,
+              distractors: ModelLibrary | None = None) -> None:
     """Both checks above, for clutter scenes (AR scenes pass), over the target sets (``library``) and the
     distractor sets (``distractors``, when given). Raises RecipeError."""
     if recipe.scene_kind != "clutter" or not recipe.objects:
         return
-    check_object_sizes(recipe, library, recipe_file, distractors)
-    check_counts_fit(recipe, library, recipe_file, distractors)
+    check_object_sizes(recipe.objects, recipe.clutter, library, recipe_file, distractors)
+    check_counts_fit(recipe.objects, recipe.clutter, library, recipe_file, distractors)

@@ -36,6 +36,7 @@ from ..formats.bop import scene_dirs, scene_path
 from ..formats.dataset import META_FILE, RECIPE_COPY
 from ..formats.protocol import DatasetContext
 from ..formats.registry import writer_classes
+from .job import BuildJob
 from .lock import describe, read_lock
 from .output import check_shard, dataset_meta, output_splits
 from .worker import distractor_library
@@ -225,8 +226,9 @@ def merge(inputs, out_dir, progress: bool = False) -> dict:
             for cls in writer_classes(recipe.output.formats):
                 cls.merge(ctx)
         # last: the folder is a dataset only now; the same function writes a build's gtforge.json
-        write_json_atomic(tmp / META_FILE, dataset_meta(recipe, meta["recipe"], meta["recipe_file"], meta["base_dir"],
-                                                        meta.get("classes")))
+        job = BuildJob(recipe=recipe, resolved=meta["recipe"], recipe_file=meta["recipe_file"],
+                       base_dir=meta["base_dir"], out_dir=out)
+        write_json_atomic(tmp / META_FILE, dataset_meta(job, meta.get("classes")))
         try:
             os.rename(tmp, out)  # replaces an empty folder
         except OSError as e:

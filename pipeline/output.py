@@ -21,6 +21,7 @@ from ..assets.backgrounds import kitti_label_frames
 from ..formats.atomic import AtomicFolder, load_json, write_json_atomic, write_text_atomic
 from ..formats.bop import camera_json, scene_path
 from ..formats.dataset import META_FILE, RECIPE_COPY
+from .job import BuildJob
 from .lock import LOCK_PREFIX
 
 class OutputError(Exception):
@@ -90,8 +91,15 @@ def check_output_usable(out_dir) -> None:
         raise OutputError(f"{out}: folder exists, is not empty and is not a gtforge dataset; choose another --out")
 
 
-def dataset_meta(recipe, resolved: dict, recipe_file: str, base_dir, classes=None, shard=None) -> dict:
-    """The content of ``gtforge.json``.
+def dataset_meta(job: BuildJob, classes=None) -> dict:
+    """The content of ``gtforge.json`` for a build (or the merge of its shards: ``job.shard`` None).
+
+    Parameters
+    ----------
+    job : BuildJob
+        ``recipe``, ``resolved``, ``recipe_file``, ``base_dir``, ``shard``.
+    classes : dict or None
+        ``{str(obj_id): {"name", "set"}}``.
 
     Returns
     -------
@@ -105,8 +113,9 @@ def dataset_meta(recipe, resolved: dict, recipe_file: str, base_dir, classes=Non
         "camera0_rect" | "level" | "camera"}`` (``assets.backgrounds.kitti_label_frames``). Without the key,
         KITTI labels are in the level frame (``camera`` for AR ``free`` placement): docs/conventions.md.
     """
-    meta = {"gtforge_version": __version__, "recipe_file": str(recipe_file), "base_dir": str(base_dir),
-            "recipe": resolved, "formats": list(recipe.output.formats), "split": recipe.output.split,
+    recipe, shard = job.recipe, job.shard
+    meta = {"gtforge_version": __version__, "recipe_file": job.recipe_file, "base_dir": str(job.base_dir),
+            "recipe": job.resolved, "formats": list(recipe.output.formats), "split": recipe.output.split,
             "num_scenes": len(shard_scenes(recipe.num_scenes(), shard)), "classes": classes or {}}
     if shard is not None:
         meta["shard"] = [int(shard[0]), int(shard[1])]
@@ -120,27 +129,21 @@ def dataset_meta(recipe, resolved: dict, recipe_file: str, base_dir, classes=Non
     return meta
 
 
-def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, classes=None, backgrounds=(),
-                   shard=None) -> bool:
-    """Create the dataset folder, or check that an existing one was started by the same recipe (and shard).
+def prepare_output(job: BuildJob, classes=None, backgrounds=()) -> bool:
+    """Create the dataset folder ``job.out_dir``, or check that an existing one was started by the same recipe (and
+    shard).
 
     Call it while holding the folder's lock (:func:`~gtforge.pipeline.lock.acquire`).
 
     Parameters
     ----------
-    out_dir : path
-    recipe : Recipe
-    resolved : dict
-        The raw recipe after overrides (compared on resume, copied into ``recipe.yaml``).
-    recipe_file : str
-    base_dir : path
-        Folder the recipe's relative paths are relative to.
+    job : BuildJob
+        ``resolved`` (the raw recipe after overrides) is compared on resume and copied into ``recipe.yaml``, as
+        is ``base_dir``; ``shard`` is recorded in ``gtforge.json`` and resuming needs the same value.
     classes : dict or None
         ``{str(obj_id): {"name", "set"}}`` for ``gtforge.json``.
     backgrounds : list of Background
         AR recipes: ``camera.json`` takes the first background's camera.
-    shard : (K, N) or None
-        ``--shard``: recorded in ``gtforge.json``; resuming needs the same value.
 
     Returns
     -------
@@ -153,7 +156,7 @@ def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, 
         If the folder holds other files, a build of a different recipe, or another shard (or a full build where
         a shard is asked for, or the reverse).
     """
-    out = Path(out_dir)
+    out, recipe, resolved, base_dir, shard = job.out_dir, job.recipe, job.resolved, job.base_dir, job.shard
     meta_path = out / META_FILE
     check_output_usable(out)
     if folder_entries(out):
@@ -170,7 +173,7 @@ def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, 
         return True
     out.mkdir(parents=True, exist_ok=True)
     header = (f"# Resolved recipe written by gtforge {__version__} (after --set overrides).\n"
-              f"# Source: {recipe_file}; relative paths are relative to {base_dir}\n")
+              f"# Source: {job.recipe_file}; relative paths are relative to {base_dir}\n")
     write_text_atomic(out / RECIPE_COPY, header + yaml.safe_dump(resolved, sort_keys=False))
     cam_dist = None
     if recipe.camera is not None:
@@ -180,14 +183,15 @@ def prepare_output(out_dir, recipe, resolved: dict, recipe_file: str, base_dir, 
     else:  # ar: the first background's camera (each image's own K is in scene_camera.json)
         K, w, h = backgrounds[0].K, backgrounds[0].width, backgrounds[0].height
     write_json_atomic(out / "camera.json", camera_json(K, w, h, recipe.output.depth_scale, cam_dist))
-    write_json_atomic(meta_path, dataset_meta(recipe, resolved, recipe_file, base_dir, classes, shard))
+    write_json_atomic(meta_path, dataset_meta(job, classes))
     return False
 
 
-def pending_scenes(out_dir, recipe, shard=None) -> list[int]:
-    """Scene indices (of the shard, if given) whose final folder does not exist yet; their stale temporary
-    folders are removed. Call it only while holding the folder's lock: another build's ``.tmp_*`` folders
-    are its work in progress."""
+def pending_scenes(job: BuildJob) -> list[int]:
+    """Scene indices (of ``job.shard``, if given) whose final folder in ``job.out_dir`` does not exist yet; their
+    stale temporary folders are removed. Call it only while holding the folder's lock: another build's ``.tmp_*``
+    folders are its work in progress."""
+    out_dir, recipe, shard = job.out_dir, job.recipe, job.shard
     todo = []
     left, *others = output_splits(recipe)
     for i in shard_scenes(recipe.num_scenes(), shard):

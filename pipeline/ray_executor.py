@@ -46,7 +46,6 @@ import socket
 import time
 from collections import deque
 
-from ..config.loading import validate_recipe
 from ..formats.bop import scene_path
 from ..render.egl_devices import (
     GpuError,
@@ -55,6 +54,7 @@ from ..render.egl_devices import (
     map_cuda_to_egl,
     visible_cuda_ordinal,
 )
+from .job import BuildJob, SceneResult
 from .worker import SceneWorker
 
 log = logging.getLogger("gtforge")
@@ -266,18 +266,18 @@ def plan_actors(cluster: dict, actors: int | None, gpus, n_scenes: int) -> dict:
 
 
 # ---------------------------------------------------------------- the actor
-def recovered_result(recipe, scene_index: int) -> dict:
+def recovered_result(recipe, scene_index: int) -> SceneResult:
     """The result reported for a scene whose folder was committed by an attempt whose result was lost.
 
-    Same keys as ``SceneWorker.run_scene`` plus ``recovered: True``; ``frames`` is the scene's view count,
-    ``timings`` is empty and ``objects``, ``obj_ids``, ``distractors`` are None (they died with the attempt).
+    ``recovered`` True; ``frames`` is the scene's view count, ``timings`` is empty, ``settled`` True, nothing
+    ``removed``, and ``objects``, ``obj_ids``, ``distractors``, ``views`` are None (they died with the attempt).
     """
-    return {"scene": scene_index, "frames": recipe.views_in_scene(scene_index), "timings": {}, "settled": True,
-            "sim_time": 0.0, "removed": [], "objects": None, "obj_ids": None, "distractors": None,
-            "recovered": True}
+    return SceneResult(scene=scene_index, frames=recipe.views_in_scene(scene_index), timings={}, settled=True,
+                       sim_time=0.0, removed=(), objects=None, obj_ids=None, distractors=None, views=None,
+                       recovered=True)
 
 
-def run_or_recover(worker, scene_index: int) -> dict:
+def run_or_recover(worker, scene_index: int) -> SceneResult:
     """Render scene ``scene_index`` with ``worker`` unless its final folder exists.
 
     A Ray retry runs a scene again after its actor died; if that actor had already committed the scene,
@@ -287,12 +287,12 @@ def run_or_recover(worker, scene_index: int) -> dict:
     Parameters
     ----------
     worker : SceneWorker
-        Anything with ``recipe``, ``out_dir`` and ``run_scene(i) -> dict``.
+        Anything with ``recipe``, ``out_dir`` and ``run_scene(i) -> SceneResult``.
     scene_index : int
 
     Returns
     -------
-    dict
+    SceneResult
         ``worker.run_scene(scene_index)`` or :func:`recovered_result`.
     """
     final = scene_path(worker.out_dir, worker.recipe.output.split, scene_index)
@@ -309,22 +309,21 @@ class SceneActor:
 
     Parameters
     ----------
-    resolved : dict
-        Raw recipe after ``--set`` (validated here with ``config.loading.validate_recipe``).
-    recipe_file, base_dir, out_dir : str
+    job : BuildJob
+        The build; its recipe is validated again here (:meth:`BuildJob.revalidated`: the files it names must
+        exist on this node too).
     use_gpu : bool
         Bind the renderer to the EGL device of the GPU Ray assigned (``ray.get_gpu_ids()[0]``).
     """
 
-    def __init__(self, resolved: dict, recipe_file: str, base_dir: str, out_dir: str, use_gpu: bool = False):
+    def __init__(self, job: BuildJob, use_gpu: bool = False):
         self.error: BaseException | None = None
         self.binding: dict = {"pid": os.getpid(), "node": socket.gethostname(), "gpu": None, "cuda": None, "egl": None}
         self.worker = None
         try:
             if use_gpu:
                 self._bind_gpu()
-            recipe = validate_recipe(resolved, recipe_file, base_dir)
-            self.worker = SceneWorker(recipe, base_dir, out_dir)
+            self.worker = SceneWorker(job.revalidated())
         except Exception as e:  # surfaced by info() / run_scene()
             self.error = e
 
@@ -350,7 +349,7 @@ class SceneActor:
             raise self.error
         return dict(self.binding)
 
-    def run_scene(self, scene_index: int) -> dict:
+    def run_scene(self, scene_index: int) -> SceneResult:
         """:func:`run_or_recover` on this actor's worker; raises the setup error if any."""
         if self.error is not None:
             raise self.error
@@ -381,24 +380,20 @@ def _reraise_task_error(ray, err, scene: int | None):
     raise err
 
 
-def run_ray(todo, consume, *, resolved: dict, recipe_file: str, base_dir: str, out_dir: str, actors: int | None = None,
-            address: str | None = None, gpus=None) -> None:
-    """Render scenes ``todo`` on Ray actors, reporting each finished scene to ``consume`` as it comes back.
+def run_ray(job: BuildJob, todo, consume, *, actors: int | None = None, address: str | None = None,
+            gpus=None) -> None:
+    """Render scenes ``todo`` of ``job`` on Ray actors, reporting each finished scene to ``consume`` as it comes back.
 
     Parameters
     ----------
+    job : BuildJob
+        The build: its ``base_dir`` (the folder the recipe's relative paths are relative to) must be the same path
+        on every node, its ``out_dir`` (the dataset folder) on storage every node shares.
     todo : list of int
         Scene indices to render (none of them committed yet).
     consume : callable
-        ``consume(result)`` in the driver, once per scene, in completion order; ``result`` is the dict of
-        ``SceneWorker.run_scene`` (or :func:`recovered_result`).
-    resolved : dict
-        Raw recipe after ``--set`` overrides.
-    recipe_file : str
-    base_dir : str
-        Folder the recipe's relative paths are relative to (the same path on every node).
-    out_dir : str
-        Dataset folder, on storage every node shares.
+        ``consume(result)`` in the driver, once per scene, in completion order; ``result`` is the
+        :class:`~gtforge.pipeline.job.SceneResult` of ``SceneWorker.run_scene`` (or :func:`recovered_result`).
     actors : int or None
         Number of actors (renderers); None: one per CPU slot of the cluster, or per GPU with ``gpus``.
     address : str or None
@@ -427,8 +422,7 @@ def run_ray(todo, consume, *, resolved: dict, recipe_file: str, base_dir: str, o
                                                 max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)
         log.info("ray: %d actor(s), %g CPU%s each", plan["actors"], plan["num_cpus"],
                  f" and {plan['num_gpus']:g} GPU" if plan["num_gpus"] else "")
-        handles = [remote.remote(resolved, recipe_file, str(base_dir), str(out_dir), gpus == "all")
-                   for _ in range(plan["actors"])]
+        handles = [remote.remote(job, gpus == "all") for _ in range(plan["actors"])]
         _dispatch(ray, handles, deque(todo), consume)
     finally:
         for h in handles:
@@ -466,9 +460,29 @@ def _dispatch(ray, handles: list, queue: deque, consume) -> None:
                 res = ray.get(ref)
             except Exception as e:
                 _reraise_task_error(ray, e, scene)
-            if res.get("recovered"):
+            if res.recovered:
                 log.info("scene %d: committed by an actor that died before reporting it; kept as is", scene)
             consume(res)
         if queue:
             scene = queue.popleft()
             running[actor.run_scene.remote(scene)] = (scene, actor)
+
+
+class RayExecutor:
+    """The executor (``pipeline.executors.Executor``) of ``--executor ray``: :func:`run_ray` with these settings.
+
+    Parameters
+    ----------
+    actors : int or None
+        Number of actors; None: one per CPU slot of the cluster, or per GPU with ``gpus``.
+    address : str or None
+        Ray address (:func:`connect`).
+    gpus : None or "all"
+    """
+
+    def __init__(self, actors: int | None = None, address: str | None = None, gpus=None):
+        self.actors, self.address, self.gpus = actors, address, gpus
+
+    def run(self, job: BuildJob, todo, consume) -> None:
+        """Render ``todo`` on Ray actors (:func:`run_ray`)."""
+        run_ray(job, todo, consume, actors=self.actors, address=self.address, gpus=self.gpus)

@@ -44,6 +44,8 @@ from ..scenes.clutter import build_scene
 from ..scenes.hands import TargetMeshes, hand_axes, place_hands
 from ..scenes.physics import CollisionShapes, SettleReport, settle
 from ..scenes.views import ViewSampler
+from .inputs import clutter_inputs
+from .job import BuildJob, SceneResult
 from ..render.depth_sensor import sample_depth_sensor, simulate_depth
 from ..render.effects import apply_effects, point_depth, sample_effects, visible_object_depths
 
@@ -83,14 +85,16 @@ def _timed(t: dict, stage: str, fn, *args, **kwargs):
 def _clutter_scene(worker: "SceneWorker", scene_index: int, t: dict, redraw: int = 0):
     """Clutter: targets and distractors dropped (scenes/clutter.py), then settled by physics (scenes/physics.py).
     ``redraw`` k > 0 draws the drop poses again from their streams' sub-stream k (view control's scene redraws)."""
-    desc = _timed(t, "scene", build_scene, worker.recipe, worker.library, scene_index, worker.base_dir,
+    desc = _timed(t, "scene", build_scene, worker.clutter_inputs, worker.library, scene_index, worker.base_dir,
                   worker.distractors, redraw=redraw)
     return _timed(t, "physics", settle, desc, worker.shapes, worker.recipe.clutter, worker.distractor_shapes)
 
 
 def _ar_scene(worker: "SceneWorker", scene_index: int, t: dict):
     """AR: objects placed into a real photo (scenes/ar.py); no physics."""
-    desc = _timed(t, "scene", build_ar_scene, worker.recipe, worker.library, worker.backgrounds, scene_index)
+    r = worker.recipe
+    desc = _timed(t, "scene", build_ar_scene, r.ar, r.target_sets, r.seed, worker.library, worker.backgrounds,
+                  scene_index)
     return desc, SettleReport(settled=True, sim_time=0.0, steps=0, removed=desc.removed)
 
 
@@ -142,22 +146,23 @@ class SceneWorker:
 
     Parameters
     ----------
-    recipe : Recipe
-    base_dir : path
-        Folder the recipe's relative paths are relative to.
-    out_dir : path
-        Dataset folder.
+    job : BuildJob
+        The recipe, the folder its relative paths are relative to (``base_dir``) and the dataset folder
+        (``out_dir``); kept as the attributes ``job``, ``recipe``, ``base_dir``, ``out_dir``.
     """
 
-    def __init__(self, recipe: Recipe, base_dir, out_dir):
+    def __init__(self, job: BuildJob):
         from ..render.renderer import Renderer  # GL is only touched in processes that render
 
-        self.recipe, self.base_dir, self.out_dir = recipe, Path(base_dir), Path(out_dir)
+        recipe = job.recipe
+        self.job, self.recipe, self.base_dir, self.out_dir = job, recipe, Path(job.base_dir), Path(job.out_dir)
         self.library = AssetLibrary(recipe.target_sets, self.base_dir)
         self.shapes = CollisionShapes(self.library)
         self.distractors = distractor_library(recipe, self.base_dir)
         self.distractor_shapes = CollisionShapes(self.distractors) if self.distractors is not None else None
         self.backgrounds = load_recipe_backgrounds(recipe, self.base_dir)
+        #: the sections the clutter builder reads (None for AR recipes)
+        self.clutter_inputs = clutter_inputs(recipe) if recipe.scene_kind == "clutter" else None
         w, h = (recipe.camera.width, recipe.camera.height) if recipe.camera else (self.backgrounds[0].width,
                                                                                     self.backgrounds[0].height)
         self.renderer = Renderer(self.library, w, h, distractors=self.distractors)
@@ -185,7 +190,7 @@ class SceneWorker:
                           self.hand_targets, look_at=r.camera.look_at.center)
         return PreparedScene(scene_index, desc, report, sampler, t)
 
-    def run_scenes(self, scene_indices) -> Iterator[dict]:
+    def run_scenes(self, scene_indices) -> Iterator[SceneResult]:
         """:meth:`run_scene` of each index in turn, each scene's :meth:`prepare_scene` (physics above all) running
         on a background thread while the previous scene renders and writes (one process: pybullet's steps use
         the core that rendering leaves idle). Every scene's result and files are those of :meth:`run_scene`:
@@ -201,17 +206,16 @@ class SceneWorker:
                 upcoming = ahead.submit(self.prepare_scene, order[k + 1]) if k + 1 < len(order) else None
                 yield self.run_scene(i, prepared)
 
-    def run_scene(self, scene_index: int, prepared: PreparedScene | None = None) -> dict:
+    def run_scene(self, scene_index: int, prepared: PreparedScene | None = None) -> SceneResult:
         """Build, simulate, render, annotate and write one scene, then commit its folder.
 
         ``prepared``: this scene's :meth:`prepare_scene`, when already done (else it is done here).
 
         Returns
         -------
-        dict
-            ``scene``, ``frames``, per-stage ``timings`` (s, keys in :data:`STAGES`), ``settled``,
-            ``sim_time``, ``removed`` (inst_id, reason), ``objects``, ``obj_ids``, ``distractors`` (how many
-            rest in the scene).
+        SceneResult
+            Per-stage ``timings`` (s, keys in :data:`STAGES`), the physics report, the scene's objects, model ids
+            and distractors, view control's report.
 
         Raises
         ------
@@ -262,10 +266,11 @@ class SceneWorker:
             right_folder.commit()  # before the left folder, whose presence marks the scene as done (resume)
         folder.commit()
         t["write"] += time.perf_counter() - t0
-        return {"scene": scene_index, "frames": len(desc.views), "timings": dict(t), "settled": report.settled,
-                "sim_time": report.sim_time, "removed": list(report.removed),
-                "objects": len(desc.objects), "obj_ids": sorted({o.obj_id for o in desc.objects}),
-                "distractors": len(desc.distractors), "views": sampler.report() if sampler is not None else None}
+        return SceneResult(scene=scene_index, frames=len(desc.views), timings=dict(t), settled=report.settled,
+                           sim_time=report.sim_time, removed=tuple(tuple(r) for r in report.removed),
+                           objects=len(desc.objects), obj_ids=tuple(sorted({o.obj_id for o in desc.objects})),
+                           distractors=len(desc.distractors),
+                           views=sampler.report() if sampler is not None else None)
 
     def _choose_views(self, desc, report, scene_index: int, t: dict):
         """View control (``camera.constraints`` / ``occlusion_targets`` / ``coverage``; scenes/views.py): the
@@ -283,7 +288,8 @@ class SceneWorker:
             return desc, report, None
         c, redraws = control.constraints, 0
         while True:
-            sampler = ViewSampler(desc, r, self.library, self.distractors, scene_index, control)
+            sampler = ViewSampler(desc, r.camera, r.seed, self.library, self.distractors, scene_index, control,
+                                  thresholds=r.output.occlusion_thresholds)
             views = _timed(t, "views", sampler.plan, len(desc.views))
             if sampler.satisfied or c.on_exhausted != "redraw_scene" or redraws >= c.max_scene_redraws:
                 break

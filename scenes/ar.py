@@ -28,10 +28,13 @@ import numpy as np
 
 from ..assets.backgrounds import Background, real_boxes
 from ..assets.cars import sample_paint
+from ..config.ar import ARConfig
 from ..core.description import (ARSetting, CompositeLook, Floor, Light, Material, ObjectInstance, SceneDescription,
                                 StaticBox, View)
 from ..core.geometry import box_corners, invert_pose, make_pose, project_points, transform_points
+from ..core.library import ModelLibrary
 from ..core.rng import random_rotation, scene_rng, uniform
+from .sampling import draw_set_members
 
 
 def ground_frame(plane) -> np.ndarray:
@@ -289,16 +292,18 @@ def place_object(rng, ar, bg: Background, lo, hi, world_T_cam: np.ndarray, taken
     return None
 
 
-def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: int) -> SceneDescription:
+def build_ar_scene(ar: ARConfig, object_sets, seed: int, library: ModelLibrary, backgrounds: list[Background],
+                   scene_index: int) -> SceneDescription:
     """Describe AR scene ``scene_index``: background ``scene_index % len(backgrounds)``, its camera, placed objects.
 
-    Objects that find no valid place in ``ar.max_tries`` draws are left out (``removed``). Draws come
-    from the scene's ``objects`` stream (placement) and ``appearance`` stream (light, look; procedural cars'
-    paint from its sub-streams, :func:`car_paint`). User models keep their own look (material None).
+    ``ar``: the recipe's ``ar`` section; ``object_sets``: its object sets (all targets), in recipe order, with their
+    models in ``library``; ``seed``: the recipe's seed. Objects that find no valid place in ``ar.max_tries`` draws
+    are left out (``removed``). Draws come from the scene's ``objects`` stream (placement) and ``appearance``
+    stream (light, look; procedural cars' paint from its sub-streams, :func:`car_paint`). User models keep their
+    own look (material None).
     """
-    ar = recipe.ar
     bg = backgrounds[scene_index % len(backgrounds)]
-    rng = scene_rng(recipe.seed, scene_index, "objects")
+    rng = scene_rng(seed, scene_index, "objects")
     ground = ar.placement == "ground"
     ref_T_world = ground_frame(bg.plane) if ground else np.eye(4)
     world_T_ref = invert_pose(ref_T_world)
@@ -314,21 +319,18 @@ def build_ar_scene(recipe, library, backgrounds: list[Background], scene_index: 
         pts_w = transform_points(world_T_ref, bg.points_ref)
         ground_pts = pts_w[np.abs(pts_w[:, 2]) < 0.1][:, :2]  # the real ground, as seen by the 3D sensor
     objects, removed = [], []
-    for s in recipe.objects:
-        ids = library.set_ids[s.name]
-        n = int(rng.integers(s.count.min, s.count.max + 1))
-        for _ in range(n):
-            obj_id = int(ids[int(rng.integers(len(ids)))])
+    for s in object_sets:
+        for obj_id in draw_set_members(rng, s, library):
             lo, hi = library.get(obj_id).mesh.bounds
             placed = place_object(rng, ar, bg, lo, hi, world_T_cam, taken, pts_w, ground_pts)
             inst_id = len(objects) + len(removed) + 1
             if placed is None:
                 removed.append((inst_id, "no free place"))
                 continue
-            paint = car_paint(recipe.seed, scene_index, inst_id) if s.source == "procedural://cars" else None
+            paint = car_paint(seed, scene_index, inst_id) if s.source == "procedural://cars" else None
             objects.append(ObjectInstance(inst_id=inst_id, obj_id=obj_id, world_T_model=placed, material=paint,
                                           mass=s.mass))
-    look_rng = scene_rng(recipe.seed, scene_index, "appearance")
+    look_rng = scene_rng(seed, scene_index, "appearance")
     lk = ar.look
     ambient, key = photo_lighting(bg.image(), look_rng, (lk.sun_elevation_deg.min, lk.sun_elevation_deg.max),
                                   (lk.sun_azimuth_deg.min, lk.sun_azimuth_deg.max))

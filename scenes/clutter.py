@@ -1,8 +1,9 @@
 """Scene builder for physics clutter: targets and distractors dropped over a plane, into a bin or into a room.
 
-:func:`build_scene` turns (recipe, asset libraries, scene index) into a
-:class:`~gtforge.core.description.SceneDescription` with *drop* poses; the
-physics stage (``scenes.physics``) settles them. Pure: no pybullet, no GL.
+:func:`build_scene` turns (:class:`ClutterInputs`: the recipe sections it reads; model libraries; scene index)
+into a :class:`~gtforge.core.description.SceneDescription` with *drop* poses; the physics stage
+(``scenes.physics``) settles them. Pure: no pybullet, no GL. The pipeline makes the inputs from the recipe
+(``pipeline/inputs.py``); the functions below take only the sections they read.
 Every draw comes from :func:`~gtforge.core.rng.scene_rng`:
 
 * geometry: stream ``objects`` (targets: which models, their drop poses), then stream ``distractors``
@@ -18,19 +19,26 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..assets.lighting import kelvin_to_rgb, lights_from_equirect
-from ..assets.loaders import AssetLibrary
 from ..assets.textures import jitter_hsv, load_texture, texture_pool
-from ..config.schema import LookWeights, Recipe, Weights
+from ..config.appearance import AppearanceConfig, HsvJitter, LookWeights
+from ..config.base import Weights
+from ..config.camera import CameraConfig
+from ..config.clutter import ClutterConfig
+from ..config.lighting import LightConfig
+from ..config.objects import ObjectSet
+from ..config.schema import ScenesConfig
 from ..config.sources import resolve_source
 from ..core.description import Backdrop, Floor, Light, Material, ObjectInstance, SceneDescription, StaticBox, View
-from ..core.geometry import look_at_opencv, make_pose, spherical_to_cartesian
+from ..core.geometry import make_pose, spherical_to_cartesian
+from ..core.library import ModelLibrary
 from ..core.rng import random_rotation, scene_rng, uniform
+from .sampling import draw_set_members, draw_view
 
 #: Roughness of floors and walls (glTF roughnessFactor): matte, as the plain floors and bins always were.
 FLOOR_ROUGHNESS = 0.9
@@ -45,16 +53,68 @@ TARGET_LOOK, DISTRACTOR_LOOK, LIGHTS = 1, 2, 3
 _IDENTITY_HSV = (0.0, 1.0, 1.0)
 
 
-def model_center(library: AssetLibrary, obj_id: int) -> np.ndarray:
-    """Centre (3,) of the model's axis-aligned bounding box in the model frame, metres."""
-    b = library.get(obj_id).mesh.bounds
-    return 0.5 * (b[0] + b[1])
+@dataclass(frozen=True)
+class ClutterInputs:
+    """What the clutter builder reads of a recipe: the seed and the sections it uses, nothing else.
+
+    Made by the pipeline (``pipeline.inputs.clutter_inputs``), where the recipe is taken apart.
+
+    Attributes
+    ----------
+    seed : int
+        Recipe ``seed`` (every stream of ``core/rng.py``).
+    scenes : ScenesConfig
+        Views per scene (``views_in_scene``).
+    camera : CameraConfig
+        Intrinsics, view ranges, look-at point (also the point lights shine at).
+    clutter : ClutterConfig
+        Support (plane, bin, room), drop region.
+    lights : LightConfig
+    appearance : AppearanceConfig
+    target_sets : tuple of ObjectSet
+        The ``role: target`` sets in recipe order (the target library's sets).
+    distractor_sets : tuple of ObjectSet
+        The ``role: distractor`` sets in recipe order (the distractor library's sets).
+    """
+
+    seed: int
+    scenes: ScenesConfig
+    camera: CameraConfig
+    clutter: ClutterConfig
+    lights: LightConfig
+    appearance: AppearanceConfig
+    target_sets: tuple[ObjectSet, ...]
+    distractor_sets: tuple[ObjectSet, ...] = ()
 
 
-def model_radius(library: AssetLibrary, obj_id: int) -> float:
-    """Radius (m) of the sphere around :func:`model_center` that contains every vertex of the model."""
-    v = library.get(obj_id).mesh.vertices
-    return float(np.linalg.norm(v - model_center(library, obj_id), axis=1).max())
+@dataclass(frozen=True)
+class SceneAppearance:
+    """Everything of one scene that changes ``rgb/`` only (:func:`sample_appearance`).
+
+    Attributes
+    ----------
+    objects, distractors : tuple of ObjectInstance
+        The scene's targets and distractors with ``material`` set.
+    floor_color : (3,) float64
+        RGB in [0, 1].
+    floor_material : Material
+    wall_color : (3,) float64
+    wall_material : Material or None
+        None on a plane (no walls).
+    backdrop : Backdrop
+    lights : tuple of Light
+    ambient : float
+    """
+
+    objects: tuple[ObjectInstance, ...]
+    distractors: tuple[ObjectInstance, ...]
+    floor_color: np.ndarray
+    floor_material: Material
+    wall_color: np.ndarray
+    wall_material: Material | None
+    backdrop: Backdrop
+    lights: tuple[Light, ...]
+    ambient: float
 
 
 def floor_slab(size: float, thickness: float = 0.05) -> StaticBox:
@@ -95,9 +155,9 @@ def bin_walls(size_xy, height: float, thickness: float, color) -> tuple[StaticBo
     )
 
 
-def support_walls(recipe: Recipe, color) -> tuple[StaticBox, ...]:
-    """The static walls of the recipe's support: the bin's or the room's (``clutter.support``); none on a plane."""
-    cl = recipe.clutter
+def support_walls(clutter: ClutterConfig, color) -> tuple[StaticBox, ...]:
+    """The static walls of the support: the bin's or the room's (``clutter.support``); none on a plane."""
+    cl = clutter
     if cl.support == "bin":
         return bin_walls(cl.bin.size, cl.bin.height, cl.bin.wall_thickness, color)
     if cl.support == "room":
@@ -105,36 +165,34 @@ def support_walls(recipe: Recipe, color) -> tuple[StaticBox, ...]:
     return ()
 
 
-def floor_size(recipe: Recipe) -> float:
+def floor_size(clutter: ClutterConfig) -> float:
     """Side (m) of the visible floor square: ``clutter.plane_size``, or the room with its walls' footprint."""
-    cl = recipe.clutter
+    cl = clutter
     if cl.support == "room":
         return float(max(cl.room.size) + 2.0 * cl.room.wall_thickness)
     return float(cl.plane_size)
 
 
-def drop_half_extent(recipe: Recipe) -> tuple[float, float]:
-    """x, y half-size (m) of the drop region: ``clutter.drop.half_extent``, kept within 80 % of a bin's inner half-size."""
-    hx, hy = recipe.clutter.drop.half_extent
-    if recipe.clutter.support == "bin":
-        bx, by = recipe.clutter.bin.size
+def drop_half_extent(clutter: ClutterConfig) -> tuple[float, float]:
+    """x, y half-size (m) of the drop region: ``clutter.drop.half_extent``, kept within 80 % of a bin's inner
+    half-size."""
+    hx, hy = clutter.drop.half_extent
+    if clutter.support == "bin":
+        bx, by = clutter.bin.size
         hx, hy = min(hx, bx / 2 * 0.8), min(hy, by / 2 * 0.8)
     return hx, hy
 
 
-def _drop_instances(rng: np.random.Generator, recipe: Recipe, object_sets, library: AssetLibrary,
+def _drop_instances(rng: np.random.Generator, clutter: ClutterConfig, object_sets, library: ModelLibrary,
                     spheres: list, max_tries: int) -> list[ObjectInstance]:
     """Draw instances of ``object_sets`` and their drop poses from ``rng``, avoiding (and extending) ``spheres``."""
-    drop = recipe.clutter.drop
-    hx, hy = drop_half_extent(recipe)
+    drop = clutter.drop
+    hx, hy = drop_half_extent(clutter)
     out: list[ObjectInstance] = []
     for s in object_sets:
-        ids = library.set_ids[s.name]
-        n = int(rng.integers(s.count.min, s.count.max + 1))
-        for _ in range(n):
-            obj_id = int(ids[int(rng.integers(len(ids)))])
+        for obj_id in draw_set_members(rng, s, library):
             R = random_rotation(rng)
-            radius = model_radius(library, obj_id)
+            radius = library.get(obj_id).radius
             for _try in range(max_tries):
                 pos = np.array([uniform(rng, -hx, hx), uniform(rng, -hy, hy),
                                 uniform(rng, drop.height.min, drop.height.max)])
@@ -145,15 +203,16 @@ def _drop_instances(rng: np.random.Generator, recipe: Recipe, object_sets, libra
                 top = max(c[2] + r for c, r in spheres)
                 pos[2] = top + radius + 1e-3
             spheres.append((pos, radius))
-            c = model_center(library, obj_id)
+            c = library.get(obj_id).center
             world_T_model = make_pose(R, pos - R @ c)
             out.append(ObjectInstance(inst_id=len(out) + 1, obj_id=obj_id, world_T_model=world_T_model,
                                       mass=s.mass, friction=s.friction, restitution=s.restitution))
     return out
 
 
-def sample_geometry(recipe: Recipe, library: AssetLibrary, scene_index: int, distractors: AssetLibrary | None = None,
-                    max_tries: int = 50, redraw: int = 0) -> tuple[list[ObjectInstance], list[ObjectInstance]]:
+def sample_geometry(inputs: ClutterInputs, library: ModelLibrary, scene_index: int,
+                    distractors: ModelLibrary | None = None, max_tries: int = 50,
+                    redraw: int = 0) -> tuple[list[ObjectInstance], list[ObjectInstance]]:
     """Draw the scene's targets and distractors and their drop poses (before physics).
 
     Each object set contributes ``count`` ~ U{min..max} instances, each a uniformly chosen member of
@@ -166,13 +225,16 @@ def sample_geometry(recipe: Recipe, library: AssetLibrary, scene_index: int, dis
 
     Parameters
     ----------
-    recipe : Recipe
-    library : AssetLibrary
-        Target models (``recipe.target_sets``).
+    inputs : ClutterInputs
+        ``seed``, ``clutter``, ``target_sets``, ``distractor_sets``.
+    library : ModelLibrary
+        Target models (``inputs.target_sets``).
     scene_index : int
-    distractors : AssetLibrary or None
-        Distractor models (``recipe.distractor_sets``); None: no distractors.
+    distractors : ModelLibrary or None
+        Distractor models (``inputs.distractor_sets``); None: no distractors.
     max_tries : int
+    redraw : int
+        0: the streams as they always were; k > 0: their sub-stream k (view control's scene redraws).
 
     Returns
     -------
@@ -181,39 +243,25 @@ def sample_geometry(recipe: Recipe, library: AssetLibrary, scene_index: int, dis
     """
     spheres: list[tuple[np.ndarray, float]] = []
     again = (redraw,) if redraw else ()  # redraw 0: the streams as they always were
-    targets = _drop_instances(scene_rng(recipe.seed, scene_index, "objects", *again), recipe, recipe.target_sets,
-                              library, spheres, max_tries)
+    targets = _drop_instances(scene_rng(inputs.seed, scene_index, "objects", *again), inputs.clutter,
+                              inputs.target_sets, library, spheres, max_tries)
     extra: list[ObjectInstance] = []
-    if distractors is not None and recipe.distractor_sets:
-        extra = _drop_instances(scene_rng(recipe.seed, scene_index, "distractors", *again), recipe,
-                                recipe.distractor_sets, distractors, spheres, max_tries)
+    if distractors is not None and inputs.distractor_sets:
+        extra = _drop_instances(scene_rng(inputs.seed, scene_index, "distractors", *again), inputs.clutter,
+                                inputs.distractor_sets, distractors, spheres, max_tries)
     return targets, extra
 
 
-def sample_objects(recipe: Recipe, library: AssetLibrary, scene_index: int, max_tries: int = 50) -> list[ObjectInstance]:
-    """The targets of :func:`sample_geometry` (drop poses, no material)."""
-    return sample_geometry(recipe, library, scene_index, None, max_tries)[0]
+def sample_views(camera: CameraConfig, seed: int, scene_index: int, num_views: int) -> tuple[View, ...]:
+    """Camera poses on a sphere around the look-at target: view v is :func:`~gtforge.scenes.sampling.draw_view` on
+    its own generator ``scene_rng(seed, scene_index, 'views', v)`` (``camera``'s ranges, look-at point and jitter).
 
-
-def sample_views(recipe: Recipe, scene_index: int, num_views: int) -> tuple[View, ...]:
-    """Camera poses on a sphere around the look-at target (one generator per view)."""
-    cam = recipe.camera
-    K = cam.K()
-    views = []
-    for v in range(num_views):
-        rng = scene_rng(recipe.seed, scene_index, "views", v)
-        d = float(uniform(rng, cam.distance.min, cam.distance.max))
-        el = math.radians(float(uniform(rng, cam.elevation_deg.min, cam.elevation_deg.max)))
-        az = math.radians(float(uniform(rng, cam.azimuth_deg.min, cam.azimuth_deg.max)))
-        roll = math.radians(float(uniform(rng, cam.inplane_deg.min, cam.inplane_deg.max)))
-        j = cam.look_at.jitter
-        target = np.asarray(cam.look_at.center, dtype=np.float64) + uniform(rng, [-j] * 3, [j] * 3)
-        eye = target + spherical_to_cartesian(d, az, el)
-        views.append(
-            View(K=K, width=cam.width, height=cam.height, world_T_cam=look_at_opencv(eye, target, inplane_rad=roll),
-                 znear=cam.znear, zfar=cam.zfar, **cam.view_lens())
-        )
-    return tuple(views)
+    Returns
+    -------
+    tuple of View
+        ``num_views`` views.
+    """
+    return tuple(draw_view(scene_rng(seed, scene_index, "views", v), camera) for v in range(num_views))
 
 
 # ---------------------------------------------------------------------------------------------- appearance
@@ -230,20 +278,20 @@ def _choose(rng: np.random.Generator, weights: Weights) -> str:
     return names[int(rng.choice(len(names), p=p))]
 
 
-def _hsv(rng: np.random.Generator, recipe: Recipe) -> np.ndarray:
-    """(3,) hue shift (turns), saturation and value factors from ``appearance.hsv_jitter``."""
-    j = recipe.appearance.hsv_jitter
+def _hsv(rng: np.random.Generator, jitter: HsvJitter) -> np.ndarray:
+    """(3,) hue shift (turns), saturation and value factors drawn from ``appearance.hsv_jitter``."""
+    j = jitter
     return np.array([float(uniform(rng, r.min, r.max)) for r in (j.hue, j.saturation, j.value)])
 
 
-def _asset_color(library: AssetLibrary, obj_id: int) -> np.ndarray:
+def _asset_color(library: ModelLibrary, obj_id: int) -> np.ndarray:
     """(4,) RGBA of an asset without a visual: its URDF colour, else mid grey."""
     c = library.get(obj_id).base_color
     return np.asarray(c, dtype=np.float64) if c is not None else np.array([0.7, 0.7, 0.7, 1.0])
 
 
-def sample_material(rng: np.random.Generator, recipe: Recipe, weights: LookWeights, library: AssetLibrary,
-                    obj_id: int, base_dir) -> Material:
+def sample_material(rng: np.random.Generator, appearance: AppearanceConfig, weights: LookWeights,
+                    library: ModelLibrary, obj_id: int, base_dir) -> Material:
     """The material of one object instance, drawn from ``rng`` (its own appearance sub-stream).
 
     The mode is drawn by ``weights`` (asset / texture / color), metallic and roughness from
@@ -255,11 +303,11 @@ def sample_material(rng: np.random.Generator, recipe: Recipe, weights: LookWeigh
     -------
     Material
     """
-    app = recipe.appearance
+    app = appearance
     mode = _choose(rng, weights)
     metallic = float(uniform(rng, app.metallic.min, app.metallic.max))
     roughness = float(uniform(rng, app.roughness.min, app.roughness.max))
-    hsv = _hsv(rng, recipe)
+    hsv = _hsv(rng, app.hsv_jitter)
     if mode == "color":
         rgb = jitter_hsv(uniform(rng, app.object_color.min, app.object_color.max), hsv)
         return Material(mode="color", base_color=np.append(np.clip(rgb, 0.0, 1.0), 1.0), metallic=metallic,
@@ -273,11 +321,11 @@ def sample_material(rng: np.random.Generator, recipe: Recipe, weights: LookWeigh
                     hsv=hsv)
 
 
-def _surface_material(rng: np.random.Generator, recipe: Recipe, mode: str, color, roughness: float,
+def _surface_material(rng: np.random.Generator, appearance: AppearanceConfig, mode: str, color, roughness: float,
                       base_dir) -> Material:
     """A floor or wall material: a tiled texture of the floor's pool, or a plain ``color`` (3,)."""
-    app = recipe.appearance
-    hsv = _hsv(rng, recipe)
+    app = appearance
+    hsv = _hsv(rng, app.hsv_jitter)
     if mode == "texture":
         tex = _pool(tuple(app.floor_pool()), str(base_dir)).draw(rng)
         tile = float(uniform(rng, app.floor_texture_tile.min, app.floor_texture_tile.max))
@@ -287,11 +335,11 @@ def _surface_material(rng: np.random.Generator, recipe: Recipe, mode: str, color
     return Material(mode="color", base_color=np.append(rgb, 1.0), roughness=roughness, hsv=np.array(_IDENTITY_HSV))
 
 
-def sample_backdrop(rng: np.random.Generator, recipe: Recipe, base_dir) -> Backdrop:
+def sample_backdrop(rng: np.random.Generator, appearance: AppearanceConfig, base_dir) -> Backdrop:
     """What the image shows where no surface is hit, by ``appearance.backdrop``: the plain
     ``background_color``, a sky (horizon and zenith colours drawn), or a photo of ``backdrop_photos`` with a
     random square-fraction crop (side in [:data:`PHOTO_CROP_MIN`, 1] of the photo's sides)."""
-    app = recipe.appearance
+    app = appearance
     kind = _choose(rng, app.backdrop)
     if kind == "sky":
         horizon = uniform(rng, app.sky_horizon.min, app.sky_horizon.max)
@@ -318,14 +366,15 @@ def _rot_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def sample_lights(rng: np.random.Generator, recipe: Recipe, base_dir) -> tuple[tuple[Light, ...], float]:
-    """The scene's lights and ambient level (rule in :class:`~gtforge.config.schema.LightConfig`).
+def sample_lights(rng: np.random.Generator, lights: LightConfig, look_at,
+                  base_dir) -> tuple[tuple[Light, ...], float]:
+    """The scene's lights and ambient level (rule in :class:`~gtforge.config.lighting.LightConfig`).
 
     Point and spot lights stand at ``spherical_to_cartesian(distance, azimuth, elevation)`` from the look-at
-    point ``camera.look_at.center`` and shine towards it: ``direction`` is the unit vector from the light to
-    that point. Environment lights (``lights.environment``) are added as directional lights: each region's
-    direction (turned about +z by a random azimuth when ``rotate``), colour and intensity
-    ``environment.intensity`` x its share w_i of the image's light. The rest of the image's light,
+    point ``look_at`` ((3,) world point, metres: ``camera.look_at.center``) and shine towards it: ``direction``
+    is the unit vector from the light to that point. Environment lights (``lights.environment``) are added as
+    directional lights: each region's direction (turned about +z by a random azimuth when ``rotate``), colour and
+    intensity ``environment.intensity`` x its share w_i of the image's light. The rest of the image's light,
     ``environment.intensity`` x (1 - sum w_i), is added to the ambient level divided by pi: pyrender adds
     ``ambient x base colour`` while a Lambertian surface under irradiance E reflects ``base colour x E / pi``,
     so this ambient is the radiance of a uniform sky giving that irradiance.
@@ -335,9 +384,8 @@ def sample_lights(rng: np.random.Generator, recipe: Recipe, base_dir) -> tuple[t
     lights : tuple of Light
     ambient : float
     """
-    lc = recipe.lights
-    target = np.asarray(recipe.camera.look_at.center if recipe.camera is not None else (0.0, 0.0, 0.0),
-                        dtype=np.float64)
+    lc = lights
+    target = np.asarray(look_at, dtype=np.float64)
     n = int(rng.integers(lc.count.min, lc.count.max + 1))
     lights = []
     for _ in range(n):
@@ -378,95 +426,98 @@ def sample_lights(rng: np.random.Generator, recipe: Recipe, base_dir) -> tuple[t
     return tuple(lights), ambient
 
 
-def sample_appearance(recipe: Recipe, scene_index: int, objects, base_dir, library: AssetLibrary,
-                      distractors=(), distractor_library: AssetLibrary | None = None) -> dict:
+def sample_appearance(inputs: ClutterInputs, scene_index: int, objects, base_dir, library: ModelLibrary,
+                      distractors=(), distractor_library: ModelLibrary | None = None) -> SceneAppearance:
     """Everything of one scene that changes ``rgb/`` only, from the ``appearance`` stream and its sub-streams.
 
     Parameters
     ----------
-    recipe : Recipe
+    inputs : ClutterInputs
+        ``seed``, ``appearance``, ``lights``, ``camera.look_at``, ``clutter.support``, the object sets' ``look``.
     scene_index : int
     objects, distractors : sequences of ObjectInstance
         The scene's targets and distractors (their set decides ``objects[i].look``).
     base_dir : path
         Folder the recipe's relative paths are relative to.
-    library, distractor_library : AssetLibrary
+    library, distractor_library : ModelLibrary
         Their models (asset colours, set names); ``distractor_library`` may be None when ``distractors``
         is empty.
 
     Returns
     -------
-    dict
-        ``objects``, ``distractors`` (copies with ``material`` set), ``floor_color`` (3,), ``floor_material``,
-        ``wall_color`` (3,), ``wall_material`` (None without walls), ``backdrop``, ``lights``, ``ambient``.
+    SceneAppearance
     """
-    app = recipe.appearance
-    looks = {s.name: s.look for s in recipe.objects}
+    app = inputs.appearance
+    looks = {s.name: s.look for s in inputs.target_sets + inputs.distractor_sets}
 
     def dress(instances, lib, weights, key):
         out = []
         for o in instances:
             w = looks.get(lib.get(o.obj_id).set_name) or weights
-            rng = scene_rng(recipe.seed, scene_index, "appearance", key, o.inst_id)
-            out.append(replace(o, material=sample_material(rng, recipe, w, lib, o.obj_id, base_dir)))
-        return out
+            rng = scene_rng(inputs.seed, scene_index, "appearance", key, o.inst_id)
+            out.append(replace(o, material=sample_material(rng, app, w, lib, o.obj_id, base_dir)))
+        return tuple(out)
 
     dressed = dress(objects, library, app.objects, TARGET_LOOK)
-    dressed_d = dress(distractors, distractor_library, app.distractors, DISTRACTOR_LOOK) if distractors else []
-    rng = scene_rng(recipe.seed, scene_index, "appearance")
+    dressed_d = dress(distractors, distractor_library, app.distractors, DISTRACTOR_LOOK) if distractors else ()
+    rng = scene_rng(inputs.seed, scene_index, "appearance")
     floor_color = uniform(rng, app.floor_color.min, app.floor_color.max)
-    floor_mat = _surface_material(rng, recipe, _choose(rng, app.floor_weights()), floor_color, FLOOR_ROUGHNESS,
-                                  base_dir)
+    floor_mat = _surface_material(rng, app, _choose(rng, app.floor_weights()), floor_color, FLOOR_ROUGHNESS, base_dir)
     wall_color = (uniform(rng, app.wall_color.min, app.wall_color.max) if app.wall_color is not None
                   else np.clip(floor_color * 0.7, 0.0, 1.0))
     wall_mat = None
-    if recipe.clutter.support != "plane":
+    if inputs.clutter.support != "plane":
         mode = _choose(rng, app.walls)
-        wall_mat = floor_mat if mode == "floor" else _surface_material(rng, recipe, mode, wall_color, WALL_ROUGHNESS,
+        wall_mat = floor_mat if mode == "floor" else _surface_material(rng, app, mode, wall_color, WALL_ROUGHNESS,
                                                                        base_dir)
-    backdrop = sample_backdrop(rng, recipe, base_dir)
-    lights, ambient = sample_lights(scene_rng(recipe.seed, scene_index, "appearance", LIGHTS), recipe, base_dir)
-    return dict(objects=dressed, distractors=dressed_d, floor_color=floor_color, floor_material=floor_mat,
-                wall_color=wall_color, wall_material=wall_mat, backdrop=backdrop, lights=lights, ambient=ambient)
+    backdrop = sample_backdrop(rng, app, base_dir)
+    lights, ambient = sample_lights(scene_rng(inputs.seed, scene_index, "appearance", LIGHTS), inputs.lights,
+                                    inputs.camera.look_at.center, base_dir)
+    return SceneAppearance(objects=dressed, distractors=dressed_d, floor_color=floor_color, floor_material=floor_mat,
+                           wall_color=wall_color, wall_material=wall_mat, backdrop=backdrop, lights=lights,
+                           ambient=ambient)
 
 
-def build_scene(recipe: Recipe, library: AssetLibrary, scene_index: int, base_dir=".",
-                distractors: AssetLibrary | None = None, redraw: int = 0) -> SceneDescription:
+def build_scene(inputs: ClutterInputs, library: ModelLibrary, scene_index: int, base_dir=".",
+                distractors: ModelLibrary | None = None, redraw: int = 0) -> SceneDescription:
     """Describe scene ``scene_index`` of a clutter recipe, with objects at their drop poses.
 
     Parameters
     ----------
-    recipe : Recipe
-    library : AssetLibrary
-        Target models (``recipe.target_sets``): model ids per set and model bounds.
+    inputs : ClutterInputs
+        The recipe sections the builder reads (``pipeline.inputs.clutter_inputs``).
+    library : ModelLibrary
+        Target models (``inputs.target_sets``): model ids per set and model bounds.
     scene_index : int
         0-based.
     base_dir : path
         Folder the recipe's relative paths are relative to (textures, photos, environment image).
-    distractors : AssetLibrary or None
-        Distractor models (``recipe.distractor_sets``); None: the scene has no distractors.
+    distractors : ModelLibrary or None
+        Distractor models (``inputs.distractor_sets``); None: the scene has no distractors.
+    redraw : int
+        0: the drop poses as they always were; k > 0: drawn again from their streams' sub-stream k.
 
     Returns
     -------
     SceneDescription
-        ``views`` holds ``recipe.views_in_scene(scene_index)`` cameras; ``walls`` the bin's or room's
+        ``views`` holds ``inputs.scenes.views_in_scene(scene_index)`` cameras; ``walls`` the bin's or room's
         (``clutter.support``), each with the scene's wall material; ``distractors`` at their drop poses.
     """
     base_dir = Path(base_dir)
-    targets, extra = sample_geometry(recipe, library, scene_index, distractors, redraw=redraw)
-    app = sample_appearance(recipe, scene_index, targets, base_dir, library, extra, distractors)
-    walls = tuple(StaticBox(extents=w.extents, world_T_box=w.world_T_box, color=w.color, material=app["wall_material"])
-                  for w in support_walls(recipe, app["wall_color"]))
+    targets, extra = sample_geometry(inputs, library, scene_index, distractors, redraw=redraw)
+    app = sample_appearance(inputs, scene_index, targets, base_dir, library, extra, distractors)
+    walls = tuple(StaticBox(extents=w.extents, world_T_box=w.world_T_box, color=w.color, material=app.wall_material)
+                  for w in support_walls(inputs.clutter, app.wall_color))
     return SceneDescription(
         scene_index=scene_index,
-        objects=tuple(app["objects"]),
-        floor=Floor(size=floor_size(recipe), color=app["floor_color"], material=app["floor_material"]),
+        objects=app.objects,
+        floor=Floor(size=floor_size(inputs.clutter), color=app.floor_color, material=app.floor_material),
         walls=walls,
-        lights=app["lights"],
-        ambient=app["ambient"],
-        background_color=np.asarray(recipe.appearance.background_color, dtype=np.float64),
-        views=sample_views(recipe, scene_index, recipe.views_in_scene(scene_index)),
-        shadows=recipe.lights.shadows,
-        distractors=tuple(app["distractors"]),
-        backdrop=app["backdrop"],
+        lights=app.lights,
+        ambient=app.ambient,
+        background_color=np.asarray(inputs.appearance.background_color, dtype=np.float64),
+        views=sample_views(inputs.camera, inputs.seed, scene_index, inputs.scenes.views_in_scene(scene_index)),
+        shadows=inputs.lights.shadows,
+        distractors=app.distractors,
+        backdrop=app.backdrop,
     )

@@ -39,10 +39,12 @@ from scipy.spatial.transform import Rotation
 from ..assets.hand_look import (FabricLook, SkinLook, draw_fabric, draw_skin, draw_skin_range, fabric_colors,
                                 forearm_skin_colors, skin_colors, skin_regions)
 from ..assets.hand_model import HandAxes, HandModel, HandOutput, hand_axes, wrist_ring  # noqa: F401 (re-exported)
-from ..core.description import Forearm, HandInstance
+from ..config.hands import ForearmConfig, HandConfig
+from ..core.description import Forearm, HandInstance, SceneDescription
 from ..core.geometry import box_corners, invert_pose, project_points, transform_points
 from ..core.hands import FINGER_JOINTS, MIRROR
-from ..core.rng import scene_rng
+from ..core.library import ModelLibrary
+from ..core.rng import asset_rng, scene_rng
 
 #: Active ranges of motion, degrees: (flexion min, flexion max, abduction min, abduction max) per joint kind,
 #: with flexion as :func:`anatomical_to_pose` defines it (negative: extension) and abduction about the palm
@@ -446,7 +448,7 @@ class TargetMeshes:
     """Per obj_id (cached per process): a watertight mesh (model frame) and a KD-tree of 20,000 surface
     samples, for :class:`PosedSDF` queries."""
 
-    def __init__(self, library, samples: int = 20000):
+    def __init__(self, library: ModelLibrary, samples: int = 20000):
         self.library, self.samples = library, samples
         self._cache: dict[int, tuple] = {}
 
@@ -454,7 +456,8 @@ class TargetMeshes:
         """Signed distances to the object at its world pose."""
         if obj.obj_id not in self._cache:
             m = sdf_mesh(self.library.get(obj.obj_id).mesh)
-            pts, _ = trimesh.sample.sample_surface(m, self.samples, seed=obj.obj_id)
+            # trimesh draws from numpy.random.default_rng(seed), which takes a Generator as it is
+            pts, _ = trimesh.sample.sample_surface(m, self.samples, seed=asset_rng("grasp_surface", obj.obj_id))
             self._cache[obj.obj_id] = (m, cKDTree(np.vstack([pts, m.vertices])))
         m, tree = self._cache[obj.obj_id]
         return PosedSDF(m, tree, obj.world_T_model)
@@ -523,7 +526,7 @@ class ForearmShape:
     looseness: float
 
 
-def draw_forearm(rng: np.random.Generator, cfg) -> ForearmShape | None:
+def draw_forearm(rng: np.random.Generator, cfg: ForearmConfig) -> ForearmShape | None:
     """Draw a forearm (or None, with probability 1 - ``cfg.probability``) from ``cfg`` (``ForearmConfig``); always
     draws seven values, so the other hands' forearms do not depend on this one's presence."""
     u = rng.random(7)
@@ -898,8 +901,8 @@ def skin_probabilities(cfg) -> dict[str, float]:
     return dict(zip(names, p))
 
 
-def place_hands(scene, cfg, library, model: HandModel, axes: HandAxes, seed: int, targets: TargetMeshes,
-                look_at=(0.0, 0.0, 0.0)):
+def place_hands(scene: SceneDescription, cfg: HandConfig, library: ModelLibrary, model: HandModel, axes: HandAxes,
+                seed: int, targets: TargetMeshes, look_at=(0.0, 0.0, 0.0)) -> SceneDescription:
     """Add ``cfg.count`` hands to a settled scene (grasping objects or free), with their forearms and looks.
 
     Randomness: poses, shapes and grasps from stream 'hands'; hand k's forearm geometry (presence, length,
@@ -912,7 +915,7 @@ def place_hands(scene, cfg, library, model: HandModel, axes: HandAxes, seed: int
     scene : SceneDescription
         After physics (object poses are final) and with its views.
     cfg : HandConfig
-    library : AssetLibrary
+    library : ModelLibrary
     model : HandModel
         Right-hand model (left hands are mirrored).
     axes : HandAxes

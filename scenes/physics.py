@@ -35,7 +35,7 @@ import pybullet as pb
 
 from ..assets.collision import CollisionGeometry, collision_geometry, write_parts_obj
 from ..assets.loaders import AssetLibrary
-from ..config.schema import ClutterConfig
+from ..config.clutter import ClutterConfig
 from ..core.description import SceneDescription
 from ..core.geometry import make_pose, matrix_to_quat_xyzw, quat_xyzw_to_matrix, rotation_angle
 from .clutter import floor_slab

@@ -31,9 +31,9 @@ written pixel), so a view that passes here passes there.
 Choosing the views (:class:`ViewSampler`, :func:`choose_views`)
 ---------------------------------------------------------------
 For view v, candidate k (k = 0, 1, ... < ``max_tries``) is drawn from ``scene_rng(seed, scene, "views", v)``
-for k = 0 (the very stream and draw order of ``scenes.clutter.sample_views``) and
-``scene_rng(seed, scene, "views", v, k)`` for k >= 1: distance, elevation, azimuth, roll, then for
-``look_at: object`` the target instance, then the jitter. A candidate is *accepted* when at the ID pass's
+for k = 0 (the very stream of ``scenes.clutter.sample_views``) and ``scene_rng(seed, scene, "views", v, k)`` for
+k >= 1, by the one camera draw both use (``scenes.sampling.draw_view``): distance, elevation, azimuth, roll, then
+for ``look_at: object`` the target instance, then the jitter. A candidate is *accepted* when at the ID pass's
 resolution at least ``min_visible_objects`` labelled objects have a visible pixel and
 ``visib_fract >= min_visib_fract + margin + 0.5 / sqrt(px_count_all)`` (the safety margin of the low
 resolution), and the camera's clearance is at least ``min_surface_distance``.
@@ -80,12 +80,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import trimesh
 
-from ..config.schema import Recipe
+from ..config.camera import CameraConfig
 from ..config.views import ViewControl, view_control
 from ..core.description import SceneDescription, View
-from ..core.geometry import invert_pose, look_at_opencv, spherical_to_cartesian, transform_points
-from ..core.rng import scene_rng, uniform
-from .clutter import model_center, sample_views
+from ..core.geometry import invert_pose, transform_points
+from ..core.library import ModelLibrary
+from ..core.rng import scene_rng
+from .clutter import sample_views
+from .sampling import draw_view
 
 #: Owner values of :attr:`IdPass.owner` that are not labelled objects (labelled objects and hands: their inst_id).
 NOTHING, STATIC, DISTRACTOR = 0, -1, -2
@@ -242,9 +244,9 @@ class SceneCaster:
     desc : SceneDescription
         Settled scene: ``objects`` (labelled), ``distractors``, ``hands``, ``floor`` (square at z = 0),
         ``walls`` (boxes). World frame, metres.
-    library : object with ``get(obj_id).mesh``
-        Target models (``assets.loaders.AssetLibrary``): trimesh meshes in the model frame, metres.
-    distractors : object with ``get(obj_id).mesh`` or None
+    library : ModelLibrary
+        Target models: trimesh meshes in the model frame, metres.
+    distractors : ModelLibrary or None
         Distractor models; required when ``desc.distractors`` is not empty.
 
     Raises
@@ -253,7 +255,7 @@ class SceneCaster:
         If the scene has distractors but ``distractors`` is None.
     """
 
-    def __init__(self, desc: SceneDescription, library, distractors=None):
+    def __init__(self, desc: SceneDescription, library: ModelLibrary, distractors: ModelLibrary | None = None):
         if desc.distractors and distractors is None:
             raise ValueError("the scene has distractors but no distractor library was given")
         self.desc = desc
@@ -464,25 +466,6 @@ class Candidate:
     azimuth_counts: np.ndarray
 
 
-def _draw_view(rng: np.random.Generator, cam, centers: np.ndarray | None) -> View:
-    """One camera pose: distance, elevation, azimuth, roll, [target instance], jitter (``sample_views``' order for
-    the look-at point). ``centers`` (n, 3): target centres for ``look_at: object`` (None: the recipe's point)."""
-    d = float(uniform(rng, cam.distance.min, cam.distance.max))
-    el = math.radians(float(uniform(rng, cam.elevation_deg.min, cam.elevation_deg.max)))
-    az = math.radians(float(uniform(rng, cam.azimuth_deg.min, cam.azimuth_deg.max)))
-    roll = math.radians(float(uniform(rng, cam.inplane_deg.min, cam.inplane_deg.max)))
-    if centers is not None and len(centers):
-        base = centers[int(rng.integers(len(centers)))]
-    else:
-        base = np.asarray(cam.look_at.center, dtype=np.float64)
-    j = cam.look_at.jitter
-    target = base + uniform(rng, [-j] * 3, [j] * 3)
-    eye = target + spherical_to_cartesian(d, az, el)
-    return View(K=cam.K(), width=cam.width, height=cam.height,
-                world_T_cam=look_at_opencv(eye, target, inplane_rad=roll), znear=cam.znear, zfar=cam.zfar,
-                **cam.view_lens())
-
-
 def _cost(counts: np.ndarray, shares: np.ndarray) -> float:
     """||counts - shares sum(counts)||^2: how far a histogram is from the wanted shares, in instances."""
     return float(((counts - shares * counts.sum()) ** 2).sum())
@@ -496,22 +479,27 @@ class ViewSampler:
     ----------
     desc : SceneDescription
         Settled scene (after physics; with hands when they are placed).
-    recipe : Recipe
-        ``seed``, ``camera`` (ranges, look-at point and jitter, view control), ``output.occlusion_thresholds``.
-    library, distractors : asset libraries
+    camera : CameraConfig
+        The recipe's ``camera``: ranges, look-at point and jitter, view control.
+    seed : int
+        The recipe's ``seed`` (the candidates' streams).
+    library, distractors : ModelLibrary, ModelLibrary or None
         As :class:`SceneCaster`.
     scene_index : int or None
         Seeds the candidate streams; None: ``desc.scene_index``.
     control : ViewControl or None
-        None: read from ``recipe.camera`` (:func:`config.views.view_control`).
+        None: read from ``camera`` (:func:`config.views.view_control`).
+    thresholds : (t0, t1) floats
+        The recipe's ``output.occlusion_thresholds`` (the occlusion levels the targets count).
     """
 
-    def __init__(self, desc: SceneDescription, recipe: Recipe, library, distractors=None,
-                 scene_index: int | None = None, control: ViewControl | None = None):
-        self.desc, self.recipe = desc, recipe
+    def __init__(self, desc: SceneDescription, camera: CameraConfig, seed: int, library: ModelLibrary,
+                 distractors: ModelLibrary | None = None, scene_index: int | None = None,
+                 control: ViewControl | None = None, *, thresholds):
+        self.desc, self.camera, self.seed = desc, camera, int(seed)
         self.scene_index = desc.scene_index if scene_index is None else int(scene_index)
-        self.control = control if control is not None else view_control(recipe.camera)
-        self.thresholds = tuple(recipe.output.occlusion_thresholds)
+        self.control = control if control is not None else view_control(camera)
+        self.thresholds = tuple(thresholds)
         self._library, self._distractors = library, distractors
         self._caster: SceneCaster | None = None
         c = self.control
@@ -527,7 +515,7 @@ class ViewSampler:
         self.bins = self.coverage.azimuth_bins if self.coverage is not None else 0
         self._centers = None
         if self.constraints is not None and self.constraints.look_at == "object" and desc.objects:
-            self._centers = np.array([transform_points(o.world_T_model, model_center(library, o.obj_id)[None])[0]
+            self._centers = np.array([transform_points(o.world_T_model, library.get(o.obj_id).center[None])[0]
                                       for o in desc.objects])
         self._cands: dict[int, list[Candidate]] = {}
         self._rejected: dict[int, set[int]] = {}
@@ -559,9 +547,9 @@ class ViewSampler:
         return cands[k]
 
     def _draw(self, v: int, k: int) -> View:
-        seed, s = self.recipe.seed, self.scene_index
+        seed, s = self.seed, self.scene_index
         rng = scene_rng(seed, s, "views", v) if k == 0 else scene_rng(seed, s, "views", v, k)
-        return _draw_view(rng, self.recipe.camera, self._centers)
+        return draw_view(rng, self.camera, self._centers)
 
     def _evaluate(self, k: int, view: View) -> Candidate:
         c = self.constraints
@@ -632,7 +620,7 @@ class ViewSampler:
             Without any view control (or with nothing to check or aim at): ``sample_views``' views.
         """
         if self.control is None or not self.control.active():
-            views = sample_views(self.recipe, self.scene_index, num_views)
+            views = sample_views(self.camera, self.seed, self.scene_index, num_views)
             for v, view in enumerate(views):
                 self.chosen[v] = Candidate(index=0, view=view, accepted=True, deficit=0.0, visible=0,
                                            clearance=math.inf, level_counts=np.zeros(N_LEVELS, np.int64),
@@ -722,26 +710,31 @@ def frame_deficit(labels, depth: np.ndarray | None, view: View, constraints) -> 
     return float(deficit), problems
 
 
-def choose_views(desc: SceneDescription, recipe: Recipe, library, distractors, scene_index: int, num_views: int,
-                 control: ViewControl | None = None) -> tuple[View, ...]:
+def choose_views(desc: SceneDescription, camera: CameraConfig, seed: int, library: ModelLibrary,
+                 distractors: ModelLibrary | None, scene_index: int, num_views: int,
+                 control: ViewControl | None = None, *, thresholds) -> tuple[View, ...]:
     """The views of one settled scene under the recipe's view control (:class:`ViewSampler`'s plan).
 
     Parameters
     ----------
     desc : SceneDescription
         After physics (object poses final).
-    recipe : Recipe
-    library, distractors : asset libraries (targets; distractors or None)
+    camera : CameraConfig
+    seed : int
+    library, distractors : ModelLibrary (targets), ModelLibrary or None (distractors)
     scene_index : int
     num_views : int
-        ``recipe.views_in_scene(scene_index)``.
+        ``scenes.views_in_scene(scene_index)``.
     control : ViewControl or None
-        None: ``config.views.view_control(recipe.camera)``.
+        None: ``config.views.view_control(camera)``.
+    thresholds : (t0, t1) floats
+        ``output.occlusion_thresholds``.
 
     Returns
     -------
     tuple of View
-        ``num_views`` views; exactly ``scenes.clutter.sample_views(recipe, scene_index, num_views)`` when the
+        ``num_views`` views; exactly ``scenes.clutter.sample_views(camera, seed, scene_index, num_views)`` when the
         recipe has no view control.
     """
-    return ViewSampler(desc, recipe, library, distractors, scene_index, control).plan(num_views)
+    return ViewSampler(desc, camera, seed, library, distractors, scene_index, control,
+                       thresholds=thresholds).plan(num_views)

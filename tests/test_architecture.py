@@ -38,18 +38,23 @@ def modules():
             yield pkg, name, path
 
 
+def from_target(name: str, is_pkg: bool, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` in module ``name`` (a package's ``__init__`` when ``is_pkg``)
+    reads from."""
+    if not node.level:
+        return node.module or ""
+    base = name.split(".")
+    base = base[: len(base) - node.level + (1 if is_pkg else 0)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def gtforge_imports(name: str, path: Path) -> list[tuple[int, str]]:
     """(line, absolute module) of every import of gtforge code in a module, at any depth of the code."""
     is_pkg = path.name == "__init__.py"
     out = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = name.split(".")
-                base = base[: len(base) - node.level + (1 if is_pkg else 0)]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = from_target(name, is_pkg, node)
             if target == "gtforge" or target.startswith("gtforge."):
                 targets = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
                 out += [(node.lineno, t) for t in targets]
@@ -104,3 +109,80 @@ def test_a_planted_upward_import_is_caught(tmp_path):
     p.write_text("def f():\n    from ..render.renderer import Renderer\n")
     (_, target), = gtforge_imports("gtforge.core.geometry", p)
     assert FLOORS[package_of(target)] > FLOORS["core"]
+
+
+# ---------------------------------------------------------------- import circles
+def import_graph() -> dict[str, set[str]]:
+    """{module: gtforge modules it imports} over every gtforge module, function-level imports included.
+
+    ``from .pkg import name`` points to the module ``pkg.name`` when there is one, else to ``pkg`` (its
+    ``__init__``); an import of a module does not count as an import of the packages above it (Python runs
+    their ``__init__`` first, but a package's ``__init__`` importing its own modules is no circle)."""
+    known = {name for _, name, _ in modules()}
+    graph: dict[str, set[str]] = {name: set() for name in known}
+    for _, name, path in modules():
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                target = from_target(name, is_pkg, node)
+                targets = [f"{target}.{a.name}" if f"{target}.{a.name}" in known else target for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for t in targets:
+                while t and t not in known:  # gtforge.__version__ -> gtforge; third-party names drop out
+                    t = t.rpartition(".")[0]
+                if t and t != name:
+                    graph[name].add(t)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles():
+    """No two gtforge modules import each other, directly or through others, at module or function level: a
+    circle makes import order matter and hides which module owns a shared fact (move it one floor lower)."""
+    cycles = import_cycles(import_graph())
+    assert not cycles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_a_planted_import_circle_is_caught():
+    graph = import_graph()
+    assert "gtforge.assets.loaders" in graph["gtforge.assets.collision"]  # a real edge, read from the code
+    graph["gtforge.assets.loaders"] = graph["gtforge.assets.loaders"] | {"gtforge.assets.collision"}  # one back
+    assert ["gtforge.assets.collision", "gtforge.assets.loaders"] in import_cycles(graph)
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

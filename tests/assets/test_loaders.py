@@ -26,6 +26,15 @@ def test_mesh_formats(tmp_path, ext):
     assert np.allclose(a.mesh.bounds, BOX.bounds * 2.0, atol=1e-6)
 
 
+def test_asset_center_and_radius_are_the_bounding_box_centre_and_the_enclosing_sphere(tmp_path):
+    p = tmp_path / "box.ply"
+    BOX.export(p)
+    a = load_asset(1, "box", "box", p, scale=2.0)
+    assert np.allclose(a.center, [0.02, 0.0, 0.1])  # box centre (0.01, 0, 0.05) x 2
+    # a box's vertices all lie on the sphere of its half-diagonal: 2 x |(0.02, 0.03, 0.05)|
+    assert a.radius == pytest.approx(2.0 * float(np.linalg.norm([0.02, 0.03, 0.05])))
+
+
 def test_obj_with_mtl_texture_keeps_texture():
     import pybullet_data
 

@@ -120,6 +120,7 @@ def test_amodal_passes_are_exact(small_dataset):
 
     from gtforge.assets.loaders import AssetLibrary
     from gtforge.render.renderer import Renderer
+    from gtforge.pipeline.inputs import clutter_inputs
     from gtforge.scenes.clutter import build_scene
     from gtforge.scenes.physics import CollisionShapes, settle
     from gtforge.config import load_recipe
@@ -130,7 +131,8 @@ def test_amodal_passes_are_exact(small_dataset):
     r = Renderer(lib, 320, 240)
     try:
         for scene_index in range(3):
-            scene, _ = settle(build_scene(recipe, lib, scene_index, DEFAULT_RECIPE.parent), shapes, recipe.clutter)
+            scene, _ = settle(build_scene(clutter_inputs(recipe), lib, scene_index, DEFAULT_RECIPE.parent), shapes,
+                              recipe.clutter)
             r.set_scene(scene)
             for view in scene.views:
                 b = r.render_view(view)

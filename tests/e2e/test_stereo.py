@@ -13,6 +13,7 @@ from scipy import ndimage
 from gtforge.config import load_recipe
 from gtforge.config.stereo import disparity_scale
 from gtforge.formats.bop import read_depth, read_disparity, scene_path
+from gtforge.pipeline.job import BuildJob
 from gtforge.pipeline.output import pending_scenes
 
 pytestmark = pytest.mark.e2e
@@ -134,7 +135,7 @@ def test_a_right_view_without_its_left_view_is_redone(tmp_path):
     for split in ("train_pbr", "train_pbr_right"):
         scene_path(tmp_path, split, 0).mkdir(parents=True)
     scene_path(tmp_path, "train_pbr_right", 1).mkdir(parents=True)  # killed between the two commits
-    assert pending_scenes(tmp_path, recipe) == [1]
+    assert pending_scenes(BuildJob(recipe, {}, str(DEFAULT_RECIPE), DEFAULT_RECIPE.parent, tmp_path)) == [1]
     assert scene_path(tmp_path, "train_pbr_right", 0).is_dir() and not scene_path(tmp_path, "train_pbr_right", 1).exists()
 
 

@@ -179,12 +179,13 @@ def test_two_processes_taking_over_one_stale_lock_one_wins(tmp_path, mutex):
 def test_build_into_a_locked_folder_exits_2_and_touches_nothing(tmp_path, live_process, capsys):
     """The folder of a build in progress (its gtforge.json, a scene being written, its lock): refused, intact."""
     from gtforge.config import load_recipe
+    from gtforge.pipeline.job import BuildJob
     from gtforge.pipeline.output import prepare_output
 
     args = ["--set", "scenes.count=2", "--set", "scenes.views_per_scene=1", *SETS]
     recipe, resolved = load_recipe(DEFAULT_RECIPE, [a for a in args if a != "--set"])
     out = tmp_path / "ds"
-    prepare_output(out, recipe, resolved, str(DEFAULT_RECIPE), DEFAULT_RECIPE.parent.resolve())
+    prepare_output(BuildJob(recipe, resolved, str(DEFAULT_RECIPE), DEFAULT_RECIPE.parent.resolve(), out))
     (out / "train_pbr" / ".tmp_000000" / "rgb").mkdir(parents=True)
     (out / "train_pbr" / ".tmp_000000" / "rgb" / "000000.jpg").write_bytes(b"being written")
     write_lock(out, pid=live_process.pid)

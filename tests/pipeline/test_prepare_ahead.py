@@ -9,6 +9,7 @@ import pytest
 from conftest import DEFAULT_RECIPE
 
 from gtforge.config import load_recipe
+from gtforge.pipeline.job import BuildJob
 from gtforge.pipeline.worker import SceneWorker
 
 pytestmark = pytest.mark.gl
@@ -22,8 +23,8 @@ def _tree(root):
 
 
 def test_run_scenes_prepares_ahead_and_writes_what_run_scene_writes(tmp_path, monkeypatch):
-    recipe, _ = load_recipe(DEFAULT_RECIPE, TINY)
-    one = SceneWorker(recipe, DEFAULT_RECIPE.parent, tmp_path / "one")
+    recipe, resolved = load_recipe(DEFAULT_RECIPE, TINY)
+    one = SceneWorker(BuildJob(recipe, resolved, str(DEFAULT_RECIPE), DEFAULT_RECIPE.parent, tmp_path / "one"))
     try:
         singles = [one.run_scene(i) for i in range(3)]
     finally:
@@ -43,16 +44,16 @@ def test_run_scenes_prepares_ahead_and_writes_what_run_scene_writes(tmp_path, mo
 
     monkeypatch.setattr(SceneWorker, "prepare_scene", prepare_logged)
     monkeypatch.setattr(SceneWorker, "run_scene", run_logged)
-    ahead = SceneWorker(recipe, DEFAULT_RECIPE.parent, tmp_path / "ahead")
+    ahead = SceneWorker(BuildJob(recipe, resolved, str(DEFAULT_RECIPE), DEFAULT_RECIPE.parent, tmp_path / "ahead"))
     try:
         results = list(ahead.run_scenes(range(3)))
     finally:
         ahead.close()
 
-    assert [r["scene"] for r in results] == [0, 1, 2]
+    assert [r.scene for r in results] == [0, 1, 2]
     for a, b in zip(singles, results):
-        assert {k: a[k] for k in ("frames", "settled", "sim_time", "removed", "obj_ids")} == \
-               {k: b[k] for k in ("frames", "settled", "sim_time", "removed", "obj_ids")}
+        assert {k: getattr(a, k) for k in ("frames", "settled", "sim_time", "removed", "obj_ids")} == \
+               {k: getattr(b, k) for k in ("frames", "settled", "sim_time", "removed", "obj_ids")}
     a, b = _tree(tmp_path / "one"), _tree(tmp_path / "ahead")
     assert sorted(a) == sorted(b) and len(a) > 20
     assert not [k for k in a if a[k] != b[k]]  # every file, rgb included, byte for byte
@@ -64,8 +65,8 @@ def test_run_scenes_prepares_ahead_and_writes_what_run_scene_writes(tmp_path, mo
 
 
 def test_a_prepared_scene_of_another_index_is_refused(tmp_path):
-    recipe, _ = load_recipe(DEFAULT_RECIPE, TINY)
-    w = SceneWorker(recipe, DEFAULT_RECIPE.parent, tmp_path)
+    recipe, resolved = load_recipe(DEFAULT_RECIPE, TINY)
+    w = SceneWorker(BuildJob(recipe, resolved, str(DEFAULT_RECIPE), DEFAULT_RECIPE.parent, tmp_path))
     try:
         with pytest.raises(ValueError, match="prepared scene 0 given to run scene 1"):
             w.run_scene(1, w.prepare_scene(0))

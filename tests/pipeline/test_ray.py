@@ -77,8 +77,8 @@ def test_a_retried_scene_that_was_committed_is_not_rendered_again(tmp_path):
     (tmp_path / "train_pbr" / "000001").mkdir(parents=True)  # committed by the dead attempt
     (tmp_path / "train_pbr" / ".tmp_000002").mkdir()  # a dead attempt's temporary is not a scene
     res = run_or_recover(w, 1)
-    assert w.calls == [] and res["recovered"] is True and res["scene"] == 1 and res["frames"] == 2
-    assert res["removed"] == [] and res["settled"] is True and res["timings"] == {}
+    assert w.calls == [] and res.recovered is True and res.scene == 1 and res.frames == 2
+    assert res.removed == () and res.settled is True and res.timings == {} and res.obj_ids is None
     assert run_or_recover(w, 2) == {"scene": 2, "frames": 2} and w.calls == [2]
 
 

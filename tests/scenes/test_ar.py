@@ -356,7 +356,7 @@ def test_wheels_touch_the_measured_lidar_ground():
     tree = cKDTree(ground[:, [0, 2]])
     dist, unmeasured, cars = [], 0, 0
     for i in range(40):
-        desc = build_ar_scene(recipe, lib, [bg], i)
+        desc = build_ar_scene(recipe.ar, recipe.target_sets, recipe.seed, lib, [bg], i)
         for o in desc.objects:
             v = lib.get(o.obj_id).mesh.vertices
             low = v[v[:, 2] < 1e-6]  # tyre bottoms (the procedural cars' wheels touch z = 0)
@@ -401,7 +401,7 @@ def test_car_behind_a_real_parked_car_is_occluded_by_it(tmp_path):
         "output": {"formats": ["bop"], "depth_scale": 1.0}}, "t.yaml", ROOT)
     lib = AssetLibrary(recipe.objects, ROOT)
     bgs = load_backgrounds(recipe.ar.backgrounds, ROOT, 0)
-    desc = build_ar_scene(recipe, lib, bgs, 0)
+    desc = build_ar_scene(recipe.ar, recipe.target_sets, recipe.seed, lib, bgs, 0)
     real = read_labels(KITTI / "label_2.txt")[1]  # the silver car parked at z = 7.9 m
     # put the inserted car 5 m behind it, same heading, on the ground
     world_T_ref = invert_pose(desc.ar.ref_T_world)
@@ -521,7 +521,7 @@ def test_inserted_cars_are_painted_from_the_appearance_stream(tmp_path):
     lib = AssetLibrary(recipe.objects, tmp_path)
     bgs = load_backgrounds(recipe.ar.backgrounds, tmp_path, 0)
     user_ids = set(lib.set_ids["mine"])
-    scenes = [ar_mod.build_ar_scene(recipe, lib, bgs, i) for i in range(3)]
+    scenes = [ar_mod.build_ar_scene(recipe.ar, recipe.target_sets, recipe.seed, lib, bgs, i) for i in range(3)]
     kinds = set()
     for desc in scenes:
         for o in desc.objects:
@@ -537,7 +537,7 @@ def test_inserted_cars_are_painted_from_the_appearance_stream(tmp_path):
     original = ar_mod.car_paint
     ar_mod.car_paint = lambda *a: grey
     try:
-        again = [ar_mod.build_ar_scene(recipe, lib, bgs, i) for i in range(3)]
+        again = [ar_mod.build_ar_scene(recipe.ar, recipe.target_sets, recipe.seed, lib, bgs, i) for i in range(3)]
     finally:
         ar_mod.car_paint = original
     for a, b in zip(scenes, again):

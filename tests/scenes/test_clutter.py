@@ -17,7 +17,8 @@ from gtforge.assets.loaders import AssetLibrary
 from gtforge.config import load_recipe
 from gtforge.config.loading import validate_recipe
 from gtforge.core.geometry import transform_points
-from gtforge.scenes.clutter import build_scene, model_center, model_radius
+from gtforge.pipeline.inputs import clutter_inputs
+from gtforge.scenes.clutter import build_scene
 
 BASE = DEFAULT_RECIPE.parent
 RAW = yaml.safe_load(DEFAULT_RECIPE.read_text())
@@ -94,16 +95,16 @@ def test_distractors_never_move_targets_and_avoid_them():
     recipe = recipe_from()
     lib2, dlib = libraries(recipe)
     for i in range(3):
-        a = build_scene(plain, lib, i, BASE)
-        b = build_scene(recipe, lib2, i, BASE, distractors=dlib)
+        a = build_scene(clutter_inputs(plain), lib, i, BASE)
+        b = build_scene(clutter_inputs(recipe), lib2, i, BASE, distractors=dlib)
         assert not a.distractors and 3 <= len(b.distractors) <= 5
         assert canon([(o.inst_id, o.obj_id, o.world_T_model) for o in a.objects]) == \
             canon([(o.inst_id, o.obj_id, o.world_T_model) for o in b.objects])
         assert [d.inst_id for d in b.distractors] == list(range(1, len(b.distractors) + 1))
-        spheres = [(transform_points(o.world_T_model, model_center(lib2, o.obj_id)[None])[0], model_radius(lib2, o.obj_id))
+        spheres = [(transform_points(o.world_T_model, lib2.get(o.obj_id).center[None])[0], lib2.get(o.obj_id).radius)
                    for o in b.objects]
-        spheres += [(transform_points(o.world_T_model, model_center(dlib, o.obj_id)[None])[0],
-                     model_radius(dlib, o.obj_id)) for o in b.distractors]
+        spheres += [(transform_points(o.world_T_model, dlib.get(o.obj_id).center[None])[0],
+                     dlib.get(o.obj_id).radius) for o in b.distractors]
         for k in range(len(b.objects), len(spheres)):  # each distractor's drop sphere meets no other sphere
             for j in range(len(spheres)):
                 if j != k:
@@ -138,8 +139,8 @@ def test_appearance_settings_never_change_geometry(support):
     restyled = recipe_from(lambda raw: (with_support(raw), _restyle(raw)))
     lib, dlib = libraries(recipe)
     for i in range(2):
-        a = build_scene(recipe, lib, i, BASE, distractors=dlib)
-        b = build_scene(restyled, lib, i, BASE, distractors=dlib)
+        a = build_scene(clutter_inputs(recipe), lib, i, BASE, distractors=dlib)
+        b = build_scene(clutter_inputs(restyled), lib, i, BASE, distractors=dlib)
         assert geometry(a) == geometry(b)
         assert appearance(a) != appearance(b)  # the settings did change what rgb/ shows
 
@@ -147,11 +148,11 @@ def test_appearance_settings_never_change_geometry(support):
 def test_appearance_is_deterministic_and_seeded():
     recipe = recipe_from(_restyle)
     lib, dlib = libraries(recipe)
-    a = build_scene(recipe, lib, 1, BASE, distractors=dlib)
-    b = build_scene(recipe, libraries(recipe)[0], 1, BASE, distractors=libraries(recipe)[1])
+    a = build_scene(clutter_inputs(recipe), lib, 1, BASE, distractors=dlib)
+    b = build_scene(clutter_inputs(recipe), libraries(recipe)[0], 1, BASE, distractors=libraries(recipe)[1])
     assert appearance(a) == appearance(b)
     other = recipe_from(lambda raw: (_restyle(raw), raw.update(seed=7)))
-    c = build_scene(other, lib, 1, BASE, distractors=dlib)
+    c = build_scene(clutter_inputs(other), lib, 1, BASE, distractors=dlib)
     assert canon(c.lights) != canon(a.lights) and canon(c.floor) != canon(a.floor)
 
 
@@ -160,7 +161,7 @@ def test_appearance_parts_draw_from_their_own_substreams():
     recipe = recipe_from(_restyle)
     more = recipe_from(lambda raw: (_restyle(raw), raw["lights"].update(count={"min": 6, "max": 6})))
     lib, dlib = libraries(recipe)
-    a, b = (build_scene(r, lib, 0, BASE, distractors=dlib) for r in (recipe, more))
+    a, b = (build_scene(clutter_inputs(r), lib, 0, BASE, distractors=dlib) for r in (recipe, more))
     assert len(b.lights) == 6
     assert canon((a.floor, a.walls, a.backdrop, [o.material for o in a.objects + a.distractors])) == \
         canon((b.floor, b.walls, b.backdrop, [o.material for o in b.objects + b.distractors]))
@@ -174,7 +175,7 @@ def test_material_modes_follow_the_weights():
         raw["objects"][0].update(look={"asset": 1})))  # the duck set keeps its own look
     lib, dlib = libraries(recipe)
     for i in range(3):
-        s = build_scene(recipe, lib, i, BASE, distractors=dlib)
+        s = build_scene(clutter_inputs(recipe), lib, i, BASE, distractors=dlib)
         for o in s.objects:
             m = o.material
             assert 0.25 <= m.roughness <= 0.5 and m.metallic == 0.0
@@ -191,14 +192,14 @@ def test_material_modes_follow_the_weights():
 def test_legacy_appearance_keeps_the_old_meaning():
     recipe = recipe_from(distractors=False)  # floor_textures given, no floor weights: textured floor
     lib, _ = libraries(recipe)
-    s = build_scene(recipe, lib, 0, BASE)
+    s = build_scene(clutter_inputs(recipe), lib, 0, BASE)
     assert s.floor.material.mode == "texture" and s.floor.material.tile == 0.3
     assert s.floor.material.texture.key.endswith((".png", ".jpg"))
     assert all(o.material.mode == "asset" for o in s.objects)
     assert s.backdrop.kind == "color" and np.allclose(s.backdrop.color, RAW["appearance"]["background_color"])
     assert all(w.material.mode == "color" and np.allclose(w.color, np.clip(s.floor.color * 0.7, 0, 1)) for w in s.walls)
     random = recipe_from(lambda raw: raw["appearance"].update(objects="random"), distractors=False)
-    assert all(o.material.mode == "color" for o in build_scene(random, lib, 0, BASE).objects)
+    assert all(o.material.mode == "color" for o in build_scene(clutter_inputs(random), lib, 0, BASE).objects)
 
 
 def test_backdrops():
@@ -206,7 +207,7 @@ def test_backdrops():
     lib, _ = libraries(recipe)
     kinds = set()
     for i in range(8):
-        b = build_scene(recipe, lib, i, BASE).backdrop
+        b = build_scene(clutter_inputs(recipe), lib, i, BASE).backdrop
         kinds.add(b.kind)
         if b.kind == "photo":
             x0, y0, x1, y1 = b.crop
@@ -224,7 +225,7 @@ def _room(raw):
 def test_room_walls_enclose_the_drop_region():
     recipe = recipe_from(_room)
     lib, dlib = libraries(recipe)
-    s = build_scene(recipe, lib, 0, BASE, distractors=dlib)
+    s = build_scene(clutter_inputs(recipe), lib, 0, BASE, distractors=dlib)
     assert len(s.walls) == 4 and s.floor.size == pytest.approx(2.5 + 2 * 0.04)
     walls = trimesh.util.concatenate([trimesh.creation.box(extents=w.extents, transform=w.world_T_box) for w in s.walls])
     assert walls.bounds[0][2] == pytest.approx(0.0) and walls.bounds[1][2] == pytest.approx(1.2)  # stand on the floor
@@ -241,8 +242,8 @@ def test_room_walls_enclose_the_drop_region():
         assert np.allclose(d, inner, atol=1e-6)
     for L, instances in ((lib, s.objects), (dlib, s.distractors)):  # every drop pose inside the walls
         for o in instances:
-            c = transform_points(o.world_T_model, model_center(L, o.obj_id)[None])[0]
-            r = model_radius(L, o.obj_id)
+            c = transform_points(o.world_T_model, L.get(o.obj_id).center[None])[0]
+            r = L.get(o.obj_id).radius
             assert abs(c[0]) + r < 1.25 and abs(c[1]) + r < 1.0
 
 
@@ -253,7 +254,7 @@ def test_point_and_spot_lights_stand_at_the_drawn_distance_and_shine_at_the_targ
         "spot_cone_deg": {"min": 20, "max": 30}, "temperature_k": {"min": 3000, "max": 3000}}), distractors=False)
     lib, _ = libraries(recipe)
     target = np.array(RAW["camera"]["look_at"]["center"])
-    s = build_scene(recipe, lib, 0, BASE)
+    s = build_scene(clutter_inputs(recipe), lib, 0, BASE)
     assert {lt.kind for lt in s.lights} == {"point", "spot", "directional"}
     for lt in s.lights:
         assert np.allclose(lt.color, kelvin_to_rgb(3000)) and lt.temperature_k == 3000
@@ -285,7 +286,7 @@ def test_environment_image_gives_a_light_from_its_bright_spot(tmp_path):
         "environment": {"image": str(tmp_path / "env.png"), "lights": 1, "intensity": 3.0, "rotate": False}}),
         distractors=False)
     lib, _ = libraries(recipe)
-    s = build_scene(recipe, lib, 0, BASE)
+    s = build_scene(clutter_inputs(recipe), lib, 0, BASE)
     (lt,) = s.lights
     toward_patch = np.array([0.0, math.cos(math.radians(45)), math.sin(math.radians(45))])
     assert lt.kind == "directional" and np.degrees(np.arccos(-lt.direction @ toward_patch)) < 4.0

@@ -16,6 +16,7 @@ from gtforge.assets.loaders import AssetLibrary, load_urdf_collision, obj_object
 from gtforge.config import RecipeError, load_recipe
 from gtforge.config.sources import resolve_source
 from gtforge.core.geometry import invert_pose, make_pose, rotation_angle, transform_points
+from gtforge.pipeline.inputs import clutter_inputs
 from gtforge.scenes.clutter import build_scene
 from gtforge.scenes.physics import CollisionShapes, create_world, settle
 
@@ -33,7 +34,7 @@ def lowest_z(lib, o):
 
 def test_single_object_rests_on_floor(setup):
     recipe, lib, shapes = setup
-    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent)
+    scene = build_scene(clutter_inputs(recipe), lib, 0, DEFAULT_RECIPE.parent)
     mug = next(o for o in scene.objects if lib.get(o.obj_id).set_name == "mug")
     one = replace(scene, objects=(mug,))
     settled, report = settle(one, shapes, recipe.clutter)
@@ -47,7 +48,7 @@ def test_single_object_rests_on_floor(setup):
 
 def test_clutter_settles_above_floor_and_repeats_exactly(setup):
     recipe, lib, shapes = setup
-    scene = build_scene(recipe, lib, 1, DEFAULT_RECIPE.parent)
+    scene = build_scene(clutter_inputs(recipe), lib, 1, DEFAULT_RECIPE.parent)
     a, ra = settle(scene, shapes, recipe.clutter)
     b, rb = settle(scene, shapes, recipe.clutter)
     assert ra == rb
@@ -59,7 +60,7 @@ def test_clutter_settles_above_floor_and_repeats_exactly(setup):
 
 def test_objects_outside_workspace_are_removed(setup):
     recipe, lib, shapes = setup
-    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent)
+    scene = build_scene(clutter_inputs(recipe), lib, 0, DEFAULT_RECIPE.parent)
     far = replace(scene.objects[0], world_T_model=make_pose(np.eye(3), [3.0, 0.0, 0.2]))
     s = replace(scene, objects=(far,) + scene.objects[1:])
     settled, report = settle(s, shapes, recipe.clutter)
@@ -72,7 +73,7 @@ def test_objects_outside_workspace_are_removed(setup):
 def test_time_cap(setup):
     recipe, lib, shapes = setup
     cfg = recipe.clutter.model_copy(update={"max_settle_time": 0.05})
-    scene = build_scene(recipe, lib, 2, DEFAULT_RECIPE.parent)
+    scene = build_scene(clutter_inputs(recipe), lib, 2, DEFAULT_RECIPE.parent)
     _, report = settle(scene, shapes, cfg)
     assert not report.settled and report.steps == int(np.ceil(0.05 / cfg.time_step))
 
@@ -81,7 +82,7 @@ def test_bin_keeps_objects_inside(setup):
     recipe, _, _ = setup
     recipe2, _ = load_recipe(DEFAULT_RECIPE, ["scenes.views_per_scene=1", "clutter.support=bin"])
     lib = AssetLibrary(recipe2.target_sets, DEFAULT_RECIPE.parent)
-    scene = build_scene(recipe2, lib, 0, DEFAULT_RECIPE.parent)
+    scene = build_scene(clutter_inputs(recipe2), lib, 0, DEFAULT_RECIPE.parent)
     assert len(scene.walls) == 4
     settled, _ = settle(scene, CollisionShapes(lib), recipe2.clutter)
     sx, sy = recipe2.clutter.bin.size
@@ -106,7 +107,7 @@ def _with_distractors(*overrides):
 @pytest.mark.parametrize("support", ["bin", "room"])
 def test_distractors_settle_with_the_targets_and_come_back(support):
     recipe, lib, dlib = _with_distractors(f"clutter.support={support}")
-    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent, distractors=dlib)
+    scene = build_scene(clutter_inputs(recipe), lib, 0, DEFAULT_RECIPE.parent, distractors=dlib)
     assert len(scene.objects) == 3 and len(scene.distractors) == 4
     with pytest.raises(ValueError, match="distractor_shapes"):
         settle(scene, CollisionShapes(lib), recipe.clutter)
@@ -128,7 +129,7 @@ def test_distractors_settle_with_the_targets_and_come_back(support):
 
 def test_distractor_leaving_the_workspace_is_dropped_silently():
     recipe, lib, dlib = _with_distractors("clutter.support=plane")
-    scene = build_scene(recipe, lib, 1, DEFAULT_RECIPE.parent, distractors=dlib)
+    scene = build_scene(clutter_inputs(recipe), lib, 1, DEFAULT_RECIPE.parent, distractors=dlib)
     far = scene.distractors[0].with_pose(make_pose(np.eye(3), [3.0, 0.0, 0.2]))
     s = replace(scene, distractors=(far,) + scene.distractors[1:])
     settled, report = settle(s, CollisionShapes(lib), recipe.clutter, CollisionShapes(dlib))
@@ -140,7 +141,7 @@ def test_room_keeps_objects_inside_its_walls():
     recipe, lib, dlib = _with_distractors("clutter.support=room", "clutter.room={size: [0.3, 0.3], height: 0.2}",
                                           "clutter.drop.half_extent=[0.1, 0.1]", "camera.distance={min: 0.06, max: 0.1}",
                                           "camera.look_at.jitter=0", "camera.znear=0.02")
-    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent, distractors=dlib)
+    scene = build_scene(clutter_inputs(recipe), lib, 0, DEFAULT_RECIPE.parent, distractors=dlib)
     assert len(scene.walls) == 4
     settled, _ = settle(scene, CollisionShapes(lib), recipe.clutter, CollisionShapes(dlib))
     for L, instances in ((lib, settled.objects), (dlib, settled.distractors)):
@@ -150,13 +151,11 @@ def test_room_keeps_objects_inside_its_walls():
 
 
 def test_drop_poses_do_not_interpenetrate(setup):
-    from gtforge.scenes.clutter import model_center, model_radius
-
     recipe, lib, _ = setup
     for i in range(5):
-        scene = build_scene(recipe, lib, i, DEFAULT_RECIPE.parent)
-        centres = [transform_points(o.world_T_model, model_center(lib, o.obj_id)[None])[0] for o in scene.objects]
-        radii = [model_radius(lib, o.obj_id) for o in scene.objects]
+        scene = build_scene(clutter_inputs(recipe), lib, i, DEFAULT_RECIPE.parent)
+        centres = [transform_points(o.world_T_model, lib.get(o.obj_id).center[None])[0] for o in scene.objects]
+        radii = [lib.get(o.obj_id).radius for o in scene.objects]
         for a in range(len(centres)):
             assert centres[a][2] >= radii[a]  # above the floor
             for b in range(a):
@@ -178,7 +177,7 @@ def mug_and_ball(tmp_path, mode):
                f" {{name: ball, source: '{ball}', count: {{min: 1, max: 1}}, mass: 0.02}}]")
     recipe, _ = load_recipe(DEFAULT_RECIPE, ["scenes.views_per_scene=1", "clutter.support=plane", objects])
     lib = AssetLibrary(recipe.target_sets, DEFAULT_RECIPE.parent)
-    scene = build_scene(recipe, lib, 0, DEFAULT_RECIPE.parent)
+    scene = build_scene(clutter_inputs(recipe), lib, 0, DEFAULT_RECIPE.parent)
     mug = next(o for o in scene.objects if lib.get(o.obj_id).set_name == "mug")
     ball_o = next(o for o in scene.objects if lib.get(o.obj_id).set_name == "ball")
     objs = (mug.with_pose(make_pose(np.eye(3), [0, 0, 0.001])), ball_o.with_pose(make_pose(np.eye(3), [0, 0, 0.16])))
@@ -243,7 +242,7 @@ def touching_pairs(scene, shapes, cfg, tol=0.0005):
 def test_settled_clutter_rests_on_visual_surfaces(setup, scene_index):
     """Every object resting on another touches its visual mesh (within 2 mm); nothing hovers above the floor."""
     recipe, lib, shapes = setup
-    settled, _ = settle(build_scene(recipe, lib, scene_index, DEFAULT_RECIPE.parent), shapes, recipe.clutter)
+    settled, _ = settle(build_scene(clutter_inputs(recipe), lib, scene_index, DEFAULT_RECIPE.parent), shapes, recipe.clutter)
     meshes = [posed_mesh(lib, o) for o in settled.objects]
     walls = [trimesh.creation.box(extents=w.extents, transform=w.world_T_box) for w in settled.walls]
     pairs = touching_pairs(settled, shapes, recipe.clutter)
@@ -309,14 +308,16 @@ def _l_shape():
 
 def test_settling_repeats_across_processes(setup):
     recipe, lib, shapes = setup
-    settled, _ = settle(build_scene(recipe, lib, 3, DEFAULT_RECIPE.parent), shapes, recipe.clutter)
+    settled, _ = settle(build_scene(clutter_inputs(recipe), lib, 3, DEFAULT_RECIPE.parent), shapes, recipe.clutter)
     code = (
         "import numpy as np, sys\n"
         "from gtforge.config import load_recipe\nfrom gtforge.assets.loaders import AssetLibrary\n"
-        "from gtforge.scenes.clutter import build_scene\nfrom gtforge.scenes.physics import CollisionShapes, settle\n"
+        "from gtforge.pipeline.inputs import clutter_inputs\nfrom gtforge.scenes.clutter import build_scene\n"
+        "from gtforge.scenes.physics import CollisionShapes, settle\n"
         f"R = {str(DEFAULT_RECIPE)!r}\nrecipe, _ = load_recipe(R, ['scenes.views_per_scene=1'])\n"
         "lib = AssetLibrary(recipe.target_sets, __import__('pathlib').Path(R).parent)\n"
-        "s, _ = settle(build_scene(recipe, lib, 3, __import__('pathlib').Path(R).parent), CollisionShapes(lib), recipe.clutter)\n"
+        "s, _ = settle(build_scene(clutter_inputs(recipe), lib, 3, __import__('pathlib').Path(R).parent), "
+        "CollisionShapes(lib), recipe.clutter)\n"
         "sys.stdout.write(np.stack([o.world_T_model for o in s.objects]).tobytes().hex())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -28,13 +28,14 @@ from gtforge.scenes.views import (
 
 
 class Lib:
-    """What the sampler reads of an AssetLibrary: ``get(obj_id).mesh`` (model frame, metres)."""
+    """What the sampler reads of a ModelLibrary: ``get(obj_id).mesh`` (model frame, metres) and ``.center``."""
 
     def __init__(self, meshes):
         self.meshes = meshes
 
     def get(self, obj_id):
-        return SimpleNamespace(mesh=self.meshes[obj_id])
+        m = self.meshes[obj_id]
+        return SimpleNamespace(mesh=m, center=0.5 * (m.bounds[0] + m.bounds[1]))
 
 
 def scene(objects, floor=0.0, walls=(), distractors=(), index=0):
@@ -184,7 +185,7 @@ def test_id_pass_equals_the_independent_ray_cast_on_clutter():
     concatenated-scene ray cast and render.annotate's definitions."""
     desc = random_clutter(0)
     caster = SceneCaster(desc, LIB, LIB)
-    for view in sample_views(RECIPE, 0, 3):
+    for view in sample_views(RECIPE.camera, RECIPE.seed, 0, 3):
         p = caster.cast(view, 80)
         ref, ids, depth = oracle_stats(desc, LIB, view, 80, LIB)
         mine = np.where(p.owner > 0, p.owner, 0)
@@ -215,6 +216,17 @@ def test_clearance_is_the_distance_to_the_nearest_surface():
 
 # ---------------------------------------------------------------------------------------------- choosing views
 
+def sampler(desc, r, library, distractors, **kw):
+    """A :class:`ViewSampler` on the sections of ``r`` (``seed``, ``camera``, ``output``)."""
+    return ViewSampler(desc, r.camera, r.seed, library, distractors, thresholds=r.output.occlusion_thresholds, **kw)
+
+
+def choose(desc, r, library, distractors, scene_index, num_views, **kw):
+    """:func:`choose_views` on the sections of ``r``."""
+    return choose_views(desc, r.camera, r.seed, library, distractors, scene_index, num_views,
+                        thresholds=r.output.occlusion_thresholds, **kw)
+
+
 def control(**kw):
     targets = kw.pop("targets", None)
     coverage = kw.pop("coverage", None)
@@ -228,11 +240,11 @@ def views_equal(a, b):
 
 def test_without_view_control_the_views_are_sample_views():
     desc = random_clutter(1)
-    base = sample_views(RECIPE, 1, 4)
-    assert views_equal(choose_views(desc, RECIPE, LIB, LIB, 1, 4), base)  # the recipe has no camera.constraints
-    assert views_equal(choose_views(desc, RECIPE, LIB, LIB, 1, 4, control=control()), base)  # nothing to check
+    base = sample_views(RECIPE.camera, RECIPE.seed, 1, 4)
+    assert views_equal(choose(desc, RECIPE, LIB, LIB, 1, 4), base)  # the recipe has no camera.constraints
+    assert views_equal(choose(desc, RECIPE, LIB, LIB, 1, 4, control=control()), base)  # nothing to check
     # a constraint every first candidate meets keeps them too (candidate 0 is sample_views' stream)
-    s = ViewSampler(desc, RECIPE, LIB, LIB, control=control(min_surface_distance=0.05))
+    s = sampler(desc, RECIPE, LIB, LIB, control=control(min_surface_distance=0.05))
     assert views_equal(s.plan(4), base) and s.report()["candidates"] == 4
 
 
@@ -243,7 +255,7 @@ def test_constraints_hold_at_full_resolution():
     recipe = SimpleNamespace(seed=3, camera=CAM320, output=OutputConfig())
     for i in range(2):
         desc = random_clutter(10 + i)
-        s = ViewSampler(desc, recipe, LIB, LIB, control=c)
+        s = sampler(desc, recipe, LIB, LIB, control=c)
         views = s.plan(2)
         rep = s.report()
         assert s.satisfied and rep["unsatisfied"] == 0 and rep["rejected"] > 0  # some candidates were refused
@@ -257,7 +269,7 @@ def test_constraints_hold_at_full_resolution():
 def test_a_constraint_no_candidate_meets_keeps_the_best_and_says_so():
     desc = random_clutter(2, n=2, distractors=0)
     c = control(min_visible_objects=3, max_tries=5)
-    s = ViewSampler(desc, RECIPE, LIB, None, control=c)
+    s = sampler(desc, RECIPE, LIB, None, control=c)
     views = s.plan(2)
     assert len(views) == 2 and not s.satisfied
     assert s.report() == {"views": 2, "candidates": 10, "rejected": 10, "unsatisfied": 2, "replaced": 0,
@@ -270,7 +282,7 @@ def test_a_constraint_no_candidate_meets_keeps_the_best_and_says_so():
 
 def test_replace_draws_the_next_accepted_candidate_until_none_is_left():
     desc = random_clutter(3)
-    s = ViewSampler(desc, RECIPE, LIB, LIB, control=control(min_visible_objects=5, min_visib_fract=0.6, max_tries=6))
+    s = sampler(desc, RECIPE, LIB, LIB, control=control(min_visible_objects=5, min_visib_fract=0.6, max_tries=6))
     first = s.plan(1)[0]
     accepted = [k for k in range(6) if s.candidate(0, k).accepted]
     assert 2 <= len(accepted) < 6  # some candidates pass at low resolution, some do not
@@ -281,7 +293,7 @@ def test_replace_draws_the_next_accepted_candidate_until_none_is_left():
     assert [s.candidate(0, k).view.world_T_cam for k in accepted] == seen
     assert s.report()["replaced"] == len(accepted) - 1
     # a view kept although no candidate passed is not replaced (each replacement costs a full render)
-    hopeless = ViewSampler(desc, RECIPE, LIB, LIB, control=control(min_visible_objects=11, max_tries=3))
+    hopeless = sampler(desc, RECIPE, LIB, LIB, control=control(min_visible_objects=11, max_tries=3))
     hopeless.plan(1)
     assert not hopeless.satisfied and hopeless.replace(0) is None
 
@@ -289,12 +301,12 @@ def test_replace_draws_the_next_accepted_candidate_until_none_is_left():
 def test_same_seed_same_views_and_no_dependence_on_other_scenes():
     c = control(min_visible_objects=2, targets=OcclusionTargets(levels={0: 0.3, 1: 0.4, 2: 0.3}, candidates=3))
     a, b = random_clutter(4, n=5), random_clutter(5, n=5)
-    first_b = choose_views(b, RECIPE, LIB, LIB, 5, 2, control=c)
-    choose_views(a, RECIPE, LIB, LIB, 4, 2, control=c)
-    assert views_equal(choose_views(b, RECIPE, LIB, LIB, 5, 2, control=c), first_b)
-    assert not views_equal(choose_views(b, RECIPE, LIB, LIB, 6, 2, control=c), first_b)  # the index seeds them
+    first_b = choose(b, RECIPE, LIB, LIB, 5, 2, control=c)
+    choose(a, RECIPE, LIB, LIB, 4, 2, control=c)
+    assert views_equal(choose(b, RECIPE, LIB, LIB, 5, 2, control=c), first_b)
+    assert not views_equal(choose(b, RECIPE, LIB, LIB, 6, 2, control=c), first_b)  # the index seeds them
     other = SimpleNamespace(seed=4, camera=CAM, output=OutputConfig())
-    assert not views_equal(choose_views(b, other, LIB, LIB, 5, 2, control=c), first_b)
+    assert not views_equal(choose(b, other, LIB, LIB, 5, 2, control=c), first_b)
 
 
 def test_look_at_object_aims_at_a_target_centre():
@@ -303,7 +315,7 @@ def test_look_at_object_aims_at_a_target_centre():
     desc = random_clutter(6)
     centres = np.array([transform_points(o.world_T_model, [0.5 * MODELS[o.obj_id].bounds.sum(axis=0)])[0]
                         for o in desc.objects])
-    views = choose_views(desc, recipe, LIB, LIB, 6, 4, control=control(look_at="object"))
+    views = choose(desc, recipe, LIB, LIB, 6, 4, control=control(look_at="object"))
     for v in views:
         eye, axis = v.world_T_cam[:3, 3], v.world_T_cam[:3, 2]
         off = centres - eye
@@ -399,9 +411,9 @@ def test_occlusion_targets_reached_over_200_views():
     got, blind = np.zeros(4), np.zeros(4)
     for i in range(40):
         desc = random_clutter(100 + i, n=5 + i % 4)
-        for view in choose_views(desc, RECIPE, LIB, LIB, desc.scene_index, 5, control=c):
+        for view in choose(desc, RECIPE, LIB, LIB, desc.scene_index, 5, control=c):
             got += np.bincount(oracle_levels(desc, view), minlength=4)
-        for view in sample_views(RECIPE, desc.scene_index, 5):
+        for view in sample_views(RECIPE.camera, RECIPE.seed, desc.scene_index, 5):
             blind += np.bincount(oracle_levels(desc, view), minlength=4)
     want = np.array([target[k] for k in range(3)])
     shares, blind_shares = got[:3] / got[:3].sum(), blind[:3] / blind[:3].sum()
@@ -413,7 +425,7 @@ def test_greedy_choice_moves_the_histogram_towards_the_target():
     """One scene, 10 views: the greedy choice ends much closer to the target than the blind first candidates."""
     desc = random_clutter(7, n=6)
     target = OcclusionTargets(levels={0: 0.4, 1: 0.4, 2: 0.2}, candidates=6)
-    s = ViewSampler(desc, RECIPE, LIB, LIB, control=control(targets=target))
+    s = sampler(desc, RECIPE, LIB, LIB, control=control(targets=target))
     s.plan(10)
     chosen = sum(c.level_counts for c in s.chosen.values())
     blind = sum(s.candidate(v, 0).level_counts for v in range(10))
@@ -433,8 +445,8 @@ def test_coverage_flattens_the_azimuth_histogram():
         for i in range(3):
             desc = random_clutter(20 + i, n=4, distractors=0)
             caster = SceneCaster(desc, LIB)
-            views = (sample_views(RECIPE, desc.scene_index, 6) if name == "blind"
-                     else choose_views(desc, RECIPE, LIB, None, desc.scene_index, 6, control=control(coverage=cov)))
+            views = (sample_views(RECIPE.camera, RECIPE.seed, desc.scene_index, 6) if name == "blind"
+                     else choose(desc, RECIPE, LIB, None, desc.scene_index, 6, control=control(coverage=cov)))
             for view in views:
                 for o, px in zip(desc.objects, caster.cast(view, 80).px_visib):
                     if px > 0:
