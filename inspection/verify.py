@@ -40,6 +40,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core.labels import mask_bbox
+from ..core.lens import project_points_lens
 from ..formats.bop import (
     APPEARANCE_FILE, DISTRACTOR_MODELS, ENV_FILE, HANDS_FILE, OCCLUSION_FILE, from_bop_bbox, mask_relpath, read_depth,
     read_disparity, read_mask,
@@ -47,7 +48,7 @@ from ..formats.bop import (
 from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
 from ..formats.coco import bop_image, coco_path, decode_rle
 from ..formats.dataset import RECIPE_COPY, Dataset
-from .raycast import cast_frame, depth_to_dist, load_models, project_lens
+from .raycast import cast_frame, depth_to_dist, load_models
 
 ROT_TOL = 1e-6
 DEPTH_MEDIAN_TOL_M = 1e-3
@@ -385,7 +386,7 @@ class Verifier:
                     for k, uv in enumerate(h["keypoints_2d"]):
                         if uv is None or kp3[k, 2] <= 0:
                             continue
-                        p = project_lens(kp3[k:k + 1], K, lens)[0]  # through the lens, when there is one
+                        p = project_points_lens(kp3[k:k + 1], K, lens)[0]  # through the lens, when there is one
                         err = float(np.hypot(p[0] - uv[0], p[1] - uv[1]))
                         if err > 0.01:
                             self.fail(path, f"keypoint {k}: 2D differs from the projection of 3D by {err:.3f} px", fr,

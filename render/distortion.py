@@ -5,7 +5,7 @@ pass is rendered with a **pinhole canvas** camera (same fx, fy; principal point 
 image, :func:`pinhole_canvas`) whose pixels cover the viewing rays of every output pixel, and each output pixel of
 the distorted image then takes the canvas value of its own ray (:func:`distortion_maps`, :func:`distort_layers`).
 
-Models (OpenCV; equations in ``config/distortion.py``): ``radtan`` (``cv2.projectPoints``, distCoeffs
+Models (OpenCV; equations and the projection and undistortion in ``core/lens.py``): ``radtan`` (``cv2.projectPoints``, distCoeffs
 [k1, k2, p1, p2, k3]; OpenCV docs, calib3d "Camera Calibration and 3D Reconstruction") and ``fisheye``
 (equidistant, ``cv2.fisheye.projectPoints``, D = [k1, k2, k3, k4]; OpenCV docs, calib3d "Fisheye camera model").
 A lens is given as ``dist``: a :class:`~gtforge.config.distortion.DistortionConfig`, a pair
@@ -139,225 +139,16 @@ import math
 import cv2
 import numpy as np
 
-from ..config.distortion import (CANVAS_MARGIN, MAX_CANVAS_SIDE, N_COEFFS, DistortionConfig, monotonic_limit,
-                                 radtan_jacobian)
-
-#: Termination of OpenCV's iterative undistortion: at most 200 iterations or a re-projection change below 1e-10 px.
-UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-10)
-
-#: Largest accepted re-projection error of an undistorted point, pixels of K; worse points have no ray (NaN).
-RESIDUAL_TOL = 1e-6
+from ..config.distortion import CANVAS_MARGIN, MAX_CANVAS_SIDE
+from ..core.lens import lens_model as lens
+from ..core.lens import pixel_grid as _grid
+from ..core.lens import undistort_points
 
 #: Relative depth spread (z_max / z_min - 1) of a 2x2 canvas cell above which depth is not interpolated.
 DEPTH_JUMP = 0.05
 
 #: Largest s of the s x s RGB supersampling chosen by :func:`supersample_maps`.
 MAX_SUPERSAMPLE = 4
-
-
-# ---------------------------------------------------------------------------------------------- the lens
-def lens(dist) -> tuple[str, np.ndarray] | None:
-    """``(model, coeffs)`` of a lens given as a DistortionConfig, a ``(model, coeffs)`` pair, or None (pinhole).
-
-    Returns None for None, and for all-zero coefficients (the ideal pinhole). ``coeffs`` is float64, OpenCV order.
-
-    Raises
-    ------
-    ValueError
-        For an unknown model or a wrong number of coefficients.
-    """
-    if dist is None:
-        return None
-    if isinstance(dist, DistortionConfig):
-        model, coeffs = dist.model, dist.coeffs
-    else:
-        model, coeffs = dist
-    if model not in N_COEFFS:
-        raise ValueError(f"unknown distortion model {model!r} (radtan or fisheye)")
-    k = np.asarray(coeffs, dtype=np.float64).reshape(-1)
-    if k.size != N_COEFFS[model]:
-        raise ValueError(f"the {model} model takes {N_COEFFS[model]} coefficients, got {k.size}")
-    if not np.any(k):
-        return None
-    return model, k
-
-
-def _field_limits(model: str, k: np.ndarray) -> tuple[float, float]:
-    """(r_max, rd_limit): the undistorted radius of the fold and the distorted radius below which a pixel has a ray
-    (fisheye also below pi/2, where OpenCV clamps theta_d)."""
-    r_max, rd_max = monotonic_limit(model, k)
-    if model == "fisheye":
-        rd_max = min(rd_max, math.pi / 2)
-    return r_max, rd_max
-
-
-def _cv_project(xy: np.ndarray, K: np.ndarray, model: str, k: np.ndarray) -> np.ndarray:
-    """Pixels (n, 2) of normalised undistorted points (n, 2) through OpenCV's projectPoints."""
-    P = np.concatenate([xy, np.ones((len(xy), 1))], axis=1).reshape(-1, 1, 3)
-    if model == "radtan":
-        uv, _ = cv2.projectPoints(P, np.zeros(3), np.zeros(3), K, k)
-    else:
-        uv, _ = cv2.fisheye.projectPoints(P, np.zeros(3), np.zeros(3), K, k)
-    return uv.reshape(-1, 2)
-
-
-def _forward(xy: np.ndarray, K: np.ndarray, model: str, k: np.ndarray) -> np.ndarray:
-    """Pixels (n, 2) of normalised undistorted points (n, 2): the model's equations (config/distortion.py, from the
-    OpenCV docs) in numpy, for the residual check of :func:`undistort_points` (equal to ``cv2.projectPoints`` /
-    ``cv2.fisheye.projectPoints`` to 1e-9 px, ``tests/render/test_distortion.py``; 5 to 10x faster on whole images,
-    as OpenCV's projectPoints also prepares its Jacobians)."""
-    x, y = xy[:, 0], xy[:, 1]
-    r2 = x * x + y * y
-    if model == "radtan":
-        k1, k2, p1, p2, k3 = k
-        L = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
-        xd = x * L + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        yd = y * L + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    else:
-        r = np.sqrt(r2)
-        t = np.arctan(r)
-        t2 = t * t
-        td = t * (1 + k[0] * t2 + k[1] * t2 ** 2 + k[2] * t2 ** 3 + k[3] * t2 ** 4)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.where(r > 1e-12, td / r, 1.0)
-        xd, yd = x * s, y * s
-    return np.stack([K[0, 0] * xd + K[0, 2], K[1, 1] * yd + K[1, 2]], axis=1)
-
-
-def _radtan_newton(xy, target, K, k, steps: int = 8) -> np.ndarray:
-    """Newton polish of normalised undistorted points ``xy`` (n, 2) so that their radtan projection is ``target``
-    (n, 2) pixels; Jacobian of the model analytically (config.distortion.radtan_jacobian_det's terms)."""
-    k1, k2, p1, p2, k3 = k
-    fx, fy = K[0, 0], K[1, 1]
-    xy = xy.copy()
-    for _ in range(steps):
-        x, y = xy[:, 0], xy[:, 1]
-        r2 = x * x + y * y
-        L = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
-        a, b, d = radtan_jacobian(k, x, y)
-        xd = x * L + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        yd = y * L + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-        ex = xd - (target[:, 0] - K[0, 2]) / fx
-        ey = yd - (target[:, 1] - K[1, 2]) / fy
-        det = a * d - b * b
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xy[:, 0] = x - (d * ex - b * ey) / det
-            xy[:, 1] = y - (a * ey - b * ex) / det
-    return xy
-
-
-def undistort_points(uv, K, dist, P=None) -> np.ndarray:
-    """Rays of distorted pixel coordinates: the inverse of :func:`project_points`.
-
-    Parameters
-    ----------
-    uv : (n, 2) float
-        Pixel coordinates in the distorted image (pixel centres at integers).
-    K : (3, 3) float
-        Intrinsics of the distorted camera, pixels.
-    dist : DistortionConfig, (model, coeffs) or None
-    P : (3, 3) float, optional
-        A pinhole camera (e.g. the canvas K_p) to express the result in; None: normalised coordinates.
-
-    Returns
-    -------
-    xy : (n, 2) float64
-        Normalised undistorted coordinates (X / Z, Y / Z of the ray), or pixel coordinates of ``P``. NaN for points
-        without a ray: beyond the model's monotonic field (module docstring) or whose OpenCV undistortion does not
-        re-project to within :data:`RESIDUAL_TOL` px even after Newton polishing.
-
-    Source: ``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints`` with :data:`UNDISTORT_CRITERIA`.
-    """
-    K = np.asarray(K, dtype=np.float64)
-    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
-    L = lens(dist)
-    xd = (uv[:, 0] - K[0, 2]) / K[0, 0]
-    yd = (uv[:, 1] - K[1, 2]) / K[1, 1]
-    if L is None:
-        xy = np.stack([xd, yd], axis=1)
-    else:
-        model, k = L
-        r_max, rd_limit = _field_limits(model, k)
-        ok = np.hypot(xd, yd) < rd_limit
-        xy = np.full(uv.shape, np.nan)
-        if np.any(ok):
-            src = np.ascontiguousarray(uv[ok]).reshape(-1, 1, 2)
-            if model == "radtan":
-                und = cv2.undistortPoints(src, K, k, None, None, None, UNDISTORT_CRITERIA)
-            else:
-                und = cv2.fisheye.undistortPoints(src, K, k, None, None, None, UNDISTORT_CRITERIA)
-            sub = und.reshape(-1, 2).astype(np.float64)
-            err = np.abs(_forward(sub, K, model, k) - uv[ok]).max(axis=1)
-            bad = ~(err <= RESIDUAL_TOL)
-            if model == "radtan" and np.any(bad):
-                sub[bad] = _radtan_newton(sub[bad], uv[ok][bad], K, k)
-                err[bad] = np.abs(_forward(sub[bad], K, model, k) - uv[ok][bad]).max(axis=1)
-                bad = ~(err <= RESIDUAL_TOL)
-            bad |= ~(np.hypot(sub[:, 0], sub[:, 1]) < r_max)  # the other branch of a folding model
-            sub[bad] = np.nan
-            xy[ok] = sub
-    if P is None:
-        return xy
-    P = np.asarray(P, dtype=np.float64)
-    return np.stack([P[0, 0] * xy[:, 0] + P[0, 2], P[1, 1] * xy[:, 1] + P[1, 2]], axis=1)
-
-
-def project_points(points_cam, K, dist) -> np.ndarray:
-    """Project camera-frame points through the lens (OpenCV's model).
-
-    Parameters
-    ----------
-    points_cam : (n, 3) float
-        Points in the OpenCV camera frame, metres (x right, y down, z forward).
-    K : (3, 3) float
-        Intrinsics of the distorted camera, pixels.
-    dist : DistortionConfig, (model, coeffs) or None
-
-    Returns
-    -------
-    uv : (n, 2) float64
-        Pixel coordinates (pixel centres at integers): ``cv2.projectPoints`` (radtan) or
-        ``cv2.fisheye.projectPoints`` (fisheye) with zero rvec and tvec. NaN for points with z <= 0 and for points
-        beyond the model's monotonic field (past its fold, where the model sends a ray back into the image although
-        no pixel of the image sees it): such points are not in the image.
-    """
-    P = np.asarray(points_cam, dtype=np.float64).reshape(-1, 3)
-    K = np.asarray(K, dtype=np.float64)
-    uv = np.full((len(P), 2), np.nan)
-    front = P[:, 2] > 0
-    L = lens(dist)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xy = P[:, :2] / P[:, 2:3]
-    if L is None:
-        uv[front] = xy[front] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
-        return uv
-    model, k = L
-    r_max, _ = _field_limits(model, k)
-    ok = front & (np.hypot(xy[:, 0], xy[:, 1]) < r_max)
-    if np.any(ok):
-        uv[ok] = _cv_project(xy[ok], K, model, k)
-    return uv
-
-
-def _grid(width: int, height: int, u0: int = 0, v0: int = 0, offset: tuple = (0.0, 0.0)) -> np.ndarray:
-    u, v = np.meshgrid(np.arange(u0, u0 + width, dtype=np.float64) + offset[0],
-                       np.arange(v0, v0 + height, dtype=np.float64) + offset[1])
-    return np.stack([u.ravel(), v.ravel()], axis=1)
-
-
-def pixel_rays(K, dist, width: int, height: int, u0: int = 0, v0: int = 0) -> np.ndarray:
-    """Unit viewing rays of the distorted pixel centres (u, v), u in [u0, u0 + width), v in [v0, v0 + height).
-
-    Returns
-    -------
-    rays : (height, width, 3) float64
-        Unit vectors in the OpenCV camera frame, z > 0; NaN for pixels without a ray (:func:`undistort_points`).
-        ``u0, v0`` may be negative or put the window outside the image (BOP's 3W x 3H canvas).
-    """
-    xy = undistort_points(_grid(width, height, u0, v0), K, dist)
-    d = np.concatenate([xy, np.ones((len(xy), 1))], axis=1)
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    return d.reshape(height, width, 3)
 
 
 # ---------------------------------------------------------------------------------------------- the canvas
@@ -619,6 +410,5 @@ def distort_layers(maps, rgb=None, ids=None, depth=None, masks=None, *, rgb_maps
     return out
 
 
-__all__ = ["lens", "undistort_points", "project_points", "pixel_rays", "pinhole_canvas", "distortion_maps",
-           "supersample_maps", "map_footprint", "distort_layers",
-           "UNDISTORT_CRITERIA", "RESIDUAL_TOL", "DEPTH_JUMP", "MAX_SUPERSAMPLE"]
+__all__ = ["pinhole_canvas", "distortion_maps", "supersample_maps", "map_footprint", "distort_layers", "DEPTH_JUMP",
+           "MAX_SUPERSAMPLE"]

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..config.distortion import MAX_CANVAS_SIDE
 from ..core.description import View
-from .distortion import distort_layers, distortion_maps, lens, pinhole_canvas, supersample_maps
+from ..core.lens import lens_model as lens
+from .distortion import distort_layers, distortion_maps, pinhole_canvas, supersample_maps
 from .renderer import FrameBuffers
 
 

@@ -15,10 +15,17 @@ import yaml
 from pydantic import ValidationError
 
 from gtforge.config.base import FieldValueError
-from gtforge.config.distortion import (CANVAS_MARGIN, DistortionConfig, monotonic_limit, radial_distort,
-                                       radial_undistort)
-from gtforge.render.distortion import (distort_layers, distortion_maps, map_footprint, pinhole_canvas, pixel_rays,
-                                       project_points, supersample_maps, undistort_points)
+from gtforge.config.distortion import CANVAS_MARGIN, DistortionConfig
+from gtforge.core.lens import monotonic_limit, radial_distort, radial_undistort, undistort_points
+from gtforge.core.lens import pixel_rays as _pixel_rays
+from gtforge.core.lens import project_points_lens as project_points
+from gtforge.render.distortion import distort_layers, distortion_maps, map_footprint, pinhole_canvas, supersample_maps
+
+
+def pixel_rays(K, dist, width, height, u0=0, v0=0):
+    """Unit rays of the pixel centres (core.lens.pixel_rays gives z = 1)."""
+    r = _pixel_rays(K, dist, width, height, u0, v0)
+    return r / np.linalg.norm(r, axis=-1, keepdims=True)
 
 W, H = 640, 480
 K = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
