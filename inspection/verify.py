@@ -14,8 +14,9 @@ Checks (each failure names the file, frame, instance and the figure):
    ray-cast visible mask (rays through the lens when ``cam_dist`` is written: inspection/raycast.py) for
    instances with >= 100 visible pixels: IoU >= 0.95, or else every pixel where the two disagree lies on the
    ray-cast silhouette's border (within one pixel, 8-neighbourhood, of a pixel the ray cast gives to another
-   owner), but for at most 1 % of the silhouette (acute tips): a lens's nearest-pixel resampling moves
-   borders by a fraction of a pixel, which costs a small object more than 5 % of its area. Pixels of hands (not rigid models) are left out of both comparisons.
+   owner), but for at most 1 % of the silhouette (acute tips): a sub-pixel shift of a border (datasets whose lens
+   layers were resampled from a pinhole canvas, before gtforge ray-cast them) costs a small object more than 5 % of
+   its area. Pixels of hands (not rigid models) are left out of both comparisons.
 6. Hands (``scene_hands.json``): mask pixel counts and boxes; 2D keypoints equal the projection
    of the 3D keypoints with ``cam_K`` (< 0.01 px), through the lens (``cv2.projectPoints`` /
    ``cv2.fisheye.projectPoints``) when ``scene_camera.json`` has ``cam_dist``.
