@@ -1,7 +1,7 @@
 """Lens distortion of the colour layers: render a pinhole canvas, resample it into the distorted camera (no GL).
 
 GL rasterises straight lines to straight lines, so a distorted camera's *colour* cannot be rendered directly.
-Instead the RGB pass (and AR's RGBA and shadow layers) is rendered with a **pinhole canvas** camera (same fx, fy;
+Instead the RGB pass is rendered with a **pinhole canvas** camera (same fx, fy;
 principal point shifted; larger or smaller than the image, :func:`pinhole_canvas`) whose pixels cover the viewing
 rays of every output pixel, and each output pixel of the distorted image then takes the canvas colour around its own
 ray (:func:`distortion_maps`, :func:`supersample_maps`, :func:`distort_image`). The geometric layers (instance ids,
@@ -208,7 +208,7 @@ def distort_image(maps, image: np.ndarray, rgb_maps=None) -> np.ndarray:
     maps : (map_x, map_y)
         (H, W) float32 from :func:`distortion_maps` (NaN: no ray).
     image : (H_p, W_p[, C]) array
-        Colour (uint8 or float, C <= 4; also AR's premultiplied RGBA and shadow ratio) on the canvas.
+        Colour (uint8 or float, C <= 4) on the canvas.
     rgb_maps : list of (map_x, map_y), optional
         :func:`supersample_maps` of the same canvas: the mean over them (a box filter over each output pixel)
         instead of one bilinear sample.

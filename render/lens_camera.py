@@ -17,10 +17,11 @@
   and the same casts give the visible layer, so a pixel an object owns is in its silhouette. Pixels without a ray
   (beyond the model's monotonic field, fisheye past theta_d = pi/2) are outside every silhouette: ``px_count_all``
   is the silhouette within the lens's field on the distorted 3W x 3H plane.
-* **RGB** (and AR's RGBA and shadow layers) is rendered by the renderer on a **pinhole canvas** view
+* **RGB** is rendered by the renderer on a **pinhole canvas** view
   ``View(K=K_p, width=W_p, height=H_p)`` (:func:`~gtforge.render.distortion.pinhole_canvas`: same fx, fy, principal
   point shifted by whole pixels, large enough to hold the ray of every distorted pixel) and resampled into the lens,
-  box-filtered over each output pixel's footprint (:func:`~gtforge.render.distortion.distort_image`).
+  box-filtered over each output pixel's footprint (:func:`~gtforge.render.distortion.distort_image`). AR scenes
+  have no lens (their camera is the photo's): they are refused here.
 
 The returned :class:`~gtforge.render.renderer.FrameBuffers` are those of the distorted image, so the annotation
 (boxes, masks, visibility, occlusion) runs unchanged on them. Everything that depends only on the camera (canvas,
