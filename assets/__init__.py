@@ -6,5 +6,7 @@ licence-free hand), ``hand_look`` (skin tones and texture, sleeves), ``textures`
 textures, HSV jitter, box projection), ``lighting`` (colour temperature, lights from an environment image),
 ``backgrounds`` (photos with their calibration, LiDAR, depth, labels and ground planes), ``collision`` (convex
 hulls and V-HACD parts for physics: pybullet's own decomposition), ``symmetry`` (BOP symmetries found on the
-geometry) and ``cache`` (the on-disk cache of V-HACD parts, collision compounds and symmetry searches).
+geometry), ``cache`` (the on-disk cache of V-HACD parts, collision compounds and symmetry searches) and
+``scene_rays`` (a settled scene's surfaces as ray-cast geometry: first hits and owners, for view control and a
+lens's exact layers).
 """

@@ -1,16 +1,9 @@
 """Recipe section of lens distortion (``camera.distortion``, applied by ``render/distortion.py``).
 
 Two of OpenCV's models, with OpenCV's coefficient order so a calibration's ``dist_coeffs`` can be pasted in:
-
-* ``radtan``: the radial-tangential ("plumb bob") model of ``cv2.projectPoints``, ``coeffs: [k1, k2, p1, p2, k3]``.
-  OpenCV docs, calib3d "Camera Calibration and 3D Reconstruction" (detailed description): for a camera-frame point
-  (X, Y, Z), x' = X / Z, y' = Y / Z, r^2 = x'^2 + y'^2,
-  x'' = x' (1 + k1 r^2 + k2 r^4 + k3 r^6) + 2 p1 x' y' + p2 (r^2 + 2 x'^2),
-  y'' = y' (1 + k1 r^2 + k2 r^4 + k3 r^6) + p1 (r^2 + 2 y'^2) + 2 p2 x' y',  u = fx x'' + cx, v = fy y'' + cy.
-* ``fisheye``: the equidistant model of ``cv2.fisheye.projectPoints``, ``coeffs: [k1, k2, k3, k4]``. OpenCV docs,
-  calib3d "Fisheye camera model": a = X / Z, b = Y / Z, r^2 = a^2 + b^2, theta = atan(r),
-  theta_d = theta (1 + k1 theta^2 + k2 theta^4 + k3 theta^6 + k4 theta^8), x' = (theta_d / r) a, y' = (theta_d / r) b,
-  u = fx x' + cx, v = fy y' + cy (no skew).
+``radtan`` (Brown-Conrady, ``cv2.projectPoints``, ``coeffs: [k1, k2, p1, p2, k3]``) and ``fisheye`` (Kannala-Brandt,
+``cv2.fisheye.projectPoints``, ``coeffs: [k1, k2, k3, k4]``). Their equations, sources and the fold analysis are in
+``core/lens.py``, the one home of the lens math; this module holds the recipe section and its checks.
 
 Example (YAML)::
 
@@ -28,14 +21,14 @@ ray and the pinhole render that ``render/distortion.py`` resamples exists:
    normalised undistorted radius r = tan(angle off the axis)) must increase from the axis up to the ray of the
    farthest image corner. Its derivative is a polynomial in r^2 (radtan: 1 + 3 k1 r^2 + 5 k2 r^4 + 7 k3 r^6;
    fisheye, in theta: 1 + 3 k1 theta^2 + 5 k2 theta^4 + 7 k3 theta^6 + 9 k4 theta^8), whose first positive root is
-   the fold (:func:`monotonic_limit`, exact roots by ``numpy.roots``). Beyond it the mapping folds back: two rays
+   the fold (``core.lens.monotonic_limit``, exact roots by ``numpy.roots``). Beyond it the mapping folds back: two rays
    meet at one pixel, and the image corner must lie at a distorted radius below the fold's.
 2. **Fisheye field below 180 deg.** A pinhole canvas holds rays up to 90 deg off the axis only (its size grows as
    tan(theta)): the corner ray must stay below 90 deg. Also OpenCV's ``cv2.fisheye.undistortPoints`` clamps
    theta_d to pi/2, so the image corner must stay within theta_d < pi/2. Wider lenses (full 180 deg and beyond)
    need a cube-map render (six pinhole faces), which gtforge does not do.
 3. **Tangential terms** (radtan p1, p2): the 2D mapping's Jacobian determinant must stay positive over the image's
-   undistorted field (:func:`radtan_jacobian_det`), else the mapping folds sideways.
+   undistorted field (``core.lens.radtan_jacobian_det``), else the mapping folds sideways.
 4. **Canvas size**: the pinhole canvas covering every ray (estimated from the radial inverse of the image border,
    plus the interpolation margin) must stay within :data:`MAX_CANVAS_SIDE` pixels a side.
 """
@@ -49,10 +42,8 @@ from typing import Literal
 import numpy as np
 from pydantic import field_validator, model_validator
 
+from ..core.lens import N_COEFFS, monotonic_limit, radial_undistort, radtan_jacobian_det
 from .base import FieldValueError, _Model
-
-#: Number of coefficients per model (OpenCV order: radtan k1 k2 p1 p2 k3, fisheye k1 k2 k3 k4).
-N_COEFFS = {"radtan": 5, "fisheye": 4}
 
 #: Interpolation margin of the pinhole canvas around the undistorted rays of the image, canvas pixels.
 CANVAS_MARGIN = 2
@@ -60,125 +51,6 @@ CANVAS_MARGIN = 2
 #: Largest pinhole canvas side, pixels: the largest image side ``CameraConfig`` accepts (8192), so a canvas is never
 #: bigger than what a recipe may ask for directly (GL's GL_MAX_VIEWPORT_DIMS is >= 16384 on llvmpipe and NVIDIA).
 MAX_CANVAS_SIDE = 8192
-
-
-def _real_roots_positive(coeffs_low_to_high) -> list[float]:
-    """Positive real roots, ascending, of the polynomial sum c_i x^i (coefficients from the constant term up)."""
-    c = np.asarray(coeffs_low_to_high, dtype=np.float64)
-    roots = np.roots(c[::-1]) if np.any(c[1:] != 0) else np.array([])
-    out = [float(r.real) for r in roots if abs(r.imag) <= 1e-9 * max(1.0, abs(r)) and r.real > 0]
-    return sorted(out)
-
-
-def radial_distort(model: str, coeffs, r) -> np.ndarray:
-    """Normalised distorted radius r_d of normalised undistorted radii ``r`` (radial part only).
-
-    Parameters
-    ----------
-    model : "radtan" or "fisheye"
-    coeffs : sequence of float
-        OpenCV order (:data:`N_COEFFS`).
-    r : array_like of float
-        tan(angle off the optical axis), >= 0 (``inf`` allowed for fisheye: theta = 90 deg).
-
-    Returns
-    -------
-    r_d : ndarray float64, shape of ``r``
-        radtan: r (1 + k1 r^2 + k2 r^4 + k3 r^6); fisheye: theta_d(atan r) (module docstring).
-    """
-    r = np.asarray(r, dtype=np.float64)
-    k = np.asarray(coeffs, dtype=np.float64)
-    if model == "radtan":
-        r2 = r * r
-        return r * (1.0 + k[0] * r2 + k[1] * r2 ** 2 + k[4] * r2 ** 3)
-    t = np.arctan(r)
-    t2 = t * t
-    return t * (1.0 + k[0] * t2 + k[1] * t2 ** 2 + k[2] * t2 ** 3 + k[3] * t2 ** 4)
-
-
-def monotonic_limit(model: str, coeffs) -> tuple[float, float]:
-    """Extent of the first increasing branch of the radial mapping r -> r_d.
-
-    Returns
-    -------
-    r_max : float
-        Normalised undistorted radius (tan of the angle off the axis) where dr_d/dr first reaches 0 (the fold);
-        ``inf`` when the mapping increases over the whole field (radtan: all r; fisheye: theta < 90 deg).
-    rd_max : float
-        r_d at ``r_max`` (``inf`` for a radtan mapping that increases for ever; theta_d(90 deg) for a fisheye one):
-        every normalised distorted radius below it has exactly one ray on this branch.
-
-    Source: the derivatives in the module docstring; their roots by ``numpy.roots`` (companion matrix).
-    """
-    k = np.asarray(coeffs, dtype=np.float64)
-    if model == "radtan":
-        roots = _real_roots_positive([1.0, 3 * k[0], 5 * k[1], 7 * k[4]])  # in r^2
-        if not roots:
-            return math.inf, math.inf
-        r_max = math.sqrt(roots[0])
-        return r_max, float(radial_distort(model, k, r_max))
-    roots = [x for x in _real_roots_positive([1.0, 3 * k[0], 5 * k[1], 7 * k[2], 9 * k[3]])  # in theta^2
-             if math.sqrt(x) < math.pi / 2]
-    if not roots:
-        return math.inf, float(radial_distort(model, k, math.inf))
-    theta = math.sqrt(roots[0])
-    return math.tan(theta), float(radial_distort(model, k, math.tan(theta)))
-
-
-def radial_undistort(model: str, coeffs, rd) -> np.ndarray:
-    """Inverse of :func:`radial_distort` on its first increasing branch (bisection, float64, 60 halvings).
-
-    Parameters
-    ----------
-    model, coeffs : as :func:`radial_distort`
-    rd : array_like of float
-        Normalised distorted radii, >= 0.
-
-    Returns
-    -------
-    r : ndarray float64
-        Normalised undistorted radii (tan of the angle off the axis); NaN where ``rd`` is not below ``rd_max``.
-    """
-    rd = np.asarray(rd, dtype=np.float64)
-    r_max, rd_max = monotonic_limit(model, coeffs)
-    # bisection on theta = atan(r) in [0, atan(r_max)] (bounded even when r_max is inf)
-    lo = np.zeros_like(rd)
-    hi = np.full_like(rd, math.atan(r_max) if math.isfinite(r_max) else math.pi / 2)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        below = radial_distort(model, coeffs, np.tan(mid)) < rd
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    r = np.tan(0.5 * (lo + hi))
-    return np.where(rd < rd_max, r, np.nan)
-
-
-def radtan_jacobian(coeffs, x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Entries (a, b, d) of the symmetric Jacobian [[a, b], [b, d]] = d(x'', y'') / d(x', y') of the radtan mapping
-    (module docstring) at normalised coordinates (x', y'); the terms are those of :func:`radtan_jacobian_det`.
-    Inputs broadcast; float64."""
-    k1, k2, p1, p2, k3 = (float(c) for c in coeffs)
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    r2 = x * x + y * y
-    L = 1.0 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
-    M = k1 + 2 * k2 * r2 + 3 * k3 * r2 ** 2
-    a = L + 2 * x * x * M + 2 * p1 * y + 6 * p2 * x
-    b = 2 * x * y * M + 2 * p1 * x + 2 * p2 * y
-    d = L + 2 * y * y * M + 6 * p1 * y + 2 * p2 * x
-    return a, b, d
-
-
-def radtan_jacobian_det(coeffs, x, y) -> np.ndarray:
-    """Determinant of the Jacobian d(x'', y'') / d(x', y') of the radtan mapping (module docstring) at (x', y').
-
-    With L = 1 + k1 r^2 + k2 r^4 + k3 r^6 and M = dL/d(r^2) = k1 + 2 k2 r^2 + 3 k3 r^4:
-    dx''/dx' = L + 2 x'^2 M + 2 p1 y' + 6 p2 x',  dx''/dy' = 2 x' y' M + 2 p1 x' + 2 p2 y',
-    dy''/dx' = 2 x' y' M + 2 p1 x' + 2 p2 y',      dy''/dy' = L + 2 y'^2 M + 6 p1 y' + 2 p2 x'.
-    Inputs broadcast; returns float64.
-    """
-    a, b, d = radtan_jacobian(coeffs, x, y)
-    return a * d - b * b
 
 
 #: A YAML 1.2 float written without a dot before its exponent (``1e-3``, ``-5E-4``): PyYAML (YAML 1.1) reads it as a

@@ -122,6 +122,9 @@ def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
 def project_points(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Project camera-frame points to pixel coordinates (OpenCV pinhole model).
 
+    The only projection that refuses points behind the camera; through a lens (``camera.distortion``), with NaN for
+    points that have no projection, use ``core.lens.project_points_lens``.
+
     Parameters
     ----------
     points_cam : (n, 3) float64

@@ -8,10 +8,11 @@ geometry and the distractors' world poses from ``scene_env.json`` (distractor mo
 convention, docs/conventions.md). Distractors occlude like any surface but own no instance.
 
 With a lens (``cam_dist`` in ``scene_camera.json``), each pixel centre's ray is its undistortion through the
-written model with OpenCV itself (``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints`` with strict
-termination, :data:`UNDISTORT_CRITERIA`), checked by re-projecting it (``cv2.projectPoints`` /
-``cv2.fisheye.projectPoints``): pixels whose ray does not re-project within :data:`REPROJ_TOL` px cast nothing.
-This is independent of the renderer's resampling (render/distortion.py, which the inspection floor may not import).
+written model (``core.lens.pixel_rays``: OpenCV's ``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints`` with
+strict termination, checked by re-projection); pixels without a ray (beyond the lens's field) cast nothing. The lens
+math is the project's one model (``core/lens.py``, tested against OpenCV); the scene, its meshes, poses and the ray
+casting here are independent of the renderer's (``render/lens_camera.py`` and ``assets/scene_rays.py``, which the
+inspection floor may not import): meshes from the written PLY files, poses from the written JSON.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import trimesh
 
+from ..core.lens import pixel_rays
 from ..formats.bop import distractor_poses, pose_from_mm
 
 #: Value of a distractor's pixels in :func:`cast_frame`'s owner buffer (-1: nothing, floor or walls).
@@ -45,56 +46,6 @@ def load_models(root, folder: str = "models") -> dict[int, trimesh.Trimesh]:
     return out
 
 
-#: Termination of OpenCV's iterative undistortion (at most 200 iterations or a change below 1e-10 px).
-UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-10)
-#: Largest re-projection error (px) of an undistorted pixel centre whose ray is cast.
-REPROJ_TOL = 1e-3
-
-
-def project_lens(points_cam: np.ndarray, K: np.ndarray, dist) -> np.ndarray:
-    """Pixels (n, 2) of camera-frame points (n, 3) through the lens ``dist`` ((model, coeffs) or None: pinhole):
-    ``cv2.projectPoints`` (radtan) or ``cv2.fisheye.projectPoints`` (fisheye) with zero rvec and tvec."""
-    P = np.asarray(points_cam, dtype=np.float64).reshape(-1, 1, 3)
-    K = np.asarray(K, dtype=np.float64)
-    if dist is None:
-        p = P.reshape(-1, 3) @ K.T
-        return p[:, :2] / p[:, 2:3]
-    model, k = dist[0], np.asarray(dist[1], dtype=np.float64)
-    if model == "radtan":
-        uv, _ = cv2.projectPoints(P, np.zeros(3), np.zeros(3), K, k)
-    elif model == "fisheye":
-        uv, _ = cv2.fisheye.projectPoints(P, np.zeros(3), np.zeros(3), K, k)
-    else:
-        raise ValueError(f"unknown lens model {model!r} (radtan or fisheye)")
-    return uv.reshape(-1, 2)
-
-
-def pixel_rays(K: np.ndarray, width: int, height: int, u0: int = 0, v0: int = 0, dist=None) -> np.ndarray:
-    """Ray directions (H*W, 3) with z = 1 through pixel centres u in [u0, u0+W), v in [v0, v0+H), row-major.
-
-    ``dist``: the lens ((model, coeffs), ``formats.bop.read_cam_dist``) or None (pinhole). With a lens, NaN rows for
-    pixels whose OpenCV undistortion does not re-project within :data:`REPROJ_TOL` px (beyond the lens's field).
-    """
-    u, v = np.meshgrid(np.arange(u0, u0 + width, dtype=np.float64), np.arange(v0, v0 + height, dtype=np.float64))
-    if dist is None:
-        uv1 = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1)
-        return uv1 @ np.linalg.inv(K).T
-    K = np.asarray(K, dtype=np.float64)
-    model, k = dist[0], np.asarray(dist[1], dtype=np.float64)
-    src = np.stack([u.ravel(), v.ravel()], axis=1).reshape(-1, 1, 2)
-    if model == "radtan":
-        xy = cv2.undistortPoints(src, K, k, None, None, None, UNDISTORT_CRITERIA)
-    elif model == "fisheye":
-        xy = cv2.fisheye.undistortPoints(src, K, k, None, None, None, UNDISTORT_CRITERIA)
-    else:
-        raise ValueError(f"unknown lens model {model!r} (radtan or fisheye)")
-    xy = xy.reshape(-1, 2).astype(np.float64)
-    d = np.concatenate([xy, np.ones((len(xy), 1))], axis=1)
-    err = np.hypot(*(project_lens(d, K, dist) - src.reshape(-1, 2)).T)
-    d[~(err <= REPROJ_TOL)] = np.nan
-    return d
-
-
 def cast(meshes_cam: list[trimesh.Trimesh], K: np.ndarray, width: int, height: int, u0: int = 0, v0: int = 0,
          dist=None):
     """First hits of rays from the camera centre through pixel centres.
@@ -107,7 +58,7 @@ def cast(meshes_cam: list[trimesh.Trimesh], K: np.ndarray, width: int, height: i
     width, height : int
         Size of the pixel window; ``u0, v0`` its top-left pixel (may be negative: canvas).
     dist : (model, coeffs) or None
-        The lens (:func:`pixel_rays`); pixels without a ray hit nothing.
+        The lens (``core.lens.pixel_rays``); pixels without a ray hit nothing.
 
     Returns
     -------
@@ -116,7 +67,7 @@ def cast(meshes_cam: list[trimesh.Trimesh], K: np.ndarray, width: int, height: i
     owner : (H, W) int64
         Index into ``meshes_cam`` of the first hit; -1 where none.
     """
-    dirs = pixel_rays(K, width, height, u0, v0, dist)
+    dirs = pixel_rays(K, dist, width, height, u0, v0).reshape(-1, 3)
     depth = np.zeros(width * height)
     owner = np.full(width * height, -1, dtype=np.int64)
     meshes_cam = [m for m in meshes_cam]
@@ -226,10 +177,10 @@ def cast_frame(models: dict, frame, width: int, height: int, env: dict | None = 
 
 def depth_to_dist(depth: np.ndarray, K: np.ndarray, dist=None) -> np.ndarray:
     """Depth (H, W) -> distance from the camera centre (bop_toolkit ``misc.depth_im_to_dist_im_fast``); with a lens
-    ``dist``, along each pixel's undistorted ray (:func:`pixel_rays`; NaN where a pixel has none)."""
+    ``dist``, along each pixel's undistorted ray (``core.lens.pixel_rays``; NaN where a pixel has none)."""
     h, w = depth.shape
     if dist is not None:
-        return depth * np.linalg.norm(pixel_rays(K, w, h, dist=dist), axis=1).reshape(h, w)
+        return depth * np.linalg.norm(pixel_rays(K, dist, w, h), axis=-1)
     xs = (np.arange(w) - K[0, 2]) / K[0, 0]
     ys = (np.arange(h) - K[1, 2]) / K[1, 1]
     return depth * np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2 + 1.0)

@@ -14,8 +14,9 @@ Checks (each failure names the file, frame, instance and the figure):
    ray-cast visible mask (rays through the lens when ``cam_dist`` is written: inspection/raycast.py) for
    instances with >= 100 visible pixels: IoU >= 0.95, or else every pixel where the two disagree lies on the
    ray-cast silhouette's border (within one pixel, 8-neighbourhood, of a pixel the ray cast gives to another
-   owner), but for at most 1 % of the silhouette (acute tips): a lens's nearest-pixel resampling moves
-   borders by a fraction of a pixel, which costs a small object more than 5 % of its area. Pixels of hands (not rigid models) are left out of both comparisons.
+   owner), but for at most 1 % of the silhouette (acute tips): a sub-pixel shift of a border (datasets whose lens
+   layers were resampled from a pinhole canvas, before gtforge ray-cast them) costs a small object more than 5 % of
+   its area. Pixels of hands (not rigid models) are left out of both comparisons.
 6. Hands (``scene_hands.json``): mask pixel counts and boxes; 2D keypoints equal the projection
    of the 3D keypoints with ``cam_K`` (< 0.01 px), through the lens (``cv2.projectPoints`` /
    ``cv2.fisheye.projectPoints``) when ``scene_camera.json`` has ``cam_dist``.
@@ -40,6 +41,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..core.labels import mask_bbox
+from ..core.lens import project_points_lens
 from ..formats.bop import (
     APPEARANCE_FILE, DISTRACTOR_MODELS, ENV_FILE, HANDS_FILE, OCCLUSION_FILE, from_bop_bbox, mask_relpath, read_depth,
     read_disparity, read_mask,
@@ -47,7 +49,7 @@ from ..formats.bop import (
 from ..formats.coco import SCENE_FILE as COCO_SCENE_FILE
 from ..formats.coco import bop_image, coco_path, decode_rle
 from ..formats.dataset import RECIPE_COPY, Dataset
-from .raycast import cast_frame, depth_to_dist, load_models, project_lens
+from .raycast import cast_frame, depth_to_dist, load_models
 
 ROT_TOL = 1e-6
 DEPTH_MEDIAN_TOL_M = 1e-3
@@ -385,7 +387,7 @@ class Verifier:
                     for k, uv in enumerate(h["keypoints_2d"]):
                         if uv is None or kp3[k, 2] <= 0:
                             continue
-                        p = project_lens(kp3[k:k + 1], K, lens)[0]  # through the lens, when there is one
+                        p = project_points_lens(kp3[k:k + 1], K, lens)[0]  # through the lens, when there is one
                         err = float(np.hypot(p[0] - uv[0], p[1] - uv[1]))
                         if err > 0.01:
                             self.fail(path, f"keypoint {k}: 2D differs from the projection of 3D by {err:.3f} px", fr,

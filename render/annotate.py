@@ -15,8 +15,7 @@ from ..core.geometry import invert_pose, project_points, transform_points
 from ..core.hands import params_in_camera
 from ..core.labels import (KP_OCCLUDED, KP_VISIBLE, HandLabel, InstanceLabel, VisibilityStats, mask_bbox,
                            occlusion_level)
-from .distortion import lens
-from .distortion import project_points as project_lens
+from ..core.lens import lens_model, project_points_lens
 
 
 def visibility_stats(amodal_canvas: np.ndarray, ids: np.ndarray, depth: np.ndarray, inst_id: int,
@@ -122,7 +121,7 @@ def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, ids: np.ndarray, dept
     hand_ids : ids of all hands in the scene
     dist : the lens (``View.lens``: (model, coeffs)) or None
         Keypoints are projected through it (``cv2.projectPoints`` / ``cv2.fisheye.projectPoints``,
-        render/distortion.py); beyond the lens's field they are NaN (outside).
+        ``core.lens.project_points_lens``); beyond the lens's field they are NaN (outside).
 
     Returns
     -------
@@ -134,10 +133,10 @@ def keypoint_visibility(kp_cam: np.ndarray, K: np.ndarray, ids: np.ndarray, dept
     z = kp_cam[:, 2]
     uv = np.full((len(kp_cam), 2), np.nan)
     front = z > 1e-9
-    if lens(dist) is None:
+    if lens_model(dist) is None:
         uv[front] = project_points(kp_cam[front], K)
     else:
-        uv[front] = project_lens(kp_cam[front], K, dist)
+        uv[front] = project_points_lens(kp_cam[front], K, dist)
         front &= np.isfinite(uv).all(axis=1)
     vis = np.zeros(len(kp_cam), dtype=np.int64)
     cause = []

@@ -285,28 +285,6 @@ def noise_std(model, z, theta=0.0, *, fx: float | None = None, reflectance=1.0) 
 
 
 # ---------------------------------------------------------------- geometry helpers
-def backproject(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Camera-frame points of a depth map.
-
-    Parameters
-    ----------
-    depth : (H, W) float
-        z, metres (0: no surface).
-    K : (3, 3) float
-        Intrinsics, pixels (OpenCV; pixel centres at integers).
-
-    Returns
-    -------
-    (H, W, 3) float64
-        X = z (u - cx) / fx, Y = z (v - cy) / fy, Z = z (OpenCV frame); zeros where depth is 0.
-    """
-    z = np.asarray(depth, dtype=np.float64)
-    h, w = z.shape
-    xn = (np.arange(w, dtype=np.float64) - K[0, 2]) / K[0, 0]
-    yn = (np.arange(h, dtype=np.float64) - K[1, 2]) / K[1, 1]
-    return np.stack([z * xn[None, :], z * yn[:, None], z], axis=-1)
-
-
 def _slope(w: np.ndarray, z: np.ndarray, valid: np.ndarray, axis: int) -> np.ndarray:
     """One-sided difference of ``w`` along ``axis`` (1: u, 0: v) towards the neighbour whose depth is closer
     (forward where tied); NaN where neither neighbour has a surface."""

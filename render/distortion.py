@@ -1,15 +1,16 @@
-"""Lens distortion of rendered layers: render a pinhole canvas, resample it into the distorted camera (no GL).
+"""Lens distortion of the colour layers: render a pinhole canvas, resample it into the distorted camera (no GL).
 
-GL rasterises straight lines to straight lines, so a distorted camera cannot be rendered directly. Instead every
-pass is rendered with a **pinhole canvas** camera (same fx, fy; principal point shifted; larger or smaller than the
-image, :func:`pinhole_canvas`) whose pixels cover the viewing rays of every output pixel, and each output pixel of
-the distorted image then takes the canvas value of its own ray (:func:`distortion_maps`, :func:`distort_layers`).
+GL rasterises straight lines to straight lines, so a distorted camera's *colour* cannot be rendered directly.
+Instead the RGB pass is rendered with a **pinhole canvas** camera (same fx, fy;
+principal point shifted; larger or smaller than the image, :func:`pinhole_canvas`) whose pixels cover the viewing
+rays of every output pixel, and each output pixel of the distorted image then takes the canvas colour around its own
+ray (:func:`distortion_maps`, :func:`supersample_maps`, :func:`distort_image`). The geometric layers (instance ids,
+depth, amodal silhouettes) are not resampled: they are ray-cast through the lens at each pixel centre
+(``render/lens_camera.py``, ``assets/scene_rays.py``).
 
-Models (OpenCV; equations in ``config/distortion.py``): ``radtan`` (``cv2.projectPoints``, distCoeffs
-[k1, k2, p1, p2, k3]; OpenCV docs, calib3d "Camera Calibration and 3D Reconstruction") and ``fisheye``
-(equidistant, ``cv2.fisheye.projectPoints``, D = [k1, k2, k3, k4]; OpenCV docs, calib3d "Fisheye camera model").
-A lens is given as ``dist``: a :class:`~gtforge.config.distortion.DistortionConfig`, a pair
-``(model, coeffs)``, or None (ideal pinhole: every function then reduces to the pinhole one).
+The lens model, its projection and its undistortion are ``core/lens.py``'s (OpenCV's radtan and fisheye). A lens is
+given as ``dist``: a :class:`~gtforge.config.distortion.DistortionConfig`, a pair ``(model, coeffs)``, or None (ideal
+pinhole: every function then reduces to the pinhole one).
 
 Conventions (docs/conventions.md, "Pixels and intrinsics"): the centre of pixel (row v, column u) is at image
 coordinates (u, v), in the distorted image as in the canvas; K holds the distorted camera's fx, fy, cx, cy (as in
@@ -17,119 +18,24 @@ every calibration file). The canvas is shifted by whole pixels from the image's 
 (u_p, v_p) is pinhole pixel (u_p + ox, v_p + oy) of K for integers ox = cx - cx_p, oy = cy - cy_p, so an
 undistorted image at K is an exact integer crop of the canvas where both overlap.
 
-What OpenCV does and what is written here
------------------------------------------
-* Projection: ``cv2.projectPoints`` / ``cv2.fisheye.projectPoints`` (:func:`project_points`).
-* Undistortion of pixels to rays: ``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints`` with strict termination
-  criteria (:data:`UNDISTORT_CRITERIA`): OpenCV's default for radtan is 5 fixed-point iterations, which leaves 0.29 px
-  of error at the corners of a 640x480, fx 500, k1 = -0.28 camera. Every result is re-projected through the
-  model; radtan points off by more than :data:`RESIDUAL_TOL` px are polished by Newton steps with
-  the analytic Jacobian (``config.distortion.radtan_jacobian_det``'s terms), and any point still off, or off the
-  model's first monotonic branch (``config.distortion.monotonic_limit``), has no ray (NaN).
-  ``cv2.initUndistortRectifyMap`` is *not* used for rendering: it maps each *undistorted* output pixel to its
-  *distorted* source, the inverse of what rendering needs (for each *distorted* pixel, its *undistorted* location);
-  the tests use it as the independent way back. The re-projection check uses the model's equations in numpy
-  (``_forward``, tested equal to OpenCV's projectPoints), 5 to 10x faster than ``cv2.projectPoints`` on whole images.
-* Resampling: ``cv2.remap`` (bilinear) for RGB; instance ids, masks and depth are gathered in numpy from the same
-  nearest canvas pixel (``floor(x + 0.5)``), so ids, masks and depth of one output pixel come from one canvas pixel
-  (ints have no bilinear meaning; cv2's nearest mode rounds half to even, and int32 ids are not among its types
-  everywhere).
-
-Layers (:func:`distort_layers`)
--------------------------------
-* **RGB**: bilinear (``cv2.remap``, ``INTER_LINEAR``) at each output pixel's ray; with ``rgb_maps``
-  (:func:`supersample_maps`) the mean of s x s bilinear samples spread evenly over the output pixel's footprint, a box
-  filter in the distorted image (OpenCV's ``INTER_AREA`` exists for resize only, not for remap). Where the lens
-  compresses the image (barrel distortion's edges, a fisheye's periphery) the canvas has several pixels per output
-  pixel and a single bilinear sample aliases; :func:`supersample_maps` picks s from the largest footprint.
-* **Instance ids and masks**: nearest canvas pixel; one owner per output pixel, and a pixel whose canvas pixel is in
-  an object's visible region is in its amodal silhouette (same canvas pixel for both): the renderer's invariant
-  "visible within ``mask``" survives.
-* **Depth**: z of the surface seen along each output pixel's ray. For a pixel whose 2x2 canvas neighbours all have the
-  same owner, all a valid depth, and depths within a factor 1 + ``depth_jump`` of each other (no occlusion edge,
-  e.g. a distractor over the floor, both owner 0), z = 1 / (bilinear interpolation of 1/z of the four neighbours) at
-  the ray's canvas location; otherwise the nearest canvas pixel's z (the same pixel that gives the id).
-
-  *Why 1/z is exact on planes.* A plane n . X = d (d != 0) seen by the pinhole camera: a point on the ray of canvas
-  pixel (u, v) is X = z (x, y, 1) with x = (u - cx_p) / fx, y = (v - cy_p) / fy, so z (n_x x + n_y y + n_z) = d and
-  1/z = (n_x x + n_y y + n_z) / d, an affine function of (u, v). Bilinear interpolation reproduces affine functions
-  exactly (the bilinear interpolant of f = a + b u + c v on a unit cell is a + b u + c v; the u v term's coefficient
-  f00 - f10 - f01 + f11 vanishes), so for four neighbours on one plane the interpolated 1/z is the plane's 1/z on the
-  output pixel's ray: the ray-plane intersection, exactly (up to float rounding). On a smooth curved surface it is a
-  second-order approximation; where the 2x2 cell straddles a crease within ``depth_jump`` it stays within the cell's
-  depth range, like nearest sampling.
+Resampling: ``cv2.remap`` (bilinear) at each output pixel's ray (its canvas coordinates: ``core.lens
+.undistort_points`` of the pixel centre with P = the canvas K; *not* ``cv2.initUndistortRectifyMap``, which maps each
+*undistorted* pixel to its *distorted* source, the inverse of what rendering needs); with ``rgb_maps``
+(:func:`supersample_maps`) the mean of s x s bilinear samples spread evenly over the output pixel's footprint, a box
+filter in the distorted image (OpenCV's ``INTER_AREA`` exists for resize only, not for remap). Where the lens
+compresses the image (barrel distortion's edges, a fisheye's periphery) the canvas has several pixels per output
+pixel and a single bilinear sample aliases; :func:`supersample_maps` picks s from the largest footprint.
 
 Cost (640x480, fx 500, k1 = -0.28, on a loaded 2-core CPU): canvas 822x617; :func:`distortion_maps` 0.27 s and
 :func:`supersample_maps` (s = 2) 1.1 s, both once per camera (K and the lens are fixed per build); per frame
-:func:`distort_layers` 0.1 s for ids + depth and 0.02 s for supersampled RGB.
+:func:`distort_image` 0.02 s for supersampled RGB.
 
 Limits: lenses whose field reaches 180 deg, or whose model folds back inside the image, are refused by
-``DistortionConfig.check_field`` (recipe) and have no ray here (NaN).
+``DistortionConfig.check_field`` (recipe) and have no ray here (NaN: black, 0).
 
-ADOPTION PLAN (wired: steps 1, 2, 4, 5, 6 and 8 in render/lens_camera.py and beside it; step 3 simplified there:
-the renderer's 1x canvas silhouettes on its own 3W_p x 3H_p plane sampled through the lens; step 7 stereo open)
---------------------------------------------------------------------------------------------------------------------
-1. Recipe: ``config/schema.py::CameraConfig`` gains ``distortion: DistortionConfig | None = None`` (import from
-   ``.distortion``) and its ``_check`` calls ``self.distortion.check_field(self.K(), self.width, self.height)``,
-   re-raising ``FieldValueError(("distortion",) + e.loc, str(e))`` so errors read ``camera.distortion.coeffs: ...``.
-   ``core.description.View`` gains ``dist_model: str | None`` and ``dist_coeffs: tuple`` (core cannot import config).
-2. Renderer (``render/renderer.py``): per worker and camera (K, dist, W, H are fixed per build) compute once and
-   cache ``K_p, W_p, H_p = pinhole_canvas(...)``, ``maps = distortion_maps(..., K_p)``, ``rgb_maps =
-   supersample_maps(..., K_p)``. ``render_view`` renders the ID + depth pass, the RGB pass and the in-image amodal
-   passes with the canvas camera ``View(K=K_p, width=W_p, height=H_p)`` (the shadow-frusta fitting and the
-   backdrop's sky rays use that canvas view as they are) and returns ``distort_layers(maps, rgb=, ids=, depth=,
-   masks=, rgb_maps=)`` as the :class:`FrameBuffers` of the distorted image. AR (``rgba`` premultiplied, ``shadow``)
-   is resampled like RGB and composited over the photo, which comes from the real, distorted camera as it is.
-3. Amodal 3W x 3H canvas under distortion: ``px_count_all``, ``bbox_obj`` and truncation count the silhouette on the
-   *distorted* plane extended around the image (pixels (u, v) in [-W, 2W) x [-H, 2H), the lens model evaluated
-   beyond the image: an enlarged distorted canvas). Per object whose silhouette leaves the image:
-   a. its pinhole window on the canvas camera (today's ``_amodal_window`` with K_p: the pinhole projection of the
-      box's corners bounds the pinhole silhouette);
-   b. the window's border, sampled every pixel, as rays ((u - cx_p) / fx, (v - cy_p) / fy, 1), through
-      :func:`project_points` ``(rays, K, dist)``: the bounding box of the finite results, widened by 2 px and clipped
-      to [-W, 2W) x [-H, 2H), is the distorted window (u0, v0, w, h) (NaN border points, beyond the lens's field:
-      widen to the clip);
-   c. ``K_w, W_w, H_w = pinhole_canvas(K, dist, w, h, u0, v0)`` and ``maps_w = distortion_maps(K, dist, w, h, K_w,
-      u0, v0)``; the object alone is rasterised with K_w over W_w x H_w (today's outside-the-image window code: a
-      camera shifted to a window, ``_gl_camera(K_w, ...)``) and ``distort_layers(maps_w, masks=...)`` samples it
-      nearest into the distorted canvas at (v0 + H, u0 + W); the in-image block [H, 2H) x [W, 2W) is then
-      overwritten by the nearest-sampled in-image amodal pass of step 2 (so visible pixels stay inside ``mask``, as
-      today);
-   d. pixels of the enlarged plane beyond the model's monotonic field (radtan past its fold, fisheye past
-      theta_d = pi/2) have no ray (NaN maps, ``distort_layers`` gives False) and are not counted; if the window's
-      pinhole canvas would exceed ``MAX_CANVAS_SIDE`` (``pinhole_canvas`` raises ValueError: rays near 90 deg), the
-      window is shrunk towards the image until it fits. ``px_count_all`` is then "the silhouette within the lens's
-      field on the 3W x 3H distorted canvas" (docs/conventions.md). Realistic radtan lenses have no fold at all
-      (k1 = -0.28, k2 = 0.07: dr_d/dr > 0 for every r), so nothing is lost for them.
-4. Annotation (``render/annotate.py``): unchanged code on the distorted buffers: ``mask_visib`` = distorted ids ==
-   inst_id within the distorted ``mask``; ``bbox_visib``/``bbox_obj`` from distorted masks; ``visib_fract``,
-   truncation and occlusion from distorted pixel counts. Keypoints (hands): ``keypoint_visibility(kp_cam, K, ids,
-   depth, hand_id, radii, hand_ids, dist=None)`` projects with this module's :func:`project_points` ``(kp, K, dist)``
-   instead of ``core.geometry.project_points`` (its NaN, behind the camera or beyond the field, already reads as
-   "outside"); ``annotate_hands`` passes the view's lens; the nearest-pixel visibility test reads the distorted ids
-   and depth as it is.
-5. Writers: BOP ``scene_camera.json`` per image gains ``"cam_dist": {"model": "radtan", "coeffs": [k1, k2, p1, p2,
-   k3]}`` (``DistortionConfig.to_json``; ``cam_K`` stays the distorted camera's K; BOP readers ignore the extra
-   key); ``camera.json`` gains the same key; COCO images gain ``"cam_dist"`` with the same content (next to
-   ``width``/``height``; pycocotools ignores unknown image fields); KITTI ``calib/*.txt`` keeps its seven standard
-   lines (P0..P3 = [K | 0] of the distorted camera, R0_rect, Tr_velo_to_cam, Tr_imu_to_velo) and appends
-   ``D_02: k1 k2 p1 p2 k3`` (the key of KITTI raw's ``calib_cam_to_cam.txt``) for radtan, or
-   ``D_02_fisheye: k1 k2 k3 k4`` for fisheye, after them (readers that take lines by index or by key are unaffected;
-   KITTI's own images are rectified, so the README says P2 then holds a distorted camera's K); YOLO has no camera
-   record (its labels come from the distorted masks) and WebDataset samples carry the BOP record.
-6. Verify (``inspection/raycast.py``): ``pixel_rays(K, width, height, u0, v0)`` gains ``dist`` read from
-   ``cam_dist`` and, when set, casts the rays of :func:`pixel_rays`'s definition. ``inspection`` may import only
-   ``core`` and ``formats``, so it calls ``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints`` itself with
-   :data:`UNDISTORT_CRITERIA` (an independent implementation of the same OpenCV model), or this module's
-   projection functions (:func:`lens`, :func:`undistort_points`, :func:`project_points`, :func:`pixel_rays`:
-   numpy + cv2 + ``config.distortion``'s radial helpers) move to ``core/lens.py`` with those helpers.
-7. Stereo (``camera.stereo``): the right view gets the same lens; its disparity layer f b / z is the rectified
-   pair's disparity of each pixel's surface, written from the distorted depth (a per-pixel value, not a pixel shift
-   between the two distorted images): say so in docs/conventions.md.
-8. Other stages on distorted images: image effects that use K as a pinhole (vignetting's cos^4 field angle, lateral
-   chromatic aberration, motion-blur reprojection) and the depth sensors (shadows, lateral shift) should take the
-   rays of :func:`pixel_rays` or run on the canvas before distortion; until then they treat the distorted image as
-   pinhole (documented approximation).
+Not done: image effects that use K as a pinhole (vignetting's cos^4 field angle, lateral chromatic aberration,
+motion-blur reprojection) and the depth sensors (shadows, lateral shift) treat the distorted image as pinhole
+(documented approximation, docs/conventions.md "Lens distortion").
 """
 
 from __future__ import annotations
@@ -139,225 +45,11 @@ import math
 import cv2
 import numpy as np
 
-from ..config.distortion import (CANVAS_MARGIN, MAX_CANVAS_SIDE, N_COEFFS, DistortionConfig, monotonic_limit,
-                                 radtan_jacobian)
-
-#: Termination of OpenCV's iterative undistortion: at most 200 iterations or a re-projection change below 1e-10 px.
-UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-10)
-
-#: Largest accepted re-projection error of an undistorted point, pixels of K; worse points have no ray (NaN).
-RESIDUAL_TOL = 1e-6
-
-#: Relative depth spread (z_max / z_min - 1) of a 2x2 canvas cell above which depth is not interpolated.
-DEPTH_JUMP = 0.05
+from ..config.distortion import CANVAS_MARGIN, MAX_CANVAS_SIDE
+from ..core.lens import lens_model, pixel_grid, undistort_points
 
 #: Largest s of the s x s RGB supersampling chosen by :func:`supersample_maps`.
 MAX_SUPERSAMPLE = 4
-
-
-# ---------------------------------------------------------------------------------------------- the lens
-def lens(dist) -> tuple[str, np.ndarray] | None:
-    """``(model, coeffs)`` of a lens given as a DistortionConfig, a ``(model, coeffs)`` pair, or None (pinhole).
-
-    Returns None for None, and for all-zero coefficients (the ideal pinhole). ``coeffs`` is float64, OpenCV order.
-
-    Raises
-    ------
-    ValueError
-        For an unknown model or a wrong number of coefficients.
-    """
-    if dist is None:
-        return None
-    if isinstance(dist, DistortionConfig):
-        model, coeffs = dist.model, dist.coeffs
-    else:
-        model, coeffs = dist
-    if model not in N_COEFFS:
-        raise ValueError(f"unknown distortion model {model!r} (radtan or fisheye)")
-    k = np.asarray(coeffs, dtype=np.float64).reshape(-1)
-    if k.size != N_COEFFS[model]:
-        raise ValueError(f"the {model} model takes {N_COEFFS[model]} coefficients, got {k.size}")
-    if not np.any(k):
-        return None
-    return model, k
-
-
-def _field_limits(model: str, k: np.ndarray) -> tuple[float, float]:
-    """(r_max, rd_limit): the undistorted radius of the fold and the distorted radius below which a pixel has a ray
-    (fisheye also below pi/2, where OpenCV clamps theta_d)."""
-    r_max, rd_max = monotonic_limit(model, k)
-    if model == "fisheye":
-        rd_max = min(rd_max, math.pi / 2)
-    return r_max, rd_max
-
-
-def _cv_project(xy: np.ndarray, K: np.ndarray, model: str, k: np.ndarray) -> np.ndarray:
-    """Pixels (n, 2) of normalised undistorted points (n, 2) through OpenCV's projectPoints."""
-    P = np.concatenate([xy, np.ones((len(xy), 1))], axis=1).reshape(-1, 1, 3)
-    if model == "radtan":
-        uv, _ = cv2.projectPoints(P, np.zeros(3), np.zeros(3), K, k)
-    else:
-        uv, _ = cv2.fisheye.projectPoints(P, np.zeros(3), np.zeros(3), K, k)
-    return uv.reshape(-1, 2)
-
-
-def _forward(xy: np.ndarray, K: np.ndarray, model: str, k: np.ndarray) -> np.ndarray:
-    """Pixels (n, 2) of normalised undistorted points (n, 2): the model's equations (config/distortion.py, from the
-    OpenCV docs) in numpy, for the residual check of :func:`undistort_points` (equal to ``cv2.projectPoints`` /
-    ``cv2.fisheye.projectPoints`` to 1e-9 px, ``tests/render/test_distortion.py``; 5 to 10x faster on whole images,
-    as OpenCV's projectPoints also prepares its Jacobians)."""
-    x, y = xy[:, 0], xy[:, 1]
-    r2 = x * x + y * y
-    if model == "radtan":
-        k1, k2, p1, p2, k3 = k
-        L = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
-        xd = x * L + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        yd = y * L + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    else:
-        r = np.sqrt(r2)
-        t = np.arctan(r)
-        t2 = t * t
-        td = t * (1 + k[0] * t2 + k[1] * t2 ** 2 + k[2] * t2 ** 3 + k[3] * t2 ** 4)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.where(r > 1e-12, td / r, 1.0)
-        xd, yd = x * s, y * s
-    return np.stack([K[0, 0] * xd + K[0, 2], K[1, 1] * yd + K[1, 2]], axis=1)
-
-
-def _radtan_newton(xy, target, K, k, steps: int = 8) -> np.ndarray:
-    """Newton polish of normalised undistorted points ``xy`` (n, 2) so that their radtan projection is ``target``
-    (n, 2) pixels; Jacobian of the model analytically (config.distortion.radtan_jacobian_det's terms)."""
-    k1, k2, p1, p2, k3 = k
-    fx, fy = K[0, 0], K[1, 1]
-    xy = xy.copy()
-    for _ in range(steps):
-        x, y = xy[:, 0], xy[:, 1]
-        r2 = x * x + y * y
-        L = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
-        a, b, d = radtan_jacobian(k, x, y)
-        xd = x * L + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        yd = y * L + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-        ex = xd - (target[:, 0] - K[0, 2]) / fx
-        ey = yd - (target[:, 1] - K[1, 2]) / fy
-        det = a * d - b * b
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xy[:, 0] = x - (d * ex - b * ey) / det
-            xy[:, 1] = y - (a * ey - b * ex) / det
-    return xy
-
-
-def undistort_points(uv, K, dist, P=None) -> np.ndarray:
-    """Rays of distorted pixel coordinates: the inverse of :func:`project_points`.
-
-    Parameters
-    ----------
-    uv : (n, 2) float
-        Pixel coordinates in the distorted image (pixel centres at integers).
-    K : (3, 3) float
-        Intrinsics of the distorted camera, pixels.
-    dist : DistortionConfig, (model, coeffs) or None
-    P : (3, 3) float, optional
-        A pinhole camera (e.g. the canvas K_p) to express the result in; None: normalised coordinates.
-
-    Returns
-    -------
-    xy : (n, 2) float64
-        Normalised undistorted coordinates (X / Z, Y / Z of the ray), or pixel coordinates of ``P``. NaN for points
-        without a ray: beyond the model's monotonic field (module docstring) or whose OpenCV undistortion does not
-        re-project to within :data:`RESIDUAL_TOL` px even after Newton polishing.
-
-    Source: ``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints`` with :data:`UNDISTORT_CRITERIA`.
-    """
-    K = np.asarray(K, dtype=np.float64)
-    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
-    L = lens(dist)
-    xd = (uv[:, 0] - K[0, 2]) / K[0, 0]
-    yd = (uv[:, 1] - K[1, 2]) / K[1, 1]
-    if L is None:
-        xy = np.stack([xd, yd], axis=1)
-    else:
-        model, k = L
-        r_max, rd_limit = _field_limits(model, k)
-        ok = np.hypot(xd, yd) < rd_limit
-        xy = np.full(uv.shape, np.nan)
-        if np.any(ok):
-            src = np.ascontiguousarray(uv[ok]).reshape(-1, 1, 2)
-            if model == "radtan":
-                und = cv2.undistortPoints(src, K, k, None, None, None, UNDISTORT_CRITERIA)
-            else:
-                und = cv2.fisheye.undistortPoints(src, K, k, None, None, None, UNDISTORT_CRITERIA)
-            sub = und.reshape(-1, 2).astype(np.float64)
-            err = np.abs(_forward(sub, K, model, k) - uv[ok]).max(axis=1)
-            bad = ~(err <= RESIDUAL_TOL)
-            if model == "radtan" and np.any(bad):
-                sub[bad] = _radtan_newton(sub[bad], uv[ok][bad], K, k)
-                err[bad] = np.abs(_forward(sub[bad], K, model, k) - uv[ok][bad]).max(axis=1)
-                bad = ~(err <= RESIDUAL_TOL)
-            bad |= ~(np.hypot(sub[:, 0], sub[:, 1]) < r_max)  # the other branch of a folding model
-            sub[bad] = np.nan
-            xy[ok] = sub
-    if P is None:
-        return xy
-    P = np.asarray(P, dtype=np.float64)
-    return np.stack([P[0, 0] * xy[:, 0] + P[0, 2], P[1, 1] * xy[:, 1] + P[1, 2]], axis=1)
-
-
-def project_points(points_cam, K, dist) -> np.ndarray:
-    """Project camera-frame points through the lens (OpenCV's model).
-
-    Parameters
-    ----------
-    points_cam : (n, 3) float
-        Points in the OpenCV camera frame, metres (x right, y down, z forward).
-    K : (3, 3) float
-        Intrinsics of the distorted camera, pixels.
-    dist : DistortionConfig, (model, coeffs) or None
-
-    Returns
-    -------
-    uv : (n, 2) float64
-        Pixel coordinates (pixel centres at integers): ``cv2.projectPoints`` (radtan) or
-        ``cv2.fisheye.projectPoints`` (fisheye) with zero rvec and tvec. NaN for points with z <= 0 and for points
-        beyond the model's monotonic field (past its fold, where the model sends a ray back into the image although
-        no pixel of the image sees it): such points are not in the image.
-    """
-    P = np.asarray(points_cam, dtype=np.float64).reshape(-1, 3)
-    K = np.asarray(K, dtype=np.float64)
-    uv = np.full((len(P), 2), np.nan)
-    front = P[:, 2] > 0
-    L = lens(dist)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xy = P[:, :2] / P[:, 2:3]
-    if L is None:
-        uv[front] = xy[front] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
-        return uv
-    model, k = L
-    r_max, _ = _field_limits(model, k)
-    ok = front & (np.hypot(xy[:, 0], xy[:, 1]) < r_max)
-    if np.any(ok):
-        uv[ok] = _cv_project(xy[ok], K, model, k)
-    return uv
-
-
-def _grid(width: int, height: int, u0: int = 0, v0: int = 0, offset: tuple = (0.0, 0.0)) -> np.ndarray:
-    u, v = np.meshgrid(np.arange(u0, u0 + width, dtype=np.float64) + offset[0],
-                       np.arange(v0, v0 + height, dtype=np.float64) + offset[1])
-    return np.stack([u.ravel(), v.ravel()], axis=1)
-
-
-def pixel_rays(K, dist, width: int, height: int, u0: int = 0, v0: int = 0) -> np.ndarray:
-    """Unit viewing rays of the distorted pixel centres (u, v), u in [u0, u0 + width), v in [v0, v0 + height).
-
-    Returns
-    -------
-    rays : (height, width, 3) float64
-        Unit vectors in the OpenCV camera frame, z > 0; NaN for pixels without a ray (:func:`undistort_points`).
-        ``u0, v0`` may be negative or put the window outside the image (BOP's 3W x 3H canvas).
-    """
-    xy = undistort_points(_grid(width, height, u0, v0), K, dist)
-    d = np.concatenate([xy, np.ones((len(xy), 1))], axis=1)
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    return d.reshape(height, width, 3)
 
 
 # ---------------------------------------------------------------------------------------------- the canvas
@@ -406,14 +98,14 @@ def pinhole_canvas(K, dist, width: int, height: int, u0: int = 0, v0: int = 0,
     pixel has no ray, every pixel of the window is.
     """
     K = np.asarray(K, dtype=np.float64)
-    if lens(dist) is None:
+    if lens_model(dist) is None:
         K_p = K.copy()
         K_p[0, 2] -= u0
         K_p[1, 2] -= v0
         return K_p, int(width), int(height)
     pts = undistort_points(_border(width, height, u0, v0), K, dist, P=K)
     if np.isnan(pts).any():
-        pts = undistort_points(_grid(width, height, u0, v0), K, dist, P=K)
+        pts = undistort_points(pixel_grid(width, height, u0, v0), K, dist, P=K)
         pts = pts[~np.isnan(pts).any(axis=1)]
         if len(pts) == 0:
             raise ValueError(f"pinhole_canvas: no pixel of the {width}x{height} window at ({u0}, {v0}) has a ray "
@@ -454,7 +146,7 @@ def distortion_maps(K, dist, width: int, height: int, K_p, u0: int = 0, v0: int 
         the pixel grid with P = K_p (NOT ``cv2.initUndistortRectifyMap``, which maps undistorted pixels to distorted
         ones). NaN for pixels without a ray.
     """
-    pts = undistort_points(_grid(width, height, u0, v0, offset), K, dist, P=K_p)
+    pts = undistort_points(pixel_grid(width, height, u0, v0, offset), K, dist, P=K_p)
     return (pts[:, 0].reshape(height, width).astype(np.float32), pts[:, 1].reshape(height, width).astype(np.float32))
 
 
@@ -499,23 +191,7 @@ def map_footprint(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
     return np.sqrt(0.5 * (s1 + s2))
 
 
-# ---------------------------------------------------------------------------------------------- the layers
-def _nearest(maps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, col) indices of the nearest canvas pixel of every output pixel and the mask of pixels with a ray."""
-    mx, my = maps
-    ok = np.isfinite(mx) & np.isfinite(my)
-    col = np.floor(np.where(ok, mx, 0).astype(np.float64) + 0.5).astype(np.int64)
-    row = np.floor(np.where(ok, my, 0).astype(np.float64) + 0.5).astype(np.int64)
-    return row, col, ok
-
-
-def _check_canvas(shape, row, col, ok) -> None:
-    H_p, W_p = shape[:2]
-    if np.any(ok & ((row < 0) | (row >= H_p) | (col < 0) | (col >= W_p))):
-        raise ValueError(f"distort_layers: the maps reach outside the {W_p}x{H_p} canvas; build them with the canvas "
-                         "of pinhole_canvas")
-
-
+# ---------------------------------------------------------------------------------------------- the images
 def _remap_linear(img: np.ndarray, maps) -> np.ndarray:
     mx, my = maps
     bad = ~(np.isfinite(mx) & np.isfinite(my))
@@ -524,101 +200,48 @@ def _remap_linear(img: np.ndarray, maps) -> np.ndarray:
     return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def _distort_rgb(rgb: np.ndarray, maps, rgb_maps) -> np.ndarray:
-    if not rgb_maps:
-        return _remap_linear(rgb, maps)
-    acc = None
-    for m in rgb_maps:
-        r = _remap_linear(rgb, m).astype(np.float32)
-        acc = r if acc is None else acc + r
-    acc /= len(rgb_maps)
-    if np.issubdtype(rgb.dtype, np.integer):
-        info = np.iinfo(rgb.dtype)
-        return np.clip(np.rint(acc), info.min, info.max).astype(rgb.dtype)
-    return acc.astype(rgb.dtype)
-
-
-def _distort_depth(depth: np.ndarray, ids, maps, row, col, ok, depth_jump: float) -> np.ndarray:
-    H_p, W_p = depth.shape
-    mx = np.where(ok, maps[0], 0).astype(np.float64)
-    my = np.where(ok, maps[1], 0).astype(np.float64)
-    i0 = np.clip(np.floor(mx).astype(np.int64), 0, W_p - 2)
-    j0 = np.clip(np.floor(my).astype(np.int64), 0, H_p - 2)
-    a, b = mx - i0, my - j0
-    z = np.asarray(depth, dtype=np.float64)
-    z4 = np.stack([z[j0, i0], z[j0, i0 + 1], z[j0 + 1, i0], z[j0 + 1, i0 + 1]])
-    smooth = ok & np.all(z4 > 0, axis=0)
-    smooth &= z4.max(axis=0) <= (1.0 + depth_jump) * z4.min(axis=0)
-    if ids is not None:
-        o4 = np.stack([ids[j0, i0], ids[j0, i0 + 1], ids[j0 + 1, i0], ids[j0 + 1, i0 + 1]])
-        smooth &= np.all(o4 == o4[0], axis=0)
-    out = np.where(ok, z[row.clip(0, H_p - 1), col.clip(0, W_p - 1)], 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = ((1 - a) * (1 - b) / z4[0] + a * (1 - b) / z4[1] + (1 - a) * b / z4[2] + a * b / z4[3])
-        out = np.where(smooth, 1.0 / w, out)
-    return out.astype(depth.dtype)
-
-
-def distort_layers(maps, rgb=None, ids=None, depth=None, masks=None, *, rgb_maps=None,
-                   depth_jump: float = DEPTH_JUMP) -> dict:
-    """Resample pinhole-canvas layers into the distorted image (module docstring, "Layers").
+def distort_image(maps, image: np.ndarray, rgb_maps=None) -> np.ndarray:
+    """Resample a pinhole-canvas image into the distorted image (module docstring, "Resampling").
 
     Parameters
     ----------
     maps : (map_x, map_y)
         (H, W) float32 from :func:`distortion_maps` (NaN: no ray).
-    rgb : (H_p, W_p[, C]) array, optional
-        Colour (uint8 or float, C <= 4; also AR's premultiplied RGBA and shadow ratio): bilinear, or the mean over
-        ``rgb_maps``. 0 where there is no ray.
-    ids : (H_p, W_p) int, optional
-        Instance ids: nearest canvas pixel; 0 where there is no ray.
-    depth : (H_p, W_p) float, optional
-        z in the OpenCV camera frame, metres, 0 = no surface: inverse-depth bilinear within one owner (``ids``, when
-        given) and without a depth jump (``depth_jump``), else nearest; 0 where there is no ray.
-    masks : (H_p, W_p) bool array or dict of them, optional
-        Silhouettes (e.g. the in-image amodal passes): nearest; False where there is no ray.
+    image : (H_p, W_p[, C]) array
+        Colour (uint8 or float, C <= 4) on the canvas.
     rgb_maps : list of (map_x, map_y), optional
-        :func:`supersample_maps` of the same canvas, for box-filtered RGB.
-    depth_jump : float
-        Relative depth spread of a 2x2 canvas cell above which it is not interpolated.
+        :func:`supersample_maps` of the same canvas: the mean over them (a box filter over each output pixel)
+        instead of one bilinear sample.
 
     Returns
     -------
-    dict
-        The given layers under the same keys (``rgb``, ``ids``, ``depth``, ``masks``), (H, W[, C]), input dtypes;
-        ``masks`` keeps its form (array or dict with the same keys).
+    (H, W[, C]) array, ``image``'s dtype (integers rounded to nearest)
+        0 where a pixel has no ray.
 
     Raises
     ------
     ValueError
-        If the layers differ in canvas size, or the maps reach outside the canvas.
+        If the maps reach outside the canvas (build them with :func:`pinhole_canvas`'s canvas).
     """
-    row, col, ok = _nearest(maps)
-    shapes = {name: np.shape(x)[:2] for name, x in (("rgb", rgb), ("ids", ids), ("depth", depth)) if x is not None}
-    if masks is not None:
-        for key, m in (masks.items() if isinstance(masks, dict) else [("masks", masks)]):
-            shapes[f"masks[{key}]"] = np.shape(m)[:2]
-    if len(set(shapes.values())) > 1:
-        raise ValueError(f"distort_layers: layers of different canvas sizes: {shapes}")
-    if not shapes:
-        return {}
-    _check_canvas(next(iter(shapes.values())), row, col, ok)
-    out = {}
-    if rgb is not None:
-        out["rgb"] = _distort_rgb(np.ascontiguousarray(rgb), maps, rgb_maps)
-    if ids is not None:
-        ids = np.asarray(ids)
-        out["ids"] = np.where(ok, ids[row, col], 0).astype(ids.dtype)
-    if depth is not None:
-        out["depth"] = _distort_depth(np.asarray(depth), None if ids is None else np.asarray(ids), maps, row, col, ok,
-                                      depth_jump)
-    if masks is not None:
-        def one(m):
-            return np.where(ok, np.asarray(m, dtype=bool)[row, col], False)
-        out["masks"] = {k: one(m) for k, m in masks.items()} if isinstance(masks, dict) else one(masks)
-    return out
+    image = np.ascontiguousarray(image)
+    mx, my = maps
+    ok = np.isfinite(mx) & np.isfinite(my)
+    H_p, W_p = image.shape[:2]
+    if np.any(ok & ((mx < -0.5) | (mx > W_p - 0.5) | (my < -0.5) | (my > H_p - 0.5))):
+        raise ValueError(f"distort_image: the maps reach outside the {W_p}x{H_p} canvas; build them with the canvas "
+                         "of pinhole_canvas")
+    if not rgb_maps:
+        return _remap_linear(image, maps)
+    acc = None
+    for m in rgb_maps:
+        r = _remap_linear(image, m).astype(np.float32)
+        acc = r if acc is None else acc + r
+    acc /= len(rgb_maps)
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        return np.clip(np.rint(acc), info.min, info.max).astype(image.dtype)
+    return acc.astype(image.dtype)
 
 
-__all__ = ["lens", "undistort_points", "project_points", "pixel_rays", "pinhole_canvas", "distortion_maps",
-           "supersample_maps", "map_footprint", "distort_layers",
-           "UNDISTORT_CRITERIA", "RESIDUAL_TOL", "DEPTH_JUMP", "MAX_SUPERSAMPLE"]
+__all__ = ["pinhole_canvas", "distortion_maps", "supersample_maps", "map_footprint", "distort_image",
+           "MAX_SUPERSAMPLE"]

@@ -1,59 +1,76 @@
 """A distorted camera on top of the pinhole :class:`~gtforge.render.renderer.Renderer` (``camera.distortion``).
 
 :func:`render_view` is the pipeline's call: for a view without a lens (``View.dist_model`` None) it is
-``Renderer.render_view`` itself; for a view with one it renders the **pinhole canvas** view
-``View(K=K_p, width=W_p, height=H_p)`` (:func:`~gtforge.render.distortion.pinhole_canvas`: same fx, fy, the principal
-point shifted by whole pixels, large enough that its pixels hold the ray of every distorted pixel), the ID + depth
-pass at :data:`CANVAS_SCALE` x that resolution (same field of view; a second ``render_view`` call), RGB and the
-amodal passes at 1x, with every pass of the renderer as it is, then resamples the canvas layers into the distorted image
-(:func:`~gtforge.render.distortion.distort_layers`): RGB box-filtered over each output pixel's footprint, instance
-ids and depth from one canvas pixel per output pixel (depth: exact 1/z interpolation on planes), AR's RGBA and shadow
-ratio like RGB. The returned :class:`~gtforge.render.renderer.FrameBuffers` are those of the distorted image, so the
-annotation (boxes, masks, visibility, occlusion) runs unchanged on them.
+``Renderer.render_view`` itself. For a view with one:
 
-Amodal silhouettes (BOP's 3W x 3H canvas, pixel (v + H, u + W) is image pixel (v, u)) under a lens:
+* **Instance ids, depth and amodal silhouettes are ray-cast through the lens, exactly at each pixel centre**
+  (:meth:`LensCamera.cast`). Each distorted pixel centre (u, v) is undistorted to its viewing ray
+  (``core.lens.pixel_rays``: OpenCV's undistortion, checked by re-projection), once per camera; per frame every
+  ray meets the scene's surfaces (:class:`~gtforge.assets.scene_rays.SceneRays`: objects, hands with forearms,
+  distractors, floor, walls; Embree BVHs, hit distances in float64). Owners follow the renderer's ID pass: objects
+  and hands own their ``inst_id``; distractors, floor and walls occlude and own 0. Depth is z of the first hit in
+  the camera frame. As the rasteriser clips at the view's ``znear`` and ``zfar``, rays start at the near plane
+  (z = znear) and hits beyond z = zfar are dropped.
+* **Amodal silhouettes** (BOP's 3W x 3H plane, pixel (v + H, u + W) is image pixel (v, u)): the *distorted* image
+  plane extended to [-W, 2W) x [-H, 2H), the lens model evaluated beyond the image. Each object or hand is cast
+  alone (against its own BVH) over the pixels of that plane its bounding box can reach (:meth:`LensCamera.window`),
+  and the same casts give the visible layer, so a pixel an object owns is in its silhouette. Pixels without a ray
+  (beyond the model's monotonic field, fisheye past theta_d = pi/2) are outside every silhouette: ``px_count_all``
+  is the silhouette within the lens's field on the distorted 3W x 3H plane.
+* **RGB** is rendered by the renderer on a **pinhole canvas** view
+  ``View(K=K_p, width=W_p, height=H_p)`` (:func:`~gtforge.render.distortion.pinhole_canvas`: same fx, fy, principal
+  point shifted by whole pixels, large enough to hold the ray of every distorted pixel) and resampled into the lens,
+  box-filtered over each output pixel's footprint (:func:`~gtforge.render.distortion.distort_image`). AR scenes
+  have no lens (their camera is the photo's): they are refused here.
 
-* **Inside the image**: the canvas silhouette sampled at the same nearest canvas pixel as the ids, so every
-  pixel an object owns in ``ids`` is in its silhouette (visible within ``mask``, as without a lens).
-* **Beyond the image**: the distorted plane is extended to [-W, 2W) x [-H, 2H) with the lens model evaluated
-  beyond the image; each of its pixels takes the silhouette (which the renderer gives on the pinhole canvas's own
-  3 W_p x 3 H_p plane) at the nearest pinhole pixel of its ray. Pixels without a ray (beyond the model's
-  monotonic field, fisheye past theta_d = pi/2) or whose ray leaves the 3 W_p x 3 H_p pinhole plane count as
-  False: ``px_count_all`` is the silhouette *within the lens's field and the pinhole plane* (docs/conventions.md).
+The returned :class:`~gtforge.render.renderer.FrameBuffers` are those of the distorted image, so the annotation
+(boxes, masks, visibility, occlusion) runs unchanged on them. Everything that depends only on the camera (canvas,
+RGB maps, the rays of the 3W x 3H plane) is computed once per process and camera (:func:`lens_camera`, cached by K,
+lens and image size); the scene's BVHs once per scene (:func:`scene_rays`).
 
-Everything that depends only on the camera (canvas, maps, the beyond-image index) is computed once per process and
-camera (:func:`lens_camera`, cached by K, lens and image size): about 1 to 4 s at 640x480.
+Timings (``renderer.last_timings``): ``render_ids_depth`` is the ray cast (ids, depth and amodal silhouettes
+together; ``render_amodal`` 0), ``render_rgb`` the canvas render (its own ID pass, which the renderer's anti-aliasing
+and shadow fitting use, included), ``distort`` the RGB resampling.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
 
 import numpy as np
 
-from ..config.distortion import MAX_CANVAS_SIDE
+from ..assets.scene_rays import NOTHING, STATIC, SceneRays, rotate
 from ..core.description import View
-from .distortion import distort_layers, distortion_maps, lens, pinhole_canvas, supersample_maps
+from ..core.geometry import invert_pose, transform_points
+from ..core.lens import distort, field_limits, lens_model, pixel_grid, undistort_points
+from .distortion import distort_image, distortion_maps, pinhole_canvas, supersample_maps
 from .renderer import FrameBuffers
 
-
-#: Canvas pixels per image pixel (each axis) of the ID + depth canvas: the nearest canvas pixel of a distorted
-#: pixel's ray is then at most 1 / (2 CANVAS_SCALE) image px from it (0.5 px at scale 1), which keeps mask borders
-#: within a quarter pixel of the exact ray cast. RGB (box-filtered) and the amodal passes (their 3W x 3H planes)
-#: stay at scale 1.
-CANVAS_SCALE = 2
+#: Pixels added on every side of an object's window on the distorted plane (:meth:`LensCamera.window`), beyond the
+#: bounding box of its box's image (sampled every half pixel or finer).
+WINDOW_MARGIN = 2
 
 
-def _scaled(K_p: np.ndarray, W_p: int, H_p: int, s: int) -> tuple[np.ndarray, int, int]:
-    """The pinhole canvas at s x s pixels per pixel: same field, pixel centres at (u + 0.5) s - 0.5."""
-    K_s = K_p.copy()
-    K_s[0, 0] *= s
-    K_s[1, 1] *= s
-    K_s[0, 2] = (K_p[0, 2] + 0.5) * s - 0.5
-    K_s[1, 2] = (K_p[1, 2] + 0.5) * s - 0.5
-    return K_s, W_p * s, H_p * s
+def _unit(xy32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit directions (n, 3) float64 of normalised rays (x, y, 1) given as (n, 2), and |(x, y, 1)| (n,): a surface
+    at ray length t has camera z = t / |(x, y, 1)|."""
+    xy = xy32.astype(np.float64)
+    norm = np.sqrt(xy[:, 0] ** 2 + xy[:, 1] ** 2 + 1.0)
+    d = np.empty((len(xy), 3))
+    d[:, 0] = xy[:, 0] / norm
+    d[:, 1] = xy[:, 1] / norm
+    d[:, 2] = 1.0 / norm
+    return d, norm
+
+
+def _rect_border(x0: float, x1: float, y0: float, y1: float, n: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)
+    xs, ys = x0 + (x1 - x0) * t, y0 + (y1 - y0) * t
+    return np.concatenate([np.stack([xs, np.full(n, y0)], 1), np.stack([np.full(n, x1), ys], 1),
+                           np.stack([xs[::-1], np.full(n, y1)], 1), np.stack([np.full(n, x0), ys[::-1]], 1)])
 
 
 @dataclasses.dataclass
@@ -62,132 +79,231 @@ class LensCamera:
 
     Attributes
     ----------
-    K_p : (3, 3) float64
-        The pinhole canvas camera of the amodal passes; ``W_p``, ``H_p`` its size.
-    K_s, W_s, H_s :
-        The same canvas at :data:`CANVAS_SCALE` (ID + depth pass).
+    width, height : int
+        Image size, pixels.
+    K : (3, 3) float64
+        Intrinsics of the distorted camera.
+    lens : (model, coeffs)
+        ``core.lens.lens_model`` form.
+    K_p, W_p, H_p :
+        The pinhole canvas camera of the RGB pass and its size.
     maps : (map_x, map_y)
-        (H, W) float32 coordinates of each distorted pixel's ray on the K_p canvas (NaN: none).
-    maps_s :
-        The same on the K_s canvas.
+        (H, W) float32 coordinates of each distorted pixel's ray on the canvas (NaN: none).
     rgb_maps :
-        Supersampling maps on the K_p canvas, for box-filtered RGB.
-    big_dst, big_src : (n,) int64
-        Beyond-image amodal sampling: flat indices into the distorted 3H x 3W plane (outside the image block) and
-        the flat indices of their nearest pixels on the pinhole 3 H_p x 3 W_p plane, ordered by source row;
-        ``big_rows`` the source rows (for slicing by an object's rows).
+        Supersampling maps on the canvas, for box-filtered RGB.
+    plane_xy : (3H, 3W, 2) float32
+        Normalised undistorted ray (x, y) (direction (x, y, 1), camera frame) of every pixel centre of the distorted
+        3W x 3H plane; plane pixel (row, col) is image pixel (row - H, col - W). NaN: no ray.
+    xy_lo, xy_hi : (2,) float64
+        Bounds of the finite ``plane_xy``.
+    r_max : float
+        Normalised undistorted radius of the model's fold (inf: none).
     """
 
     width: int
     height: int
+    K: np.ndarray
+    lens: tuple
     K_p: np.ndarray
     W_p: int
     H_p: int
-    K_s: np.ndarray
-    W_s: int
-    H_s: int
     maps: tuple
-    maps_s: tuple
     rgb_maps: list
-    big_dst: np.ndarray
-    big_src: np.ndarray
-    big_rows: np.ndarray
+    plane_xy: np.ndarray
+    xy_lo: np.ndarray
+    xy_hi: np.ndarray
+    r_max: float
 
-    def amodal(self, canvas_masks: dict, ids: np.ndarray) -> dict:
-        """Distorted (3H, 3W) silhouettes of the renderer's pinhole (3 H_p, 3 W_p) ones (module docstring); the
-        distorted ``ids`` (from the finer canvas) are added to the in-image block, so visible stays within amodal."""
-        W, H, W_p, H_p = self.width, self.height, self.W_p, self.H_p
-        inside = distort_layers(self.maps, masks={i: m[H_p:2 * H_p, W_p:2 * W_p] for i, m in canvas_masks.items()})
-        out = {}
-        for i, m in canvas_masks.items():
-            big = np.zeros((3 * H, 3 * W), dtype=bool)
-            rows = np.flatnonzero(m.any(axis=1))
-            if rows.size:
-                a, b = np.searchsorted(self.big_rows, [rows[0], rows[-1] + 1])
-                flat = big.reshape(-1)
-                flat[self.big_dst[a:b]] = m.reshape(-1)[self.big_src[a:b]]
-            big[H:2 * H, W:2 * W] = inside["masks"][i] | (ids == i)
-            out[i] = big
-        return out
+    def window(self, corners_cam: np.ndarray, clip: tuple) -> tuple | None:
+        """Pixels of the distorted 3W x 3H plane whose rays can meet a box, as a half-open window (c0, r0, c1, r1)
+        of plane columns and rows within ``clip`` (same form); None when none.
+
+        The pinhole projection of the box (``corners_cam`` (8, 3), camera frame) lies in the rectangle spanned by its
+        corners' normalised coordinates; the lens maps that rectangle one to one (on its monotonic field) onto a
+        region bounded by the image of the rectangle's border, whose bounding box (border sampled every half pixel
+        or finer, plus :data:`WINDOW_MARGIN`) is the window. A corner at or behind the camera plane, or a border
+        beyond the model's fold, gives ``clip`` whole.
+        """
+        z = corners_cam[:, 2]
+        if np.all(z <= 1e-9):
+            return None
+        if np.any(z <= 1e-9):
+            return clip
+        xy = corners_cam[:, :2] / z[:, None]
+        lo = np.maximum(xy.min(axis=0), self.xy_lo)
+        hi = np.minimum(xy.max(axis=0), self.xy_hi)
+        if np.any(lo > hi):
+            return None
+        f = max(self.K[0, 0], self.K[1, 1])
+        n = int(math.ceil(2.0 * f * float(max(hi - lo)))) + 2
+        for _ in range(4):
+            border = _rect_border(lo[0], hi[0], lo[1], hi[1], n)
+            if not np.all(np.hypot(border[:, 0], border[:, 1]) < self.r_max):
+                return clip
+            uv = distort(border, self.lens) * [self.K[0, 0], self.K[1, 1]] + [self.K[0, 2], self.K[1, 2]]
+            if np.abs(np.diff(uv, axis=0)).max(initial=0.0) <= 0.5:
+                break
+            n *= 2
+        else:
+            return clip
+        W, H = self.width, self.height
+        c0 = max(clip[0], int(math.floor(uv[:, 0].min())) - WINDOW_MARGIN + W)
+        r0 = max(clip[1], int(math.floor(uv[:, 1].min())) - WINDOW_MARGIN + H)
+        c1 = min(clip[2], int(math.ceil(uv[:, 0].max())) + WINDOW_MARGIN + 1 + W)
+        r1 = min(clip[3], int(math.ceil(uv[:, 1].max())) + WINDOW_MARGIN + 1 + H)
+        if c0 >= c1 or r0 >= r1:
+            return None
+        return c0, r0, c1, r1
+
+    def cast(self, scene: SceneRays, view: View, amodal: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Instance ids, depth and amodal silhouettes of ``view`` through the lens, by ray casting (module docstring).
+
+        Parameters
+        ----------
+        scene : SceneRays
+            The scene's surfaces.
+        view : View
+            Pose (``world_T_cam``), ``znear``, ``zfar``; its K, size and lens are this camera's.
+        amodal : bool
+            Also the silhouettes (else ``{}``, and objects are cast over the image only).
+
+        Returns
+        -------
+        ids : (H, W) int32
+            ``inst_id`` of the object or hand first hit at each pixel centre; 0 for nothing, floor, walls,
+            distractors and pixels without a ray.
+        depth : (H, W) float32
+            z of that hit in the OpenCV camera frame, metres; 0 where nothing is hit.
+        amodal : dict[int, (3H, 3W) bool]
+            Per object and hand ``inst_id``, its silhouette alone on the distorted 3W x 3H plane.
+        """
+        W, H = self.width, self.height
+        pose = np.asarray(view.world_T_cam, dtype=np.float64)
+        R, eye = pose[:3, :3], pose[:3, 3]
+        cam_T_world = invert_pose(pose)
+        znear, zfar = float(view.znear), float(view.zfar)
+        img = self.plane_xy[H:2 * H, W:2 * W].reshape(-1, 2)
+        ok = np.flatnonzero(np.isfinite(img[:, 0]))
+        d, norm = _unit(img[ok])
+        best = np.full(W * H, np.inf)
+        t = scene.static_hits(eye, rotate(d, R, blas=False), znear * norm, blas=False)
+        best[ok] = np.where(t <= zfar * norm, t, np.inf)
+        owner = np.full(W * H, NOTHING, dtype=np.int64)
+        owner[ok[np.isfinite(best[ok])]] = STATIC
+        norm_img = np.ones(W * H)
+        norm_img[ok] = norm
+        plane, image = (0, 0, 3 * W, 3 * H), (W, H, 2 * W, 2 * H)
+        masks: dict = {}
+        for item in scene.items:
+            silhouette = amodal and item.owner > 0
+            if silhouette and item.owner not in masks:
+                masks[item.owner] = np.zeros((3 * H, 3 * W), dtype=bool)
+            win = self.window(transform_points(cam_T_world, item.corners), plane if silhouette else image)
+            if win is None:
+                continue
+            c0, r0, c1, r1 = win
+            sub = self.plane_xy[r0:r1, c0:c1].reshape(-1, 2)
+            sel = np.flatnonzero(np.isfinite(sub[:, 0]))
+            if sel.size == 0:
+                continue
+            ds, ns = _unit(sub[sel])
+            th = scene.item_hits(item, eye, rotate(ds, R, blas=False), znear * ns, blas=False)
+            hit = th <= zfar * ns
+            rows, cols = np.divmod(sel, c1 - c0)
+            rows += r0
+            cols += c0
+            if silhouette:
+                masks[item.owner][rows[hit], cols[hit]] = True
+            inside = hit & (rows >= H) & (rows < 2 * H) & (cols >= W) & (cols < 2 * W)
+            idx = (rows[inside] - H) * W + (cols[inside] - W)
+            tt = th[inside]
+            closer = tt < best[idx]
+            best[idx[closer]] = tt[closer]
+            owner[idx[closer]] = item.owner
+        seen = np.isfinite(best)
+        depth = np.where(seen, best / norm_img, 0.0).astype(np.float32).reshape(H, W)
+        ids = np.where(owner > 0, owner, 0).astype(np.int32).reshape(H, W)
+        return ids, depth, masks
 
 
 @functools.lru_cache(maxsize=8)
 def _lens_camera(K_key: tuple, model: str, coeffs: tuple, width: int, height: int) -> LensCamera:
     K = np.asarray(K_key, dtype=np.float64).reshape(3, 3)
-    dist = (model, coeffs)
+    dist = (model, np.asarray(coeffs, dtype=np.float64))
     K_p, W_p, H_p = pinhole_canvas(K, dist, width, height)
     maps = distortion_maps(K, dist, width, height, K_p)
-    s = CANVAS_SCALE if max(W_p, H_p) * CANVAS_SCALE <= MAX_CANVAS_SIDE else 1
-    K_s, W_s, H_s = _scaled(K_p, W_p, H_p, s)
-    maps_s = distortion_maps(K, dist, width, height, K_s) if s > 1 else maps
     rgb_maps = supersample_maps(K, dist, width, height, K_p)
-    # beyond the image: the distorted plane [-W, 2W) x [-H, 2H) onto the pinhole plane [-W_p, 2W_p) x [-H_p, 2H_p)
-    K_big = K_p.copy()
-    K_big[0, 2] += W_p
-    K_big[1, 2] += H_p
-    mx, my = distortion_maps(K, dist, 3 * width, 3 * height, K_big, -width, -height)
-    ok = np.isfinite(mx) & np.isfinite(my)
-    col = np.floor(np.where(ok, mx, 0).astype(np.float64) + 0.5).astype(np.int64)
-    row = np.floor(np.where(ok, my, 0).astype(np.float64) + 0.5).astype(np.int64)
-    ok &= (col >= 0) & (col < 3 * W_p) & (row >= 0) & (row < 3 * H_p)
-    ok[height:2 * height, width:2 * width] = False  # the image block comes from the in-image sampling
-    dst = np.flatnonzero(ok)
-    rows = row.reshape(-1)[dst]
-    src = rows * (3 * W_p) + col.reshape(-1)[dst]
-    order = np.argsort(rows, kind="stable")
-    return LensCamera(width=int(width), height=int(height), K_p=K_p, W_p=int(W_p), H_p=int(H_p), K_s=K_s,
-                      W_s=int(W_s), H_s=int(H_s), maps=maps, maps_s=maps_s, rgb_maps=rgb_maps, big_dst=dst[order], big_src=src[order], big_rows=rows[order])
+    xy = undistort_points(pixel_grid(3 * width, 3 * height, -width, -height), K, dist)
+    finite = xy[np.isfinite(xy).all(axis=1)]
+    plane = xy.astype(np.float32).reshape(3 * height, 3 * width, 2)
+    plane[np.isnan(plane).any(axis=-1)] = np.nan
+    return LensCamera(width=int(width), height=int(height), K=K, lens=dist, K_p=K_p, W_p=int(W_p), H_p=int(H_p),
+                      maps=maps, rgb_maps=rgb_maps, plane_xy=plane, xy_lo=finite.min(axis=0),
+                      xy_hi=finite.max(axis=0), r_max=field_limits(model, dist[1])[0])
 
 
 def lens_camera(view: View) -> LensCamera | None:
-    """The (cached) :class:`LensCamera` of ``view``'s camera, or None when it has no lens (or all-zero coefficients)."""
-    L = lens(view.lens)
+    """The (cached) :class:`LensCamera` of ``view``'s camera, or None when it has no lens (``core.lens.lens_model``:
+    also a radtan lens with all-zero coefficients)."""
+    L = lens_model(view.lens)
     if L is None:
         return None
     K = np.asarray(view.K, dtype=np.float64)
     return _lens_camera(tuple(K.ravel().tolist()), L[0], tuple(L[1].tolist()), int(view.width), int(view.height))
 
 
-def canvas_view(view: View, cam: LensCamera, scaled: bool = True) -> View:
-    """The pinhole canvas view rendered for ``view`` (same pose and clip distances, no lens): the ID + depth canvas
-    at :data:`CANVAS_SCALE` (``scaled``) or the RGB and amodal passes' 1x canvas."""
-    if scaled:
-        return dataclasses.replace(view, K=cam.K_s, width=cam.W_s, height=cam.H_s, dist_model=None, dist_coeffs=())
+def canvas_view(view: View, cam: LensCamera) -> View:
+    """The pinhole canvas view rendered for ``view``'s colour (same pose and clip distances, no lens)."""
     return dataclasses.replace(view, K=cam.K_p, width=cam.W_p, height=cam.H_p, dist_model=None, dist_coeffs=())
+
+
+#: The last scene's surfaces: (description, library, distractor library, SceneRays) (one renderer per process).
+_SCENE: list = [None]
+
+
+def scene_rays(renderer) -> SceneRays:
+    """The :class:`~gtforge.assets.scene_rays.SceneRays` of ``renderer``'s current scene (built once per scene)."""
+    desc, lib, dlib = renderer.description, renderer.library, renderer.distractor_library
+    last = _SCENE[0]
+    if last is None or last[0] is not desc or last[1] is not lib or last[2] is not dlib:
+        _SCENE[0] = last = (desc, lib, dlib, SceneRays(desc, lib, dlib))
+    return last[3]
 
 
 def render_view(renderer, view: View, rgb: bool = True, amodal: bool = True) -> FrameBuffers:
     """``renderer.render_view(view, rgb, amodal)`` in ``view``'s distorted camera (module docstring).
 
-    Without a lens this is ``renderer.render_view`` itself. With one, ``renderer.last_timings`` gains ``distort``
-    (seconds spent resampling).
+    Without a lens this is ``renderer.render_view`` itself. With one, ``renderer.last_timings`` holds
+    ``render_rgb`` (the canvas render), ``render_ids_depth`` (the ray cast), ``render_amodal`` (0) and
+    ``distort`` (RGB resampling), seconds.
+
+    Raises
+    ------
+    ValueError
+        If no scene is set, or the scene is an AR scene (AR views take the photo's camera, which has no lens here).
     """
     cam = lens_camera(view)
     if cam is None:
         return renderer.render_view(view, rgb=rgb, amodal=amodal)
-    geo = renderer.render_view(canvas_view(view, cam), rgb=False, amodal=False)  # ids + depth at CANVAS_SCALE
-    timings = dict(getattr(renderer, "last_timings", None) or {})
-    look = None
-    if rgb or amodal:  # RGB (or AR's layers) and the silhouettes on the 1x canvas
-        look = renderer.render_view(canvas_view(view, cam, scaled=False), rgb=rgb, amodal=amodal)
-        for k, v in (getattr(renderer, "last_timings", None) or {}).items():
-            timings[k] = timings.get(k, 0.0) + v
+    desc = renderer.description
+    if desc is None:
+        raise ValueError("render_view: call set_scene first")
+    if desc.ar is not None:
+        raise ValueError("render_view: AR scenes have no lens (their camera is the photo's)")
+    timings = {"render_rgb": 0.0, "render_ids_depth": 0.0, "render_amodal": 0.0, "distort": 0.0}
+    color = None
+    if rgb:
+        look = renderer.render_view(canvas_view(view, cam), rgb=True, amodal=False)
+        timings["render_rgb"] = sum((getattr(renderer, "last_timings", None) or {}).values())
+        t0 = time.perf_counter()
+        color = distort_image(cam.maps, look.rgb, cam.rgb_maps)
+        timings["distort"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out = distort_layers(cam.maps_s, ids=geo.ids, depth=geo.depth)
-    color = rgba = shadow = None
-    if look is not None and look.rgb is not None:
-        color = distort_layers(cam.maps, rgb=look.rgb, rgb_maps=cam.rgb_maps)["rgb"]
-    if look is not None and look.rgba is not None:
-        rgba = distort_layers(cam.maps, rgb=look.rgba, rgb_maps=cam.rgb_maps)["rgb"]
-    if look is not None and look.shadow is not None:
-        shadow = distort_layers(cam.maps, rgb=look.shadow, rgb_maps=cam.rgb_maps)["rgb"]
-        shadow[~(np.isfinite(cam.maps[0]) & np.isfinite(cam.maps[1]))] = 1.0
-    masks = cam.amodal(look.amodal, out["ids"]) if look is not None and look.amodal else {}
-    timings["distort"] = time.perf_counter() - t0
+    ids, depth, masks = cam.cast(scene_rays(renderer), view, amodal=amodal)
+    timings["render_ids_depth"] = time.perf_counter() - t0
     if hasattr(renderer, "last_timings"):
         renderer.last_timings = timings
-    return FrameBuffers(rgb=color, depth=np.ascontiguousarray(out["depth"], dtype=np.float32),
-                        ids=out["ids"], amodal=masks, rgba=rgba, shadow=shadow)
+    return FrameBuffers(rgb=color, depth=depth, ids=ids, amodal=masks)
 
 
-__all__ = ["CANVAS_SCALE", "LensCamera", "lens_camera", "canvas_view", "render_view"]
+__all__ = ["WINDOW_MARGIN", "LensCamera", "lens_camera", "canvas_view", "scene_rays", "render_view"]

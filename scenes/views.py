@@ -75,11 +75,12 @@ nearer than ``znear`` are hit here).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import trimesh
 
+from ..assets.scene_rays import DISTRACTOR, NOTHING, STATIC, SceneItem, SceneRays  # noqa: F401 - IdPass.owner values
 from ..config.camera import CameraConfig
 from ..config.views import ViewControl, view_control
 from ..core.description import SceneDescription, View
@@ -89,8 +90,6 @@ from ..core.rng import scene_rng
 from .clutter import sample_views
 from .sampling import draw_view
 
-#: Owner values of :attr:`IdPass.owner` that are not labelled objects (labelled objects and hands: their inst_id).
-NOTHING, STATIC, DISTRACTOR = 0, -1, -2
 #: Number of occlusion levels (0, 1, 2, 3 = unknown) counted by the histograms.
 N_LEVELS = 4
 
@@ -169,23 +168,6 @@ def azimuth_bin(azimuth_deg: float, bins: int) -> int:
 # ------------------------------------------------------------------------------------------ the ID pass
 
 @dataclass
-class _Item:
-    """One ray-cast mesh at its pose: owner value, BVH in its own frame, triangle planes, bounds."""
-
-    owner: int
-    labelled: bool
-    rays: object  # trimesh ray intersector over the mesh in its own frame
-    item_T_world: np.ndarray
-    p0: np.ndarray  # (m, 3) first vertex of each triangle, item frame
-    normal: np.ndarray  # (m, 3) unnormalised triangle normals, item frame
-    corners: np.ndarray  # (8, 3) world-frame corners of the item-frame bounding box
-    center: np.ndarray  # (3,) world frame
-    radius: float
-    mesh: trimesh.Trimesh  # item frame (closest-point queries)
-    world_T_item: np.ndarray = field(default_factory=lambda: np.eye(4))
-
-
-@dataclass
 class IdPass:
     """Result of one low-resolution ID pass (:meth:`SceneCaster.cast`).
 
@@ -236,8 +218,9 @@ def _box_mesh(extents) -> trimesh.Trimesh:
     return trimesh.creation.box(extents=np.asarray(extents, dtype=np.float64))
 
 
-class SceneCaster:
-    """The low-resolution ray-cast ID pass of one settled scene (see the module docstring).
+class SceneCaster(SceneRays):
+    """The low-resolution ray-cast ID pass of one settled scene (see the module docstring); the surfaces, owners and
+    hit tests are :class:`~gtforge.assets.scene_rays.SceneRays`'.
 
     Parameters
     ----------
@@ -255,53 +238,9 @@ class SceneCaster:
         If the scene has distractors but ``distractors`` is None.
     """
 
-    def __init__(self, desc: SceneDescription, library: ModelLibrary, distractors: ModelLibrary | None = None):
-        if desc.distractors and distractors is None:
-            raise ValueError("the scene has distractors but no distractor library was given")
-        self.desc = desc
-        self.items: list[_Item] = []
-        cache: dict = {}
-        for o in desc.objects:
-            self.items.append(self._model_item(cache, ("t", o.obj_id), library.get(o.obj_id).mesh, o.world_T_model,
-                                               o.inst_id, True))
-        for o in desc.distractors:
-            self.items.append(self._model_item(cache, ("d", o.obj_id), distractors.get(o.obj_id).mesh,
-                                               o.world_T_model, DISTRACTOR, False))
-        for h in desc.hands:
-            parts = [(h.vertices, h.faces)] + ([(h.forearm.vertices, h.forearm.faces)] if h.forearm is not None else [])
-            for verts, faces in parts:
-                mesh = trimesh.Trimesh(np.asarray(verts, dtype=np.float64), np.asarray(faces, dtype=np.int64),
-                                       process=False)
-                self.items.append(self._model_item({}, None, mesh, np.eye(4), int(h.inst_id), False))
-        self.labelled = np.array([o.inst_id for o in desc.objects], dtype=np.int64)
-        self.floor_half = float(desc.floor.size) / 2.0 if desc.floor is not None else 0.0
-        self.walls = [(invert_pose(w.world_T_box), np.asarray(w.extents, dtype=np.float64) / 2.0) for w in desc.walls]
-
-    @staticmethod
-    def _model_item(cache: dict, key, mesh: trimesh.Trimesh, world_T_item, owner: int, labelled: bool) -> _Item:
-        """An :class:`_Item` of ``mesh`` (its own frame) at ``world_T_item``; the BVH and triangle planes are
-        shared through ``cache`` by items with the same ``key`` (None: not shared)."""
-        entry = cache.get(key) if key is not None else None
-        if entry is None:
-            m = trimesh.Trimesh(np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64),
-                                process=False)
-            tri = m.vertices[m.faces]
-            lo, hi = m.bounds
-            corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-            c = 0.5 * (lo + hi)
-            entry = (m, m.ray, tri[:, 0], np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), corners, c,
-                     float(np.linalg.norm(m.vertices - c, axis=1).max()))
-            if key is not None:
-                cache[key] = entry
-        m, rays, p0, normal, corners, c, r = entry
-        world_T_item = np.asarray(world_T_item, dtype=np.float64)
-        return _Item(owner=owner, labelled=labelled, rays=rays, item_T_world=invert_pose(world_T_item), p0=p0,
-                     normal=normal, corners=transform_points(world_T_item, corners),
-                     center=transform_points(world_T_item, c[None])[0], radius=r, mesh=m, world_T_item=world_T_item)
-
     # ---------------------------------------------------------------------------------- casting
     @staticmethod
-    def _window(item: _Item, cam_T_world: np.ndarray, K: np.ndarray, w: int, h: int):
+    def _window(item: SceneItem, cam_T_world: np.ndarray, K: np.ndarray, w: int, h: int):
         """Pixel window (u0, u1, v0, v1), half-open, of the 3w x 3h canvas that can see ``item``; None if none."""
         pc = transform_points(cam_T_world, item.corners)
         z = pc[:, 2]
@@ -319,48 +258,6 @@ class SceneCaster:
             return None
         return u0, u1, v0, v1
 
-    @staticmethod
-    def _hits(item: _Item, eye: np.ndarray, dirs_world: np.ndarray) -> np.ndarray:
-        """Ray length (n,) to the first hit of ``item`` along unit world rays from ``eye``; inf where none."""
-        o = transform_points(item.item_T_world, eye[None])[0]
-        d = dirs_world @ item.item_T_world[:3, :3].T
-        tri = np.asarray(item.rays.intersects_first(np.broadcast_to(o, d.shape), d), dtype=np.int64)
-        t = np.full(len(d), np.inf)
-        hit = tri >= 0
-        if hit.any():
-            n = item.normal[tri[hit]]
-            den = np.einsum("ij,ij->i", n, d[hit])
-            num = np.einsum("ij,ij->i", n, item.p0[tri[hit]] - o)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                th = num / den
-            th[~np.isfinite(th) | (th < 0)] = 0.0  # grazing hit: the plane test is ill-conditioned; it is a hit
-            t[hit] = th
-        return t
-
-    def _static_hits(self, eye: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-        """Ray length (n,) to the floor square (z = 0) or a wall box, whichever is first; inf where none."""
-        t = np.full(len(dirs), np.inf)
-        if self.floor_half > 0:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tf = -eye[2] / dirs[:, 2]
-            p = eye[None, :2] + tf[:, None] * dirs[:, :2]
-            ok = np.isfinite(tf) & (tf > 0) & (np.abs(p) <= self.floor_half).all(axis=1)
-            t = np.where(ok, tf, t)
-        for box_T_world, half in self.walls:
-            o = transform_points(box_T_world, eye[None])[0]
-            d = dirs @ box_T_world[:3, :3].T
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t1 = (-half - o) / d
-                t2 = (half - o) / d
-            t1 = np.where(np.isnan(t1), -np.inf, t1)
-            t2 = np.where(np.isnan(t2), np.inf, t2)
-            tmin = np.minimum(t1, t2).max(axis=1)
-            tmax = np.maximum(t1, t2).min(axis=1)
-            ok = tmax >= np.maximum(tmin, 0.0)
-            tb = np.where(tmin > 0, tmin, tmax)
-            t = np.where(ok & (tb < t), tb, t)
-        return t
-
     def cast(self, view: View, width: int = 80) -> IdPass:
         """The ID pass of ``view`` at ``width`` pixels (height in proportion; :func:`lowres_camera`).
 
@@ -375,7 +272,7 @@ class SceneCaster:
         cam_T_world = invert_pose(view.world_T_cam)
         uu, vv = np.meshgrid(np.arange(w), np.arange(h))
         img_dirs = _unit_rays(Kinv, uu.ravel(), vv.ravel()) @ R.T
-        dist = self._static_hits(eye, img_dirs)
+        dist = self.static_hits(eye, img_dirs)
         owner = np.where(np.isfinite(dist), STATIC, NOTHING).astype(np.int64)
         n = len(self.labelled)
         px_all, px_in = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -388,7 +285,7 @@ class SceneCaster:
             u0, u1, v0, v1 = win
             cu, cv = np.meshgrid(np.arange(u0, u1), np.arange(v0, v1))
             cu, cv = cu.ravel(), cv.ravel()
-            t = self._hits(item, eye, _unit_rays(Kinv, cu, cv) @ R.T)
+            t = self.item_hits(item, eye, _unit_rays(Kinv, cu, cv) @ R.T)
             hit = np.isfinite(t)
             inside = (cu >= 0) & (cu < w) & (cv >= 0) & (cv < h)
             if item.labelled:
@@ -403,29 +300,6 @@ class SceneCaster:
         visib = np.array([int(np.count_nonzero(owner == i)) for i in self.labelled], dtype=np.int64)
         return IdPass(K=K, width=w, height=h, owner=owner.reshape(h, w), distance=dist.reshape(h, w),
                       inst_ids=self.labelled.copy(), px_all=px_all, px_in_frame=px_in, px_visib=visib)
-
-    def clearance(self, eye, limit: float = math.inf) -> float:
-        """Distance (m) from the point ``eye`` (3,) (world) to the nearest surface: every mesh, the floor square and
-        the wall boxes (0 inside a box). Exact when below ``limit``; otherwise some value >= ``limit`` (meshes
-        whose bounding sphere lies farther are not queried)."""
-        eye = np.asarray(eye, dtype=np.float64)
-        best = math.inf
-        if self.floor_half > 0:
-            dxy = np.maximum(np.abs(eye[:2]) - self.floor_half, 0.0)
-            best = float(np.sqrt((dxy ** 2).sum() + eye[2] ** 2))
-        for box_T_world, half in self.walls:
-            q = transform_points(box_T_world, eye[None])[0]
-            best = min(best, float(np.linalg.norm(np.maximum(np.abs(q) - half, 0.0))))
-        cut = min(best, limit)
-        for item in self.items:
-            lower = float(np.linalg.norm(eye - item.center)) - item.radius
-            if lower >= cut:
-                continue
-            p = transform_points(item.item_T_world, eye[None])
-            _, d, _ = trimesh.proximity.closest_point(item.mesh, p)
-            best = min(best, float(d[0]))
-            cut = min(best, limit)
-        return best
 
 
 # ------------------------------------------------------------------------------------------ candidates

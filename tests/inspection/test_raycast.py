@@ -4,7 +4,8 @@ import numpy as np
 import trimesh
 
 from gtforge.core.geometry import intrinsics_matrix
-from gtforge.inspection.raycast import cast, depth_to_dist, pixel_rays, static_meshes_world
+from gtforge.core.lens import pixel_rays
+from gtforge.inspection.raycast import cast, depth_to_dist, static_meshes_world
 
 K = intrinsics_matrix(100.0, 100.0, 9.5, 7.5)  # 20 x 16 image, principal point at its centre
 W, H = 20, 16
@@ -42,7 +43,7 @@ def test_tilted_plane_depth_is_z_not_distance():
     plane = trimesh.Trimesh([[-1, -1, 0.5], [1, -1, 1.5], [1, 1, 1.5], [-1, 1, 0.5]], [[0, 1, 2], [0, 2, 3]],
                             process=False)
     depth, _ = cast([plane], K, W, H)
-    rays = pixel_rays(K, W, H).reshape(H, W, 3)
+    rays = pixel_rays(K, None, W, H)
     assert np.allclose(depth, 1.0 / (1.0 - 0.5 * rays[..., 0]), atol=1e-9)
     assert np.allclose(depth_to_dist(depth, K), depth * np.linalg.norm(rays, axis=-1))
 

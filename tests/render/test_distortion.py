@@ -1,9 +1,10 @@
-"""Lens distortion (render/distortion.py) and its recipe section (config/distortion.py). No GL.
+"""Lens distortion of the colour layers (render/distortion.py) and the recipe section's checks (config/distortion.py).
+No GL. The lens model itself (projection, undistortion, folds) is tested in tests/core/test_lens.py; the exact
+ids, depth and silhouettes in tests/render/test_lens_camera.py.
 
-Oracles: the model's equations written out here from the OpenCV docs (projection), OpenCV's own
-``initUndistortRectifyMap`` + ``remap`` (the way back, independent of the maps under test), and an analytic scene
-of planar patches ray-cast in numpy, once at the pinhole canvas (the "render") and once directly through the
-distorted pixels' rays (the reference). Realistic lenses at 640x480, fx = fy = 500 (issue 10).
+Oracles: OpenCV's own ``initUndistortRectifyMap`` + ``remap`` (the way back, independent of the maps under test),
+and an analytic scene of planar patches ray-cast in numpy at the pinhole canvas (the "render") and at the pinhole
+camera K (the reference). Realistic lenses at 640x480, fx = fy = 500 (issue 10).
 """
 
 import math
@@ -15,10 +16,9 @@ import yaml
 from pydantic import ValidationError
 
 from gtforge.config.base import FieldValueError
-from gtforge.config.distortion import (CANVAS_MARGIN, DistortionConfig, monotonic_limit, radial_distort,
-                                       radial_undistort)
-from gtforge.render.distortion import (distort_layers, distortion_maps, map_footprint, pinhole_canvas, pixel_rays,
-                                       project_points, supersample_maps, undistort_points)
+from gtforge.config.distortion import CANVAS_MARGIN, DistortionConfig
+from gtforge.core.lens import monotonic_limit, pixel_rays, project_points_lens, undistort_points
+from gtforge.render.distortion import distort_image, distortion_maps, map_footprint, pinhole_canvas, supersample_maps
 
 W, H = 640, 480
 K = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
@@ -28,25 +28,6 @@ LENSES = {"radtan": RADTAN, "fisheye": FISHEYE}
 
 
 # ---------------------------------------------------------------------------------------------- oracles
-def opencv_doc_projection(P, K, dist):
-    """The model equations of the OpenCV docs (calib3d; fisheye module), written out independently."""
-    x, y = P[:, 0] / P[:, 2], P[:, 1] / P[:, 2]
-    r2 = x * x + y * y
-    if dist.model == "radtan":
-        k1, k2, p1, p2, k3 = dist.coeffs
-        radial = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
-        xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-        yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    else:
-        k1, k2, k3, k4 = dist.coeffs
-        r = np.sqrt(r2)
-        th = np.arctan(r)
-        thd = th * (1 + k1 * th ** 2 + k2 * th ** 4 + k3 * th ** 6 + k4 * th ** 8)
-        scale = np.divide(thd, r, out=np.ones_like(r), where=r > 0)  # theta_d / r -> 1 on the axis
-        xd, yd = scale * x, scale * y
-    return np.stack([K[0, 0] * xd + K[0, 2], K[1, 1] * yd + K[1, 2]], axis=1)
-
-
 def unit(v):
     v = np.asarray(v, dtype=np.float64)
     return v / np.linalg.norm(v)
@@ -118,26 +99,13 @@ def opencv_undistort_nearest(img, dist):
 
 @pytest.fixture(scope="module", params=["radtan", "fisheye"])
 def rig(request):
-    """Canvas, maps, canvas layers and the reference (rays of the distorted pixels) of one lens, computed once."""
+    """Canvas, maps and the analytic scene's ids on the canvas of one lens, computed once."""
     dist = LENSES[request.param]
     K_p, W_p, H_p = pinhole_canvas(K, dist, W, H)
     maps = distortion_maps(K, dist, W, H, K_p)
-    depth_p, ids_p, _ = cast(pinhole_dirs(K_p, W_p, H_p))
-    rays = pixel_rays(K, dist, W, H)
-    depth_ref, ids_ref, surf_ref = cast(rays)
-    return dict(dist=dist, K_p=K_p, W_p=W_p, H_p=H_p, maps=maps, ids_p=ids_p, depth_p=depth_p.astype(np.float32),
-                rays=rays, depth_ref=depth_ref, ids_ref=ids_ref, surf_ref=surf_ref)
-
-
-def eroded_same(labels, radius):
-    """Pixels whose (2 radius + 1)^2 neighbourhood (inside the image) all carry the same label as the pixel."""
-    Hh, Ww = labels.shape
-    pad = np.pad(labels, radius, mode="edge")
-    same = np.ones(labels.shape, dtype=bool)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            same &= pad[radius + dy:radius + dy + Hh, radius + dx:radius + dx + Ww] == labels
-    return same
+    _, ids_p, _ = cast(pinhole_dirs(K_p, W_p, H_p))
+    return {"dist": dist, "K_p": K_p, "W_p": W_p, "H_p": H_p, "maps": maps, "ids_p": ids_p,
+            "rays": pixel_rays(K, dist, W, H)}
 
 
 # ---------------------------------------------------------------------------------------------- (a) projection
@@ -150,45 +118,9 @@ def field_points(dist, n=9):
 
 
 @pytest.mark.parametrize("name", ["radtan", "fisheye"])
-def test_projection_is_opencv_and_the_documented_model(name):
-    dist = LENSES[name]
-    P = np.concatenate([field_points(dist), [[0.9, -0.7, 0.5], [-2.0, 1.5, 1.0]]])  # and two outside the image
-    uv = project_points(P, K, dist)
-    if name == "radtan":
-        ref, _ = cv2.projectPoints(P, np.zeros(3), np.zeros(3), K, np.asarray(dist.coeffs))
-    else:
-        ref, _ = cv2.fisheye.projectPoints(P.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), K, np.asarray(dist.coeffs))
-    assert np.abs(uv - ref.reshape(-1, 2)).max() < 0.01
-    assert np.abs(uv - opencv_doc_projection(P, K, dist)).max() < 1e-6
-    # undistortion inverts it: back to the points' rays, and the pixel rays project onto the pixel centres
-    xy = undistort_points(uv, K, dist)
-    assert np.abs(xy - P[:, :2] / P[:, 2:]).max() < 1e-9
-    rays = pixel_rays(K, dist, 40, 30, u0=600, v0=450)  # the bottom-right corner window
-    centres = np.stack(np.meshgrid(np.arange(600, 640.0), np.arange(450, 480.0)), -1).reshape(-1, 2)
-    assert np.abs(opencv_doc_projection(rays.reshape(-1, 3), K, dist) - centres).max() < 1e-6
-    assert np.allclose(np.linalg.norm(rays, axis=-1), 1.0)
-
-
-def test_points_behind_the_camera_or_past_a_fold_have_no_projection():
-    P = np.array([[0.1, 0.0, -1.0], [0.1, 0.0, 0.0], [0.1, 0.0, 1.0]])
-    assert np.isnan(project_points(P, K, RADTAN)[:2]).all() and np.isfinite(project_points(P, K, RADTAN)[2]).all()
-    fold = ("radtan", [-0.5, 0.0, 0.0, 0.0, 0.0])  # r_d = r (1 - 0.5 r^2) folds at r = sqrt(2/3)
-    r_fold, rd_fold = monotonic_limit("radtan", fold[1])
-    assert r_fold == pytest.approx(math.sqrt(2 / 3), rel=1e-12) and rd_fold == pytest.approx(math.sqrt(2 / 3) * 2 / 3)
-    uv = project_points(np.array([[0.8, 0.0, 1.0], [1.2, 0.0, 1.0]]), K, fold)
-    assert np.isfinite(uv[0]).all() and np.isnan(uv[1]).all()
-    # the image of r = 1.2 lies inside the image (the model sends it back), but no pixel's ray is that ray
-    assert 0 <= opencv_doc_projection(np.array([[1.2, 0.0, 1.0]]), K, DistortionConfig(
-        model="radtan", coeffs=fold[1]))[0, 0] < W
-    assert np.isnan(undistort_points([[K[0, 2] + 500 * 0.6, K[1, 2]]], K, fold)).all()  # 0.6 > rd_fold
-    xy = undistort_points([[K[0, 2] + 500 * 0.5, K[1, 2]]], K, fold)
-    assert xy[0, 0] < r_fold and radial_distort("radtan", fold[1], xy[0, 0]) == pytest.approx(0.5, abs=1e-12)
-
-
-@pytest.mark.parametrize("name", ["radtan", "fisheye"])
 def test_a_tiny_square_lands_where_the_point_projects(name):
     """Squares (3 px, area-antialiased) drawn on the pinhole canvas at the canvas projection of 3D points, then
-    distorted: each blob's centroid is at ``project_points`` of its point within 0.5 px."""
+    distorted: each blob's centroid is at ``project_points_lens`` of its point within 0.5 px."""
     dist = LENSES[name]
     K_p, W_p, H_p = pinhole_canvas(K, dist, W, H)
     maps = distortion_maps(K, dist, W, H, K_p)
@@ -200,8 +132,8 @@ def test_a_tiny_square_lands_where_the_point_projects(name):
         cover_x = np.clip(np.minimum(cols + 0.5, x + 1.5) - np.maximum(cols - 0.5, x - 1.5), 0, 1)
         cover_y = np.clip(np.minimum(rows + 0.5, y + 1.5) - np.maximum(rows - 0.5, y - 1.5), 0, 1)
         canvas += np.outer(cover_y, cover_x).astype(np.float32)
-    img = distort_layers(maps, rgb=canvas)["rgb"]
-    expected = project_points(P, K, dist)
+    img = distort_image(maps, canvas)
+    expected = project_points_lens(P, K, dist)
     uu, vv = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
     for eu, ev in expected:
         win = (np.abs(uu - eu) <= 6) & (np.abs(vv - ev) <= 6)
@@ -211,59 +143,20 @@ def test_a_tiny_square_lands_where_the_point_projects(name):
         assert math.hypot(cu - eu, cv_ - ev) < 0.5, (name, eu, ev, cu, cv_)
 
 
-# ---------------------------------------------------------------------------------------------- (b) layers
-def test_distorted_layers_match_ray_casting_through_the_lens(rig):
-    out = distort_layers(rig["maps"], ids=rig["ids_p"], depth=rig["depth_p"])
-    ids, depth = out["ids"], out["depth"]
-    assert ids.shape == (H, W) and ids.dtype == np.int32 and depth.dtype == np.float32
-    ref_ids, ref_depth, surf = rig["ids_ref"], rig["depth_ref"], rig["surf_ref"]
-    agree = ids == ref_ids
-    assert agree.mean() >= 0.995
-    # every disagreement is on an owner boundary of the reference (a neighbour within 1 px has another owner)
-    assert not np.any(~agree & eroded_same(ref_ids, 1))
-    # planar interiors (same surface over 5x5, valid): depth is the ray-plane intersection
-    interior = eroded_same(surf, 2) & (surf >= 0)
-    assert interior.mean() > 0.8
-    rel = np.abs(depth.astype(np.float64) - ref_depth)[interior] / ref_depth[interior]
-    assert rel.max() < 1e-5
-    # every object is seen, each surface kind included (tilted planes: interpolation at work, nearest is not enough)
-    assert set(np.unique(ids[interior])) == set(range(N_OBJECTS + 1))
-    nearest = distort_layers(rig["maps"], ids=rig["ids_p"], depth=rig["depth_p"], depth_jump=-1.0)["depth"]
-    tilted = interior & np.isin(surf, [0, 5, 6])
-    assert (np.abs(nearest.astype(np.float64) - ref_depth)[tilted] / ref_depth[tilted]).max() > 1e-4
-    # off the planar interiors no value is made up: each depth lies within its 2x2 canvas cell's depths, and a cell
-    # spanning a depth jump (the owner-0 distractor over the wall: 2.2 m vs 3 m) gives one of its own values
-    mx, my = (m.astype(np.float64) for m in rig["maps"])
-    i0, j0 = np.floor(mx).astype(int), np.floor(my).astype(int)
-    zp = rig["depth_p"].astype(np.float64)
-    z4 = np.stack([zp[j0, i0], zp[j0, i0 + 1], zp[j0 + 1, i0], zp[j0 + 1, i0 + 1]])
-    d = depth.astype(np.float64)
-    assert np.all((d >= z4.min(axis=0) * (1 - 1e-6)) & (d <= z4.max(axis=0) * (1 + 1e-6)))
-    jump = (z4.min(axis=0) > 0) & (z4.max(axis=0) > 1.3 * z4.min(axis=0))
-    assert jump.sum() > 50 and np.all(np.any(np.abs(z4 - d) <= 1e-6 * d, axis=0)[jump])
-
-
-def test_visible_pixels_stay_inside_the_distorted_silhouettes(rig):
-    amodal = {i: cast(pinhole_dirs(rig["K_p"], rig["W_p"], rig["H_p"]), [s for s in SCENE if s["owner"] == i])[2] >= 0
-              for i in range(1, N_OBJECTS + 1)}
-    out = distort_layers(rig["maps"], ids=rig["ids_p"], masks=amodal)
-    for i, m in out["masks"].items():
-        assert m.shape == (H, W) and m.dtype == bool
-        visible = out["ids"] == i
-        assert visible.sum() > 100 and not np.any(visible & ~m)
-
-
 # ---------------------------------------------------------------------------------------------- (c) OpenCV way back
-def test_undistorting_distorted_masks_with_opencv_recovers_the_pinhole_masks(rig):
+def test_undistorting_distorted_images_with_opencv_recovers_the_pinhole_images(rig):
+    """Each object's canvas silhouette as a grey image, distorted (bilinear), undistorted back by OpenCV alone and
+    thresholded at 1/2: the pinhole camera's silhouette (IoU >= 0.98): the colour layers land where the lens puts
+    them."""
     dist = rig["dist"]
-    out = distort_layers(rig["maps"], ids=rig["ids_p"])
-    depth_k, ids_k, _ = cast(pinhole_dirs(K, W, H))  # the ideal pinhole camera K, W x H, cast independently
+    _, ids_k, _ = cast(pinhole_dirs(K, W, H))  # the ideal pinhole camera K, W x H, cast independently
     # the canvas is the pinhole grid of K shifted by whole pixels: the pinhole image is an exact crop of it
     ox, oy = K[0, 2] - rig["K_p"][0, 2], K[1, 2] - rig["K_p"][1, 2]
     assert ox == int(ox) and oy == int(oy)
     assert np.array_equal(rig["ids_p"][-int(oy):-int(oy) + H, -int(ox):-int(ox) + W], ids_k)
     for i in range(1, N_OBJECTS + 1):
-        back = opencv_undistort_nearest((out["ids"] == i).astype(np.uint8), dist).astype(bool)
+        grey = distort_image(rig["maps"], (rig["ids_p"] == i).astype(np.float32))
+        back = opencv_undistort_nearest(grey, dist) >= 0.5
         truth = ids_k == i
         iou = (back & truth).sum() / (back | truth).sum()
         assert truth.sum() > 300 and iou >= 0.98, (dist.model, i, iou)
@@ -327,21 +220,6 @@ def test_the_recipe_section_checks_its_coefficients():
         DistortionConfig.model_validate({"model": "radtan", "coeffs": [-0.28, 0.07, "0.001", 0, 0]})
 
 
-def test_radial_inverse_and_fold_by_brute_force():
-    for dist in (RADTAN, FISHEYE, DistortionConfig(model="radtan", coeffs=[-0.1, -0.3, 0, 0, 0])):
-        r = np.linspace(0, 3, 300001)
-        rd = radial_distort(dist.model, dist.coeffs, r)
-        falls = np.nonzero(np.diff(rd) <= 0)[0]
-        r_max, _ = monotonic_limit(dist.model, dist.coeffs)
-        if falls.size:
-            assert r_max == pytest.approx(r[falls[0]], abs=2e-5)
-        else:
-            assert r_max > 3
-        probe = rd[: (falls[0] if falls.size else len(r)) : 1000]
-        back = radial_undistort(dist.model, dist.coeffs, probe)
-        assert np.abs(radial_distort(dist.model, dist.coeffs, back) - probe).max() < 1e-12
-
-
 # ---------------------------------------------------------------------------------------------- (e) canvas
 def test_the_canvas_covers_every_ray_and_no_more(rig):
     mx, my = rig["maps"]
@@ -366,11 +244,8 @@ def test_windows_beyond_the_field_have_no_rays():
     beyond = np.hypot(u, v) / 500.0 >= monotonic_limit(*fold)[1]
     assert beyond.any() and (~beyond).any()
     assert np.array_equal(np.isnan(mx), beyond)
-    out = distort_layers((mx, my), rgb=np.full((H_p, W_p, 3), 200, np.uint8), ids=np.ones((H_p, W_p), np.int32),
-                         depth=np.ones((H_p, W_p), np.float32), masks=np.ones((H_p, W_p), bool))
-    assert (out["ids"][beyond] == 0).all() and (out["depth"][beyond] == 0).all() and not out["masks"][beyond].any()
-    assert (out["rgb"][beyond] == 0).all() and (out["rgb"][~beyond] == 200).all()
-    assert (out["ids"][~beyond] == 1).all() and np.allclose(out["depth"][~beyond], 1.0)
+    rgb = distort_image((mx, my), np.full((H_p, W_p, 3), 200, np.uint8))
+    assert (rgb[beyond] == 0).all() and (rgb[~beyond] == 200).all()
 
 
 def test_pinhole_lens_is_the_identity():
@@ -394,19 +269,18 @@ def test_supersampled_rgb_is_a_box_filter_over_each_pixel():
     assert len(subs) == 4
     assert np.abs(np.mean([m[0] for m in subs], axis=0) - maps[0]).max() < 0.02
     ramp = np.tile(np.linspace(0.0, 1.0, W_p, dtype=np.float32), (H_p, 1))
-    a = distort_layers(maps, rgb=ramp, rgb_maps=subs)["rgb"]
+    a = distort_image(maps, ramp, subs)
     assert np.abs(a - (maps[0] / (W_p - 1))).max() < 2e-4
     stripes = np.tile((np.arange(W_p) % 2).astype(np.float32), (H_p, 1))
-    single = distort_layers(maps, rgb=stripes)["rgb"]
-    boxed = distort_layers(maps, rgb=stripes, rgb_maps=subs)["rgb"]
+    single = distort_image(maps, stripes)
+    boxed = distort_image(maps, stripes, subs)
     outer = fp > 1.6
     assert outer.sum() > 100
     assert np.abs(boxed[outer] - 0.5).mean() < 0.5 * np.abs(single[outer] - 0.5).mean()
 
 
-def test_layers_of_different_sizes_are_refused():
+def test_maps_beyond_the_canvas_are_refused():
     maps = (np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32))
-    with pytest.raises(ValueError, match="different canvas sizes"):
-        distort_layers(maps, ids=np.zeros((4, 4), np.int32), depth=np.zeros((5, 4), np.float32))
+    assert distort_image(maps, np.ones((4, 4), np.float32)).shape == (2, 2)
     with pytest.raises(ValueError, match="outside"):
-        distort_layers((maps[0] + 9, maps[1]), ids=np.zeros((4, 4), np.int32))
+        distort_image((maps[0] + 9, maps[1]), np.ones((4, 4), np.float32))
