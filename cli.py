@@ -27,6 +27,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -43,13 +44,13 @@ def _error(msg) -> int:
 def _build_options(args) -> dict:
     """``--shard``, ``--executor``, ``--address``, ``--gpus`` as :func:`~gtforge.pipeline.build.build` keywords.
     Raises ValueError naming the flag."""
-    from .pipeline.output import parse_shard
+    from .pipeline.output import parse_shard  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     if args.address is not None and args.executor != "ray":
         raise ValueError("--address needs --executor ray (it names the Ray cluster to run on)")
     gpus = None
     if args.gpus is not None:
-        from .render.egl_devices import parse_gpus
+        from .render.egl_devices import parse_gpus  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
         gpus = parse_gpus(args.gpus)
     return {"shard": parse_shard(args.shard) if args.shard is not None else None, "executor": args.executor,
@@ -57,16 +58,16 @@ def _build_options(args) -> dict:
 
 
 def _build(args) -> int:
-    from .assets.hand_model import HandModelError
-    from .assets.loaders import AssetError
-    from .config import RecipeError, load_recipe
-    from .config.loading import resolve_recipe
-    from .pipeline.build import build
-    from .pipeline.job import BuildJob
-    from .pipeline.lock import LockError
-    from .pipeline.output import OutputError
-    from .pipeline.ray_executor import ExecutorError, WorkerLostError
-    from .render.egl_devices import GpuError
+    from .assets.hand_model import HandModelError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .assets.loaders import AssetError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .config import RecipeError, load_recipe  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .config.loading import resolve_recipe  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .pipeline.build import build  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .pipeline.job import BuildJob  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .pipeline.lock import LockError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .pipeline.output import OutputError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .pipeline.ray_executor import ExecutorError, WorkerLostError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .render.egl_devices import GpuError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     try:
         options = _build_options(args)
@@ -97,9 +98,9 @@ def _build(args) -> int:
 
 
 def _merge(args) -> int:
-    from .assets.loaders import AssetError
-    from .config import RecipeError
-    from .pipeline.merge import MergeError, merge
+    from .assets.loaders import AssetError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .config import RecipeError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .pipeline.merge import MergeError, merge  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     try:
         summary = merge(args.shards, args.out, progress=not args.quiet)
@@ -114,7 +115,7 @@ def _merge(args) -> int:
 
 
 def _recipes(args) -> int:
-    from .config.loading import bundled_recipes, recipe_description
+    from .config.loading import bundled_recipes, recipe_description  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     found = bundled_recipes()
     if not found:
@@ -126,8 +127,8 @@ def _recipes(args) -> int:
 
 
 def _init(args) -> int:
-    from .config import RecipeError
-    from .config.loading import bundled_recipe_text
+    from .config import RecipeError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .config.loading import bundled_recipe_text  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     out = Path(args.out if args.out is not None else f"{args.name}.yaml")
     try:
@@ -146,7 +147,7 @@ def _init(args) -> int:
 
 
 def _open(path):
-    from .formats.dataset import DatasetError, open_dataset
+    from .formats.dataset import DatasetError, open_dataset  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     try:
         return open_dataset(path)
@@ -156,7 +157,7 @@ def _open(path):
 
 
 def _verify(args) -> int:
-    from .inspection.verify import verify
+    from .inspection.verify import verify  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     ds = _open(args.dataset)
     if ds is None:
@@ -174,7 +175,7 @@ def _verify(args) -> int:
 
 
 def _stats(args) -> int:
-    from .inspection.stats import compute_stats, print_table, reportable, write_plots
+    from .inspection.stats import compute_stats, print_table, reportable, write_plots  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     ds = _open(args.dataset)
     if ds is None:
@@ -190,7 +191,7 @@ def _stats(args) -> int:
 
 
 def _preview(args) -> int:
-    from .inspection.preview import default_out, make_sheet
+    from .inspection.preview import default_out, make_sheet  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     ds = _open(args.dataset)
     if ds is None:
@@ -268,8 +269,6 @@ def _sigterm_interrupts():
     """Make SIGTERM (``kill``, a batch system's time limit) stop a build or merge as Ctrl-C does, so the folder's
     lock is released and nothing half-written looks complete. Returns the previous handler (None where signal
     handlers cannot be set: not the main thread)."""
-    import threading
-
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
@@ -285,7 +284,7 @@ def main(argv=None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="gtforge: %(message)s")
     logging.getLogger("gtforge").setLevel(logging.INFO)
-    from tqdm.contrib.logging import logging_redirect_tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
     previous = _sigterm_interrupts() if args.command in ("build", "merge") else None
     try:

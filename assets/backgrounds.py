@@ -46,8 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from PIL import Image
+from scipy.linalg import rq
+from skimage import data as skimage_data
+from skimage.measure import ransac
 
 from ..config.sources import resolve_source
 from ..core.geometry import backproject, intrinsics_from_fov, invert_pose, transform_points
@@ -82,9 +84,7 @@ class Background:
 
     def _read_image(self) -> np.ndarray:
         if self.image_source.startswith("skimage:"):
-            from skimage import data
-
-            img = getattr(data, self.image_source.split(":", 1)[1])()
+            img = getattr(skimage_data, self.image_source.split(":", 1)[1])()
             if isinstance(img, tuple):  # stereo_motorcycle -> (left, right, disp)
                 img = img[0]
         else:
@@ -130,8 +130,6 @@ def fit_ground_plane(points: np.ndarray, seed: int = 0, threshold: float = 0.05)
     Returns (n (3,), d, inliers (n,) bool) with n pointing up (n_y < 0) and d > 0 (camera above).
     Raises ValueError when fewer than 50 points are given.
     """
-    from skimage.measure import ransac
-
     if len(points) < 50:
         raise ValueError(f"too few points for a ground plane ({len(points)})")
     model, inliers = ransac(points, PlaneModel, min_samples=3, residual_threshold=threshold, max_trials=1000,
@@ -161,8 +159,6 @@ def camera_from_P(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     KITTI's P2 = K [I | t] gives R = I (camera 2 translated from camera 0); a P2 with a rotation (as gtforge
     writes for level label frames) is split by RQ decomposition (``scipy.linalg.rq``, diag(K) > 0).
     """
-    from scipy.linalg import rq
-
     K, R = rq(np.asarray(P, float)[:3, :3])
     S = np.diag(np.sign(np.diag(K)))
     K, R = K @ S, S @ R
@@ -224,9 +220,7 @@ MOTORCYCLE = dict(f=994.978, cx=311.193, cy=254.877, doffs=31.086, baseline=0.19
 
 def load_motorcycle() -> Background:
     """scikit-image's Middlebury garage photo with depth from its ground-truth disparity."""
-    from skimage import data
-
-    left, _right, disp = data.stereo_motorcycle()
+    left, _right, disp = skimage_data.stereo_motorcycle()
     m = MOTORCYCLE
     K = np.array([[m["f"], 0, m["cx"]], [0, m["f"], m["cy"]], [0, 0, 1.0]])
     valid = np.isfinite(disp) & (disp > 0)
@@ -245,9 +239,7 @@ def load_photo(source: str, fov_y_deg: float) -> Background:
         w, h = Image.open(source).size
         src, name = source, Path(source).stem
     else:
-        from skimage import data
-
-        img = getattr(data, source)()
+        img = getattr(skimage_data, source)()
         h, w = img.shape[:2]
         src, name = f"skimage:{source}", source
     return Background(name=name, image_source=src, width=w, height=h, K=intrinsics_from_fov(fov_y_deg, w, h))

@@ -50,6 +50,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
+from scipy.interpolate import PchipInterpolator
+from shapely.geometry import Polygon
 
 from ..core.description import Material, PartLook
 
@@ -162,8 +164,6 @@ _ARCH_GAP = 0.045  # m between a tyre and its wheel arch
 
 
 def _pchip(points):
-    from scipy.interpolate import PchipInterpolator
-
     p = np.asarray(points, dtype=np.float64)
     return PchipInterpolator(p[:, 0], p[:, 1], extrapolate=True)
 
@@ -309,8 +309,6 @@ def _superellipse_ring(w, z_mid, h_top, h_bot, n_top, n_bot, k=160):
 def _section_half(d, x, arch, mh):
     """Right half (y >= 0) of the body's cross-section at station x: (mh + 1, 2) (y, z) points from the bottom
     centre to the top centre, resampled by arc length (upper part weighted denser)."""
-    from shapely.geometry import Polygon
-
     w, zb, zm, zt = (float(v[0]) for v in _lower(d, np.array([x]), np.array([arch])))
     poly = Polygon(_superellipse_ring(w, zm, zt - zm, zm - zb, d["n_top"], d["n_bot"]))
     a, z_b, hg = (float(v[0]) for v in _greenhouse(d, np.array([x])))
@@ -653,8 +651,6 @@ def _mirror_y(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
 
 def _liner(d, xw: float, y: float) -> trimesh.Trimesh:
     """Dark plate closing a wheel arch inside (x-z region under the arch, 2 cm thick at lateral offset y)."""
-    from shapely.geometry import Polygon
-
     Ra, R = d["Ra"], d["R"]
     a = np.linspace(0, np.pi, 25)
     top = np.stack([xw + Ra * np.cos(a), R + Ra * np.sin(a)], 1)

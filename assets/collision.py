@@ -103,7 +103,7 @@ def vhacd_parts(mesh: trimesh.Trimesh) -> list[np.ndarray]:
     ``cache_dir()/vhacd/<sha256 of vertices, faces and pybullet version>.obj``, written atomically, so
     each mesh is decomposed once per machine; V-HACD is deterministic, so a fresh cache gives the same parts.
     """
-    import pybullet as pb  # the physics engine's own decomposition
+    import pybullet as pb  # noqa: PLC0415 - pybullet prints its build banner when imported; only V-HACD needs it here
 
     V = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
     F = np.ascontiguousarray(mesh.faces, dtype=np.int64)

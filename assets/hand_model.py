@@ -45,6 +45,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.spatial.transform import Rotation
 
 from ..core.hands import FINGER_JOINTS, FINGERS, MANO_TO_21, MIRROR, TIP_IDS
@@ -251,8 +252,6 @@ class _ManoUnpickler(pickle.Unpickler):
         if module.startswith("chumpy"):
             return _ChumpyStub
         if module.startswith("scipy.sparse"):
-            import scipy.sparse as sp
-
             return getattr(sp, name)
         if module.startswith("numpy.core"):
             module = "numpy._core" + module[len("numpy.core"):]

@@ -17,7 +17,9 @@ cos theta.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+from scipy.ndimage import gaussian_filter, label
 
 #: Valid range of :func:`kelvin_to_rgb`, kelvin (Kang et al. 2002).
 KELVIN_RANGE = (1667.0, 25000.0)
@@ -94,8 +96,6 @@ def _label_on_sphere(mask: np.ndarray) -> np.ndarray:
     """Connected components (8-connected) of an equirectangular mask, joined across the azimuth seam
     (column 0 touches column W - 1) and around each pole (the top row is one neighbourhood, so is the
     bottom row). (H, W) int labels, 0 = background."""
-    from scipy.ndimage import label
-
     labels, count = label(mask, structure=np.ones((3, 3), dtype=int))
     if count == 0:
         return labels
@@ -177,9 +177,6 @@ def lights_from_equirect(image: np.ndarray, n_lights: int, threshold: float = 0.
     ValueError
         For a wrong shape, an empty image, non-finite or negative values, or a negative ``n_lights``.
     """
-    import cv2
-    from scipy.ndimage import gaussian_filter
-
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 2 or img.shape[1] < 2:
         raise ValueError(f"expected an (H, W, 3) equirectangular image, got shape {img.shape}")

@@ -36,6 +36,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import scipy
 import trimesh
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
@@ -188,8 +189,6 @@ def cached_symmetries(mesh: trimesh.Trimesh, tolerance: float = SYMMETRY_TOLERAN
         As :func:`find_symmetries`: ``discrete`` list of (4, 4) float64 (metres), ``continuous`` list of
         (axis (3,), offset (3,) metres).
     """
-    import scipy
-
     V = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
     F = np.ascontiguousarray(mesh.faces, dtype=np.int64)
     h = hashlib.sha256(V.tobytes())

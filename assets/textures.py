@@ -32,8 +32,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pybullet_data
+import skimage
 from PIL import Image
+from skimage.color import hsv2rgb, rgb2hsv
 
 from ..config.sources import IMAGE_SUFFIXES, TEXTURE_FAMILIES, resolve_source
 from ..core.description import Texture
@@ -53,8 +57,6 @@ _PROCEDURAL = "procedural://"
 # --------------------------------------------------------------------------- procedural textures
 def _hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     """(..., 3) HSV in [0, 1] -> (..., 3) RGB in [0, 1] (skimage.color.hsv2rgb)."""
-    from skimage.color import hsv2rgb
-
     hsv = np.asarray(hsv, dtype=np.float64)
     return hsv2rgb(hsv.reshape(1, -1, 3)).reshape(hsv.shape)
 
@@ -344,8 +346,6 @@ def _is_image_name(path: Path) -> bool:
 @functools.lru_cache(maxsize=1)
 def _skimage_images() -> tuple[str, ...]:
     """Absolute paths of the :data:`SKIMAGE_TEXTURES` present in the installed scikit-image."""
-    import skimage
-
     folder = Path(skimage.__file__).resolve().parent / "data"
     found = []
     for stem in SKIMAGE_TEXTURES:
@@ -358,8 +358,6 @@ def _skimage_images() -> tuple[str, ...]:
 def _pybullet_images() -> tuple[str, ...]:
     """Absolute paths of the RGB(A)/palette images of at least 32 x 32 pixels shipped in pybullet_data, without
     byte-identical copies."""
-    import pybullet_data
-
     root = Path(pybullet_data.getDataPath()).resolve()
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -521,8 +519,6 @@ def jitter_hsv(rgb: np.ndarray, hsv) -> np.ndarray:
         return rgb
     arr = np.asarray(rgb)
     if arr.dtype == np.uint8:
-        import cv2
-
         f = np.ascontiguousarray(arr.reshape(1, -1, 3)).astype(np.float32) * np.float32(1.0 / 255.0)
         hue, sat, val = cv2.split(cv2.cvtColor(f, cv2.COLOR_RGB2HSV))  # H degrees, S, V in [0, 1]
         hue += np.float32(dh * 360.0)
@@ -533,7 +529,6 @@ def jitter_hsv(rgb: np.ndarray, hsv) -> np.ndarray:
         np.clip(val, 0.0, 1.0, out=val)
         out = cv2.cvtColor(cv2.merge([hue, sat, val]), cv2.COLOR_HSV2RGB)  # float32 in [0, 1]
         return cv2.convertScaleAbs(out, alpha=255.0).reshape(arr.shape)  # rounded to nearest, saturated
-    from skimage.color import hsv2rgb, rgb2hsv
 
     h = rgb2hsv(arr.astype(np.float64).reshape(1, -1, 3))
     h[..., 0] = np.mod(h[..., 0] + dh, 1.0)

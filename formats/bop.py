@@ -71,6 +71,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 from PIL import Image
+from scipy.spatial.distance import pdist
 
 from ..core.files import atomic_open
 from ..core.geometry import invert_pose
@@ -521,8 +522,6 @@ def model_info(vertices_mm: np.ndarray) -> dict:
     convex hull's vertices, where it is attained); min/size are of the
     axis-aligned bounding box.
     """
-    from scipy.spatial.distance import pdist
-
     v = np.asarray(vertices_mm, dtype=np.float64)
     try:
         hv = trimesh.convex.convex_hull(v).vertices

@@ -83,6 +83,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 from PIL import Image
+from pycocotools import mask as mask_utils
 
 from ..core.files import atomic_open
 from .atomic import load_json, write_json_atomic
@@ -207,8 +208,6 @@ def mask_rle(mask: np.ndarray) -> dict:
 
 def rle_mask(rle: dict) -> np.ndarray:
     """Decode an RLE (BOP's uncompressed counts list, or COCO's compressed string) -> (H, W) bool (pycocotools)."""
-    from pycocotools import mask as mask_utils
-
     h, w = (int(v) for v in rle["size"])
     if isinstance(rle["counts"], list):
         coded = mask_utils.frPyObjects({"counts": rle["counts"], "size": [h, w]}, h, w)
@@ -433,7 +432,7 @@ def read_shard(path) -> Iterator[dict]:
         ``__key__`` (``{scene_id:06d}_{im_id:06d}``), ``__url__``, and each member's bytes by extension
         (``"rgb.jpg"``, ``"depth.png"``, ``"gt.json"``, ...); :func:`decode_sample` decodes one.
     """
-    import webdataset
+    import webdataset  # noqa: PLC0415 - webdataset imports torch where installed (2 s); only this reader needs it
 
     ds = webdataset.WebDataset(str(path), shardshuffle=False, nodesplitter=None, workersplitter=None,
                                empty_check=False)

@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from ..core.geometry import project_points, transform_points
@@ -77,8 +78,6 @@ def draw_keypoints(draw: ImageDraw.ImageDraw, keypoints: list, skeleton: list | 
 
 def colorize_depth(depth: np.ndarray) -> np.ndarray:
     """Depth (H, W) -> RGB (H, W, 3) uint8 with matplotlib's 'turbo' map; 0 (invalid) is black."""
-    from matplotlib import colormaps
-
     valid = depth > 0
     out = np.zeros(depth.shape + (3,), np.uint8)
     if valid.any():

@@ -34,6 +34,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import yaml
+from rich.console import Console
+from rich.table import Table
 
 from ..formats.dataset import RECIPE_COPY, Dataset
 
@@ -178,8 +181,6 @@ def recipe_camera(ds: Dataset) -> dict:
     """The ``camera`` section of the dataset's ``recipe.yaml`` ({} when absent or unreadable)."""
     path = ds.root / RECIPE_COPY
     try:
-        import yaml
-
         cam = (yaml.safe_load(path.read_text()) or {}).get("camera")
     except Exception:  # noqa: BLE001 - a missing or unreadable copy leaves these figures out, never stats
         return {}
@@ -290,10 +291,10 @@ def reportable(stats: dict) -> dict:
 
 def write_plots(stats: dict, out_dir) -> list[Path]:
     """Write the PNG plots into ``out_dir``; returns their paths."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - the Agg backend is chosen before pyplot loads; only the plots need matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - the Agg backend is chosen before pyplot loads; only the plots need matplotlib
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -408,9 +409,6 @@ def appearance_figure(app: dict, plt):
 
 def print_table(stats: dict) -> None:
     """Human-readable summary with rich."""
-    from rich.console import Console
-    from rich.table import Table
-
     c = Console()
     c.print(f"[bold]{stats['dataset']}[/bold]: {stats['scenes']} scenes, {stats['frames']} frames, "
             f"{stats['instances']} instances ({stats['visible_instances']} visible)")

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import yaml
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -556,8 +557,6 @@ class Verifier:
         if not path.is_file():
             return None
         try:
-            import yaml
-
             recipe = yaml.safe_load(path.read_text())
             cons = (recipe.get("camera") or {}).get("constraints")
             if cons is None:

@@ -26,11 +26,13 @@ from ..config.schema import Recipe, RecipeError
 from ..formats.coco import hand_category_id
 from ..formats.protocol import DatasetContext
 from ..formats.registry import writer_classes
+from ..render.egl_devices import describe_plan, list_egl_devices, plan_local_devices
 from .executors import Executor, make_executor
 from .fit import check_fit
 from .job import BuildJob, BuildSummary, SceneResult
 from .lock import acquire
 from .output import check_output_usable, check_shard, output_splits, pending_scenes, prepare_output, shard_scenes
+from .ray_executor import require_ray, session
 from .worker import distractor_library, load_hand_model, load_recipe_backgrounds
 
 log = logging.getLogger("gtforge")
@@ -102,12 +104,8 @@ def build(job: BuildJob, workers: int = 1, progress: bool = True, executor: str 
     recipe, out_dir = job.recipe, job.out_dir
     devices = None  # EGL device index per local worker process (None: EGL's default device)
     if executor == "ray":
-        from .ray_executor import require_ray
-
         require_ray()  # ExecutorError (install line) before anything is read or written
     elif gpus is not None:
-        from ..render.egl_devices import describe_plan, list_egl_devices, plan_local_devices
-
         egl = list_egl_devices()
         devices = plan_local_devices(gpus, workers, egl)  # GpuError before anything is written
         log.info("--gpus: %s", describe_plan(devices, egl))
@@ -118,7 +116,6 @@ def build(job: BuildJob, workers: int = 1, progress: bool = True, executor: str 
     check_output_usable(out_dir)  # a wrong --out is refused before the lock file is created in it
     with contextlib.ExitStack() as stack:
         if executor == "ray":  # connect (ExecutorError: --address) and check --gpus (GpuError) before writing
-            from .ray_executor import session
 
             stack.enter_context(session(address, gpus))
         stack.enter_context(acquire(out_dir))  # LockError: another build writes here; released on return/error

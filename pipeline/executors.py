@@ -18,7 +18,9 @@ import multiprocessing as mp
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from ..render.egl_devices import bind_egl_device
 from .job import BuildJob, SceneResult
+from .ray_executor import RayExecutor
 from .worker import SceneWorker
 
 #: ``consume(result)``: called in the driver once per finished scene.
@@ -55,8 +57,6 @@ def _init_worker(job: BuildJob, devices=None) -> None:
     per process, or None for the default device), validate the recipe again here, create the worker."""
     global _WORKER
     if devices is not None:
-        from ..render.egl_devices import bind_egl_device
-
         bind_egl_device(devices.get())
     _WORKER = SceneWorker(job.revalidated())
 
@@ -119,8 +119,6 @@ def make_executor(kind: str, workers: int, n_scenes: int, address: str | None = 
         ``ray_executor.RayExecutor``, :class:`SerialExecutor` or :class:`ProcessPoolExecutor`.
     """
     if kind == "ray":
-        from .ray_executor import RayExecutor
-
         return RayExecutor(actors=workers if workers > 1 else None, address=address, gpus=gpus)
     if devices is None and (workers <= 1 or n_scenes <= 1):
         return SerialExecutor()

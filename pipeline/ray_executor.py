@@ -95,7 +95,7 @@ def require_ray():
         If Ray cannot be imported; the message holds the install line ``pip install 'gtforge[ray]'``.
     """
     try:
-        import ray
+        import ray  # noqa: PLC0415 - Ray is optional (gtforge[ray]); imported only when a build runs on it
     except ImportError as e:
         raise ExecutorError(f"--executor ray needs Ray, which is not installed ({e}); install it with: "
                             f"{INSTALL_LINE}") from None
@@ -122,7 +122,7 @@ def _check_reachable(address: str) -> None:
     target = address
     if address == "auto":
         try:
-            from ray._private.services import canonicalize_bootstrap_address
+            from ray._private.services import canonicalize_bootstrap_address  # noqa: PLC0415 - Ray is optional (gtforge[ray]); imported only when a build runs on it
 
             target = canonicalize_bootstrap_address("auto")
         except (ConnectionError, ValueError) as e:
@@ -189,7 +189,7 @@ def connect(address: str | None = None, **init_kwargs) -> bool:
 def disconnect(started: bool) -> None:
     """``ray.shutdown()`` when :func:`connect` started the connection (never a connection made by someone else)."""
     if started:
-        import ray
+        import ray  # noqa: PLC0415 - Ray is optional (gtforge[ray]); imported only when a build runs on it
 
         ray.shutdown()
 
@@ -211,7 +211,7 @@ def session(address: str | None = None, gpus=None):
     """
     started = connect(address)
     try:
-        import ray
+        import ray  # noqa: PLC0415 - Ray is optional (gtforge[ray]); imported only when a build runs on it
 
         plan_actors(ray.cluster_resources(), None, gpus, 1)
         yield
@@ -328,7 +328,7 @@ class SceneActor:
             self.error = e
 
     def _bind_gpu(self) -> None:
-        import ray
+        import ray  # noqa: PLC0415 - Ray is optional (gtforge[ray]); imported only when a build runs on it
 
         ids = ray.get_gpu_ids()
         where = f"--gpus all: actor pid {os.getpid()} on {self.binding['node']}"

@@ -152,7 +152,7 @@ class SceneWorker:
     """
 
     def __init__(self, job: BuildJob):
-        from ..render.renderer import Renderer  # GL is only touched in processes that render
+        from ..render.renderer import Renderer  # noqa: PLC0415 - GL is only touched in processes that render
 
         recipe = job.recipe
         self.job, self.recipe, self.base_dir, self.out_dir = job, recipe, Path(job.base_dir), Path(job.out_dir)

@@ -28,6 +28,7 @@ The photo is left bit-exact wherever no inserted object (alpha 0) and no shadow 
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -89,8 +90,6 @@ def blend_alpha(alpha: np.ndarray, covered: np.ndarray, real: np.ndarray, look: 
 def poisson_blend(layer: np.ndarray, photo_f: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Step 4b: OpenCV ``seamlessClone`` (Perez et al. 2003, Poisson image editing) of the layer into the photo
     inside the mask alpha > 0.5; objects touching the border fall back to the hard mask. Returns (H, W, 3) float."""
-    import cv2
-
     mask = ((alpha > 0.5) * 255).astype(np.uint8)
     if not mask.any():
         return photo_f.copy()

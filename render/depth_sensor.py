@@ -77,6 +77,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from scipy import ndimage
 
+from ..config.depth_sensor import DepthSensorConfig
 from ..core.rng import uniform
 
 #: Sensor models (``config.depth_sensor.MODELS``).
@@ -211,8 +212,6 @@ def sample_depth_sensor(cfg, rng: np.random.Generator) -> DepthSensorParams:
 def default_params(model: str, seed: int = 0) -> DepthSensorParams:
     """The recipe defaults of ``model`` (ranges at their midpoints) with ``seed``. Raises ValueError for an unknown
     model."""
-    from ..config.depth_sensor import DepthSensorConfig
-
     if model not in _SETTINGS:
         raise ValueError(f"unknown depth sensor model {model!r}; known: {', '.join(MODELS)}")
     section = DepthSensorConfig(model=model).settings()

@@ -103,10 +103,10 @@ def _egl_functions():
     """
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     try:
-        from OpenGL import EGL
-        from OpenGL.EGL.EXT.device_enumeration import eglQueryDevicesEXT
-        from OpenGL.EGL.EXT.device_query import eglQueryDeviceStringEXT
-        from OpenGL.raw.EGL._types import EGLDeviceEXT
+        from OpenGL import EGL  # noqa: PLC0415 - loads libEGL; only listing the EGL devices needs it, not planning or parsing --gpus
+        from OpenGL.EGL.EXT.device_enumeration import eglQueryDevicesEXT  # noqa: PLC0415 - loads libEGL; only listing the EGL devices needs it, not planning or parsing --gpus
+        from OpenGL.EGL.EXT.device_query import eglQueryDeviceStringEXT  # noqa: PLC0415 - loads libEGL; only listing the EGL devices needs it, not planning or parsing --gpus
+        from OpenGL.raw.EGL._types import EGLDeviceEXT  # noqa: PLC0415 - loads libEGL; only listing the EGL devices needs it, not planning or parsing --gpus
     except Exception as e:  # pragma: no cover - depends on the machine
         raise GpuError(f"cannot load EGL to enumerate devices ({type(e).__name__}: {e}); "
                        "PYOPENGL_PLATFORM must be egl and libEGL installed") from None

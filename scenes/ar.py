@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.path import Path as MplPath
 
 from ..assets.backgrounds import Background, real_boxes
 from ..assets.cars import sample_paint
@@ -231,10 +232,7 @@ def heights_above(pts_w: np.ndarray, plane: tuple) -> np.ndarray:
 
 
 def _inside(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Which points (n, 2) lie inside a polygon (k, 2) (matplotlib's point-in-polygon; imported here, as only
-    AR placement needs it)."""
-    from matplotlib.path import Path as MplPath
-
+    """Which points (n, 2) lie inside a polygon (k, 2) (matplotlib's point-in-polygon)."""
     return MplPath(polygon).contains_points(points)
 
 
