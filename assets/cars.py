@@ -818,11 +818,6 @@ PAINT_TABLE = (
 _PAINT_CDF = np.cumsum([row[1] for row in PAINT_TABLE])
 
 
-def paint_shares() -> dict[str, float]:
-    """Share (fraction, summing to 1) of each paint family of :data:`PAINT_TABLE`, by name."""
-    return {name: share for name, share, _c, _m in PAINT_TABLE}
-
-
 def draw_paint(rng: np.random.Generator):
     """Draw one car paint from the real-world colour distribution :data:`PAINT_TABLE`.
 

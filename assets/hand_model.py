@@ -40,7 +40,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -133,9 +133,6 @@ class HandModel:
     @property
     def num_betas(self) -> int:
         return int(self.shapedirs.shape[2])
-
-    def with_options(self, **kw) -> "HandModel":
-        return replace(self, **kw)
 
     def full_finger_pose(self, hand_pose: np.ndarray | None = None, pca: np.ndarray | None = None,
                          left: bool = False) -> np.ndarray:

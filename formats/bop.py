@@ -65,7 +65,6 @@ Distractors (``SceneDescription.distractors``) occlude but are never labelled: t
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np

@@ -76,7 +76,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import tarfile
 from pathlib import Path
 from typing import Iterator, Sequence

@@ -140,15 +140,6 @@ def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, 
     return bodies, coms
 
 
-def body_poses(client: int, bodies: list) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(position (3,), rotation (3, 3)) of each body's frame in the world, metres."""
-    out = []
-    for b in bodies:
-        p, q = pb.getBasePositionAndOrientation(b, physicsClientId=client)
-        out.append((np.array(p), quat_xyzw_to_matrix(q)))
-    return out
-
-
 def _moving(prev, cur, dt: float, cfg: ClutterConfig) -> bool:
     """Whether any finite body moved faster than the settle thresholds between two steps (absolute differences)."""
     for (p0, R0), (p1, R1) in zip(prev, cur):
@@ -171,7 +162,8 @@ def _raw_states(client: int, bodies: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as_poses(positions: np.ndarray, quats: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`body_poses`' (position (3,), rotation (3, 3)) list from raw states (same values, body by body)."""
+    """(position (3,), rotation (3, 3)) of each body's frame in the world (metres), from raw states (positions (n, 3),
+    quaternions (n, 4) x, y, z, w: pybullet's ``getBasePositionAndOrientation``), body by body."""
     return [(np.array(p), quat_xyzw_to_matrix(tuple(q))) for p, q in zip(positions, quats)]
 
 
@@ -195,8 +187,8 @@ def _moving_fast(prev: tuple, cur: tuple, dt: float, cfg: ClutterConfig) -> bool
     relative rotation, a monotonic function of the angle). Where every speed lies clearly on one side of its
     threshold (outside a relative band of :data:`_SPEED_BAND`, far wider than the rounding differences
     between the two computations), that is :func:`_moving`'s answer; otherwise :func:`_moving` itself
-    decides, on the same rotation matrices :func:`body_poses` gives. The answer, and so every settled pose,
-    is the same as stepping with :func:`_moving` and :func:`body_poses` alone.
+    decides, on the rotation matrices of :func:`_as_poses`. The answer, and so every settled pose, is the same
+    as stepping with :func:`_moving` alone.
     """
     (p0, q0), (p1, q1) = prev, cur
     ok = np.isfinite(p1).all(axis=1) & np.isfinite(q1).all(axis=1)  # a NaN body must not block settling

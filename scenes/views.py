@@ -28,7 +28,7 @@ to the nearest surface (closest point on every mesh, floor square and wall box w
 with ``min_surface_distance``. That is stricter than what ``gtforge verify`` checks (the ray length of every
 written pixel), so a view that passes here passes there.
 
-Choosing the views (:class:`ViewSampler`, :func:`choose_views`)
+Choosing the views (:class:`ViewSampler`)
 ---------------------------------------------------------------
 For view v, candidate k (k = 0, 1, ... < ``max_tries``) is drawn from ``scene_rng(seed, scene, "views", v)``
 for k = 0 (the very stream of ``scenes.clutter.sample_views``) and ``scene_rng(seed, scene, "views", v, k)`` for
@@ -78,7 +78,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import trimesh
 
 from ..assets.scene_rays import DISTRACTOR, NOTHING, STATIC, SceneItem, SceneRays  # noqa: F401 - IdPass.owner values
 from ..config.camera import CameraConfig
@@ -212,10 +211,6 @@ class IdPass:
         t0, t1 = thresholds
         out = np.where(occ <= t0, 0, np.where(occ <= t1, 1, 2))
         return np.where(np.isnan(occ), 3, out).astype(np.int64)
-
-
-def _box_mesh(extents) -> trimesh.Trimesh:
-    return trimesh.creation.box(extents=np.asarray(extents, dtype=np.float64))
 
 
 class SceneCaster(SceneRays):
@@ -583,32 +578,3 @@ def frame_deficit(labels, depth: np.ndarray | None, view: View, constraints) -> 
             problems.append(f"a surface at {d:.4f} m (min_surface_distance {c.min_surface_distance:g} m)")
     return float(deficit), problems
 
-
-def choose_views(desc: SceneDescription, camera: CameraConfig, seed: int, library: ModelLibrary,
-                 distractors: ModelLibrary | None, scene_index: int, num_views: int,
-                 control: ViewControl | None = None, *, thresholds) -> tuple[View, ...]:
-    """The views of one settled scene under the recipe's view control (:class:`ViewSampler`'s plan).
-
-    Parameters
-    ----------
-    desc : SceneDescription
-        After physics (object poses final).
-    camera : CameraConfig
-    seed : int
-    library, distractors : ModelLibrary (targets), ModelLibrary or None (distractors)
-    scene_index : int
-    num_views : int
-        ``scenes.views_in_scene(scene_index)``.
-    control : ViewControl or None
-        None: ``config.views.view_control(camera)``.
-    thresholds : (t0, t1) floats
-        ``output.occlusion_thresholds``.
-
-    Returns
-    -------
-    tuple of View
-        ``num_views`` views; exactly ``scenes.clutter.sample_views(camera, seed, scene_index, num_views)`` when the
-        recipe has no view control.
-    """
-    return ViewSampler(desc, camera, seed, library, distractors, scene_index, control,
-                       thresholds=thresholds).plan(num_views)

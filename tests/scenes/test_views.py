@@ -22,7 +22,7 @@ from gtforge.inspection.raycast import cast, depth_to_dist
 from gtforge.render.annotate import visibility_stats
 from gtforge.scenes.clutter import bin_walls, sample_views
 from gtforge.scenes.views import (
-    DISTRACTOR, NOTHING, STATIC, SceneCaster, ViewSampler, azimuth_bin, camera_azimuth_deg, choose_views, frame_deficit,
+    DISTRACTOR, NOTHING, STATIC, SceneCaster, ViewSampler, azimuth_bin, camera_azimuth_deg, frame_deficit,
     lowres_camera, ray_lengths,
 )
 
@@ -222,9 +222,9 @@ def sampler(desc, r, library, distractors, **kw):
 
 
 def choose(desc, r, library, distractors, scene_index, num_views, **kw):
-    """:func:`choose_views` on the sections of ``r``."""
-    return choose_views(desc, r.camera, r.seed, library, distractors, scene_index, num_views,
-                        thresholds=r.output.occlusion_thresholds, **kw)
+    """The views a :class:`ViewSampler` plans on the sections of ``r`` (as the worker does)."""
+    return ViewSampler(desc, r.camera, r.seed, library, distractors, scene_index,
+                       thresholds=r.output.occlusion_thresholds, **kw).plan(num_views)
 
 
 def control(**kw):
