@@ -12,8 +12,8 @@
 * ``gtforge preview DATASET [--out sheet.png] [--n 16] [--seed S]``: a contact sheet
 
 Exit codes: 0 done (verify: every check holds); 1 verify found failures (or an
-unexpected error, or a Ray actor that died and could not be restarted); 2 bad input (recipe, asset file, flags, output folder; a folder
-locked by another build; shards that cannot be merged; Ray not installed or not
+unexpected error, or a Ray actor that died and could not be restarted); 2 bad input (recipe, asset file,
+flags, output folder; a folder locked by another build; shards that cannot be merged; Ray not installed or not
 reachable; an unusable GPU; a folder that is not a complete gtforge dataset; an unknown recipe name; an
 existing file for ``init``),
 reported before anything is written; 130 interrupted (Ctrl-C or SIGTERM: run the

@@ -10,10 +10,11 @@ static bodies (mass 0) only (pybullet quickstart guide, ``createCollisionShape``
   convex hull per OBJ object), otherwise the convex hull of the visual mesh: exact for convex models, a
   dome over a bowl or a mug.
 * ``vhacd``: the visual mesh's convex hull where it is exact (a closed mesh whose volume is within
-  0.5 % of its hull's); otherwise a V-HACD convex decomposition of the visual mesh (``pybullet.vhacd``, Mamou's V-HACD 2.2 with pybullet's default
-  parameters), computed once per mesh and cached on disk (:func:`cache_dir`). A URDF's ``<collision>``
-  is not used: what is decomposed is what is rendered (``objects/mug.urdf``'s collision, for one, is a
-  solid cylinder plus a handle, which could not hold anything).
+  0.5 % of its hull's); otherwise a V-HACD convex decomposition of the visual mesh (``pybullet.vhacd``,
+  Mamou's V-HACD 2.2 with pybullet's default parameters), computed once per mesh and cached on disk
+  (:func:`cache_dir`). A URDF's ``<collision>`` is not used: what is decomposed is what is rendered
+  (``objects/mug.urdf``'s collision, for one, is a solid cylinder plus a handle, which could not hold
+  anything).
 * ``mesh``: the visual triangle mesh itself, as a static body (a fixture: placed at its drop pose,
   lowered until its lowest point is on the floor, z = 0, and never moved; others fall into or onto it).
 
@@ -70,7 +71,7 @@ def hull_of(vertices: np.ndarray) -> trimesh.Trimesh | None:
     """Convex hull of points (n, 3) as a mesh, or None when degenerate (flat, too few points, zero volume)."""
     try:
         hull = trimesh.PointCloud(vertices).convex_hull
-    except Exception:  # qhull raises its own errors on flat input
+    except Exception:  # noqa: BLE001 - flat or degenerate points: qhull and trimesh raise assorted types
         return None
     return hull if hull.volume > 1e-12 and np.all(np.isfinite(hull.center_mass)) else None
 
@@ -107,7 +108,8 @@ def vhacd_parts(mesh: trimesh.Trimesh) -> list[np.ndarray]:
 
     V = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
     F = np.ascontiguousarray(mesh.faces, dtype=np.int64)
-    key = hashlib.sha256(V.tobytes() + F.tobytes() + f"{_VHACD_CACHE_VERSION} {pb.getAPIVersion()}".encode()).hexdigest()
+    key = hashlib.sha256(V.tobytes() + F.tobytes()
+                         + f"{_VHACD_CACHE_VERSION} {pb.getAPIVersion()}".encode()).hexdigest()
     out = cache_dir() / "vhacd" / f"{key}.obj"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +123,8 @@ def vhacd_parts(mesh: trimesh.Trimesh) -> list[np.ndarray]:
 
 def _hull_or_box(vertices: np.ndarray) -> tuple[list[np.ndarray], str]:
     """One convex part: the hull of the points, or their bounding box (at least 1 mm thick) when flat."""
-    return [np.asarray(_part_mesh(vertices).vertices, dtype=np.float64)], "hull" if hull_of(vertices) is not None else "box"
+    return ([np.asarray(_part_mesh(vertices).vertices, dtype=np.float64)],
+            "hull" if hull_of(vertices) is not None else "box")
 
 
 def is_convex(vertices: np.ndarray, rel_tol: float = 1e-3) -> bool:
@@ -167,7 +170,8 @@ def convex_parts(library: AssetLibrary, obj_id: int, mode: str) -> tuple[list[np
 
 
 def parts_com(parts: list[np.ndarray]) -> np.ndarray:
-    """Volume-weighted centroid (3,) of the parts' convex hulls (overlaps counted twice); mean vertex if all are flat."""
+    """Volume-weighted centroid (3,) of the parts' convex hulls (overlaps counted twice); mean vertex if all are
+    flat."""
     hulls = [h for h in (hull_of(p) for p in parts) if h is not None]
     if not hulls:
         return np.concatenate(parts).mean(axis=0)
@@ -176,12 +180,14 @@ def parts_com(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def collision_geometry(library: AssetLibrary, obj_id: int) -> CollisionGeometry:
-    """The physics shape of model ``obj_id`` for its set's ``collision`` mode. Raises AssetError (unreadable URDF/OBJ)."""
+    """The physics shape of model ``obj_id`` for its set's ``collision`` mode. Raises AssetError (unreadable
+    URDF/OBJ)."""
     mode = library.collision.get(obj_id, "hull")
     if mode == "mesh":
         mesh = library.get(obj_id).mesh
         return CollisionGeometry(parts=(np.asarray(mesh.vertices, dtype=np.float64),),
-                                 faces=np.asarray(mesh.faces, dtype=np.int64), com=np.zeros(3), static=True, source="mesh")
+                                 faces=np.asarray(mesh.faces, dtype=np.int64), com=np.zeros(3), static=True,
+                                 source="mesh")
     parts, source = convex_parts(library, obj_id, mode)
     return CollisionGeometry(parts=tuple(parts), faces=None, com=parts_com(parts), static=False, source=source)
 

@@ -232,7 +232,8 @@ def _polyline_distance(p: np.ndarray, line: np.ndarray) -> np.ndarray:
     return best
 
 
-def palm_coordinates(axes: HandAxes, joints: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+def palm_coordinates(axes: HandAxes, joints: np.ndarray,
+                     points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Palm coordinates (s, w) of rest-pose points (see ``PALM_CREASES``), and the metres per unit of s and w.
 
     Parameters
@@ -273,7 +274,7 @@ def skin_regions(model: HandModel, axes: HandAxes | None = None) -> SkinRegions:
     tips = V[list(model.tip_ids)]
     tip_of = {FINGER_JOINTS[f][2]: tips[i] for i, f in enumerate(("thumb", "index", "middle", "ring", "little"))}
     child = {}
-    for f, js in FINGER_JOINTS.items():
+    for js in FINGER_JOINTS.values():
         for i, j in enumerate(js):
             child[j] = J[js[i + 1]] if i < 2 else tip_of[j]
     length = {j: float(np.linalg.norm(child[j] - J[j])) for j in child}
@@ -332,7 +333,8 @@ def skin_regions(model: HandModel, axes: HandAxes | None = None) -> SkinRegions:
         ring = mine * off_axis * (1.0 - _smooth(np.radians(60), np.radians(75), from_dorsal)) * \
             np.exp(-((t - 0.40) / 0.06) ** 2)
         fold = np.maximum(fold, ring * (1.0 - plate))
-        pad = np.maximum(pad, mine * _smooth(0.3, 0.8, np.einsum("ij,j->i", N, axes.palmar[j])) * _smooth(0.45, 0.75, t))
+        pad = np.maximum(pad,
+                         mine * _smooth(0.3, 0.8, np.einsum("ij,j->i", N, axes.palmar[j])) * _smooth(0.45, 0.75, t))
     return SkinRegions(rest=V, palmar=palmar, crease=crease, knuckle=knuckle * (1 - nail), nail=nail, nail_edge=edge,
                        nail_fold=fold, pad=pad)
 
@@ -440,8 +442,8 @@ def draw_fabric(rng: np.random.Generator) -> FabricLook:
     base = FABRIC_COLORS[int(u[0] * len(FABRIC_COLORS)) % len(FABRIC_COLORS)] * (0.92 + 0.16 * u[1])
     other = FABRIC_COLORS[int(u[2] * len(FABRIC_COLORS)) % len(FABRIC_COLORS)]
     pattern = "plain" if u[3] < 0.6 else "stripes" if u[3] < 0.8 else "knit"
-    return FabricLook(rgb=np.clip(base, 0, 1), stripe_rgb=other, pattern=pattern, stripe_period=float(0.008 + 0.022 * u[4]),
-                      cuff="rib" if u[5] < 0.5 else "hem")
+    return FabricLook(rgb=np.clip(base, 0, 1), stripe_rgb=other, pattern=pattern,
+                      stripe_period=float(0.008 + 0.022 * u[4]), cuff="rib" if u[5] < 0.5 else "hem")
 
 
 def fabric_colors(look: FabricLook, along: np.ndarray, around: np.ndarray, cuff: np.ndarray) -> np.ndarray:

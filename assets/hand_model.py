@@ -465,7 +465,8 @@ def wrist_ring(model: HandModel) -> np.ndarray:
     try:
         loops = boundary_loops(model.faces)
     except ValueError as e:
-        raise ValueError(f"{model.source}: {e}: no wrist ring for a forearm (set hands.forearm.probability: 0)") from None
+        raise ValueError(f"{model.source}: {e}: no wrist ring for a forearm "
+                         "(set hands.forearm.probability: 0)") from None
     if not loops:
         raise ValueError(f"{model.source}: closed mesh and no 'wrist_ring' given: no place for a forearm")
     j0 = model.rest_joints()[0]

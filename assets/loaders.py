@@ -167,7 +167,7 @@ def load_mesh_file(path: str | Path) -> trimesh.Trimesh:
     path = Path(path)
     try:
         loaded = trimesh.load(str(path), process=False, maintain_order=True)
-    except Exception as e:  # trimesh raises many types for bad files
+    except Exception as e:  # noqa: BLE001 - untrusted file: trimesh raises many types for bad files
         raise AssetError(f"{path}: cannot read mesh: {e}") from None
     return _as_single_mesh(loaded, path)
 
@@ -294,9 +294,11 @@ def _urdf_collision_part(g: ET.Element, path: Path) -> list[np.ndarray]:
             return [v * scale for v in obj_object_vertices(mpath)]
         return [np.asarray(load_mesh_file(mpath).vertices, dtype=np.float64) * scale]
     if g.tag == "box":
-        return [np.asarray(trimesh.creation.box(extents=_parse_floats(g.get("size"), 3, 1.0, f"{path} <box size>")).vertices)]
+        extents = _parse_floats(g.get("size"), 3, 1.0, f"{path} <box size>")
+        return [np.asarray(trimesh.creation.box(extents=extents).vertices)]
     if g.tag == "cylinder":
-        return [np.asarray(trimesh.creation.cylinder(radius=float(g.get("radius")), height=float(g.get("length")), sections=64).vertices)]
+        return [np.asarray(trimesh.creation.cylinder(radius=float(g.get("radius")), height=float(g.get("length")),
+                                                     sections=64).vertices)]
     if g.tag == "sphere":
         return [np.asarray(trimesh.creation.icosphere(subdivisions=3, radius=float(g.get("radius"))).vertices)]
     raise AssetError(f"{path}: unsupported URDF collision geometry <{g.tag}>")
@@ -308,9 +310,10 @@ def load_urdf_collision(path: str | Path) -> list[tuple[str, np.ndarray]] | None
     Returns
     -------
     parts : list of (geometry tag, (n_i, 3) float64) or None
-        Tag ("mesh", "box", "cylinder", "sphere") and vertices of each part in the link frame (= model frame before the object set's ``scale``),
-        with each ``<origin xyz rpy>`` and mesh ``scale`` applied; one part per OBJ object (see
-        :func:`obj_object_vertices`), per other mesh file and per primitive (box, cylinder, sphere).
+        Tag ("mesh", "box", "cylinder", "sphere") and vertices of each part in the link frame (= model frame
+        before the object set's ``scale``), with each ``<origin xyz rpy>`` and mesh ``scale`` applied; one part
+        per OBJ object (see :func:`obj_object_vertices`), per other mesh file and per primitive (box, cylinder,
+        sphere).
         None when that link has no ``<collision>``.
 
     Raises
@@ -359,7 +362,8 @@ def set_members(obj_set: ObjectSet, base_dir: str | Path) -> list[tuple[str, Pat
     BOP folders are expanded to their ``obj_XXXXXX.ply`` files (scale 0.001 x ``obj_set.scale``).
     """
     if obj_set.source == "procedural://cars":
-        return [(f"{obj_set.name}/{i:03d}", Path(f"procedural://cars/{i}"), obj_set.scale) for i in range(obj_set.variants)]
+        return [(f"{obj_set.name}/{i:03d}", Path(f"procedural://cars/{i}"), obj_set.scale)
+                for i in range(obj_set.variants)]
     members = []
     for p in resolve_source(obj_set.source, base_dir):  # noqa: B007
         if p.is_dir():
@@ -476,7 +480,8 @@ class AssetLibrary:
 
     def symmetries(self, obj_id: int) -> dict:
         """BOP ``models_info.json`` symmetry fields (mm) of a model, as its set's ``symmetries`` asks:
-        ``auto`` searches them (assets/symmetry.py; cached on disk per mesh), ``none`` gives {}, a stated spec is written as given."""
+        ``auto`` searches them (assets/symmetry.py; cached on disk per mesh), ``none`` gives {}, a stated spec is
+        written as given."""
         spec = self._symmetry_spec.get(obj_id, "none")
         if spec == "none":
             return {}

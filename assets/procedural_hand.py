@@ -221,7 +221,7 @@ def build_procedural_hand() -> HandModel:
         w = 0.5 * (1 - _smoothstep(0.006, 0.018, dist))
         W[: len(pv), j] += w
         W[: len(pv), 0] -= w
-    for jid, off, count, start, d, L, r in seg_records:
+    for jid, off, count, start, d, _L, r in seg_records:
         t = (V[off:off + count] - start) @ d  # metres along the segment from its joint
         w_self = _smoothstep(-0.5 * r, 0.5 * r, t)
         parent = MANO_PARENTS[jid]

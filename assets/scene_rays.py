@@ -153,7 +153,8 @@ class SceneRays:
 
     # ---------------------------------------------------------------------------------- casting
     @staticmethod
-    def item_hits(item: SceneItem, eye: np.ndarray, dirs_world: np.ndarray, t_min=None, blas: bool = True) -> np.ndarray:
+    def item_hits(item: SceneItem, eye: np.ndarray, dirs_world: np.ndarray, t_min=None,
+                  blas: bool = True) -> np.ndarray:
         """Ray length (n,) to the first hit of ``item`` along unit world rays from ``eye``; inf where none.
 
         Parameters
@@ -220,7 +221,8 @@ class SceneRays:
             if cand.size == 0:
                 continue
             o = transform_points(box_T_world, eye[None])[0]
-            d = rotate(dirs, box_T_world[:3, :3], True)[cand] if blas else rotate(dirs[cand], box_T_world[:3, :3], False)
+            d = (rotate(dirs, box_T_world[:3, :3], True)[cand] if blas
+                 else rotate(dirs[cand], box_T_world[:3, :3], False))
             tmin, tmax = np.full(len(d), -np.inf), np.full(len(d), np.inf)
             for k in range(3):
                 with np.errstate(divide="ignore", invalid="ignore"):

@@ -61,7 +61,8 @@ def main() -> int:
     s, wall, size_mb = _timed_build(build, recipe, resolved, args)
 
     n = s.frames
-    print(f"gtforge benchmark: {args.recipe} at {recipe.camera.width}x{recipe.camera.height}, {n} frames in {s.scenes} scenes, "
+    print(f"gtforge benchmark: {args.recipe} at {recipe.camera.width}x{recipe.camera.height}, "
+          f"{n} frames in {s.scenes} scenes, "
           f"{args.workers} worker(s), {os.cpu_count()} CPU(s), {platform.machine()}")
     print(f"  throughput     : {n / wall:.2f} frames/s  ({wall:.1f} s wall)")
     print("  per frame (ms) :")
@@ -75,12 +76,13 @@ def main() -> int:
     print(f"    {'sum of stages':<18s} {total:8.1f}")
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"  peak RSS (MiB) : main process {self_mb:.0f}" + (f", largest worker {child_mb:.0f}" if args.workers > 1 else ""))
+    print(f"  peak RSS (MiB) : main process {self_mb:.0f}"
+          + (f", largest worker {child_mb:.0f}" if args.workers > 1 else ""))
     print(f"  output size    : {size_mb:.1f} MB ({size_mb / max(n, 1):.2f} MB/frame)")
     print(f"  start-up       : imports {t_import:.2f} s (worker start-up: --soak prints it)")
     if args.steady:
-        more, more_resolved = load_recipe(args.recipe, [f"scenes.max_frames={3 * n}" if o.startswith("scenes.max_frames=")
-                                                        else o for o in overrides])
+        more_overrides = [f"scenes.max_frames={3 * n}" if o.startswith("scenes.max_frames=") else o for o in overrides]
+        more, more_resolved = load_recipe(args.recipe, more_overrides)
         s3, wall3, _ = _timed_build(build, more, more_resolved, args)
         print(f"  steady state   : {(s3.frames - n) / (wall3 - wall):.2f} frames/s  ({s3.frames} frames in "
               f"{wall3:.1f} s against {n} in {wall:.1f} s)")

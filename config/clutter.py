@@ -51,7 +51,8 @@ class RoomConfig(_Model):
 
 
 class DropConfig(_Model):
-    half_extent: Vec2 = Field(default=[0.12, 0.12], description="x, y half-size of the drop region around the origin, m")
+    half_extent: Vec2 = Field(default=[0.12, 0.12],
+                              description="x, y half-size of the drop region around the origin, m")
     height: Range = Range(min=0.1, max=0.35)
 
     @model_validator(mode="after")
@@ -75,7 +76,9 @@ class ClutterConfig(_Model):
     time_step: float = Field(default=1.0 / 240.0, gt=0, le=0.05, description="s")
     max_settle_time: float = Field(default=4.0, gt=0, description="cap on simulated time, s")
     settle: SettleConfig = SettleConfig()
-    workspace_half_extent: float = Field(default=1.0, gt=0, description="objects whose |x| or |y| exceed this, or that fall below the floor, are removed, m")
+    workspace_half_extent: float = Field(
+        default=1.0, gt=0,
+        description="objects whose |x| or |y| exceed this, or that fall below the floor, are removed, m")
 
     @model_validator(mode="after")
     def _drop_inside_room(self):

@@ -50,13 +50,14 @@ class ForearmConfig(_Model):
     """Forearms attached at the hands' wrists (docs/conventions.md, "Hands"): part of the hand's mask, box and
     visibility, never of its keypoints. Each hand gets one with ``probability``; ``length`` (m, wrist ring to its
     rounded end; past about 0.27 m it stands for a forearm and a straight upper arm, so that it usually runs out
-    of the picture; shorter than ``min_length`` it would look cut off, and the hand gets none) and the wrist angles ``flexion_deg`` (+ towards the palm) and ``deviation_deg`` (+ radial)
-    are drawn uniformly and clipped to the wrist's range of motion (AAOS: flexion 80, extension 70, radial 20,
-    ulnar 30). A forearm that would pierce the floor, an object or another hand (or reach within 10 cm of a
-    camera's image plane) is turned upwards within that range, else shortened by halves down to
-    ``min_length``, else left out; one whose end would show in a view is lengthened up to 0.6 m (or
-    ``length.max``) when it can be (docs/conventions.md, "Hands"). With ``sleeve_probability`` a sleeve
-    covers it from ``cuff_offset`` (m past the wrist ring), ``sleeve_looseness`` (m) off the skin."""
+    of the picture; shorter than ``min_length`` it would look cut off, and the hand gets none) and the wrist
+    angles ``flexion_deg`` (+ towards the palm) and ``deviation_deg`` (+ radial) are drawn uniformly and
+    clipped to the wrist's range of motion (AAOS: flexion 80, extension 70, radial 20, ulnar 30). A forearm
+    that would pierce the floor, an object or another hand (or reach within 10 cm of a camera's image plane)
+    is turned upwards within that range, else shortened by halves down to ``min_length``, else left out; one
+    whose end would show in a view is lengthened up to 0.6 m (or ``length.max``) when it can be
+    (docs/conventions.md, "Hands"). With ``sleeve_probability`` a sleeve covers it from ``cuff_offset`` (m past
+    the wrist ring), ``sleeve_looseness`` (m) off the skin."""
 
     probability: float = Field(default=0.0, ge=0, le=1)
     sleeve_probability: float = Field(default=0.5, ge=0, le=1)

@@ -115,7 +115,10 @@ class ObjectSet(_Model):
     count: IntRange
     role: Literal["target", "distractor"] = "target"
     look: LookWeights | None = None
-    scale: float = Field(default=1.0, gt=0, description="multiplies mesh coordinates into metres (URDF scales are applied first; BOP folders: mm are converted already)")
+    scale: float = Field(
+        default=1.0, gt=0,
+        description="multiplies mesh coordinates into metres (URDF scales are applied first; BOP folders: mm are "
+                    "converted already)")
     mass: float = Field(default=0.1, gt=0, description="kg per instance")
     friction: float = Field(default=0.6, ge=0)
     restitution: float = Field(default=0.0, ge=0, le=1)
@@ -123,9 +126,9 @@ class ObjectSet(_Model):
         default="hull",
         description="physics shape (assets/collision.py): hull = a URDF's own convex decomposition when it ships "
                     "one (<collision> mesh objects that are each convex, e.g. pybullet_data's *_vhacd.urdf), else the "
-                    "visual mesh's convex hull; vhacd = the visual mesh's convex hull when exact, else its V-HACD convex "
-                    "decomposition (pybullet.vhacd, cached per mesh); mesh = the exact triangle mesh as a static body "
-                    "(pybullet collides concave meshes only for static bodies): it is lowered onto the "
+                    "visual mesh's convex hull; vhacd = the visual mesh's convex hull when exact, else its V-HACD "
+                    "convex decomposition (pybullet.vhacd, cached per mesh); mesh = the exact triangle mesh as a "
+                    "static body (pybullet collides concave meshes only for static bodies): it is lowered onto the "
                     "floor at its drop pose and never moves")
 
     variants: int = Field(default=8, ge=1, le=1000, description="procedural://cars: number of generated car models")

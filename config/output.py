@@ -30,19 +30,22 @@ class Layers(_Model):
 
 
 class OutputConfig(_Model):
-    formats: list[FormatName] = Field(default=["bop"], description="writers, by name (formats/registry.py: bop, coco, kitti, yolo, webdataset)")
+    formats: list[FormatName] = Field(
+        default=["bop"], description="writers, by name (formats/registry.py: bop, coco, kitti, yolo, webdataset)")
     split: str = Field(default="train_pbr", pattern=r"^[A-Za-z0-9_\-]+$")
     layers: Layers = Layers()
     depth_scale: float = Field(default=0.1, gt=0, description="depth_mm = png_value * depth_scale (BOP)")
     image_format: Literal["jpg", "png"] = "jpg"
     jpg_quality: int = Field(default=95, ge=1, le=100)
-    coco_ignore_visib_fract: float = Field(default=0.1, ge=0, le=1, description="COCO: instances less visible than this get ignore=1")
+    coco_ignore_visib_fract: float = Field(
+        default=0.1, ge=0, le=1, description="COCO: instances less visible than this get ignore=1")
     occlusion_thresholds: Vec2 = Field(
         default=[0.1, 0.5],
         description="occlusion level 0 if occlusion <= t0, 1 if <= t1, else 2; 3 (unknown) when nothing is in frame",
     )
     depth_noisy: DepthSensorConfig | None = Field(
-        default=None, description="simulate a depth sensor into depth_noisy/ (render/depth_sensor.py); depth/ stays exact")
+        default=None,
+        description="simulate a depth sensor into depth_noisy/ (render/depth_sensor.py); depth/ stays exact")
 
     @field_validator("occlusion_thresholds")
     @classmethod

@@ -51,7 +51,8 @@ __all__ = [
 class ScenesConfig(_Model):
     count: int = Field(ge=1)
     views_per_scene: int = Field(ge=1, le=1000, description="BOP allows at most 1000 images per scene folder")
-    max_frames: int | None = Field(default=None, ge=1, description="stop after this many frames in all (the last scene gets fewer views)")
+    max_frames: int | None = Field(
+        default=None, ge=1, description="stop after this many frames in all (the last scene gets fewer views)")
 
     def views_in_scene(self, scene_index: int) -> int:
         """Number of views rendered for ``scene_index`` (``max_frames`` may shorten the last)."""
@@ -80,7 +81,8 @@ class Recipe(_Model):
     clutter: ClutterConfig = ClutterConfig()
     lights: LightConfig = LightConfig()
     appearance: AppearanceConfig = AppearanceConfig()
-    effects: EffectsConfig = Field(default=EffectsConfig(), description="image effects on rgb/ only (render/effects.py)")
+    effects: EffectsConfig = Field(default=EffectsConfig(),
+                                   description="image effects on rgb/ only (render/effects.py)")
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")

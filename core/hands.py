@@ -38,7 +38,8 @@ JOINT_FINGER = ["index"] * 3 + ["middle"] * 3 + ["little"] * 3 + ["ring"] * 3 + 
 #: Fingers in keypoint order.
 FINGERS = ("thumb", "index", "middle", "ring", "little")
 #: MANO joint ids of each finger, base to distal.
-FINGER_JOINTS = {"index": (1, 2, 3), "middle": (4, 5, 6), "little": (7, 8, 9), "ring": (10, 11, 12), "thumb": (13, 14, 15)}
+FINGER_JOINTS = {"index": (1, 2, 3), "middle": (4, 5, 6), "little": (7, 8, 9), "ring": (10, 11, 12),
+                 "thumb": (13, 14, 15)}
 #: (3, 3) float64: the reflection that turns a right hand into a left one (model frame).
 MIRROR = np.diag([-1.0, 1.0, 1.0])
 

@@ -202,8 +202,8 @@ def from_bop_bbox(bbox) -> list[int]:
 def visibility_entry(v: VisibilityStats) -> dict:
     """The ``scene_gt_info.json`` fields of one instance (BOP's names and meanings, core/labels.py; boxes in BOP's
     convention, :func:`to_bop_bbox`)."""
-    return {"bbox_obj": to_bop_bbox(v.bbox_obj), "bbox_visib": to_bop_bbox(v.bbox_visib), "px_count_all": v.px_count_all,
-            "px_count_valid": v.px_count_valid, "px_count_visib": v.px_count_visib,
+    return {"bbox_obj": to_bop_bbox(v.bbox_obj), "bbox_visib": to_bop_bbox(v.bbox_visib),
+            "px_count_all": v.px_count_all, "px_count_valid": v.px_count_valid, "px_count_visib": v.px_count_visib,
             "visib_fract": float(v.visib_fract)}
 
 
@@ -261,7 +261,8 @@ class ImagesWriter:
             self.scene_effects[im_id] = frame.effects
         cam_T_world = invert_pose(view.world_T_cam)
         self.scene_camera[im_id] = {"cam_K": _fl(view.K), "depth_scale": float(self.depth_scale),
-                                    "cam_R_w2c": _fl(cam_T_world[:3, :3]), "cam_t_w2c": _fl(cam_T_world[:3, 3] * 1000.0)}
+                                    "cam_R_w2c": _fl(cam_T_world[:3, :3]),
+                                    "cam_t_w2c": _fl(cam_T_world[:3, 3] * 1000.0)}
         if frame.stereo is not None:
             self.scene_camera[im_id]["stereo_baseline"] = float(frame.stereo["baseline"])
             if frame.disparity is not None:
@@ -524,7 +525,7 @@ def model_info(vertices_mm: np.ndarray) -> dict:
     v = np.asarray(vertices_mm, dtype=np.float64)
     try:
         hv = trimesh.convex.convex_hull(v).vertices
-    except Exception:  # flat point sets
+    except Exception:  # noqa: BLE001 - flat or degenerate points: qhull and trimesh raise assorted types
         hv = v
     diameter = float(pdist(hv).max()) if len(hv) > 1 else 0.0
     lo, hi = v.min(axis=0), v.max(axis=0)
@@ -557,7 +558,7 @@ def write_models(root, library: ModelLibrary, obj_ids, folder: str = "models", s
             continue
         try:
             colors = mesh.visual.to_color().vertex_colors if mesh.visual.kind is not None else None
-        except Exception:
+        except Exception:  # noqa: BLE001 - best effort on an untrusted mesh's texture; plain colour below
             colors = None
         if colors is None or len(colors) != len(v_mm):
             rgba = asset.base_color if asset.base_color is not None else np.array([0.7, 0.7, 0.7, 1.0])

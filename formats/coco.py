@@ -51,7 +51,8 @@ def encode_rle(mask: np.ndarray) -> dict:
 
 def decode_rle(rle: dict) -> np.ndarray:
     """Inverse of :func:`encode_rle`: RLE -> (H, W) bool."""
-    r = {"size": rle["size"], "counts": rle["counts"].encode("ascii") if isinstance(rle["counts"], str) else rle["counts"]}
+    r = {"size": rle["size"],
+         "counts": rle["counts"].encode("ascii") if isinstance(rle["counts"], str) else rle["counts"]}
     return mask_utils.decode(r).astype(bool)
 
 

@@ -201,8 +201,9 @@ class Dataset:
                 for uv, v in zip(h["keypoints_2d"], h["keypoint_visibility"]):
                     kps.extend([0.0, 0.0, 0] if v == 0 or uv is None else [uv[0], uv[1], v])
                 fr.instances.append(Instance(
-                    gt_id=None, obj_id=self.hand_category or 0, cam_T_model=None, bbox_visib=from_bop_bbox(h["bbox_visib"]),
-                    bbox_obj=from_bop_bbox(h["bbox_obj"]), visib_fract=h["visib_fract"], px_count_visib=h["px_count_visib"],
+                    gt_id=None, obj_id=self.hand_category or 0, cam_T_model=None,
+                    bbox_visib=from_bop_bbox(h["bbox_visib"]), bbox_obj=from_bop_bbox(h["bbox_obj"]),
+                    visib_fract=h["visib_fract"], px_count_visib=h["px_count_visib"],
                     truncation=h["truncation"], occlusion=h["occlusion"], occlusion_level=h["occlusion_level"],
                     mask_source=sd / h["mask_visib"] if h["px_count_visib"] else None, keypoints=kps,
                     hand_id=h["hand_id"]))

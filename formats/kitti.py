@@ -277,7 +277,8 @@ def read_calib(path) -> dict[str, np.ndarray]:
 
 def rect_T_velo(calib: dict) -> np.ndarray:
     """(4, 4) LiDAR -> rectified camera 0 of a calib read by :func:`read_calib`: ``R0_rect · Tr_velo_to_cam``
-    (KITTI devkit ``readme.txt``; R0_rect padded to 4x4, identity when absent). Raises KeyError without Tr_velo_to_cam."""
+    (KITTI devkit ``readme.txt``; R0_rect padded to 4x4, identity when absent). Raises KeyError without
+    Tr_velo_to_cam."""
     R0 = np.eye(4)
     R0[:3, :3] = calib.get("R0_rect", np.eye(3))
     return R0 @ np.vstack([calib["Tr_velo_to_cam"], [0, 0, 0, 1.0]])
@@ -368,7 +369,7 @@ def kitti_object(label, vertices_label: np.ndarray, type_: str, heading: np.ndar
     if label.px_count_visib == 0:
         return None
     ry = 0.0 if heading is None else round(wrap_angle(math.atan2(-heading[2], heading[0])), 2)
-    h, w, l, x, y, z = enclosing_box(vertices_label, ry) if own is None else own_box(*own, ry)
+    h, w, l, x, y, z = enclosing_box(vertices_label, ry) if own is None else own_box(*own, ry)  # noqa: E741 - KITTI's name
     bx, by, bw, bh = label.bbox_visib
     return KittiObject(type_, float(label.truncation), int(label.occlusion_level), wrap_angle(ry - math.atan2(x, z)),
                        (float(bx), float(by), float(bx + bw - 1), float(by + bh - 1)), h, w, l, x, y, z, ry)

@@ -53,10 +53,10 @@ group names, mode 0644), a sample's members sorted by extension and samples in (
 order, so a shard is byte-identical whenever its scene folders are; the bytes are those WebDataset's
 ``TarWriter`` writes with the same header values (standard ``tarfile``, see :func:`write_shard` for why).
 
-Atomic and resumable: a shard is written as a temporary ``*.tmp`` file beside it and renamed; a shard is written only when
-all its scenes are committed, and a shard whose final file exists is kept (its scenes cannot change);
-stale ``*.tmp`` files are removed first; ``key_to_shard.json`` and then ``index.json`` are rewritten
-atomically, last. A build killed at any point is completed by running it again.
+Atomic and resumable: a shard is written as a temporary ``*.tmp`` file beside it and renamed; a shard is
+written only when all its scenes are committed, and a shard whose final file exists is kept (its scenes
+cannot change); stale ``*.tmp`` files are removed first; ``key_to_shard.json`` and then ``index.json`` are
+rewritten atomically, last. A build killed at any point is completed by running it again.
 
 Reading: :func:`read_shard` (raw samples through ``webdataset.WebDataset``) and :func:`decode_sample`
 (numpy arrays and dicts), or the library directly::

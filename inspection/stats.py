@@ -268,13 +268,15 @@ def compute_stats(ds: Dataset) -> dict:
         "azimuth_coverage": azimuth_coverage(azimuths, az_bins),
         "view_targets": view_targets(camera, shares),
         "box_size_hist": {"edges": SIZE_EDGES, "counts": np.histogram(sizes, SIZE_EDGES)[0].tolist()},
-        "coco_size": {"small": int((areas_a < 32**2).sum()), "medium": int(((areas_a >= 32**2) & (areas_a < 96**2)).sum()),
+        "coco_size": {"small": int((areas_a < 32**2).sum()),
+                      "medium": int(((areas_a >= 32**2) & (areas_a < 96**2)).sum()),
                       "large": int((areas_a >= 96**2).sum())},
         "viewpoints": {"azimuth_edges": AZ_EDGES.tolist(), "elevation_edges": EL_EDGES.tolist(),
                        "counts": hist2d.astype(int).tolist(),
                        "coverage": float((hist2d > 0).mean()),
                        "per_class_coverage": {
-                           k: float((np.histogram2d(np.array(v)[:, 0], np.array(v)[:, 1], [AZ_EDGES, EL_EDGES])[0] > 0).mean())
+                           k: float((np.histogram2d(np.array(v)[:, 0], np.array(v)[:, 1],
+                                                    [AZ_EDGES, EL_EDGES])[0] > 0).mean())
                            for k, v in sorted(views.items())}},
         "appearance": appearance_stats([a for a in map(ds.appearance, ds.scene_dirs()) if a is not None]),
         "_views": {k: v for k, v in views.items()},
@@ -430,7 +432,8 @@ def print_table(stats: dict) -> None:
         h.add_row(f"[{e[i]:.1f}, {e[i + 1]:.1f})", str(a), str(b))
     c.print(h)
     lv = stats["occlusion_levels"]
-    c.print(f"occlusion levels: 0 fully visible {lv['0']}, 1 partly {lv['1']}, 2 largely {lv['2']}, 3 unknown {lv['3']}")
+    c.print(f"occlusion levels: 0 fully visible {lv['0']}, 1 partly {lv['1']}, 2 largely {lv['2']}, "
+            f"3 unknown {lv['3']}")
     sh = stats["occlusion_level_shares"]["in_frame"]
     c.print("occlusion-level shares of objects in frame: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in sh.items()))
     vt = stats.get("view_targets")

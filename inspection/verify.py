@@ -5,8 +5,8 @@ Checks (each failure names the file, frame, instance and the figure):
 1. Every JSON file parses and matches its schema (pydantic models below).
 2. Rotations (``cam_R_m2c``, ``cam_R_w2c``) are orthonormal with det +1 (tolerance 1e-6).
 3. ``px_count_visib`` equals the pixel count of ``mask_visib``; ``bbox_visib`` equals its
-   bounds (BOP's ``calc_2d_bbox`` convention in BOP files, COCO's ``toBbox`` in COCO files); the amodal ``mask`` lies inside ``bbox_obj`` (and spans it exactly when the box is
-   inside the image);
+   bounds (BOP's ``calc_2d_bbox`` convention in BOP files, COCO's ``toBbox`` in COCO files); the amodal
+   ``mask`` lies inside ``bbox_obj`` (and spans it exactly when the box is inside the image);
    ``visib_fract = px_count_visib / px_count_all``; the side file's occlusion figures agree.
 4. COCO: each annotation's RLE equals the BOP ``mask_visib`` of the same instance; area and box agree.
 5. On a sample of frames: the written depth equals a ray cast of the written models at the
@@ -437,7 +437,8 @@ class Verifier:
         if i.px_count_all:
             trunc = 1 - o.px_count_in_frame / i.px_count_all
             if abs(trunc - o.truncation) > 1e-6:
-                self.fail(sd / OCCLUSION_FILE, f"truncation {o.truncation:.4f} != 1 - in_frame/all = {trunc:.4f}", fr, who)
+                self.fail(sd / OCCLUSION_FILE, f"truncation {o.truncation:.4f} != 1 - in_frame/all = {trunc:.4f}",
+                          fr, who)
         if o.px_count_in_frame:
             occl = 1 - i.px_count_visib / o.px_count_in_frame
             if o.occlusion is None or abs(occl - o.occlusion) > 1e-6:
@@ -531,7 +532,8 @@ class Verifier:
                 if both.any():
                     med = float(np.median(np.abs(d[both] - depth_o[both])))
                     if med >= DEPTH_MEDIAN_TOL_M:
-                        self.fail(frame.depth_path, f"depth differs from the ray cast: median |dz| = {med * 1000:.2f} mm "
+                        self.fail(frame.depth_path,
+                                  f"depth differs from the ray cast: median |dz| = {med * 1000:.2f} mm "
                                   f"(limit {DEPTH_MEDIAN_TOL_M * 1000:.0f} mm)", fr)
             for who in frame.instances:
                 if who.px_count_visib < IOU_MIN_PIXELS:
@@ -545,7 +547,8 @@ class Verifier:
                 iou = (mv & ray).sum() / max((mv | ray).sum(), 1)
                 off = np.count_nonzero((mv ^ ray) & ~_border_band(owner == who.gt_id))
                 if iou < IOU_MIN and off > BORDER_OFF_MAX * max(mv.sum(), ray.sum()):
-                    src = who.mask_source if isinstance(who.mask_source, Path) else coco_path(self.ds.root, self.ds.split)
+                    src = (who.mask_source if isinstance(who.mask_source, Path)
+                           else coco_path(self.ds.root, self.ds.split))
                     self.fail(src, f"mask_visib vs ray-cast visible mask: IoU {iou:.3f} < {IOU_MIN}", fr,
                               f"gt {who.gt_id} (obj {who.obj_id})")
 
@@ -619,7 +622,8 @@ def verify(ds: Dataset, sample: int = 5, seed: int = 0) -> tuple[list[Failure], 
     failures, checked = v.run(), dict(v.checked)
     right = ds.meta.get("right_split")
     if right:
-        rds = Dataset(ds.root, {k: (right if k == "split" else val) for k, val in ds.meta.items() if k != "right_split"})
+        rds = Dataset(ds.root,
+                      {k: (right if k == "split" else val) for k, val in ds.meta.items() if k != "right_split"})
         v.check_stereo_pair(rds)
         rv = Verifier(rds, sample, seed)
         failures = failures + rv.run()

@@ -12,11 +12,11 @@ change. Only clutter scenes are checked (AR scenes place objects in the photo's 
 * **Fit.** The expected volume of the largest draw, the sum over object sets of ``count.max`` times
   the set's mean model volume, must fit the space the pile can take: the support area (the bin's inner
   rectangle; on a plane, the square around the drop region grown by the largest model size on every
-  side, at most the workspace square; in a room, that square cut to the room's inner rectangle) times the pile height (the highest drop,
-  ``clutter.drop.height.max``, or the bin's height if higher: a pile above the highest drop would have
-  objects released inside it) times :data:`PACKING_FRACTION`. A model's volume is its enclosed volume
-  when the mesh is watertight, else its convex hull's (pybullet collides convex hulls). Otherwise the
-  ``objects[i].count.max`` of the set with the largest share is refused.
+  side, at most the workspace square; in a room, that square cut to the room's inner rectangle) times the
+  pile height (the highest drop, ``clutter.drop.height.max``, or the bin's height if higher: a pile above
+  the highest drop would have objects released inside it) times :data:`PACKING_FRACTION`. A model's volume
+  is its enclosed volume when the mesh is watertight, else its convex hull's (pybullet collides convex
+  hulls). Otherwise the ``objects[i].count.max`` of the set with the largest share is refused.
 
 Distractor sets (``role: distractor``, their own asset library) take space like targets: both rules
 count them, and ``objects[i]`` names the set in the recipe's ``objects`` list whatever its role.
@@ -49,7 +49,7 @@ def model_volume(mesh: trimesh.Trimesh) -> float:
     try:
         with np.errstate(invalid="ignore", divide="ignore"):  # a flat hull's centre of mass divides by 0
             return float(mesh.convex_hull.volume)
-    except Exception:  # qhull refuses flat or collinear point sets
+    except Exception:  # noqa: BLE001 - flat or collinear points: qhull and trimesh raise assorted types
         return 0.0
 
 
@@ -87,11 +87,11 @@ def check_object_sizes(objects, clutter: ClutterConfig, library: ModelLibrary, r
         At ``objects[i].scale``, naming the model, its size and the limit (m).
     """
     limit, what = _size_limit(clutter)
-    for i, s, library in _sets(objects, library, distractors):
-        for obj_id in library.set_ids[s.name]:
-            size = 2.0 * library.get(obj_id).radius
+    for i, s, lib in _sets(objects, library, distractors):
+        for obj_id in lib.set_ids[s.name]:
+            size = 2.0 * lib.get(obj_id).radius
             if size > limit:
-                a = library.get(obj_id)
+                a = lib.get(obj_id)
                 raise RecipeError(recipe_file, f"objects[{i}].scale",
                                   f"at scale {s.scale:g} {a.class_name} ({a.source}) is {size:.3g} m across "
                                   f"(bounding sphere), larger than {what}: {limit:.3g} m")
@@ -123,12 +123,12 @@ def check_counts_fit(objects, clutter: ClutterConfig, library: ModelLibrary, rec
         At ``objects[i].count.max`` of the set with the largest volume share, with the figures (litres).
     """
     shares, largest, index = [], 0.0, []
-    for i, s, library in _sets(objects, library, distractors):
+    for i, s, lib in _sets(objects, library, distractors):
         index.append(i)
-        ids = library.set_ids[s.name]
-        vols = [model_volume(library.get(obj_id).mesh) for obj_id in ids]
+        ids = lib.set_ids[s.name]
+        vols = [model_volume(lib.get(obj_id).mesh) for obj_id in ids]
         shares.append(s.count.max * float(np.mean(vols)) if vols else 0.0)
-        largest = max([largest] + [2.0 * library.get(obj_id).radius for obj_id in ids])
+        largest = max([largest] + [2.0 * lib.get(obj_id).radius for obj_id in ids])
     total = sum(shares)
     cap, how = _capacity(clutter, largest)
     if total > cap:

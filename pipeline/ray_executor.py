@@ -128,7 +128,7 @@ def _check_reachable(address: str) -> None:
         except (ConnectionError, ValueError) as e:
             raise ExecutorError(f"--address auto: no running Ray cluster found ({e}); start one with "
                                 "`ray start --head` or give --address HOST:PORT") from None
-        except Exception:  # a Ray without this helper: let ray.init resolve it
+        except Exception:  # noqa: BLE001 - a private Ray helper that may be missing or changed: ray.init resolves it
             return
         if target is None:
             raise ExecutorError("--address auto: no running Ray cluster found; start one with `ray start --head`")
@@ -181,7 +181,8 @@ def connect(address: str | None = None, **init_kwargs) -> bool:
         hint = ""
         if address not in (None, "local", "auto") and not os.environ.get("RAY_AUTH_MODE"):
             hint = ("; a cluster started by `ray start` uses token authentication: set RAY_AUTH_MODE=token (the token "
-                    "is read from ~/.ray/auth_token or RAY_AUTH_TOKEN), or connect with --address auto on its head node")
+                    "is read from ~/.ray/auth_token or RAY_AUTH_TOKEN), or connect with --address auto "
+                    "on its head node")
         raise ExecutorError(f"--address {address or 'local'}: cannot start or join Ray: {e}{hint}") from None
     return True
 
@@ -324,7 +325,7 @@ class SceneActor:
             if use_gpu:
                 self._bind_gpu()
             self.worker = SceneWorker(job.revalidated())
-        except Exception as e:  # surfaced by info() / run_scene()
+        except Exception as e:  # noqa: BLE001 - any setup failure is kept and raised by info() / run_scene()
             self.error = e
 
     def _bind_gpu(self) -> None:
@@ -452,13 +453,13 @@ def _dispatch(ray, handles: list, queue: deque, consume) -> None:
             actor = starting.pop(ref)
             try:
                 log.info("%s", _describe(ray.get(ref)))
-            except Exception as e:
+            except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
                 _reraise_task_error(ray, e, None)
         else:
             scene, actor = running.pop(ref)
             try:
                 res = ray.get(ref)
-            except Exception as e:
+            except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
                 _reraise_task_error(ray, e, scene)
             if res.recovered:
                 log.info("scene %d: committed by an actor that died before reporting it; kept as is", scene)

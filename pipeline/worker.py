@@ -320,7 +320,8 @@ class SceneWorker:
         left one (its random effects from sub-stream 1 of the view's streams), and the left frame with its
         disparity layer d = fx * baseline / z (pixels, 0 where z = 0). Returns (left, right)."""
         st, cam = self.recipe.camera.stereo, self.recipe.camera
-        right_view = replace(left.view, world_T_cam=left.view.world_T_cam @ make_pose(np.eye(3), [st.baseline, 0.0, 0.0]))
+        right_view = replace(left.view,
+                             world_T_cam=left.view.world_T_cam @ make_pose(np.eye(3), [st.baseline, 0.0, 0.0]))
         right = self._frame(desc, im_id, right_view, photo, t, sub=1)
         z = left.depth
         disparity = np.zeros(z.shape, np.float32)
@@ -353,8 +354,9 @@ class SceneWorker:
         noisy = sensor = None
         if out.depth_noisy is not None:
             t0 = time.perf_counter()
-            p = sample_depth_sensor(out.depth_noisy, scene_rng(self.recipe.seed, desc.scene_index, "depth_sensor", im_id,
-                                                               *((sub,) if sub else ())))
+            p = sample_depth_sensor(out.depth_noisy,
+                                    scene_rng(self.recipe.seed, desc.scene_index, "depth_sensor", im_id,
+                                              *((sub,) if sub else ())))
             noisy, sensor = simulate_depth(bufs.depth, view.K, p), p.to_json()
             t["depth_noisy"] += time.perf_counter() - t0
         return FrameRecord(im_id=im_id, view=view, rgb=bufs.rgb, depth=bufs.depth, labels=labels, hands=hands,
@@ -363,7 +365,8 @@ class SceneWorker:
     def _effects(self, desc, im_id: int, view, bufs, sub: int = 0) -> tuple[dict, int | None]:
         """Draw this frame's image effects (stream ``effects``, sub-stream ``im_id``) and apply them to ``bufs.rgb``
         (render/effects.py; RGB only). Focus ``look_at`` is the depth of ``camera.look_at.center`` (AR: the drawn
-        distance); ``object``: a visible labelled instance's median depth. Returns (parameters as JSON, JPEG quality)."""
+        distance); ``object``: a visible labelled instance's median depth. Returns (parameters as JSON, JPEG
+        quality)."""
         r = self.recipe
         cfg = r.effects
         look_at = (point_depth(view.world_T_cam, r.camera.look_at.center)

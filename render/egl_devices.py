@@ -107,7 +107,7 @@ def _egl_functions():
         from OpenGL.EGL.EXT.device_enumeration import eglQueryDevicesEXT  # noqa: PLC0415 - loads libEGL; only listing the EGL devices needs it, not planning or parsing --gpus
         from OpenGL.EGL.EXT.device_query import eglQueryDeviceStringEXT  # noqa: PLC0415 - loads libEGL; only listing the EGL devices needs it, not planning or parsing --gpus
         from OpenGL.raw.EGL._types import EGLDeviceEXT  # noqa: PLC0415 - loads libEGL; only listing the EGL devices needs it, not planning or parsing --gpus
-    except Exception as e:  # pragma: no cover - depends on the machine
+    except Exception as e:  # noqa: BLE001 - probing libEGL: failures vary by machine  # pragma: no cover
         raise GpuError(f"cannot load EGL to enumerate devices ({type(e).__name__}: {e}); "
                        "PYOPENGL_PLATFORM must be egl and libEGL installed") from None
     address = EGL.eglGetProcAddress(b"eglQueryDeviceAttribEXT")
@@ -143,14 +143,14 @@ def list_egl_devices() -> list[EglDevice]:
         handles = (EGLDeviceEXT * n.value)()
         if not query_devices(n.value, handles, ctypes.pointer(n)):
             return []
-    except Exception:  # no EGL_EXT_device_enumeration (PyOpenGL raises on a missing entry point)
+    except Exception:  # noqa: BLE001 - probe: no EGL_EXT_device_enumeration (PyOpenGL raises on a missing entry point)
         return []
     out = []
     for i in range(n.value):
         dev = handles[i]
         try:
             ext = (query_string(dev, EGL.EGL_EXTENSIONS) or b"").decode("ascii", "replace")
-        except Exception:
+        except Exception:  # noqa: BLE001 - probe of the driver's EGL: a device that cannot answer has no extensions
             ext = ""
         names = ext.split()
         cuda_id = None
@@ -165,7 +165,7 @@ def list_egl_devices() -> list[EglDevice]:
             try:
                 raw = query_string(dev, EGL_DRM_DEVICE_FILE_EXT)
                 drm = raw.decode("ascii", "replace") if raw else None
-            except Exception:
+            except Exception:  # noqa: BLE001 - probe of the driver's EGL: a device that cannot answer has no DRM file
                 drm = None
         out.append(EglDevice(index=i, cuda_id=cuda_id, extensions=ext, drm_file=drm))
     return out

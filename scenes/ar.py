@@ -53,7 +53,8 @@ def ground_frame(plane) -> np.ndarray:
 
 
 def footprint(world_T_model: np.ndarray, lo: np.ndarray, hi: np.ndarray, margin: float) -> np.ndarray:
-    """(4, 2) world xy corners of a model's bounding-box footprint (model xy bounds ``lo``, ``hi``), grown by ``margin`` m."""
+    """(4, 2) world xy corners of a model's bounding-box footprint (model xy bounds ``lo``, ``hi``), grown by
+    ``margin`` m."""
     c = np.array([[lo[0] - margin, lo[1] - margin, 0], [hi[0] + margin, lo[1] - margin, 0],
                   [hi[0] + margin, hi[1] + margin, 0], [lo[0] - margin, hi[1] + margin, 0]])
     return transform_points(world_T_model, c)[:, :2]
@@ -150,7 +151,8 @@ def sample_free_pose(rng: np.random.Generator, ar, bg: Background, world_T_cam: 
 
 # ---------------------------------------------------------------- placement predicates
 def in_view(T: np.ndarray, lo, hi, cam_T_world: np.ndarray, bg: Background, min_z: float) -> bool:
-    """Every box corner at least ``min_z`` m in front of the camera, and the corners' mean projection inside the photo."""
+    """Every box corner at least ``min_z`` m in front of the camera, and the corners' mean projection inside the
+    photo."""
     pc = transform_points(cam_T_world @ T, box_corners(lo, hi))
     if np.any(pc[:, 2] < min_z):
         return False
@@ -159,7 +161,8 @@ def in_view(T: np.ndarray, lo, hi, cam_T_world: np.ndarray, bg: Background, min_
 
 
 def on_free_space(T: np.ndarray, lo, hi, cam_T_world: np.ndarray, bg: Background) -> bool:
-    """The footprint's corners and centre, where they are in the photo, fall on its free-space mask (the centre must be)."""
+    """The footprint's corners and centre, where they are in the photo, fall on its free-space mask (the centre
+    must be)."""
     contact = footprint(T, lo, hi, 0.0)
     contact = np.c_[np.vstack([contact, contact.mean(axis=0)]), np.zeros(5)]
     px = np.round(project_points(transform_points(cam_T_world, contact), bg.K)).astype(int)

@@ -356,7 +356,8 @@ def sample_grasp(model, axes, fingers, rng, target: PosedSDF, betas, left, max_t
                 for _ in range(6):
                     mid = 0.5 * (lo + hi)
                     tf, ta = _closed(flex, abd, base_flex, base_abd, joints, mid, path)
-                    if blocked(pose_hand(model, axes, frame, centre, betas, tf, ta, left).output.vertices[sel][::2 * k]):
+                    posed = pose_hand(model, axes, frame, centre, betas, tf, ta, left).output.vertices
+                    if blocked(posed[sel][::2 * k]):
                         hi = mid
                     else:
                         lo = mid
@@ -438,7 +439,8 @@ def keypoint_radii(keypoints: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """Per-keypoint tolerance r_k (k,), metres: 1.5 x distance to the nearest hand vertex + 3 mm.
 
     A joint inside a finger is about one finger radius under the surface that covers it; a fingertip
-    keypoint is a vertex (r_k = 3 mm). Used by the keypoint visibility rule (render/annotate.py) and stored in ``HandInstance.keypoint_radii``.
+    keypoint is a vertex (r_k = 3 mm). Used by the keypoint visibility rule (render/annotate.py) and stored in
+    ``HandInstance.keypoint_radii``.
     """
     d, _ = cKDTree(vertices).query(keypoints)
     return 1.5 * d + 0.003
@@ -608,10 +610,10 @@ def build_forearm(ring_world: np.ndarray, x: np.ndarray, n: np.ndarray, r: np.nd
     0.78 of the width), then swells by up to 40 % (width) and 45 % (thickness) towards 17 cm (the muscle
     bellies) and narrows a little after: on the procedural hand, a 5.4 x 4.2 cm distal forearm growing to about
     7.4 x 5.8 cm, an adult's (gtforge's figures). A ring has at least 40 vertices (the wrist ring's vertices,
-    each followed by points in between when it has fewer). The end is a rounded cap. A sleeve leaves the skin at ``shape.cuff_at`` with a
-    step of ``shape.looseness`` (an annulus: the cuff's edge) and follows the arm that far off it. Then the
-    wrist bends: each ring turns about ``pivot`` towards :func:`forearm_direction`, by the full angle from 3 cm
-    on and smoothly less before (the first ring stays where it is).
+    each followed by points in between when it has fewer). The end is a rounded cap. A sleeve leaves the skin
+    at ``shape.cuff_at`` with a step of ``shape.looseness`` (an annulus: the cuff's edge) and follows the arm
+    that far off it. Then the wrist bends: each ring turns about ``pivot`` towards :func:`forearm_direction`,
+    by the full angle from 3 cm on and smoothly less before (the first ring stays where it is).
     """
     L = float(shape.length if length is None else length)
     k = len(ring_world)
@@ -624,7 +626,8 @@ def build_forearm(ring_world: np.ndarray, x: np.ndarray, n: np.ndarray, r: np.nd
     q = np.stack([(ring_world - c0) @ e1, (ring_world - c0) @ e2], axis=1)  # (k, 2) wrist profile
     m = max(1, int(np.ceil(40 / k)))
     frac = np.arange(m) / m
-    qa = (q[:, None, :] * (1 - frac)[None, :, None] + np.roll(q, -1, axis=0)[:, None, :] * frac[None, :, None]).reshape(-1, 2)
+    qa = (q[:, None, :] * (1 - frac)[None, :, None]
+          + np.roll(q, -1, axis=0)[:, None, :] * frac[None, :, None]).reshape(-1, 2)
     aw, bw = np.abs(q[:, 0]).max(), np.abs(q[:, 1]).max()
     theta = np.arctan2(qa[:, 1] / bw, qa[:, 0] / aw)
     direction = forearm_direction(x, n, r, shape.flexion, shape.deviation)
@@ -719,10 +722,11 @@ def forearm_blocked(fm: ForearmMesh, floor_z: float, obstacles, hand_vertices: n
 
     ``floor``: a vertex below ``floor_z`` + 1 mm. ``camera``: a vertex less than ``CAMERA_CLEARANCE`` in front
     of a camera (``cameras``: ``cam_T_world`` (4, 4) of the scene's views, OpenCV): an arm reaching past a
-    viewpoint would hold the camera or leave the hand's 3D box behind it. ``object``: a vertex inside an object (``obstacles``:
-    :class:`PosedSDF` s, sign by ray parity). ``hand``: a point of another hand or forearm (``others``: point
-    arrays (k, 3)) inside the tube (within 0.9 of a ring's smallest radius of its centre) or within 2 mm of its
-    surface. ``self``: a vertex of its own hand (``hand_vertices``) inside the tube past its first 2.5 cm.
+    viewpoint would hold the camera or leave the hand's 3D box behind it. ``object``: a vertex inside an object
+    (``obstacles``: :class:`PosedSDF` s, sign by ray parity). ``hand``: a point of another hand or forearm
+    (``others``: point arrays (k, 3)) inside the tube (within 0.9 of a ring's smallest radius of its centre) or
+    within 2 mm of its surface. ``self``: a vertex of its own hand (``hand_vertices``) inside the tube past its
+    first 2.5 cm.
     """
     v = fm.vertices
     if v[:, 2].min() < floor_z + 0.001:
@@ -936,7 +940,7 @@ def place_hands(scene: SceneDescription, cfg: HandConfig, library: ModelLibrary,
     grasped: set[int] = set()
     placed: list[HandPlacement] = []
     boxes: list = []  # bounding boxes of the hands placed so far: hands never overlap each other
-    for k in range(n):
+    for _k in range(n):
         left = bool(rng.random() < cfg.left_fraction)
         betas = rng.uniform(cfg.betas.min, cfg.betas.max, size=min(model.num_betas, 10))
         h = None

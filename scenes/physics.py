@@ -101,17 +101,20 @@ def _on_floor(world_T_model: np.ndarray, vertices: np.ndarray) -> np.ndarray:
 
 
 def _add_static_box(client: int, box) -> None:
-    shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=(np.asarray(box.extents) / 2).tolist(), physicsClientId=client)
+    shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=(np.asarray(box.extents) / 2).tolist(),
+                                    physicsClientId=client)
     R, t = box.world_T_box[:3, :3], box.world_T_box[:3, 3]
-    body = pb.createMultiBody(0, shape, basePosition=t.tolist(), baseOrientation=matrix_to_quat_xyzw(R).tolist(), physicsClientId=client)
+    body = pb.createMultiBody(0, shape, basePosition=t.tolist(), baseOrientation=matrix_to_quat_xyzw(R).tolist(),
+                              physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=0.8, restitution=0.0, physicsClientId=client)
 
 
 def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig,
                  distractor_shapes: CollisionShapes | None = None) -> tuple[list, list]:
     """Fill a pybullet client: engine parameters, gravity, the floor slab and walls (static), one body per object:
-    dynamic, or static for ``collision: mesh`` models (placed on the floor at their drop pose, see assets/collision.py).
-    With ``distractor_shapes``, one body per ``scene.distractors`` instance follows the targets' bodies.
+    dynamic, or static for ``collision: mesh`` models (placed on the floor at their drop pose, see
+    assets/collision.py). With ``distractor_shapes``, one body per ``scene.distractors`` instance follows the
+    targets' bodies.
 
     Returns (body ids, per-body centre of mass (3,) in the model frame), in ``scene.objects`` order, then
     ``scene.distractors`` order when ``distractor_shapes`` is given.
@@ -129,12 +132,14 @@ def create_world(client: int, scene: SceneDescription, shapes: CollisionShapes, 
     for o, its_shapes in placed:
         g = its_shapes.get(o.obj_id)
         shape = _collision_shape(client, its_shapes, o.obj_id)
-        world_T_body = _on_floor(o.world_T_model, g.parts[0]) if g.static else o.world_T_model @ make_pose(np.eye(3), g.com)
+        world_T_body = (_on_floor(o.world_T_model, g.parts[0]) if g.static
+                        else o.world_T_model @ make_pose(np.eye(3), g.com))
         body = pb.createMultiBody(0.0 if g.static else o.mass, shape, basePosition=world_T_body[:3, 3].tolist(),
                                   baseOrientation=matrix_to_quat_xyzw(world_T_body[:3, :3]).tolist(),
                                   physicsClientId=client)
         pb.changeDynamics(body, -1, lateralFriction=o.friction, restitution=o.restitution,
-                          rollingFriction=0.001, spinningFriction=0.001, collisionMargin=COLLISION_MARGIN, physicsClientId=client)
+                          rollingFriction=0.001, spinningFriction=0.001, collisionMargin=COLLISION_MARGIN,
+                          physicsClientId=client)
         bodies.append(body)
         coms.append(g.com)
     return bodies, coms
@@ -145,7 +150,8 @@ def _moving(prev, cur, dt: float, cfg: ClutterConfig) -> bool:
     for (p0, R0), (p1, R1) in zip(prev, cur):
         if not (np.all(np.isfinite(p1)) and np.all(np.isfinite(R1))):
             continue  # judged when collecting; a NaN body must not block settling
-        if np.linalg.norm(p1 - p0) / dt > cfg.settle.linear_speed or rotation_angle(R0, R1) / dt > cfg.settle.angular_speed:
+        if (np.linalg.norm(p1 - p0) / dt > cfg.settle.linear_speed
+                or rotation_angle(R0, R1) / dt > cfg.settle.angular_speed):
             return True
     return False
 
@@ -288,7 +294,8 @@ def settle(scene: SceneDescription, shapes: CollisionShapes, cfg: ClutterConfig,
         If the scene has distractors but no ``distractor_shapes``.
     """
     if scene.distractors and distractor_shapes is None:
-        raise ValueError("the scene has distractors: pass distractor_shapes (CollisionShapes of the distractor library)")
+        raise ValueError("the scene has distractors: pass distractor_shapes "
+                         "(CollisionShapes of the distractor library)")
     client = pb.connect(pb.DIRECT)
     try:
         bodies, coms = create_world(client, scene, shapes, cfg, distractor_shapes if scene.distractors else None)

@@ -42,7 +42,8 @@ def test_every_module_is_named_in_its_package_docstring(package):
 def test_every_package_is_in_the_readme_architecture_table():
     rows = table_rows(ROOT / "README.md")
     assert set(PACKAGES) <= set(rows), f"README architecture table lacks {sorted(set(PACKAGES) - set(rows))}"
-    assert set(rows) <= set(PACKAGES), f"README architecture table names packages that do not exist: {sorted(set(rows) - set(PACKAGES))}"
+    assert set(rows) <= set(PACKAGES), (
+        f"README architecture table names packages that do not exist: {sorted(set(rows) - set(PACKAGES))}")
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -81,7 +81,7 @@ def test_meshes_are_closed_and_wound_outwards(cars):
 
 
 def test_glass_sits_on_the_greenhouse_and_looks_like_glass(cars):
-    for kind, (car, (L, W, H)) in cars.items():
+    for kind, (car, (_L, _W, H)) in cars.items():
         g = car.mesh.vertices[np.unique(car.mesh.faces[role_mask(car, "glass")])]
         body = car.mesh.vertices[np.unique(car.mesh.faces[role_mask(car, "body")])]
         # above the wheels, under the roof; the roof is body (the car's highest point)

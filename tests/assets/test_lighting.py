@@ -71,7 +71,7 @@ def test_lights_from_synthetic_sky():
     img = _spotted_sky(128, 256, background, spots)
     lights, ambient = lights_from_equirect(img, 2)
     assert len(lights) == 2
-    for (az, el, _), (direction, colour, weight) in zip(spots, lights):
+    for (az, el, _), (direction, colour, _weight) in zip(spots, lights):
         assert np.isclose(np.linalg.norm(direction), 1)
         assert _angle_deg(direction, -_direction(az, el)) < 3.0  # shines from the spot towards the scene
         assert colour.max() == pytest.approx(1.0)

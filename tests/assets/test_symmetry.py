@@ -133,7 +133,8 @@ def test_cached_search_equals_a_fresh_one_bit_for_bit(tmp_path, monkeypatch):
     for m, mesh in (("box", box), ("cyl", cyl)):
         again = sym.cached_symmetries(mesh)
         for got in (first[m], again):
-            assert len(got["discrete"]) == len(fresh[m]["discrete"]) and len(got["continuous"]) == len(fresh[m]["continuous"])
+            assert (len(got["discrete"]) == len(fresh[m]["discrete"])
+                    and len(got["continuous"]) == len(fresh[m]["continuous"]))
             for A, B in zip(got["discrete"], fresh[m]["discrete"]):
                 assert A.dtype == np.float64 and A.shape == (4, 4) and np.array_equal(A, B)
             for (a, o), (b, p) in zip(got["continuous"], fresh[m]["continuous"]):

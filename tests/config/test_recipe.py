@@ -55,9 +55,11 @@ def test_every_bundled_recipe_is_valid(name):
         (lambda d: d["camera"].update(fov_y_deg=50), "camera", "exactly one of"),
         (lambda d: d["camera"].update(width=160, height=120), "camera", "lies outside the 160x120 image"),
         (lambda d: d["output"].update(occlusion_thresholds=[0.6, 0.2]), "output.occlusion_thresholds", "t0 <= t1"),
-        (lambda d: d["output"].update(formats=["pascal"]), "output.formats[0]", "unknown format; known: bop, coco, kitti"),
+        (lambda d: d["output"].update(formats=["pascal"]), "output.formats[0]",
+         "unknown format; known: bop, coco, kitti"),
         (lambda d: d["output"].update(formats=["coco"], layers={"rgb": False}), "output", "keep layers.rgb true"),
-        (lambda d: d["output"].update(formats=["kitti"], layers={"rgb": False}), "output", "the kitti format refers to RGB"),
+        (lambda d: d["output"].update(formats=["kitti"], layers={"rgb": False}), "output",
+         "the kitti format refers to RGB"),
         (lambda d: d["clutter"].update(support="box"), "clutter.support", "'plane', 'bin' or 'room'"),
         (lambda d: d["lights"]["color"].update(max=[1.5, 1, 1]), "lights.color", "[0, 1]"),
         (lambda d: d["objects"][0].update(count={"min": 100000, "max": 100000}), "objects[0].count.max",
@@ -69,7 +71,8 @@ def test_every_bundled_recipe_is_valid(name):
          "greater than or equal to 0"),
         (lambda d: d["appearance"].update(objects={"asset": 0, "texture": 0}), "appearance.objects",
          "weights must not all be 0"),
-        (lambda d: d["appearance"].update(objects="fancy"), "appearance.objects", "expected 'asset', 'random' or weights"),
+        (lambda d: d["appearance"].update(objects="fancy"), "appearance.objects",
+         "expected 'asset', 'random' or weights"),
         (lambda d: d["appearance"].update(objects={"gold": 1}), "appearance.objects.gold", "unknown key"),
         (lambda d: d["lights"].update(kinds={"point": float("inf")}), "lights.kinds.point", "weight must be finite"),
         (lambda d: d["lights"].update(kinds={"laser": 1}), "lights.kinds.laser", "unknown key"),
@@ -139,7 +142,8 @@ def test_distractor_sets_are_for_clutter_scenes():
 def test_new_appearance_surface_validates_and_old_keys_keep_their_meaning():
     recipe, _ = load_recipe(DEFAULT_RECIPE)
     assert recipe.appearance.objects.probabilities()[0] == ["asset", "texture", "color"]
-    old, _ = load_recipe(DEFAULT_RECIPE, ["appearance={objects: random, floor_textures: [pkg://pybullet_data/checker_blue.png], "
+    old, _ = load_recipe(DEFAULT_RECIPE, ["appearance={objects: random, "
+                                          "floor_textures: [pkg://pybullet_data/checker_blue.png], "
                                           "floor_texture_tile: 0.3, background_color: [0.1, 0.1, 0.1]}"])
     a = old.appearance
     assert (a.objects.color, a.objects.asset, a.objects.texture) == (1.0, 0.0, 0.0)

@@ -125,7 +125,8 @@ def test_amodal_passes_are_exact(small_dataset):
     from gtforge.scenes.physics import CollisionShapes, settle
     from gtforge.config import load_recipe
 
-    recipe, _ = load_recipe(DEFAULT_RECIPE, SMALL + ["scenes.views_per_scene=4", "camera.distance={min: 0.2, max: 0.5}"])
+    recipe, _ = load_recipe(DEFAULT_RECIPE,
+                            SMALL + ["scenes.views_per_scene=4", "camera.distance={min: 0.2, max: 0.5}"])
     lib = AssetLibrary(recipe.objects, DEFAULT_RECIPE.parent)
     shapes = CollisionShapes(lib)
     r = Renderer(lib, 320, 240)

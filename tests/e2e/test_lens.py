@@ -218,7 +218,8 @@ def test_undistorting_the_masks_recovers_the_pinhole_masks(clutter_pair):
                 n += 1
     assert n >= 6
     iou = inter / union
-    print(f"undistorted masks vs pinhole masks: IoU {iou:.4f} (distorted vs pinhole directly {inter_raw / union_raw:.4f})")
+    print(f"undistorted masks vs pinhole masks: IoU {iou:.4f} "
+          f"(distorted vs pinhole directly {inter_raw / union_raw:.4f})")
     assert iou >= 0.98
     assert inter_raw / union_raw < 0.9  # the lens really moved them
 

@@ -1,6 +1,6 @@
 """Sensor features in a real build: image effects change rgb/ only, depth_noisy/ leaves depth/ byte-identical,
-and with every camera/sensor feature on (effects, depth sensor, view constraints, occlusion targets, stereo, lens distortion) the
-output is the same with 1 and 2 workers and `gtforge verify` passes."""
+and with every camera/sensor feature on (effects, depth sensor, view constraints, occlusion targets, stereo, lens
+distortion) the output is the same with 1 and 2 workers and `gtforge verify` passes."""
 
 import hashlib
 

@@ -36,7 +36,7 @@ def _ids(scene_dir, im):
     """Instance id per pixel (0: none) from the visible masks and scene_gt_occlusion's inst_id order."""
     occ = json.loads((scene_dir / "scene_gt_occlusion.json").read_text())[str(im)]
     ids = None
-    for gid, o in enumerate(occ):
+    for gid in range(len(occ)):
         m = np.asarray(Image.open(scene_dir / "mask_visib" / f"{im:06d}_{gid:06d}.png")) > 0
         ids = np.zeros(m.shape, np.int32) if ids is None else ids
         ids[m] = gid + 1
@@ -126,7 +126,8 @@ def test_verify_catches_a_wrong_disparity(builds, tmp_path, capsys):
 
 def test_stereo_refuses_formats_that_cannot_hold_the_right_split(tmp_path, capsys):
     out = tmp_path / "ds"
-    assert run_cli("build", DEFAULT_RECIPE, "--out", out, "--quiet", *STEREO, "--set", "output.formats=[bop, kitti]") == 2
+    assert run_cli("build", DEFAULT_RECIPE, "--out", out, "--quiet", *STEREO,
+                   "--set", "output.formats=[bop, kitti]") == 2
     assert "camera.stereo" in capsys.readouterr().err and not out.exists()
 
 
@@ -136,7 +137,8 @@ def test_a_right_view_without_its_left_view_is_redone(tmp_path):
         scene_path(tmp_path, split, 0).mkdir(parents=True)
     scene_path(tmp_path, "train_pbr_right", 1).mkdir(parents=True)  # killed between the two commits
     assert pending_scenes(BuildJob(recipe, {}, str(DEFAULT_RECIPE), DEFAULT_RECIPE.parent, tmp_path)) == [1]
-    assert scene_path(tmp_path, "train_pbr_right", 0).is_dir() and not scene_path(tmp_path, "train_pbr_right", 1).exists()
+    assert (scene_path(tmp_path, "train_pbr_right", 0).is_dir()
+            and not scene_path(tmp_path, "train_pbr_right", 1).exists())
 
 
 def test_stereo_shards_merge_into_the_single_build(tmp_path):

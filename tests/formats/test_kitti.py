@@ -42,8 +42,8 @@ def test_enclosing_box_survives_two_decimal_rounding(tmp_path):
     for k in range(200):
         pts = rng.normal(0, 1, (50, 3)) * rng.uniform(0.05, 3, 3) + rng.uniform(-20, 20, 3)
         ry = round(float(rng.uniform(-math.pi, math.pi)), 2)
-        h, w, l, x, y, z = enclosing_box(pts, ry)
-        line = KittiObject("Car", 0, 0, 0, (0, 0, 1, 1), h, w, l, x, y, z, ry).to_line()
+        h, w, length, x, y, z = enclosing_box(pts, ry)
+        line = KittiObject("Car", 0, 0, 0, (0, 0, 1, 1), h, w, length, x, y, z, ry).to_line()
         back = KittiObject.from_line(line)  # what a reader gets from the 2-decimal file
         c, s = math.cos(back.rotation_y), math.sin(back.rotation_y)
         R = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])

@@ -49,10 +49,12 @@ def test_tilted_plane_depth_is_z_not_distance():
 
 
 def test_static_geometry_from_scene_env():
-    env = {"floor_size_mm": 2000.0, "boxes": [{"extents_mm": [100.0, 200.0, 300.0], "world_R_box": np.eye(3).ravel().tolist(),
+    env = {"floor_size_mm": 2000.0, "boxes": [{"extents_mm": [100.0, 200.0, 300.0],
+                                             "world_R_box": np.eye(3).ravel().tolist(),
                                              "world_t_box_mm": [0.0, 0.0, 150.0]}]}
     floor, box = static_meshes_world(env)
-    assert np.allclose(floor.bounds, [[-1, -1, 0], [1, 1, 0]]) and np.allclose(box.bounds, [[-0.05, -0.1, 0], [0.05, 0.1, 0.3]])
+    assert (np.allclose(floor.bounds, [[-1, -1, 0], [1, 1, 0]])
+            and np.allclose(box.bounds, [[-0.05, -0.1, 0], [0.05, 0.1, 0.3]]))
     assert static_meshes_world(None) == []
 
 

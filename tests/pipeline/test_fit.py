@@ -92,8 +92,8 @@ def test_distractors_take_space_too(cube_file):
 def test_room_capacity_and_size(cube_file):
     """A room smaller than the plane's grown drop square caps the area: 0.5 x 0.5 m x 0.3 m x 0.74 = 55.5 L;
     its diagonal (0.707 m) caps a model's size."""
-    room = ["clutter.support=room", "clutter.room={size: [0.5, 0.5], height: 0.3}", "camera.distance={min: 0.1, max: 0.15}",
-            "camera.look_at.jitter=0"]
+    room = ["clutter.support=room", "clutter.room={size: [0.5, 0.5], height: 0.3}",
+            "camera.distance={min: 0.1, max: 0.15}", "camera.look_at.jitter=0"]
     fit(cube_file, 55, 1.0, *room)
     with pytest.raises(RecipeError, match="within the room") as e:
         fit(cube_file, 56, 1.0, *room)

@@ -70,7 +70,8 @@ def test_fast_settle_test_agrees_with_the_reference():
         q0 /= np.linalg.norm(q0, axis=1, keepdims=True)
         scale = rng.choice([0.3, 0.999999, 1.0, 1.000001, 3.0])
         d = rng.normal(size=(n, 3))
-        p1 = p0 + d / np.linalg.norm(d, axis=1, keepdims=True) * lin * scale * rng.uniform(0.0, 1.0, (n, 1)) ** (trial % 2)
+        p1 = p0 + (d / np.linalg.norm(d, axis=1, keepdims=True) * lin * scale
+                   * rng.uniform(0.0, 1.0, (n, 1)) ** (trial % 2))
         axis = rng.normal(size=(n, 3))
         axis /= np.linalg.norm(axis, axis=1, keepdims=True)
         angle = ang * rng.choice([0.2, 0.9999999, 1.0000001, 2.0], size=n)

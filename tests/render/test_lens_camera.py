@@ -51,7 +51,8 @@ def hand(inst_id, centre):
                                         vertex_colors=np.ones((len(arm.vertices), 4))))
 
 
-MESHES = {1: trimesh.creation.box(extents=[0.12, 0.08, 0.06]), 2: trimesh.creation.icosphere(subdivisions=3, radius=0.05),
+MESHES = {1: trimesh.creation.box(extents=[0.12, 0.08, 0.06]),
+          2: trimesh.creation.icosphere(subdivisions=3, radius=0.05),
           3: trimesh.creation.cylinder(radius=0.02, height=0.5, sections=24)}
 DISTRACTORS = {7: trimesh.creation.box(extents=[0.04, 0.04, 0.2])}
 

@@ -178,7 +178,7 @@ def test_inserted_cars_never_overlap_real_or_inserted_cars(kitti_ar):
     for frame, lab, *_ in inserted(kitti_ar):
         by_frame.setdefault(frame, []).append(lab)
     real = [o for o in real_labels() if o.type == "Car"]
-    for frame, labs in by_frame.items():
+    for labs in by_frame.values():
         for i, a in enumerate(labs):
             assert not any(polygons_overlap(foot(a), foot(r)) for r in real)
             assert not any(polygons_overlap(foot(a), foot(b)) for b in labs[i + 1:])
@@ -212,8 +212,8 @@ def test_kitti_labels_are_the_bop_cars_own_boxes_in_the_frames_own_calibration(k
     pose moved into camera 0 (:func:`bop_cars_in_camera0`) with the lean dropped: h w l are the model's height, width
     and length, the location is the bottom centre of the model's box (its ground contact) and rotation_y the yaw of
     its x axis, each to KITTI's 2 decimals; every model vertex lies inside the box up to the lean (its distance from
-    the bottom centre times sin(lean), plus the rounding of the yaw, location and sizes). BOP poses are in the renderer's camera, so they do not
-    depend on the label frame."""
+    the bottom centre times sin(lean), plus the rounding of the yaw, location and sizes). BOP poses are in the
+    renderer's camera, so they do not depend on the label frame."""
     import trimesh
 
     half_cm = 0.005 + 1e-6
@@ -589,7 +589,8 @@ def make_folder(tmp_path, wall=True, free=None):
     if free is not None:
         (tmp_path / "free_space").mkdir()
         Image.fromarray((free * 255).astype(np.uint8)).save(tmp_path / "free_space" / "a.png")
-    return {"kind": "folder", "path": str(tmp_path), "intrinsics": {"fx": f, "fy": f, "cx": (W - 1) / 2, "cy": (H - 1) / 2}}
+    return {"kind": "folder", "path": str(tmp_path),
+            "intrinsics": {"fx": f, "fy": f, "cx": (W - 1) / 2, "cy": (H - 1) / 2}}
 
 
 def ar_recipe(bg, **ar):

@@ -26,7 +26,8 @@ RAW = yaml.safe_load(DEFAULT_RECIPE.read_text())
 RAW["appearance"] = {"objects": "asset", "floor_textures": ["pkg://pybullet_data/checker_blue.png",
                                                             "pkg://pybullet_data/table/table.png"],
                      "floor_texture_tile": 0.3, "background_color": [0.05, 0.05, 0.05]}
-RAW["lights"] = {"count": {"min": 2, "max": 3}, "intensity": {"min": 2.0, "max": 4.5}, "ambient": {"min": 0.2, "max": 0.4}}
+RAW["lights"] = {"count": {"min": 2, "max": 3}, "intensity": {"min": 2.0, "max": 4.5},
+                 "ambient": {"min": 0.2, "max": 0.4}}
 DISTRACTORS = [
     {"name": "shapes", "source": "pkg://pybullet_data/random_urdfs/01[0-4]/*.urdf", "count": {"min": 2, "max": 3},
      "role": "distractor"},
@@ -227,7 +228,8 @@ def test_room_walls_enclose_the_drop_region():
     lib, dlib = libraries(recipe)
     s = build_scene(clutter_inputs(recipe), lib, 0, BASE, distractors=dlib)
     assert len(s.walls) == 4 and s.floor.size == pytest.approx(2.5 + 2 * 0.04)
-    walls = trimesh.util.concatenate([trimesh.creation.box(extents=w.extents, transform=w.world_T_box) for w in s.walls])
+    walls = trimesh.util.concatenate([trimesh.creation.box(extents=w.extents, transform=w.world_T_box)
+                                      for w in s.walls])
     assert walls.bounds[0][2] == pytest.approx(0.0) and walls.bounds[1][2] == pytest.approx(1.2)  # stand on the floor
     # rays from the middle of the room, at every azimuth and three heights, all hit a wall: the ring is closed,
     # and no nearer than the inner rectangle (1.25 x 1.0 m half-sizes)
@@ -238,7 +240,8 @@ def test_room_walls_enclose_the_drop_region():
         locs, index, _ = walls.ray.intersects_location(origins, dirs, multiple_hits=False)
         assert sorted(set(index.tolist())) == list(range(len(az)))
         d = np.linalg.norm(locs[:, :2], axis=1)
-        inner = np.minimum(1.25 / np.maximum(np.abs(np.cos(az[index])), 1e-9), 1.0 / np.maximum(np.abs(np.sin(az[index])), 1e-9))
+        inner = np.minimum(1.25 / np.maximum(np.abs(np.cos(az[index])), 1e-9),
+                           1.0 / np.maximum(np.abs(np.sin(az[index])), 1e-9))
         assert np.allclose(d, inner, atol=1e-6)
     for L, instances in ((lib, s.objects), (dlib, s.distractors)):  # every drop pose inside the walls
         for o in instances:

@@ -166,7 +166,8 @@ def test_procedural_shape_coefficients():
     th = p.forward(betas=[0, 0, 0, 1.0, 0]).keypoints
     assert np.isclose(length(th, 1, 4), 1.1 * length(k0, 1, 4)) and np.isclose(length(th, 5, 8), length(k0, 5, 8))
     r = p.forward(betas=[0, 0, 0, 0, 1.0]).keypoints
-    assert np.isclose(length(r, 5, 8), 1.05 * length(k0, 5, 8)) and np.isclose(length(r, 13, 16), 0.95 * length(k0, 13, 16))
+    assert (np.isclose(length(r, 5, 8), 1.05 * length(k0, 5, 8))
+            and np.isclose(length(r, 13, 16), 0.95 * length(k0, 13, 16)))
 
 
 def test_bone_lengths_do_not_change_with_pose(mano_file):
@@ -328,7 +329,8 @@ def resting_scene(lib, obj_ids, seed=0, scene_index=0, camera=(0.45, -0.2, 0.35)
         R = trimesh.transformations.rotation_matrix(g.uniform(0, 2 * np.pi), [0, 0, 1])[:3, :3]
         z = -(m.vertices @ R.T)[:, 2].min()
         objs.append(ObjectInstance(inst_id=i + 1, obj_id=int(oid),
-                                   world_T_model=make_pose(R, [0.1 * (i - (len(obj_ids) - 1) / 2), g.uniform(-0.03, 0.03), z])))
+                                   world_T_model=make_pose(R, [0.1 * (i - (len(obj_ids) - 1) / 2),
+                                                               g.uniform(-0.03, 0.03), z])))
     K = np.array([[300.0, 0, 159.5], [0, 300.0, 119.5], [0, 0, 1]])
     view = View(K=K, width=320, height=240, world_T_cam=look_at(np.asarray(camera), np.array([0, 0, 0.06])))
     return SceneDescription(scene_index=scene_index, objects=tuple(objs), floor=Floor(size=3.0, color=np.full(3, 0.5)),
@@ -368,7 +370,8 @@ def test_skin_settings_never_move_a_hand(hand_world):
     assert not np.allclose(out[0][0].color, out[1][0].color)
     assert out[2][0].vertex_colors is None and out[0][0].vertex_colors.shape == (len(p.v_template), 4)
     # and forearms never move a hand either
-    no_arm = H.place_hands(scene, base.model_copy(update={"forearm": base.forearm.model_copy(update={"probability": 0.0})}),
+    no_arm = H.place_hands(scene,
+                           base.model_copy(update={"forearm": base.forearm.model_copy(update={"probability": 0.0})}),
                            lib, p, axes, 5, targets, look_at=(0, 0, 0.06)).hands
     for a, b in zip(out[0], no_arm):
         assert np.array_equal(a.vertices, b.vertices) and b.forearm is None
@@ -382,8 +385,9 @@ def test_forearms_attach_stay_clear_and_are_not_keypoints(hand_world):
     from gtforge.assets.hand_model import boundary_loops
 
     cfg, lib, p, axes, targets = hand_world
-    fcfg = cfg.forearm.model_copy(update={"probability": 1.0, "sleeve_probability": 0.5,
-                                          "flexion_deg": cfg.forearm.flexion_deg.model_copy(update={"min": -60.0, "max": 70.0})})
+    fcfg = cfg.forearm.model_copy(update={
+        "probability": 1.0, "sleeve_probability": 0.5,
+        "flexion_deg": cfg.forearm.flexion_deg.model_copy(update={"min": -60.0, "max": 70.0})})
     hcfg = cfg.model_copy(update={"count": cfg.count.model_copy(update={"min": 2, "max": 2}), "grasp_fraction": 0.5,
                                   "forearm": fcfg, "height": cfg.height.model_copy(update={"min": 0.03, "max": 0.08})})
     n_arms = n_grasp = 0
@@ -431,7 +435,8 @@ def test_forearm_rule_raises_then_shortens():
     fm, used = fitted
     assert fm.vertices[:, 2].min() >= 0.001 - 1e-9
     assert (used.flexion, used.deviation) != (0.0, 0.0) or used.length < shape.length
-    assert -np.radians(H.WRIST_ROM_DEG["extension"]) - 1e-9 <= used.flexion <= np.radians(H.WRIST_ROM_DEG["flexion"]) + 1e-9
+    assert (-np.radians(H.WRIST_ROM_DEG["extension"]) - 1e-9 <= used.flexion
+            <= np.radians(H.WRIST_ROM_DEG["flexion"]) + 1e-9)
     # a hand lying on the floor pointing straight down: nothing fits, no forearm
     frame = H.facing_frame(np.array([1.0, 0, 0]), np.array([0, 0, -1.0]))
     h = H.pose_hand(p, axes, frame, np.array([0, 0, 0.12]), np.zeros(5), np.zeros(16), np.zeros(16), False)
@@ -521,11 +526,11 @@ def hand_frames(root):
 
 def test_keypoints_2d_are_projections_of_3d(hands_dataset):
     n = 0
-    for sd, im, K, cam, hands, gt in hand_frames(hands_dataset):
+    for _sd, _im, K, _cam, hands, _gt in hand_frames(hands_dataset):
         assert len(hands) == 2
         for h in hands:
             kp = np.asarray(h["keypoints_cam_m"])
-            for k, uv in enumerate(h["keypoint_visibility"]):
+            for k, _uv in enumerate(h["keypoint_visibility"]):
                 if h["keypoints_2d"][k] is None:
                     continue
                 p = K @ kp[k]
@@ -537,7 +542,7 @@ def test_keypoints_2d_are_projections_of_3d(hands_dataset):
 def test_hand_parameters_reproduce_keypoints(hands_dataset):
     """The written camera-frame parameters, fed to the model, give the written 3D keypoints."""
     p = build_procedural_hand()
-    for sd, im, K, cam, hands, gt in hand_frames(hands_dataset):
+    for sd, _im, _K, _cam, hands, _gt in hand_frames(hands_dataset):
         for h in hands:
             out = p.forward(h["global_orient"], h["hand_pose"], h["betas"], h["transl_m"],
                             left=h["handedness"] == "left")
@@ -555,7 +560,7 @@ def test_keypoint_visibility_agrees_with_ray_casting(hands_dataset):
     root = Path(hands_dataset)
     models = load_models(root)
     agree = total = 0
-    for sd, im, K, cam, hands, gt in hand_frames(root):
+    for sd, _im, _K, cam, hands, gt in hand_frames(root):
         cam_T_world = np.eye(4)
         cam_T_world[:3, :3] = np.reshape(cam["cam_R_w2c"], (3, 3))
         cam_T_world[:3, 3] = np.asarray(cam["cam_t_w2c"]) / 1000.0
@@ -615,7 +620,7 @@ def test_hands_in_coco_and_bop(hands_dataset):
         assert kps[:, 2].tolist() == h["keypoint_visibility"]
         assert a["num_keypoints"] == int(np.count_nonzero(kps[:, 2]))
         assert np.all(kps[kps[:, 2] == 0, :2] == 0)
-    for sd, im, K, cam, hands, gt in hand_frames(root):
+    for sd, im, _K, _cam, hands, gt in hand_frames(root):
         n_obj = len(json.loads((sd / "scene_gt_info.json").read_text())[str(im)])
         assert len(gt) == n_obj  # hands are never in scene_gt
         for h in hands:
@@ -637,12 +642,13 @@ def test_mano_backend_through_the_pipeline(mano_file, tmp_path):
     d, _ = mano_file
     out = tmp_path / "mano_ds"
     assert run_cli("build", HANDS_RECIPE, "--out", out, "--quiet", "--set", "camera.width=160", "--set",
-                   "camera.height=120", "--set", "hands.backend=mano", "--set", f"hands.mano_model={d / 'MANO_RIGHT.pkl'}",
+                   "camera.height=120", "--set", "hands.backend=mano", "--set",
+                   f"hands.mano_model={d / 'MANO_RIGHT.pkl'}",
                    "--set", "hands.grasp_fraction=0", "--set", "scenes.views_per_scene=1", "--frames", "2",
                    "--set", "hands.forearm.probability=0") == 0  # random faces: no wrist opening to attach a forearm
     m = load_mano(d / "MANO_RIGHT.pkl")
     n = 0
-    for sd, im, K, cam, hands, gt in hand_frames(out):
+    for _sd, _im, _K, _cam, hands, _gt in hand_frames(out):
         for h in hands:
             assert h["backend"] == "mano" and h["flat_hand_mean"] is False
             o = m.forward(h["global_orient"], h["hand_pose"], h["betas"], h["transl_m"], left=h["handedness"] == "left")

@@ -97,7 +97,8 @@ def _with_distractors(*overrides):
                " {name: jenga, source: 'pkg://pybullet_data/jenga/jenga.urdf', count: {min: 2, max: 2}},"
                " {name: shapes, source: 'pkg://pybullet_data/random_urdfs/01[0-4]/*.urdf', count: {min: 3, max: 3},"
                "  role: distractor},"
-               " {name: cubes, source: 'pkg://pybullet_data/cube_small.urdf', count: {min: 1, max: 1}, role: distractor}]")
+               " {name: cubes, source: 'pkg://pybullet_data/cube_small.urdf', count: {min: 1, max: 1},"
+               " role: distractor}]")
     recipe, _ = load_recipe(DEFAULT_RECIPE, ["scenes.views_per_scene=1", objects, *overrides])
     lib = AssetLibrary(recipe.target_sets, DEFAULT_RECIPE.parent)
     dlib = AssetLibrary(recipe.distractor_sets, DEFAULT_RECIPE.parent)
@@ -124,7 +125,8 @@ def test_distractors_settle_with_the_targets_and_come_back(support):
         assert all(abs(m.centroid[0]) < sx / 2 and abs(m.centroid[1]) < sy / 2 for m in meshes)
     # without distractors the same targets rest elsewhere: they really took part in the simulation
     alone, _ = settle(replace(scene, distractors=()), CollisionShapes(lib), recipe.clutter)
-    assert any(not np.allclose(a.world_T_model, b.world_T_model, atol=1e-4) for a, b in zip(alone.objects, settled.objects))
+    assert any(not np.allclose(a.world_T_model, b.world_T_model, atol=1e-4)
+               for a, b in zip(alone.objects, settled.objects))
 
 
 def test_distractor_leaving_the_workspace_is_dropped_silently():
@@ -139,7 +141,8 @@ def test_distractor_leaving_the_workspace_is_dropped_silently():
 
 def test_room_keeps_objects_inside_its_walls():
     recipe, lib, dlib = _with_distractors("clutter.support=room", "clutter.room={size: [0.3, 0.3], height: 0.2}",
-                                          "clutter.drop.half_extent=[0.1, 0.1]", "camera.distance={min: 0.06, max: 0.1}",
+                                          "clutter.drop.half_extent=[0.1, 0.1]",
+                                          "camera.distance={min: 0.06, max: 0.1}",
                                           "camera.look_at.jitter=0", "camera.znear=0.02")
     scene = build_scene(clutter_inputs(recipe), lib, 0, DEFAULT_RECIPE.parent, distractors=dlib)
     assert len(scene.walls) == 4
@@ -238,11 +241,13 @@ def touching_pairs(scene, shapes, cfg, tol=0.0005):
         pb.disconnect(physicsClientId=client)
 
 
-@pytest.mark.parametrize("scene_index", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("scene_index",
+                         [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_settled_clutter_rests_on_visual_surfaces(setup, scene_index):
     """Every object resting on another touches its visual mesh (within 2 mm); nothing hovers above the floor."""
     recipe, lib, shapes = setup
-    settled, _ = settle(build_scene(clutter_inputs(recipe), lib, scene_index, DEFAULT_RECIPE.parent), shapes, recipe.clutter)
+    settled, _ = settle(build_scene(clutter_inputs(recipe), lib, scene_index, DEFAULT_RECIPE.parent), shapes,
+                        recipe.clutter)
     meshes = [posed_mesh(lib, o) for o in settled.objects]
     walls = [trimesh.creation.box(extents=w.extents, transform=w.world_T_box) for w in settled.walls]
     pairs = touching_pairs(settled, shapes, recipe.clutter)
@@ -276,7 +281,8 @@ def test_shipped_decompositions_are_used_and_checked(setup):
 
 def test_obj_objects_split_like_pybullet(tmp_path):
     p = tmp_path / "two.obj"
-    p.write_text("o a\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\ng b\nv 5 5 5\nv 6 5 5\nv 5 6 5\nv 5 5 6\nf 4 5 6\nf -1 -2 -3\n")
+    p.write_text("o a\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"
+                 "g b\nv 5 5 5\nv 6 5 5\nv 5 6 5\nv 5 5 6\nf 4 5 6\nf -1 -2 -3\n")
     a, b = obj_object_vertices(p)
     assert a.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 0]] and len(b) == 4 and b.min() == 5
 
@@ -301,7 +307,8 @@ def test_vhacd_decomposes_concave_mesh_once_and_caches(tmp_path, monkeypatch):
 
 
 def _l_shape():
-    """Closed L-shaped prism (m): the union of [-0.005, 0.035] x [-0.005, 0.005] and [-0.005, 0.005] x [-0.005, 0.035], 1 cm thick."""
+    """Closed L-shaped prism (m): the union of [-0.005, 0.035] x [-0.005, 0.005] and [-0.005, 0.005] x
+    [-0.005, 0.035], 1 cm thick."""
     xy = np.array([[-0.005, -0.005], [0.035, -0.005], [0.035, 0.005], [0.005, 0.005], [0.005, 0.035], [-0.005, 0.035]])
     return trimesh.creation.extrude_polygon(trimesh.path.polygons.Polygon(xy), 0.01)
 
