@@ -365,7 +365,7 @@ def set_members(obj_set: ObjectSet, base_dir: str | Path) -> list[tuple[str, Pat
         return [(f"{obj_set.name}/{i:03d}", Path(f"procedural://cars/{i}"), obj_set.scale)
                 for i in range(obj_set.variants)]
     members = []
-    for p in resolve_source(obj_set.source, base_dir):  # noqa: B007
+    for p in resolve_source(obj_set.source, base_dir):
         if p.is_dir():
             for bop_id, ply in _bop_model_files(p):
                 members.append((f"obj_{bop_id:06d}", ply, 0.001 * obj_set.scale))

@@ -243,7 +243,7 @@ def open_dataset(path) -> Dataset:
         raise DatasetError(f"{root}: not a gtforge dataset (no {META_FILE})")
     try:
         meta = json.loads(meta_path.read_text())
-        meta["split"], meta["formats"]  # noqa: B018 - presence check
+        meta["split"], meta["formats"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise DatasetError(f"{meta_path}: unreadable ({type(e).__name__}: {e})") from None
     missing = []

@@ -488,14 +488,14 @@ class Verifier:
     def check_raycast(self) -> None:
         try:
             models = load_models(self.ds.root)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - a written model file of any damage is reported, not raised
             self.fail(self.ds.root / "models", f"cannot load models: {e}")
             return
         dmodels = None
         if self.ds.distractor_models_dir is not None:
             try:
                 dmodels = load_models(self.ds.root, DISTRACTOR_MODELS)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - a written model file of any damage is reported, not raised
                 self.fail(self.ds.root / DISTRACTOR_MODELS, f"cannot load distractor models: {e}")
         ids = self.good_frames
         rng = np.random.default_rng(self.seed)

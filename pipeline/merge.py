@@ -74,7 +74,7 @@ def _read_input(path: Path) -> _Input:
     try:
         meta = load_json(path / META_FILE)
         split = meta["split"]
-        meta["recipe"], meta["base_dir"], meta["recipe_file"]  # noqa: B018 - presence check
+        meta["recipe"], meta["base_dir"], meta["recipe_file"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise MergeError(f"{path}: not a gtforge dataset (no readable {META_FILE}: {type(e).__name__})") from None
     held = read_lock(path)

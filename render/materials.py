@@ -47,13 +47,13 @@ from collections import OrderedDict
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender imports PyOpenGL
 
-import numpy as np  # noqa: E402
-import pyrender  # noqa: E402
-import trimesh  # noqa: E402
+import numpy as np
+import pyrender
+import trimesh
 
-from ..assets.textures import box_uv, jitter_hsv, load_texture  # noqa: E402
-from ..core.color import srgb_to_linear  # noqa: E402
-from ..core.description import Material  # noqa: E402
+from ..assets.textures import box_uv, jitter_hsv, load_texture
+from ..core.color import srgb_to_linear
+from ..core.description import Material
 
 _IDENTITY_HSV = np.array([0.0, 1.0, 1.0])
 

@@ -66,11 +66,11 @@ from pathlib import Path
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender imports PyOpenGL
 
-import numpy as np  # noqa: E402
-import pyrender  # noqa: E402
-import pyrender.light as _pyrender_light  # noqa: E402
-import pyrender.renderer as _pyrender_renderer  # noqa: E402
-from OpenGL.GL import (GL_CLAMP_TO_BORDER, GL_COLOR_ATTACHMENT0, GL_COLOR_BUFFER_BIT,  # noqa: E402
+import numpy as np
+import pyrender
+import pyrender.light as _pyrender_light
+import pyrender.renderer as _pyrender_renderer
+from OpenGL.GL import (GL_CLAMP_TO_BORDER, GL_COLOR_ATTACHMENT0, GL_COLOR_BUFFER_BIT,
                        GL_COLOR_LOGIC_OP, GL_CULL_FACE, GL_DEPTH_ATTACHMENT, GL_DEPTH_COMPONENT24,
                        GL_DEPTH_BUFFER_BIT, GL_DEPTH_COMPONENT, GL_DEPTH_TEST, GL_DRAW_FRAMEBUFFER, GL_FLOAT,
                        GL_FRAMEBUFFER, GL_FRAMEBUFFER_COMPLETE, GL_LESS, GL_LINEAR, GL_NEAREST, GL_OR,
@@ -82,10 +82,10 @@ from OpenGL.GL import (GL_CLAMP_TO_BORDER, GL_COLOR_ATTACHMENT0, GL_COLOR_BUFFER
                        glDisable, glEnable, glFramebufferRenderbuffer, glGenFramebuffers, glGenRenderbuffers,
                        glLogicOp, glPixelStorei, glPolygonOffset, glReadPixels, glRenderbufferStorage,
                        glRenderbufferStorageMultisample, glScissor, glViewport)
-from pyrender.shader_program import ShaderProgramCache  # noqa: E402
+from pyrender.shader_program import ShaderProgramCache
 
-from ..core.files import cache_dir  # noqa: E402
-from .shadows import SHADOW_MAP_SIZE  # noqa: E402
+from ..core.files import cache_dir
+from .shadows import SHADOW_MAP_SIZE
 
 #: The pyrender release every replacement here was written against (``scikit-robot-pyrender``).
 PYRENDER_VERSION = "0.1.50"

@@ -66,19 +66,19 @@ from dataclasses import dataclass
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # before pyrender imports PyOpenGL
 
-import numpy as np  # noqa: E402
-import pyrender  # noqa: E402
-import trimesh  # noqa: E402
+import numpy as np
+import pyrender
+import trimesh
 
-from ..assets.loaders import AssetLibrary  # noqa: E402
-from ..core.description import Light, SceneDescription, View  # noqa: E402
-from ..core.geometry import OPENCV_TO_OPENGL, box_corners, invert_pose, project_points, transform_points  # noqa: E402
-from ..core.ids import MAX_INSTANCE_ID, REAL_ID, encode_ids  # noqa: E402
-from . import shadows  # noqa: E402
-from .antialias import edge_antialias, surface_edges  # noqa: E402
-from .backdrops import backdrop_pixels  # noqa: E402
-from .materials import MeshBuilder  # noqa: E402
-from .pyrender_patches import (Pass, Targets, drawing, make_current, ordered_scene, prepare_context,  # noqa: E402
+from ..assets.loaders import AssetLibrary
+from ..core.description import Light, SceneDescription, View
+from ..core.geometry import OPENCV_TO_OPENGL, box_corners, invert_pose, project_points, transform_points
+from ..core.ids import MAX_INSTANCE_ID, REAL_ID, encode_ids
+from . import shadows
+from .antialias import edge_antialias, surface_edges
+from .backdrops import backdrop_pixels
+from .materials import MeshBuilder
+from .pyrender_patches import (Pass, Targets, drawing, make_current, ordered_scene, prepare_context,
                                shadow_texture)
 
 #: Anti-aliasing of the lit RGB pass: ``edges`` (one sample per pixel, then :func:`edge_antialias` at the

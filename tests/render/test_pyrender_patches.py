@@ -17,7 +17,7 @@ from conftest import ROOT, gl_modules_imported_by
 from gtforge.render import pyrender_patches as patches
 from gtforge.render import shadows
 
-import pyrender  # noqa: E402  (after gtforge.render, which sets PYOPENGL_PLATFORM=egl)
+import pyrender
 
 pytestmark = pytest.mark.gl
 
