@@ -54,6 +54,7 @@ import trimesh
 from ..assets.textures import box_uv, jitter_hsv, load_texture
 from ..core.color import srgb_to_linear
 from ..core.description import Material
+from ..core.library import ModelLibrary
 
 _IDENTITY_HSV = np.array([0.0, 1.0, 1.0])
 
@@ -263,7 +264,7 @@ class MeshBuilder:
         rgba = np.asarray(material.base_color, np.float64) if rgba is None else rgba
         return _flat_primitive(V, F, _pbr(_jitter(rgba, hsv), met, rough))
 
-    def instance_mesh(self, library, tag: str, obj_id: int, material: Material | None) -> pyrender.Mesh:
+    def instance_mesh(self, library: ModelLibrary, tag: str, obj_id: int, material: Material | None) -> pyrender.Mesh:
         """The pyrender mesh of model ``obj_id`` of ``library`` in ``material`` (model frame, metres).
 
         ``tag`` names the library in the cache (the renderer's objects ``o``, distractors ``d``); the mesh in

@@ -70,10 +70,10 @@ import numpy as np
 import pyrender
 import trimesh
 
-from ..assets.loaders import AssetLibrary
 from ..core.description import Light, SceneDescription, View
 from ..core.geometry import OPENCV_TO_OPENGL, box_corners, invert_pose, project_points, transform_points
 from ..core.ids import MAX_INSTANCE_ID, REAL_ID, encode_ids
+from ..core.library import ModelLibrary
 from . import shadows
 from .antialias import edge_antialias, surface_edges
 from .backdrops import backdrop_pixels
@@ -148,11 +148,11 @@ class Renderer:
 
     Parameters
     ----------
-    library : AssetLibrary
+    library : ModelLibrary
         Source of the meshes named by ``ObjectInstance.obj_id``.
     width, height : int
         Image size in pixels (the amodal canvas is 3x each).
-    distractors : AssetLibrary or None
+    distractors : ModelLibrary or None
         Source of the meshes of ``SceneDescription.distractors``.
 
     Raises
@@ -161,7 +161,7 @@ class Renderer:
         If no EGL context can be created (message says what to install).
     """
 
-    def __init__(self, library: AssetLibrary, width: int, height: int, distractors: AssetLibrary | None = None):
+    def __init__(self, library: ModelLibrary, width: int, height: int, distractors: ModelLibrary | None = None):
         self.library = library
         self.distractor_library = distractors
         self.width, self.height = int(width), int(height)
