@@ -3,13 +3,32 @@
 #   1. system EGL/OpenGL libraries (Mesa llvmpipe; an NVIDIA driver's EGL works too) -
 #      installed with apt-get when missing and we are root, otherwise a clear message;
 #   2. a virtual environment in .venv with gtforge and its pinned dependencies
-#      (with --test: the test dependencies too);
+#      (with --tune: the `tune` extra too, what `gtforge compare` and `gtforge tune` need: torch on the CPU,
+#      Optuna; with --test: the test dependencies, which include the tune extra's, and the headless browser
+#      the compare report's test drives: Debian's chromium and chromium-driver, with apt-get as root);
 #   3. a check that an EGL context can actually be created.
-# Usage: bash .ci/setup.sh [--test]
+# Usage: bash .ci/setup.sh [--test | --tune]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+case "${1:-}" in
+  --test) extras="[test]" ;;
+  --tune) extras="[tune]" ;;
+  "") ;;
+  *) echo "gtforge setup: unknown option ${1} (use --test or --tune)" >&2; exit 2 ;;
+esac
+
+if [ "$extras" = "[test]" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+  browser="chromium chromium-driver"   # the compare report's test (tests/compare/test_report_html.py)
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "gtforge setup: installing the headless browser for the tests: $browser"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $browser >/dev/null
+  else
+    echo "gtforge setup: the tests drive a headless browser. Install it, e.g.:" >&2
+    echo "  sudo apt-get install $browser" >&2
+    exit 1
+  fi
+fi
 
 libs="$(ldconfig -p 2>/dev/null || true)"   # captured once: grep -q on a pipe can SIGPIPE ldconfig
 have_lib() { grep -qF "$1" <<<"$libs"; }
@@ -47,7 +66,7 @@ fi
 PYTHONWARNINGS="ignore::UserWarning:setuptools.command.editable_wheel" \
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import gtforge" 2>/dev/null || { echo "gtforge setup: installing the package failed" >&2; exit 1; }
-if [ -n "$extras" ]; then
+if [ "$extras" = "[test]" ]; then
   # The YOLO test client, without its declared dependencies: it asks for opencv-python, which would clash with
   # opencv-python-headless; what its dataset checks and loader use is in the test extras (pyproject.toml).
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "ultralytics==8.4.190" 2>&1 \

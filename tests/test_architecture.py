@@ -20,11 +20,12 @@ FLOORS = {
     "config": 2,
     "assets": 3,
     "scenes": 4, "render": 4,
-    "pipeline": 5, "inspection": 5,
-    "cli": 6,
+    "pipeline": 5, "inspection": 5, "compare": 5,
+    "tune": 6,
+    "cli": 7,
 }
 #: packages that may import only from these (besides themselves): the oracle stays independent
-ONLY = {"inspection": {"gtforge", "core", "formats"}, "core": {"gtforge"}}
+ONLY = {"inspection": {"gtforge", "core", "formats"}, "compare": {"gtforge", "core", "formats"}, "core": {"gtforge"}}
 PACKAGES = [p for p in FLOORS if p not in ("gtforge", "cli")]
 
 
