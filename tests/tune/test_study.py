@@ -16,7 +16,7 @@ from gtforge.config import load_recipe
 from gtforge.tune.study import SCHEDULE, fidelity_overrides, fidelity_schedule, tune_seed
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tune_helpers import run_hidden_study  # noqa: E402
+from tune_helpers import run_hidden_study
 
 pytest.importorskip("optuna")
 
