@@ -132,6 +132,11 @@ _PER = {"instances_per_image": "image", "box_size": "box", "aspect_ratio": "box"
         "class_frequency": "instance", "truncation": "instance", "visib_fract": "instance",
         "occlusion_level": "instance", "object_distance": "object", "view_elevation": "object",
         "viewpoint": "object", "hand_articulation": "hand", "hand_orientation": "hand"}
+_TITLES = {"instances_per_image": "instances per image", "box_size": "box size", "aspect_ratio": "aspect ratio",
+           "box_center": "box centre", "class_frequency": "class", "visib_fract": "visible fraction",
+           "occlusion_level": "occlusion level", "object_distance": "object distance",
+           "view_elevation": "view elevation", "hand_articulation": "hand articulation",
+           "hand_orientation": "hand orientation"}
 _AXES = {"box_center": ("x", "y"), "viewpoint": ("azimuth", "elevation"),
          "hand_orientation": ("in-plane angle", "palm opening")}
 
@@ -193,5 +198,6 @@ def content_statistics(image_set: ImageSet) -> dict[str, Statistic]:
         else:
             kind, arr = "scalar", np.asarray(values, dtype=np.float64)
         out[name] = Statistic(name, "content", kind, arr, _UNITS.get(name, ""), _DESC[name], _PER[name],
-                              *_WORDS.get(name, ("", "")), axes=_AXES.get(name, ()))
+                              *_WORDS.get(name, ("", "")), axes=_AXES.get(name, ()),
+                              title=_TITLES.get(name, ""))
     return out

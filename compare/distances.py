@@ -3,16 +3,17 @@
 Per kind of statistic (``compare.stats``):
 
 * **scalar**: the Wasserstein-1 distance W1 (earth mover's distance of the two empirical distributions,
-  ``scipy.stats.wasserstein_distance``; in the statistic's unit) is the ``value``. ``normalized`` =
-  ``erf(W1 / (2 sqrt(2) s))`` with ``s`` a robust scale of the reference (its interquartile range / 1.349, the
-  standard deviation of a normal distribution with that IQR). Why: for two normal distributions of spread ``s``
-  whose means differ by W1 this equals both their total-variation distance and their Kolmogorov-Smirnov
-  statistic (``2 Phi(d / 2) - 1`` for a shift of d standard deviations), so it reads on the same 0..1 scale as
-  the categorical total variation (0 = the same, about 1 = disjoint); unlike the KS statistic itself, which
-  stops at 1 as soon as the two sets no longer overlap, it keeps growing while the sets move apart, so a tuner
-  still sees which candidate is closer. Where half the reference or more is one value (IQR 0: e.g. one object
-  per image, no truncation), there is no spread to measure a shift in and ``normalized`` is the KS statistic
-  (``scipy.stats.ks_2samp``), which ``details`` always holds.
+  ``scipy.stats.wasserstein_distance``; in the statistic's unit) is the ``value``. ``normalized`` is the mean of
+  two readings on the same 0..1 scale, which agree for two normal distributions of one spread shifted by d
+  standard deviations (both are then their total-variation distance, ``2 Phi(d / 2) - 1``): the
+  Kolmogorov-Smirnov statistic KS (``scipy.stats.ks_2samp``; any difference of shape, e.g. a reference made of
+  a few clusters, but it stops at 1 as soon as the sets no longer overlap) and ``erf(W1 / (2 sqrt(2) s))``,
+  W1 read as a normal shift with ``s`` a robust scale of the reference (its interquartile range / 1.349, a
+  normal distribution's standard deviation; it keeps growing while the sets move apart). So 0 = the same,
+  about 1 = disjoint and far apart, as the categorical total variation, and a tuner still sees which of two
+  disjoint candidates is closer. Where half the reference or more is one value (IQR 0: e.g. one object per
+  image, no truncation) there is no spread to read a shift in and ``normalized`` is KS alone. ``details``
+  holds KS and the scale.
 * **categorical**: the total-variation distance ``0.5 sum |p - q|`` of the shares (value = normalized).
 * **points2d** and **embedding**: the sliced Wasserstein-1 distance (Rabin et al. 2011, "Wasserstein
   barycenter and its application to texture mixing"; Bonneel et al. 2015, "Sliced and Radon Wasserstein
@@ -66,13 +67,13 @@ def normalize_w1(w1: float, scale: float) -> float:
 
 
 def normalized_1d(ours: np.ndarray, ref: np.ndarray) -> tuple[float, float, float, float]:
-    """(W1, normalized, KS statistic, scale) of two 1D samples (module docstring): normalized is
-    :func:`normalize_w1` with the reference's :func:`robust_scale`, or the KS statistic when that scale is 0."""
+    """(W1, normalized, KS statistic, scale) of two 1D samples (module docstring): normalized is the mean of KS and
+    :func:`normalize_w1` with the reference's :func:`robust_scale`, or KS alone when that scale is 0."""
     a, b = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
     w1 = float(sps.wasserstein_distance(a, b))
     scale = robust_scale(b)
     ks = float(sps.ks_2samp(a, b, method="asymp").statistic)  # the statistic only: no exact p-value needed
-    return w1, (normalize_w1(w1, scale) if scale > 0 else ks), ks, scale
+    return w1, (0.5 * (ks + normalize_w1(w1, scale)) if scale > 0 else ks), ks, scale
 
 
 def total_variation(ours, ref) -> tuple[float, dict[str, float], dict[str, float]]:
@@ -131,7 +132,12 @@ def _fmt(x: float, unit: str = "") -> str:
 
 
 def _label(stat: Statistic) -> str:
-    return stat.name.replace("_", " ")
+    return stat.label
+
+
+def plural(noun: str) -> str:
+    """English plural of a sample's noun ("box" -> "boxes", "image" -> "images", "JPEG image" -> "JPEG images")."""
+    return noun + "es" if noun.endswith(("s", "x", "ch", "sh")) else noun + "s"
 
 
 def _scalar_sentence(o: Statistic, r: Statistic, norm: float, scale: float) -> tuple[str, dict]:
@@ -140,22 +146,24 @@ def _scalar_sentence(o: Statistic, r: Statistic, norm: float, scale: float) -> t
     iqr_o = float(np.subtract(*np.percentile(a, [75, 25])))
     iqr_r = float(np.subtract(*np.percentile(b, [75, 25])))
     details = {"median_ours": mo, "median_ref": mr, "iqr_ours": iqr_o, "iqr_ref": iqr_r, "scale": scale}
-    label, per = _label(o), o.per
+    label, per = _label(o), plural(o.per)
     medians = f"median {label} {_fmt(mo, o.unit)} against {_fmt(mr, o.unit)} in the reference"
     if norm < ALIKE:
-        return f"our {per}s match the reference in {label}: {medians}", details
-    if abs(mo - mr) < 0.25 * scale and iqr_o != iqr_r:  # about the same middle: the spread differs
-        spread = "more spread out" if iqr_o > iqr_r else "more uniform"
-        return (f"our {per}s are {spread} in {label}: interquartile range {_fmt(iqr_o, o.unit)} against "
-                f"{_fmt(iqr_r, o.unit)} in the reference ({medians})"), details
+        return f"our {per} are close to the reference in {label}: {medians}", details
+    if abs(mo - mr) < 0.25 * scale:  # about the same middle: the spread or the shape differs
+        if iqr_o > 1.25 * iqr_r or iqr_o < 0.8 * iqr_r:
+            spread = "more spread out" if iqr_o > iqr_r else "more uniform"
+            return (f"our {per} are {spread} in {label}: interquartile range {_fmt(iqr_o, o.unit)} against "
+                    f"{_fmt(iqr_r, o.unit)} in the reference ({medians})"), details
+        return f"our {per} differ from the reference in how {label} is distributed ({medians})", details
     centre_o, centre_r, what = (mo, mr, "median") if mo != mr else (float(a.mean()), float(b.mean()), "mean")
     word = (o.higher or f"higher in {label}") if centre_o > centre_r else (o.lower or f"lower in {label}")
-    return (f"our {per}s are {word}: {what} {label} {_fmt(centre_o, o.unit)} against {_fmt(centre_r, o.unit)} "
+    return (f"our {per} are {word}: {what} {label} {_fmt(centre_o, o.unit)} against {_fmt(centre_r, o.unit)} "
             "in the reference"), details
 
 
 def _categorical_sentence(o: Statistic, p: dict, q: dict) -> str:
-    label, per = _label(o), o.per
+    label, per = _label(o), plural(o.per)
     ours_cats = {c for c, v in p.items() if v > 0}
     ref_cats = {c for c, v in q.items() if v > 0}
     if not ours_cats & ref_cats:
@@ -163,9 +171,9 @@ def _categorical_sentence(o: Statistic, p: dict, q: dict) -> str:
                 f"{', '.join(sorted(ref_cats)[:5])}), so they cannot match")
     c = max(p, key=lambda k: (abs(p[k] - q[k]), k))
     if abs(p[c] - q[c]) < 1e-12:
-        return f"our {per}s match the reference in {label}"
+        return f"our {per} are close to the reference in {label}"
     more = "more" if p[c] > q[c] else "less"
-    return f"'{c}' is {more} common in ours: {p[c]:.0%} of our {per}s against {q[c]:.0%} of the reference's"
+    return f"'{c}' is {more} common in ours: {p[c]:.0%} of our {per} against {q[c]:.0%} of the reference's"
 
 
 def _points_sentence(o: Statistic, r: Statistic, norm: float) -> tuple[str, dict]:
@@ -174,19 +182,19 @@ def _points_sentence(o: Statistic, r: Statistic, norm: float) -> tuple[str, dict
     sa, sb = float(np.sqrt(a.var(axis=0).sum())), float(np.sqrt(b.var(axis=0).sum()))
     axes = o.axes if len(o.axes) == 2 else ("x", "y")
     details = {"mean_ours": ma.tolist(), "mean_ref": mb.tolist(), "spread_ours": sa, "spread_ref": sb}
-    label, per = _label(o), o.per
+    label, per = _label(o), plural(o.per)
     means = f"mean ({axes[0]}, {axes[1]}) ({ma[0]:.2f}, {ma[1]:.2f}) against ({mb[0]:.2f}, {mb[1]:.2f})"
     if norm < ALIKE:
-        return f"our {per}s match the reference in {label}: {means}", details
+        return f"our {per} are close to the reference in {label}: {means}", details
     d = ma - mb
     if np.abs(d).max() >= 0.25 * max(sb, 1e-9):
         i = int(np.argmax(np.abs(d)))
         if o.name == "box_center":
             where = ("further right" if d[0] > 0 else "further left") if i == 0 else ("lower" if d[1] > 0 else "higher")
             return f"our boxes sit {where} in the image: {means}", details
-        return f"our {per}s differ most in {axes[i]} ({'higher' if d[i] > 0 else 'lower'}): {means}", details
+        return f"our {per} differ most in {axes[i]} ({'higher' if d[i] > 0 else 'lower'}): {means}", details
     spread = "more spread out" if sa > sb else "more concentrated"
-    return f"our {per}s are {spread} in {label}: spread {sa:.3g} against {sb:.3g} ({means})", details
+    return f"our {per} are {spread} in {label}: spread {sa:.3g} against {sb:.3g} ({means})", details
 
 
 def _embedding_sentence(o: Statistic, r: Statistic, value: float, norm: float) -> tuple[str, dict]:
@@ -194,12 +202,12 @@ def _embedding_sentence(o: Statistic, r: Statistic, value: float, norm: float) -
     sa, sb = float(np.sqrt(a.var(axis=0).sum())), float(np.sqrt(b.var(axis=0).sum()))
     cov = coverage(a, b)
     details = {"spread_ours": sa, "spread_ref": sb, "coverage": cov}
-    label, per = _label(o), o.per
-    cov_txt = "" if cov is None else f"; {cov:.0%} of the reference's {per}s have a close counterpart in ours"
+    label, per = _label(o), plural(o.per)
+    cov_txt = "" if cov is None else f"; {cov:.0%} of the reference's {per} have a close counterpart in ours"
     if norm < ALIKE:
-        return f"our {per}s match the reference in {label} (sliced W1 {value:.3g}{cov_txt})", details
+        return f"our {per} are close to the reference in {label} (sliced W1 {value:.3g}{cov_txt})", details
     varied = "more varied" if sa > sb else "less varied"
-    return (f"our {per}s differ in {label}: {varied} (spread {sa:.3g} against {sb:.3g}){cov_txt}"), details
+    return (f"our {per} differ in {label}: {varied} (spread {sa:.3g} against {sb:.3g}){cov_txt}"), details
 
 
 # ----------------------------------------------------------------------------------------------- public API

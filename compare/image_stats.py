@@ -234,7 +234,7 @@ _DESCRIPTIONS = {
                        "(get_psd1d). Steeper: smoother; flatter: finer texture or noise."),
     "edge_density": ("", "Share of pixels on a Canny edge (Gaussian blur sigma 1 px, thresholds 50/100 on the "
                      "L2 Sobel gradient magnitude; cv2.Canny)."),
-    "jpeg_quality": ("IJG quality", "JPEG quality estimated from the file's quantisation tables: the libjpeg "
+    "jpeg_quality": ("", "JPEG quality estimated from the file's quantisation tables: the libjpeg "
                      "(IJG) quality 1..100 whose tables are closest. JPEG files only."),
     "file_format": ("", "File format of each image (PIL's name: JPEG, PNG, ...); anything but JPEG is 'not "
                     "JPEG' for the quality estimate."),
@@ -248,6 +248,9 @@ _WORDS = {
     "edge_density": ("busier (more edges)", "plainer (fewer edges)"),
     "jpeg_quality": ("less compressed", "more compressed"),
 }
+_TITLES = {"lab_l": "CIELAB L*", "lab_a": "CIELAB a*", "lab_b": "CIELAB b*", "noise_sigma": "noise level",
+           "jpeg_quality": "JPEG quality", "edge_density": "edge density", "spectral_slope": "spectral slope",
+           "file_format": "file format"}
 _SCALARS = ("brightness", "contrast", "saturation", "lab_l", "lab_a", "lab_b", "sharpness", "noise_sigma",
             "spectral_slope", "edge_density")
 
@@ -336,12 +339,14 @@ def image_statistics(image_set: ImageSet, *, max_images: int | None = 200, seed:
         if dropped:
             desc += f" {dropped} uniform image(s) without a value left out."
         out[name] = Statistic(name, "image", "scalar", v[np.isfinite(v)], unit,
-                              desc + f" Measured at {size[0]}x{size[1]}.", "image", *_WORDS[name], **extra)
+                              desc + f" Measured at {size[0]}x{size[1]}.", "image", *_WORDS[name], **extra,
+                              title=_TITLES.get(name, ""))
     if quality:
         unit, desc = _DESCRIPTIONS["jpeg_quality"]
         out["jpeg_quality"] = Statistic("jpeg_quality", "image", "scalar", np.asarray(quality), unit,
                                         desc + f" {len(quality)} of {len(records)} images are JPEG.", "JPEG image",
-                                        *_WORDS["jpeg_quality"])
+                                        *_WORDS["jpeg_quality"], title=_TITLES["jpeg_quality"])
     out["file_format"] = Statistic("file_format", "image", "categorical", np.asarray(formats, dtype=str), "",
-                                   _DESCRIPTIONS["file_format"][1], "image")
+                                   _DESCRIPTIONS["file_format"][1], "image",
+                                   title=_TITLES["file_format"])
     return out

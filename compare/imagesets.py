@@ -394,12 +394,15 @@ def _opt_int(v) -> int | None:
 
 
 def _find_image(json_path: Path, file_name: str) -> Path | None:
+    """Where a COCO ``file_name`` lives: relative to the JSON's folder, its parent, or their ``images/``, as given
+    or under the split's folder named by the JSON (``instances_val2017.json`` -> ``val2017/``, COCO's own layout)."""
     rel = Path(file_name)
+    split = json_path.stem.removeprefix("instances_")
     base = json_path.parent
-    for cand in (base / rel, base / "images" / rel, base.parent / "images" / rel, base / "images" / rel.name,
-                 base.parent / "images" / rel.name):
-        if cand.is_file():
-            return cand
+    for folder in (base, base / "images", base.parent, base.parent / "images"):
+        for cand in (folder / rel, folder / split / rel, folder / rel.name, folder / split / rel.name):
+            if cand.is_file():
+                return cand
     return None
 
 
@@ -434,8 +437,9 @@ def _load_coco(path: Path) -> tuple[list[_Item], list[str]]:
             continue
         items.append(_Item(found, tuple(by_image[im["id"]]), im["width"], im["height"]))
     if missing:
+        split = json_path.stem.removeprefix("instances_")
         raise CompareInputError(f"{json_path}: {len(missing)} of {len(doc['images'])} images not found, e.g. "
-                                f"{missing[0]!r} (looked beside the JSON and in images/)")
+                                f"{missing[0]!r} (looked beside the JSON, in its parent, their images/ and {split}/)")
     notes = [f"{skipped_crowd} crowd annotations (iscrowd = 1) skipped"] if skipped_crowd else []
     return items, notes
 
@@ -670,11 +674,15 @@ def load_image_set(path, fmt: str = "auto", *, max_images: int | None = None, se
         except OSError as e:
             raise CompareInputError(f"{p}: cannot be read ({e})") from None
         items = [items[i] for i in subsample(len(items), max_images, seed)]
-        records = []
+        records, resized = [], 0
         for it in items:
             w, h = _header_size(it.path)
+            resized += it.width is not None and (w, h) != (it.width, it.height)
             labels = it.labels(w, h) if callable(it.labels) else it.labels
             records.append(ImageRecord(it.path, w, h, labels))
+        if resized:
+            notes = [*notes, f"{resized} images are not the size their labels file gives: boxes kept as written, "
+                             "sizes taken from the image files"]
     if not records:
         raise CompareInputError(f"{p}: no images found")
     sizes = Counter((r.width, r.height) for r in records)

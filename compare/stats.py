@@ -42,6 +42,8 @@ class Statistic:
         Pixel-level share per bin pooled over the images (image statistics where useful), else None.
     bin_edges : (k + 1,) float64 or None
         The histogram's bin edges, in ``unit``.
+    title : str
+        A name for sentences and plots (``"CIELAB a*"``); empty: the name with spaces.
     axes : tuple of str
         Names of the coordinates of ``points2d`` values (``("x", "y")``) or of an embedding's dimensions; may be
         empty.
@@ -59,6 +61,7 @@ class Statistic:
     histogram: np.ndarray | None = None
     bin_edges: np.ndarray | None = None
     axes: tuple[str, ...] = ()
+    title: str = ""
 
     def __post_init__(self):
         if self.group not in GROUPS:
@@ -71,6 +74,11 @@ class Statistic:
             raise ValueError(f"statistic {self.name!r}: {self.kind} values need shape "
                              f"{'(n,)' if ndim == 1 else '(n, 2)' if self.kind == 'points2d' else '(n, d)'}, "
                              f"got {v.shape}")
+
+    @property
+    def label(self) -> str:
+        """``title``, or the name with spaces."""
+        return self.title or self.name.replace("_", " ")
 
     @property
     def n(self) -> int:

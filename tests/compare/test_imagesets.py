@@ -122,6 +122,19 @@ def test_coco_images_beside_the_json_are_found(tmp_path):
     assert len(load_image_set(tmp_path / "instances.json").records) == 2
 
 
+def test_coco_own_layout_and_sizes_that_differ_from_the_json(tmp_path):
+    """COCO's layout: annotations/instances_val2017.json, images in val2017/ beside annotations/."""
+    path = coco_fixture(tmp_path / "coco", images_dir="val2017")
+    (tmp_path / "coco" / "annotations").mkdir()
+    moved = path.rename(tmp_path / "coco" / "annotations" / "instances_val2017.json")
+    write_image(tmp_path / "coco" / "val2017" / "1.jpg", (32, 24))
+    s = load_image_set(tmp_path / "coco")
+    assert s.format == "coco" and [r.path for r in s.records] == [tmp_path / "coco" / "val2017" / "0.jpg",
+                                                                  tmp_path / "coco" / "val2017" / "1.jpg"]
+    assert (s.records[1].width, s.records[1].height) == (32, 24)
+    assert any("1 images are not the size" in n for n in s.notes) and load_image_set(moved).records
+
+
 # ----------------------------------------------------------------------------------------------- BOP
 
 def bop_scene(scene, with_occlusion=False):
