@@ -13,7 +13,8 @@ Per kind of statistic (``compare.stats``):
   about 1 = disjoint and far apart, as the categorical total variation, and a tuner still sees which of two
   disjoint candidates is closer. Where half the reference or more is one value (IQR 0: e.g. one object per
   image, no truncation) there is no spread to read a shift in and ``normalized`` is KS alone. ``details``
-  holds KS and the scale.
+  holds KS, the scale and KS's 5 % critical value (:func:`ks_critical`): below it the sentence says the sets are
+  as close as their sample counts can tell.
 * **categorical**: the total-variation distance ``0.5 sum |p - q|`` of the shares (value = normalized).
 * **points2d** and **embedding**: the sliced Wasserstein-1 distance (Rabin et al. 2011, "Wasserstein
   barycenter and its application to texture mixing"; Bonneel et al. 2015, "Sliced and Radon Wasserstein
@@ -140,16 +141,27 @@ def plural(noun: str) -> str:
     return noun + "es" if noun.endswith(("s", "x", "ch", "sh")) else noun + "s"
 
 
-def _scalar_sentence(o: Statistic, r: Statistic, norm: float, scale: float) -> tuple[str, dict]:
+def ks_critical(n: int, m: int, alpha: float = 0.05) -> float:
+    """The two-sample KS statistic that sampling noise alone exceeds with probability ``alpha`` (Smirnov's
+    asymptotic value ``sqrt(-ln(alpha / 2) / 2) * sqrt((n + m) / (n m))``; 1.358 * ... for 5 %)."""
+    return math.sqrt(-math.log(alpha / 2.0) / 2.0) * math.sqrt((n + m) / (n * m))
+
+
+def _scalar_sentence(o: Statistic, r: Statistic, norm: float, scale: float, ks: float) -> tuple[str, dict]:
     a, b = o.values.astype(np.float64), r.values.astype(np.float64)
     mo, mr = float(np.median(a)), float(np.median(b))
     iqr_o = float(np.subtract(*np.percentile(a, [75, 25])))
     iqr_r = float(np.subtract(*np.percentile(b, [75, 25])))
-    details = {"median_ours": mo, "median_ref": mr, "iqr_ours": iqr_o, "iqr_ref": iqr_r, "scale": scale}
+    crit = ks_critical(len(a), len(b))
+    details = {"median_ours": mo, "median_ref": mr, "iqr_ours": iqr_o, "iqr_ref": iqr_r, "scale": scale, "ks": ks,
+               "ks_critical_5pct": crit}
     label, per = _label(o), plural(o.per)
     medians = f"median {label} {_fmt(mo, o.unit)} against {_fmt(mr, o.unit)} in the reference"
     if norm < ALIKE:
         return f"our {per} are close to the reference in {label}: {medians}", details
+    if ks <= crit:
+        return (f"no clear difference in {label}: within the sampling noise of {len(a)} and {len(b)} {per} "
+                f"(KS {ks:.2f}, 5 % critical value {crit:.2f}); {medians}"), details
     if abs(mo - mr) < 0.25 * scale:  # about the same middle: the spread or the shape differs
         if iqr_o > 1.25 * iqr_r or iqr_o < 0.8 * iqr_r:
             spread = "more spread out" if iqr_o > iqr_r else "more uniform"
@@ -226,8 +238,7 @@ def stat_distance(ours: Statistic, ref: Statistic) -> StatDistance:
         raise ValueError(f"{ours.name}: no samples on one side ({ours.n} ours, {ref.n} reference)")
     if ours.kind == "scalar":
         w1, norm, ks, scale = normalized_1d(ours.values, ref.values)
-        sentence, details = _scalar_sentence(ours, ref, norm, scale)
-        details["ks"] = ks
+        sentence, details = _scalar_sentence(ours, ref, norm, scale, ks)
         method, value = "wasserstein1", w1
     elif ours.kind == "categorical":
         value, p, q = total_variation(ours.values, ref.values)

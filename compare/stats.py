@@ -86,7 +86,7 @@ class Statistic:
         return int(len(self.values))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class StatDistance:
     """The distance between one statistic of our set and of the reference (``compare.distances``).
 
