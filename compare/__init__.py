@@ -2,4 +2,12 @@
 
 Reads written files only, like ``inspection``: imports ``core`` and ``formats``, never the renderer, the scene
 builders or the pipeline, so what it measures is what was written.
+
+``imagesets`` reads a gtforge dataset or a reference (a folder of images, COCO, BOP, KITTI, YOLO) into one
+vocabulary of images and labels; ``stats`` holds the value types (a statistic of one set, the distance between
+two); ``image_stats`` measures the pixels (brightness, contrast, saturation, CIELAB, sharpness, noise, spectral
+slope, edges, JPEG quality); ``content_stats`` the labels (instances, box sizes and positions, classes,
+truncation, occlusion, viewpoints, hand articulation and orientation); ``distances`` compares two sets'
+statistics (Wasserstein-1, total variation, sliced Wasserstein), ranks them in plain words and averages them
+into one gap score.
 """

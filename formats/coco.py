@@ -21,10 +21,13 @@ ASCII string). Written file: ``DATASET/instances_{split}.json`` with
 Instances with no visible pixel get no annotation. Each scene's annotations are
 first written to ``scene_coco.json`` inside the scene folder (atomic with the
 scene, so builds resume); :meth:`CocoWriter.merge` assembles the split's file.
+
+Reading: :func:`read_instances` reads and checks any COCO instances JSON (``gtforge compare``).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -210,3 +213,64 @@ def merge_coco(out_dir, split: str, library: ModelLibrary, recipe_file: str = ""
     path = coco_path(out_dir, split)
     write_json_atomic(path, doc)
     return path
+
+
+def _fail(path, key: str, msg: str):
+    raise ValueError(f"{path}: {key}: {msg}")
+
+
+def read_instances(path) -> dict:
+    """Read and check a COCO instances JSON (cocodataset.org/#format-data) as ``pycocotools.coco.COCO`` needs it.
+
+    Checked: the document has ``images``, ``annotations`` and ``categories`` lists; every image has an integer
+    ``id``, a ``file_name`` and positive integer ``width``/``height``; every category an ``id`` and a ``name``;
+    every annotation an ``image_id`` and ``category_id`` that exist and a ``bbox`` of 4 finite numbers
+    [x, y, w, h] (pixels) with w, h >= 0; ``keypoints``, when present, a list of 3 * k numbers. Returns the
+    parsed document unchanged.
+
+    Raises
+    ------
+    ValueError
+        ``"path: key: reason"`` naming the first offending key (e.g. ``annotations[12].bbox``), or
+        ``"path: not JSON (line l, column c: ...)"``.
+    OSError
+        The file cannot be read.
+    """
+    try:
+        doc = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    if not isinstance(doc, dict):
+        _fail(path, "(top level)", "not a JSON object")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(doc.get(key), list):
+            _fail(path, key, "missing or not a list")
+    image_ids, category_ids = set(), set()
+    for i, im in enumerate(doc["images"]):
+        key = f"images[{i}]"
+        if not isinstance(im, dict) or not isinstance(im.get("id"), int) or not isinstance(im.get("file_name"), str):
+            _fail(path, key, "needs an integer id and a file_name")
+        if not all(isinstance(im.get(k), int) and im[k] > 0 for k in ("width", "height")):
+            _fail(path, key, "width and height must be positive integers")
+        image_ids.add(im["id"])
+    for i, c in enumerate(doc["categories"]):
+        if not isinstance(c, dict) or "id" not in c or "name" not in c:
+            _fail(path, f"categories[{i}]", "needs an id and a name")
+        category_ids.add(c["id"])
+    for i, a in enumerate(doc["annotations"]):
+        key = f"annotations[{i}]"
+        if not isinstance(a, dict):
+            _fail(path, key, "not an object")
+        if a.get("image_id") not in image_ids:
+            _fail(path, f"{key}.image_id", f"no image with id {a.get('image_id')!r}")
+        if a.get("category_id") not in category_ids:
+            _fail(path, f"{key}.category_id", f"no category with id {a.get('category_id')!r}")
+        box = a.get("bbox")
+        if (not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box)
+                or not np.all(np.isfinite(box)) or box[2] < 0 or box[3] < 0):
+            _fail(path, f"{key}.bbox", f"must be [x, y, w, h] with w, h >= 0, got {box!r}")
+        kps = a.get("keypoints")
+        if kps is not None and (not isinstance(kps, list) or len(kps) % 3
+                                or not all(isinstance(v, (int, float)) for v in kps)):
+            _fail(path, f"{key}.keypoints", "must be a list of x, y, v triples")
+    return doc

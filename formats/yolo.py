@@ -1,4 +1,4 @@
-"""YOLO (Ultralytics) writer: detection boxes, segmentation polygons and hand keypoints.
+"""YOLO (Ultralytics) writer and reader: detection boxes, segmentation polygons and hand keypoints.
 
 Format reference: Ultralytics dataset docs, https://docs.ultralytics.com/datasets/detect/
 (boxes), https://docs.ultralytics.com/datasets/segment/ (polygons) and
@@ -38,10 +38,13 @@ dataset), ``names``, ``nc`` and for pose ``kpt_shape`` and ``flip_idx``; it has 
 Ultralytics resolves paths relative to the file and the folder can be moved. Each scene's label
 files are first written to ``yolo/{task}/`` inside the scene folder (atomic with the scene, so
 builds resume); :meth:`YoloWriter.merge` links them and the frames into ``DIR/yolo``.
+
+Reading (:func:`read_data_yaml`, :func:`read_labels`): any Ultralytics dataset, for ``gtforge compare``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +253,103 @@ def merge_yolo(out_dir, split: str, library: ModelLibrary, hands: bool, image_fo
         text = yaml.safe_dump(data_yaml(task, split, library, hands), sort_keys=False)
         write_text_atomic(root / task / "data.yaml", text)
     return root
+
+
+# --- reading (the reader beside the writer: Ultralytics' own layout, for ``gtforge compare`` and the tests) ---
+
+@dataclass(frozen=True, eq=False)
+class YoloLabel:
+    """One line of an Ultralytics label file, normalised coordinates in [0, 1] (image width for x, height for y).
+
+    ``box`` (xc, yc, w, h): the box line's fields, or the bounds of a polygon (as Ultralytics' ``segments2boxes``);
+    ``polygon`` (m, 2) float64 x, y of a segment line (else None); ``keypoints`` (k, d) float64 of a pose line
+    (x, y and, for d = 3, the COCO visibility v), else None.
+    """
+
+    cls: int
+    box: tuple[float, float, float, float]
+    polygon: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+
+
+def parse_label_line(line: str, kpt_shape=None) -> YoloLabel:
+    """Parse one label line (detect, segment or pose; see the module docstring).
+
+    ``kpt_shape`` ([k, d] of ``data.yaml``): a line of 4 + k * d values after the class is a pose line. Otherwise
+    4 values are a box and an even number of 6 or more a polygon. Ultralytics' rule for values: every coordinate
+    in [0, 1] (``ultralytics.data.utils.verify_image_label``).
+
+    Raises
+    ------
+    ValueError
+        For a non-integer class, a non-number, a wrong count of values or a coordinate outside [0, 1].
+    """
+    fields = line.split()
+    try:
+        cls_f = float(fields[0])
+        values = np.array([float(v) for v in fields[1:]], dtype=np.float64)
+    except ValueError as e:
+        raise ValueError(f"not a number ({e})") from None
+    if cls_f != int(cls_f) or cls_f < 0:
+        raise ValueError(f"class must be an integer >= 0, got {fields[0]!r}")
+    n = len(values)
+    n_kpt = int(np.prod(kpt_shape)) if kpt_shape is not None else None
+    if not np.all(np.isfinite(values)):
+        raise ValueError("values must be finite")
+    if n_kpt is not None and n == 4 + n_kpt:
+        kps = values[4:].reshape(int(kpt_shape[0]), int(kpt_shape[1]))
+        coords = np.concatenate([values[:4], kps[:, :2].reshape(-1)])
+        label = YoloLabel(int(cls_f), tuple(values[:4]), keypoints=kps)
+    elif n == 4:
+        coords, label = values, YoloLabel(int(cls_f), tuple(values))
+    elif n >= 6 and n % 2 == 0:
+        poly = values.reshape(-1, 2)
+        lo, hi = poly.min(axis=0), poly.max(axis=0)
+        coords = values
+        label = YoloLabel(int(cls_f), ((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[0] - lo[0], hi[1] - lo[1]),
+                          polygon=poly)
+    else:
+        expected = "4 (box), an even number >= 6 (polygon)" + (f" or {4 + n_kpt} (pose)" if n_kpt else "")
+        raise ValueError(f"{n} values after the class; expected {expected}")
+    if coords.min() < 0 or coords.max() > 1:
+        raise ValueError(f"coordinates must be normalised to [0, 1], got {coords.min():g} .. {coords.max():g}")
+    return label
+
+
+def read_labels(path, kpt_shape=None) -> list[YoloLabel]:
+    """Read one label file (empty lines skipped; :func:`parse_label_line`).
+
+    Raises ValueError ``"path:line: reason"`` for a line that does not parse, OSError for an unreadable file.
+    """
+    out = []
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(parse_label_line(line, kpt_shape))
+            except ValueError as e:
+                raise ValueError(f"{path}:{i}: {e}") from None
+    return out
+
+
+def read_data_yaml(path) -> dict:
+    """Read a ``data.yaml``: the document with ``names`` as {index: name} (a list becomes its enumeration).
+
+    Raises ValueError (naming the file) for YAML that does not parse, a document that is not a mapping or
+    ``names`` that is neither a list nor a mapping of integers to names.
+    """
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not YAML ({e})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not a mapping")
+    names = doc.get("names", {})
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict):
+        raise ValueError(f"{path}: names: must be a list or a mapping, got {type(names).__name__}")
+    try:
+        doc["names"] = {int(k): str(v) for k, v in names.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: names: keys must be integers") from None
+    return doc

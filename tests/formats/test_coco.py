@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from gtforge.formats.bop import from_bop_bbox, read_mask, read_scene
-from gtforge.formats.coco import decode_rle, encode_rle
+from gtforge.formats.coco import decode_rle, encode_rle, read_instances
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,26 @@ def test_cocoeval_ground_truth_against_itself_is_perfect(coco, iou_type):
         ev.summarize()
     assert ev.stats[0] == pytest.approx(1.0)  # AP @ IoU 0.50:0.95
     assert ev.stats[1] == pytest.approx(1.0)  # AP @ IoU 0.50
+
+
+def test_read_instances_checks_what_pycocotools_needs(tmp_path):
+    doc = {"images": [{"id": 1, "file_name": "a.jpg", "width": 4, "height": 3}],
+           "categories": [{"id": 2, "name": "mug"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 2, "bbox": [0, 0, 2, 1]}]}
+    path = tmp_path / "i.json"
+    path.write_text(json.dumps(doc))
+    assert read_instances(path) == doc
+    for key, bad, msg in (("images", {"id": 1, "file_name": "a.jpg", "width": 0, "height": 3}, r"images\[0\]: width"),
+                          ("categories", {"id": 2}, r"categories\[0\]: needs an id and a name"),
+                          ("annotations", {"image_id": 1, "category_id": 5, "bbox": [0, 0, 1, 1]},
+                           r"annotations\[0\]\.category_id: no category with id 5"),
+                          ("annotations", {"image_id": 1, "category_id": 2, "bbox": [0, 0, -1, 1]},
+                           r"annotations\[0\]\.bbox"),
+                          ("annotations", {"image_id": 1, "category_id": 2, "bbox": [0, 0, 1, 1], "keypoints": [1, 2]},
+                           r"annotations\[0\]\.keypoints")):
+        path.write_text(json.dumps({**doc, key: [bad]}))
+        with pytest.raises(ValueError, match=r"i\.json: " + msg):
+            read_instances(path)
+    path.write_text(json.dumps({"images": []}))
+    with pytest.raises(ValueError, match=r"i\.json: annotations: missing or not a list"):
+        read_instances(path)

@@ -7,6 +7,7 @@ temporary folder (``YOLO_CONFIG_DIR``), and every socket connection fails while 
 import json
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +18,9 @@ from scipy import ndimage
 from gtforge.core.hands import KEYPOINT_NAMES
 from gtforge.core.labels import mask_bbox
 from gtforge.formats.coco import decode_rle
-from gtforge.formats.yolo import box_fields, mask_polygon
+from gtforge.formats.yolo import (
+    box_fields, detect_lines, mask_polygon, parse_label_line, pose_lines, read_data_yaml, read_labels, segment_lines,
+)
 
 HANDS_RECIPE = ROOT / "recipes" / "hands_objects.yaml"
 W, H = 320, 240
@@ -207,3 +210,38 @@ def test_yolo_without_rgb_is_a_recipe_error(tmp_path, capsys):
                  "--set", "output.layers.rgb=false")
     assert rc == 2 and "the yolo format refers to RGB images" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
+
+
+def test_the_reader_reads_back_what_the_writer_writes(tmp_path):
+    """Round trip of the three line kinds through :func:`read_labels` (the reader beside the writer)."""
+    mask = np.zeros((H, W), bool)
+    mask[40:60, 100:130] = True
+    inst = SimpleNamespace(bbox_visib=[100, 40, 30, 20], px_count_visib=600, mask_visib=mask)
+    kps = [(10 + i, 20 + 2 * i) for i in range(21)]
+    vis = [2] * 20 + [0]
+    hand = SimpleNamespace(bbox_visib=[5, 15, 40, 70], px_count_visib=900, keypoints_2d=kps, visibility=vis)
+    lines = (detect_lines([inst], lambda _x: 3, W, H) + segment_lines([inst], lambda _x: 3, W, H)
+             + pose_lines([hand], W, H))
+    (tmp_path / "a.txt").write_text("".join(ln + "\n" for ln in lines) + "\n")
+    box, seg, pose = read_labels(tmp_path / "a.txt", kpt_shape=[21, 3])
+    assert box.cls == 3 and np.allclose(box.box, np.array(box_fields(inst.bbox_visib, W, H)), atol=1e-6)
+    assert seg.polygon is not None and np.allclose(seg.box, box.box, atol=1e-6)  # the polygon's box is the box
+    assert pose.cls == 0 and pose.keypoints.shape == (21, 3)
+    assert np.allclose(pose.keypoints[:20, 0] * W - 0.5, [u for u, _ in kps[:20]], atol=1e-4)
+    assert pose.keypoints[20].tolist() == [0.0, 0.0, 0.0]
+    assert np.allclose(pose.box, box_fields(hand.bbox_visib, W, H), atol=1e-6)
+
+
+def test_the_reader_names_bad_lines(tmp_path):
+    for line, msg in (("0 0.5 0.5 1.2 0.5", "normalised"), ("0.5 0.5 0.5 0.5 0.5", "integer"),
+                      ("0 0.5 0.5 0.5", "3 values"), ("0 a 0.5 0.5 0.5", "not a number")):
+        with pytest.raises(ValueError, match=msg):
+            parse_label_line(line)
+    (tmp_path / "b.txt").write_text("0 0.5 0.5 0.5 0.5\n0 0.5 0.5 0.5 1.5\n")
+    with pytest.raises(ValueError, match=r"b\.txt:2: "):
+        read_labels(tmp_path / "b.txt")
+    (tmp_path / "data.yaml").write_text("names: [mug, duck]\nnc: 2\n")
+    assert read_data_yaml(tmp_path / "data.yaml")["names"] == {0: "mug", 1: "duck"}
+    (tmp_path / "bad.yaml").write_text("names: 3\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: names: must be a list or a mapping"):
+        read_data_yaml(tmp_path / "bad.yaml")
