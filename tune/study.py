@@ -585,6 +585,9 @@ class Study:
             self._run_jobs(s1, 1, stale)
         done_sources = {t.user_attrs.get("source_trial") for t in s1.get_trials(deepcopy=False)}
         todo = [t for t in wanted if t.number not in done_sources]
+        if not bar.disable:
+            bar.reset(total=len(wanted))
+            bar.update(len(wanted) - len(todo))
         skipped = 0
         for t in todo:
             left = budget_s - self._spent() - self.reserve_s
@@ -595,6 +598,7 @@ class Study:
                                                    "rung0_value": t.value})
             asked = self._study(1, len(s1.get_trials(deepcopy=False))).ask(self.distributions)
             self._run_jobs(s1, 1, [asked])
+            bar.update(1)
         if skipped:
             self.notes.append(f"rung 1 evaluated {len(todo) - skipped} of {len(todo)} candidates: the budget left no "
                               "time for the others")
