@@ -313,17 +313,21 @@ class Study:
         ``Candidate -> None or str``: a reason the candidate cannot be built (checked before its build: FAIL).
     reserve_s : float
         Seconds kept for what follows the study (the final reports).
+    batch : int or None
+        Trials asked together before any is told (None: 1 locally, the cluster's CPU slots on Ray); the trials'
+        parameters depend on it.
     """
 
     def __init__(self, space: SearchSpace, raw: dict, evaluator: Evaluator, work_dir, *, seed: int,
                  fidelities: tuple[Fidelity, Fidelity], sampler: str = "auto", top_k: int = 3,
                  executor: str = "local", address: str | None = None, progress: bool = True,
-                 feasible: Callable[[Candidate], str | None] | None = None, reserve_s: float = 0.0):
+                 feasible: Callable[[Candidate], str | None] | None = None, reserve_s: float = 0.0,
+                 batch: int | None = None):
         self.space, self.raw, self.evaluator = space, raw, evaluator
         self.work_dir = Path(work_dir)
         self.seed, self.fidelities, self.top_k = int(seed), fidelities, int(top_k)
         self.executor, self.address, self.progress = executor, address, progress
-        self.feasible, self.reserve_s = feasible, float(reserve_s)
+        self.feasible, self.reserve_s, self.batch = feasible, float(reserve_s), batch
         self.sampler_name = ("cmaes" if space.all_continuous else "tpe") if sampler == "auto" else sampler
         self.dims = space.dims()
         self.distributions = {name: _dist(d) for name, d in self.dims.items()}
@@ -521,6 +525,8 @@ class Study:
         return self._result()
 
     def _batch_size(self) -> int:
+        if self.batch is not None:
+            return max(1, int(self.batch))
         if self.executor != "ray":
             return 1
         ray = _ray()

@@ -125,3 +125,23 @@ def test_fidelity_schedule_and_overrides():
     low_ar, _ = fidelity_schedule(ar, 0)
     assert low_ar.width is None and low_ar.views == 1 and low_ar.scenes == 24
     assert not any(s.startswith("camera.") for s in fidelity_overrides(ar, low_ar))
+
+
+@pytest.mark.slow
+def test_trials_on_ray_equal_local_batches_of_the_same_size(tmp_path, monkeypatch):
+    """--executor ray: a batch of trials (one per CPU slot) is asked, evaluated in parallel as Ray tasks, then told;
+    the result equals the same batches evaluated here one after the other (the batch size is part of what makes a
+    tune repeatable)."""
+    pytest.importorskip("ray")
+    from gtforge.pipeline.ray_executor import connect, disconnect
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), str(ROOT / "tests"),
+                                                      os.environ.get("PYTHONPATH", "")]))
+    started = connect(None, num_cpus=2)
+    try:
+        on_ray = run_hidden_study(tmp_path / "ray", seed=2, n_trials=8, tune=SMALL_SPACE, executor="ray")
+    finally:
+        disconnect(started)
+    here = run_hidden_study(tmp_path / "local", seed=2, n_trials=8, tune=SMALL_SPACE, batch=2)
+    assert history(on_ray) == history(here)
+    assert len([t for t in on_ray.trials if t["rung"] == 0 and t["state"] == "COMPLETE"]) == 8

@@ -70,7 +70,7 @@ class HiddenTarget:
 
 
 def run_hidden_study(work, seed=0, n_trials=12, recipe="clutter_bop", marks=None, sleep=0.0, budget_s=1e6,
-                     tune=None, progress=False):
+                     tune=None, progress=False, executor="local", batch=None):
     """A tune of a bundled recipe (its camera distance and light temperature, or its default space) against
     :class:`HiddenTarget`; returns the StudyResult."""
     from gtforge.tune.study import Study, fidelity_schedule
@@ -83,5 +83,6 @@ def run_hidden_study(work, seed=0, n_trials=12, recipe="clutter_bop", marks=None
         raw["tune"] = tune
     space, model, raw = space_of(recipe if raw is None else raw)
     study = Study(space, raw, HiddenTarget(marks=marks, sleep=sleep), work, seed=seed,
-                  fidelities=fidelity_schedule(model, seed), progress=progress, top_k=2)
+                  fidelities=fidelity_schedule(model, seed), progress=progress, top_k=2, executor=executor,
+                  batch=batch)
     return study.run(budget_s=budget_s, n_trials=n_trials)
