@@ -62,7 +62,7 @@ KEY_FILE = "tune_key.json"
 #: measured mean once trials finish.
 BUILD_START_S = 8.0
 SCENE_S = 0.8
-FRAME_MPIX_S = 10.0
+FRAME_MPIX_S = 5.0
 LABEL_FRAME_S = 0.05
 SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (15.0, 0.3), "task": (20.0, 1.5)}
 #: Rung-1 candidates besides the baseline.

@@ -180,6 +180,11 @@ def test_a_small_tune_end_to_end(tmp_path):
     assert all(t["state"] == "COMPLETE" for t in result["trials"]), [t.get("error") for t in result["trials"]]
     saved = json.loads((tmp_path / "TUNED.tune" / "tune.json").read_text())
     assert saved["best"] == result["best"] and len(saved["space"]) == 3
+    # the tuned recipe builds and verifies
+    ds = tmp_path / "tuned_ds"
+    assert run_cli("build", out, "--out", ds, "--quiet", "--frames", "2", "--set", "camera.width=160", "--set",
+                   "camera.height=120", "--set", "camera.intrinsics={fx: 143.1, fy: 143.4, cx: 80.95, cy: 60.125}") == 0
+    assert run_cli("verify", ds, "--sample", "1") == 0
     # the same command again: the finished study is resumed, nothing is evaluated again
     again = run_tune(recipe, ref, out, budget_minutes=20, objective="content", trials=4, top_k=1, progress=False)
     assert again["trials"] == result["trials"] and again["best"] == result["best"]
