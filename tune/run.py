@@ -265,6 +265,8 @@ def run_tune(recipe_path, reference, out_recipe, *, budget_minutes: float = 30.0
     log.info("tune: reference %s (%s, %d images%s), objective %s, %d parameters (%d dimensions), sampler %s",
              ref.path, ref.format, len(ref.image_set.records), ", labelled" if ref.labelled else "", name,
              len(space.params), len(space.dims()), "auto")
+    for note in ref.notes:
+        log.info("tune: reference: %s", note)
     evaluator = BuildEvaluator(str(recipe_file), recipe, scorer, build_sets=scorer.build_sets(),
                                estimate=lambda f: estimate_seconds(f, weights, scorer.needs_rgb),
                                keep_datasets=keep_datasets)
