@@ -147,3 +147,15 @@ def test_kid_kernel_mean():
     f = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     # pairs: (1,2): dot 0 -> 1; (1,3): dot 1 -> (1/2 + 1)^3; (2,3): the same
     assert _poly_kernel_mean(f) == pytest.approx((1 + 2 * 1.5**3) / 3)
+
+
+def test_a_reference_of_mixed_sizes_is_resized_and_says_so(tmp_path):
+    rng = np.random.default_rng(0)
+    for i, size in enumerate([(64, 48), (64, 48), (32, 40), (100, 30)]):
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    ref = load_reference(tmp_path, objective="appearance")
+    assert any("3 sizes" in n and "resize" in n for n in ref.notes), ref.notes
+    scorer = Scorer(ref, {"appearance": 1.0})
+    scorer.prepare([(160, 120)])
+    stats = scorer._ref_image((160, 120))
+    assert stats["brightness"].n == 4
