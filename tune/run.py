@@ -40,6 +40,7 @@ from .objectives import Scorer, TuneInputError, load_reference, objective_weight
 from .recipe_out import check_recipe_folder, write_tune_json, write_tuned_recipe
 from .space import SearchSpace, search_space
 from .study import (
+    LAUNCHER,
     RUNGS,
     STORAGE_FILE,
     BuildEvaluator,
@@ -360,7 +361,8 @@ def _reports(study: Study, result, fidelities, recipe, scorer: Scorer, reference
 def _rgb_build(study: Study, point: dict, fidelity: Fidelity, recipe, out: Path) -> Path:
     """Build a candidate with RGB (and BOP labels) for its report."""
     cand = study.candidate(point)
-    argv = [sys.executable, "-m", "gtforge", "build", str(study.evaluator.recipe_file), "--out", str(out), "--quiet"]
+    argv = [sys.executable, "-c", LAUNCHER, str(os.getpid()), "build", str(study.evaluator.recipe_file), "--out",
+            str(out), "--quiet"]
     for item in (*cand.sets, *fidelity_overrides(recipe, fidelity), "output.formats=[bop]",
                  "output.layers={rgb: true, depth: false, mask: false, mask_visib: true}", "output.depth_noisy=null"):
         argv += ["--set", item]

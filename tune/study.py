@@ -210,8 +210,9 @@ class BuildEvaluator:
         return float(self.estimate(fidelity)) if self.estimate is not None else 60.0
 
     def command(self, candidate: Candidate, fidelity: Fidelity, out: Path) -> list[str]:
-        """The build's command line."""
-        argv = [sys.executable, "-m", "gtforge", "build", str(self.recipe_file), "--out", str(out), "--quiet"]
+        """The build's command line: ``gtforge build`` through :data:`LAUNCHER` (it dies with the tune)."""
+        argv = [sys.executable, "-c", LAUNCHER, str(os.getpid()), "build", str(self.recipe_file), "--out", str(out),
+                "--quiet"]
         for item in (*candidate.sets, *fidelity_overrides(self.recipe, fidelity), *self.build_sets):
             argv += ["--set", item]
         return argv
@@ -231,8 +232,8 @@ class BuildEvaluator:
                 raise TrialFailed(f"the build took more than {timeout:.0f} s") from None
             if done.returncode == 0:
                 break
-            if attempt == 0 and out.exists() and "started by" in done.stderr:  # a stale folder of another build
-                shutil.rmtree(out)
+            if attempt == 0 and out.exists() and "holds a build of a different recipe" in done.stderr:
+                shutil.rmtree(out)  # a trial folder left by another version of this trial: build it afresh
                 continue
             tail = " ".join(done.stderr.strip().splitlines()[-3:])
             raise TrialFailed(f"gtforge build exited {done.returncode}: {tail}")
@@ -241,6 +242,21 @@ class BuildEvaluator:
         result["build_seconds"] = t_build
         result["score_seconds"] = time.perf_counter() - t0 - t_build
         return result
+
+
+#: How a trial's build process starts: it asks Linux to send it SIGTERM when the tune's process ends
+#: (``prctl(PR_SET_PDEATHSIG)``, kept across this exec-free start; ``gtforge build`` stops on SIGTERM as on Ctrl-C,
+#: releasing its folder's lock), leaves at once when the tune is already gone, then runs ``gtforge`` with the
+#: remaining arguments. Elsewhere than Linux the signal is not set up.
+LAUNCHER = ("import ctypes, os, signal, sys\n"
+            "try:\n"
+            "    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)\n"
+            "except (OSError, AttributeError):\n"
+            "    pass\n"
+            "if os.getppid() != int(sys.argv[1]):\n"
+            "    sys.exit(130)\n"
+            "from gtforge.cli import main\n"
+            "sys.exit(main(sys.argv[2:]))\n")
 
 
 def _package_parent() -> str:
