@@ -17,9 +17,9 @@ Objectives, cheapest first; each is a number, lower is better, 0 = no measured g
   unitless by k_ref, the mean kernel value between two reference images (k(x, y) = (x.y / d + 1)^3, KID's
   kernel): the loop of Veeravasarapu et al. (CVPR 2017) with a classifier trained from scratch.
 * ``task``: 1 - foreground IoU (``compare.segmenter``: the U-Net of ``benchmarks/transfer.py``, trained on the
-  candidate's images and visible masks for :data:`TASK_EPOCHS` epochs, scored on a labelled part of the
-  reference held out from the other objectives: :data:`TASK_SHARE` of it, at least :data:`TASK_MIN_IMAGES`
-  images). Needs reference masks (a gtforge or BOP reference: ``mask_visib/``).
+  candidate's images and visible masks at :data:`TASK_SIZE` for :data:`TASK_STEPS` optimiser steps, scored on a
+  labelled part of the reference held out from the other objectives: :data:`TASK_SHARE` of it, at least
+  :data:`TASK_MIN_IMAGES` images). Needs reference masks (a gtforge or BOP reference: ``mask_visib/``).
 * ``auto``: what the reference allows (:data:`AUTO_WEIGHTS`): unlabelled: 0.5 appearance + 0.5 adversarial;
   labelled: a third each of content, appearance and adversarial (``task`` is never automatic: it trains a
   network per trial).
@@ -30,6 +30,7 @@ folder; it is picklable (Ray tasks carry it).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,8 +55,14 @@ REFERENCE_MAX_IMAGES = 200
 #: The task objective's held-out share of the reference, and its least number of images.
 TASK_SHARE = 0.3
 TASK_MIN_IMAGES = 8
-#: Segmenter epochs of the task objective at rung 0 and rung 1.
-TASK_EPOCHS = (15, 30)
+#: The task objective's protocol: images and masks resized to this size (w, h) and this many optimiser steps
+#: (batches of ``compare.segmenter.BATCH_SIZE``) at rung 0 and rung 1, whatever the number of images.
+TASK_SIZE = (80, 60)
+TASK_STEPS = (100, 200)
+#: torch threads while scoring (the classifier, the random features, the segmenter): one, so that scores do not
+#: depend on the machine's core count and a trial's training does not fight over cores with others (two threads
+#: on a loaded 2-core machine made a segmenter step 10x slower than one).
+TORCH_THREADS = 1
 #: Input size of the two-sample classifier (``compare.learned.two_sample_test``'s default).
 C2ST_SIZE = (64, 64)
 
@@ -253,11 +260,16 @@ class Scorer:
         size = (fidelity.width, fidelity.height) if fidelity.width is not None else common_size(ours.records)
         comps: dict = {}
         total = 0.0
-        for name, w in self.weights.items():
-            part = getattr(self, f"_{name}")(ours, tuple(size), fidelity, comps)
-            comps[name] = part
-            total += w * part
+        with _torch_threads(TORCH_THREADS if self.needs_torch else None):
+            for name, w in self.weights.items():
+                part = getattr(self, f"_{name}")(ours, tuple(size), fidelity, comps)
+                comps[name] = part
+                total += w * part
         return {"value": float(total), "components": comps, "frames": len(ours.records)}
+
+    @property
+    def needs_torch(self) -> bool:
+        return "adversarial" in self.weights or "task" in self.weights
 
     def _content(self, ours, size, fidelity, comps) -> float:
         ref = self._ref_content()
@@ -297,17 +309,36 @@ class Scorer:
         return 0.5 * (2.0 * max(float(c2st.accuracy), 0.5) - 1.0) + 0.5 * max(0.0, comps["kid_relative"])
 
     def _task(self, ours, size, fidelity, comps) -> float:
-        from ..compare.segmenter import iou_scores, predict_masks, train_segmenter  # noqa: PLC0415 - compare.segmenter needs torch, the optional tune extra
+        from ..compare import segmenter  # noqa: PLC0415 - compare.segmenter needs torch, the optional tune extra
 
-        held = self.reference.held_out
+        held, size = self.reference.held_out, TASK_SIZE
         images = image_array(ours, size)
         masks = foreground_masks(ours, size)
-        model = train_segmenter(images, masks, epochs=TASK_EPOCHS[min(fidelity.rung, 1)], seed=self.seed)
+        batches = math.ceil(len(images) / getattr(segmenter, "BATCH_SIZE", 16))
+        epochs = max(1, math.ceil(TASK_STEPS[min(fidelity.rung, 1)] / batches))
+        model = segmenter.train_segmenter(images, masks, epochs=epochs, seed=self.seed)
+        predict_masks, iou_scores = segmenter.predict_masks, segmenter.iou_scores
         test = self._ref(("held_images", size), lambda: image_array(held, size))
         truth = self._ref(("held_masks", size), lambda: foreground_masks(held, size))
         iou, mean_iou = iou_scores(predict_masks(model, test), truth)
         comps["task_iou"], comps["task_mean_image_iou"] = float(iou), float(mean_iou)
         return 1.0 - float(iou)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """``torch.set_num_threads(n)`` for the block, restored after it (nothing when ``n`` is None)."""
+    if n is None:
+        yield
+        return
+    import torch  # noqa: PLC0415 - torch is the optional tune extra
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _flow(d: dict) -> str:

@@ -65,7 +65,7 @@ BUILD_START_S = 8.0
 SCENE_S = 0.8
 FRAME_MPIX_S = 5.0
 LABEL_FRAME_S = 0.05
-SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (15.0, 0.3), "task": (20.0, 1.5)}
+SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (15.0, 0.3), "task": (40.0, 0.5)}
 #: Rung-1 candidates besides the baseline.
 TOP_K = 3
 
