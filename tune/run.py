@@ -66,6 +66,8 @@ SCENE_S = 0.8
 FRAME_MPIX_S = 5.0
 LABEL_FRAME_S = 0.05
 SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (15.0, 0.3), "task": (40.0, 0.5)}
+#: Seconds kept for each of the two compare reports at the end (``compare.report.run_compare``).
+REPORT_S = 60.0
 #: Rung-1 candidates besides the baseline.
 TOP_K = 3
 
@@ -271,7 +273,7 @@ def run_tune(recipe_path, reference, out_recipe, *, budget_minutes: float = 30.0
     evaluator = BuildEvaluator(str(recipe_file), recipe, scorer, build_sets=scorer.build_sets(),
                                estimate=lambda f: estimate_seconds(f, weights, scorer.needs_rgb),
                                keep_datasets=keep_datasets)
-    reserve = (2 * est[1] if not scorer.needs_rgb else 30.0) if report else 0.0
+    reserve = 2 * (REPORT_S + (est[1] if not scorer.needs_rgb else 0.0)) if report else 0.0
     study = Study(space, raw, evaluator, work, seed=seed, fidelities=fidelities,
                   sampler=recipe.tune.sampler if recipe.tune is not None else "auto", top_k=top_k,
                   executor=executor, address=address, progress=progress, feasible=feasible, reserve_s=reserve)
