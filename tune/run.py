@@ -296,8 +296,11 @@ def run_tune(recipe_path, reference, out_recipe, *, budget_minutes: float = 30.0
         header.append("No candidate beat the recipe itself: its values are unchanged.")
     write_tuned_recipe(out, Path(recipe_file).read_text(encoding="utf-8"), changes, header)
     notes = list(ref.notes) + list(result.notes) + list(scorer.notes)
-    reports = _reports(study, result, fidelities, recipe, scorer, reference, reference_format, seed, work, notes) \
-        if report else None
+    reports = None
+    if report and budget_s - (time.perf_counter() - t_start) < REPORT_S and not resuming:
+        notes.append("compare reports not written: the budget left no time for them (gtforge compare writes them)")
+    elif report:
+        reports = _reports(study, result, fidelities, recipe, scorer, reference, reference_format, seed, work, notes)
     content = {
         "gtforge_version": __version__, "versions": _versions(),
         "recipe": {"file": str(Path(recipe_file).resolve()), "sha256": key["recipe_sha256"]},

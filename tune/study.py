@@ -569,7 +569,7 @@ class Study:
             left = budget_s - self._spent() - self.reserve_s
             if done > 0 and left - self._rung1_need(s0, budget_s) < est:
                 break
-            if done == 0 and left < est:
+            if done == 0 and budget_s - self._spent() < est:  # the recipe itself is always scored when it fits
                 break
             k = batch if n_trials is None else min(batch, n_trials - done)
             asked = []
