@@ -10,4 +10,8 @@ slope, edges, JPEG quality); ``content_stats`` the labels (instances, box sizes 
 truncation, occlusion, viewpoints, hand articulation and orientation); ``distances`` compares two sets'
 statistics (Wasserstein-1, total variation, sliced Wasserstein), ranks them in plain words and averages them
 into one gap score.
+
+Learned distances (torch, the optional ``tune`` extra, imported inside functions): ``learned`` (KID on the
+features of a fixed, seeded, randomly initialised CNN; the classifier two-sample test) and ``segmenter`` (the
+class-agnostic foreground U-Net of ``benchmarks/transfer.py`` and of ``gtforge tune``'s task objective).
 """
