@@ -11,11 +11,13 @@ Objectives, cheapest first; each is a number, lower is better, 0 = no measured g
 * ``appearance``: the same over the image statistics (``compare.image_stats``: brightness, contrast, saturation,
   CIELAB, sharpness, noise, spectral slope, edge density, JPEG quality), both sides resized to the rung's image
   size; the file format (an output convention, not tunable) is left out.
-* ``adversarial``: ``0.5 (2 max(a, 0.5) - 1) + 0.5 KID / k_ref``: a the held-out accuracy of the two-sample
-  classifier (``compare.learned.two_sample_test``, Lopez-Paz & Oquab 2017; 0.5 = indistinguishable) and KID
-  the unbiased polynomial-kernel MMD^2 on the fixed random CNN's features (``compare.learned.kid``), made
-  unitless by k_ref, the mean kernel value between two reference images (k(x, y) = (x.y / d + 1)^3, KID's
-  kernel): the loop of Veeravasarapu et al. (CVPR 2017) with a classifier trained from scratch.
+* ``adversarial``: ``0.5 (2 max(a, 0.5) - 1) + 0.5 sqrt(max(KID, 0) / k_ref)``: a the held-out accuracy of the
+  two-sample classifier (``compare.learned.two_sample_test``, Lopez-Paz & Oquab 2017; 0.5 = indistinguishable)
+  and KID the unbiased polynomial-kernel MMD^2 on the fixed random CNN's features (``compare.learned.kid``),
+  made unitless by k_ref, the mean kernel value between two reference images (KID's kernel), and taken as its
+  square root (an MMD, a distance, rather than its square): the loop of Veeravasarapu et al. (CVPR 2017) with a
+  classifier trained from scratch. The accuracy saturates at 1 while every candidate is told apart; KID still
+  ranks them then.
 * ``task``: 1 - foreground IoU (``compare.segmenter``: the U-Net of ``benchmarks/transfer.py``, trained on the
   candidate's images and visible masks at :data:`TASK_SIZE` for :data:`TASK_STEPS` optimiser steps, scored on a
   labelled part of the reference held out from the other objectives: :data:`TASK_SHARE` of it, at least
@@ -169,11 +171,13 @@ def foreground_masks(image_set: ImageSet, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _poly_kernel_mean(f: np.ndarray) -> float:
-    """Mean of KID's kernel (x.y / d + 1)^3 over distinct pairs of the rows of ``f`` (n, d)."""
-    f = np.asarray(f, dtype=np.float64)
-    k = (f @ f.T / f.shape[1] + 1.0) ** 3
-    n = len(f)
+def kernel_mean(f: np.ndarray) -> float:
+    """Mean of KID's kernel (``compare.learned.polynomial_kernel``, (x.y / d + 1)^3) over the distinct pairs of
+    the rows of ``f`` (n, d): the scale that makes KID unitless in the adversarial objective."""
+    from ..compare.learned import polynomial_kernel  # noqa: PLC0415 - compare.learned needs torch, the optional tune extra
+
+    k = polynomial_kernel(f, f)
+    n = len(k)
     return float((k.sum() - np.trace(k)) / max(1, n * (n - 1)))
 
 
@@ -302,11 +306,11 @@ class Scorer:
         fa = feats(a)
         n = min(len(fa), len(fr), 100)
         kid_mean, _ = kid(fa, fr, subset_size=n, seed=self.seed)
-        k_ref = self._ref(("k_ref", size), lambda: _poly_kernel_mean(fr))
+        k_ref = self._ref(("k_ref", size), lambda: kernel_mean(fr))
         comps["c2st_accuracy"] = float(c2st.accuracy)
         comps["kid"] = float(kid_mean)
         comps["kid_relative"] = float(kid_mean / k_ref) if k_ref > 0 else 0.0
-        return 0.5 * (2.0 * max(float(c2st.accuracy), 0.5) - 1.0) + 0.5 * max(0.0, comps["kid_relative"])
+        return 0.5 * (2.0 * max(float(c2st.accuracy), 0.5) - 1.0) + 0.5 * math.sqrt(max(0.0, comps["kid_relative"]))
 
     def _task(self, ours, size, fidelity, comps) -> float:
         from ..compare import segmenter  # noqa: PLC0415 - compare.segmenter needs torch, the optional tune extra

@@ -65,7 +65,7 @@ BUILD_START_S = 8.0
 SCENE_S = 0.8
 FRAME_MPIX_S = 5.0
 LABEL_FRAME_S = 0.05
-SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (15.0, 0.3), "task": (40.0, 0.5)}
+SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (12.0, 0.2), "task": (40.0, 0.5)}
 #: Seconds kept for each of the two compare reports at the end (``compare.report.run_compare``).
 REPORT_S = 60.0
 #: Rung-1 candidates besides the baseline.
