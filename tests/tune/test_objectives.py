@@ -160,3 +160,28 @@ def test_a_reference_of_mixed_sizes_is_resized_and_says_so(tmp_path):
     scorer.prepare([(160, 120)])
     stats = scorer._ref_image((160, 120))
     assert stats["brightness"].n == 4
+
+
+@pytest.mark.e2e
+def test_adversarial_tells_near_from_far(builds):
+    pytest.importorskip("torch")
+    ref = load_reference(builds["ref"], objective="auto")
+    scorer = Scorer(ref, {"adversarial": 1.0}, seed=0)
+    near, far = scorer(builds["near"], LOW), scorer(builds["far"], LOW)
+    assert far["components"]["c2st_accuracy"] >= 0.9  # noise, warm light, far camera: told apart
+    assert near["components"]["c2st_accuracy"] < far["components"]["c2st_accuracy"]
+    assert near["value"] < far["value"]  # (KID alone, from 12 against 18 images, is too noisy to order these two)
+    itself = scorer(builds["ref"], LOW)["components"]
+    assert itself["kid_relative"] < 0.5 * min(near["components"]["kid_relative"], far["components"]["kid_relative"])
+    assert scorer(builds["near"], LOW) == near  # deterministic (one torch thread)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_task_trains_on_the_candidate_and_scores_on_the_held_out_reference(builds):
+    pytest.importorskip("torch")
+    ref = load_reference(builds["ref"], objective="task")
+    scorer = Scorer(ref, {"task": 1.0}, seed=0)
+    result = scorer(builds["near"], LOW)
+    iou = result["components"]["task_iou"]
+    assert 0.0 < iou < 1.0 and result["value"] == pytest.approx(1.0 - iou)
