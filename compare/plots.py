@@ -200,7 +200,7 @@ def plot_summary(path: Path, distances: list[StatDistance], titles: dict[str, st
     ax.axvline(ALIKE, color="grey", linestyle="--", linewidth=1)
     ax.set_xlim(0, 1.05)
     ax.set_xlabel("normalized distance: 0 = same distribution, about 1 = disjoint")
-    ax.set_title("Gap to the reference, per statistic (faded: small or within sampling noise)", fontsize=9)
+    ax.set_title("Gap per statistic (faded: below 0.1 or within sampling noise)", fontsize=9)
     _save(fig, path)
 
 

@@ -129,13 +129,7 @@ def test_a_build_against_a_darkened_copy_of_its_images(small_dataset, tmp_path, 
         rgb = np.asarray(Image.open(r.path).convert("RGB"), dtype=np.float64)
         Image.fromarray(np.rint(rgb * 0.6).astype(np.uint8)).save(ref / f"{i:02d}.png")
     out = tmp_path / "report"
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CLI uses torch's setting; one thread keeps parallel test workers from contending
-    try:
-        assert run_cli("compare", small_dataset, "--reference", ref, "--out", out) == 0
-    finally:
-        torch.set_num_threads(before)
+    assert run_cli("compare", small_dataset, "--reference", ref, "--out", out) == 0
     doc = json.loads((out / "compare.json").read_text())
     by = {d["name"]: d for d in doc["distances"]}
     # the build's frames are JPEG files, the copies PNG; darkening scales the Laplacian by 0.6 (its variance by 0.36)
@@ -145,6 +139,7 @@ def test_a_build_against_a_darkened_copy_of_its_images(small_dataset, tmp_path, 
     assert "brightness" in doc["summary"]["largest"] and by["brightness"]["clear"]
     assert "brighter" in by["brightness"]["sentence"]
     assert doc["summary"]["groups"]["content"]["sentences"][0].startswith("Content: not compared")
+    assert doc["learned"]["torch_threads"] == 1
     c2 = doc["learned"]["c2st"]
     assert c2["accuracy"] >= 0.7 and c2["n_balanced"] == 9
     assert all((small_dataset / x["file"]).is_file() for x in c2["most_real_ours"])
