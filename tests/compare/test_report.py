@@ -396,3 +396,15 @@ def test_render_html_is_pure_and_escapes_notes(labelled):
     doc["notes"] = ['<img src="http://example.com/x.png">']
     page = render_html(doc)
     assert "&lt;img src=&quot;http://example.com/x.png&quot;&gt;" in page and "<img src=\"http" not in page
+
+
+def test_sets_too_small_for_the_classifier_still_get_a_report(tmp_path):
+    ours = write_folder(tmp_path / "ours", [150] * 3, seed=0)
+    ref = write_folder(tmp_path / "ref", [60] * 3, seed=1)
+    doc = R.run_compare(ours, ref, tmp_path / "out")
+    ld = doc["learned"]
+    assert ld["enabled"] and ld["kid"]["n_ours"] == 3 and ld["kid"]["subset_size"] == 3
+    assert ld["c2st"] == {"skipped": "the two-sample test needs 4 images per side; got 3 ours and 3 reference"}
+    assert doc["files"]["thumbs"] == [] and "c2st" not in doc["files"]["plots"]
+    assert doc["summary"]["groups"]["learned"]["sentences"] == [f"Learned: {ld['sentences'][0]}."]
+    assert "Two-sample classifier: skipped" in (tmp_path / "out" / "index.html").read_text()
