@@ -38,7 +38,7 @@ from PIL import Image
 from .. import __version__
 from ..formats.atomic import AtomicFolder, write_json_atomic, write_text_atomic
 from .content_stats import content_statistics
-from .distances import ALIKE, compare_statistics, gap_score, plural, sliced_wasserstein
+from .distances import ALIKE, compare_statistics, gap_score, plural, sliced_wasserstein, total_variation
 from .image_stats import image_statistics
 from .imagesets import (
     CompareInputError, ImageSet, common_size, image_array, load_image_set, read_rgb, require_extra, subsample,
@@ -198,27 +198,33 @@ def stat_summary(stat: Statistic) -> dict:
 
 
 def noise_floor(ours: Statistic, ref: Statistic, *, seed: int = 0, permutations: int = NOISE_PERMUTATIONS) -> float:
-    """The ``normalized`` sliced distance that sampling noise alone reaches, for points2d and embedding statistics.
+    """The ``normalized`` distance that sampling noise alone reaches, for categorical, points2d and embedding
+    statistics (scalars have the KS critical value instead).
 
     A permutation test (Good 2005, "Permutation, Parametric, and Bootstrap Tests of Hypotheses"): both sides'
     samples are pooled and split at random into sets of the two sizes ``permutations`` times (a
-    ``numpy.random.default_rng`` seeded with ``seed``); the largest of their normalized sliced distances
-    (``distances.sliced_wasserstein``) is returned, the 95th percentile for 19 splits. The maximum over the
-    slicing directions grows with fewer samples, so a small set reads as different from any other without it.
+    ``numpy.random.default_rng`` seeded with ``seed``); the largest of their normalized distances
+    (``distances.total_variation`` or ``distances.sliced_wasserstein``) is returned, the 95th percentile for 19
+    splits. Both grow as the samples shrink (the total variation of many classes, the maximum over the slicing
+    directions), so a small set would read as different from any other without it.
     """
-    a, b = np.asarray(ours.values, np.float64), np.asarray(ref.values, np.float64)
+    if ours.kind == "categorical":
+        a, b = np.asarray(ours.values, dtype=str), np.asarray(ref.values, dtype=str)
+    else:
+        a, b = np.asarray(ours.values, np.float64), np.asarray(ref.values, np.float64)
     pooled = np.concatenate([a, b])
     rng = np.random.default_rng(seed)
     floor = 0.0
     for _ in range(permutations):
         idx = rng.permutation(len(pooled))
-        floor = max(floor, sliced_wasserstein(pooled[idx[:len(a)]], pooled[idx[len(a):]])[1])
+        x, y = pooled[idx[:len(a)]], pooled[idx[len(a):]]
+        floor = max(floor, total_variation(x, y)[0] if ours.kind == "categorical" else sliced_wasserstein(x, y)[1])
     return float(floor)
 
 
 def is_clear(d: StatDistance) -> bool:
     """A difference worth naming: ``normalized`` at least ``distances.ALIKE`` and beyond the sampling noise of the
-    two sample counts: for scalars a KS statistic above its 5 % critical value, for sliced distances above
+    two sample counts: for scalars a KS statistic above its 5 % critical value, for the others above
     ``details["noise_floor_95"]`` (:func:`noise_floor`, :func:`with_noise_floors`) where present."""
     if d.normalized < ALIKE:
         return False
@@ -231,11 +237,12 @@ def is_clear(d: StatDistance) -> bool:
 
 def with_noise_floors(distances: list[StatDistance], ours: dict[str, Statistic], ref: dict[str, Statistic], *,
                       seed: int) -> list[StatDistance]:
-    """The distances with the sliced ones' :func:`noise_floor` in ``details["noise_floor_95"]``; those within it
-    say so in their sentence (as ``compare.distances`` does for scalars within the KS critical value)."""
+    """The distances with the :func:`noise_floor` of the categorical and sliced ones (from ``distances.ALIKE`` up) in
+    ``details["noise_floor_95"]``; those within it say so in their sentence (as ``compare.distances`` does for
+    scalars within the KS critical value)."""
     out = []
     for d in distances:
-        if d.method == "sliced_wasserstein" and d.normalized >= ALIKE:
+        if d.method in ("sliced_wasserstein", "total_variation") and d.normalized >= ALIKE:
             floor = noise_floor(ours[d.name], ref[d.name], seed=seed)
             details = {**d.details, "noise_floor_95": floor}
             sentence = d.sentence

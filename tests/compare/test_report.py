@@ -289,6 +289,29 @@ def test_noise_floor_separates_noise_from_a_shift():
     assert R.is_clear(d_shift) and d_shift.sentence == shifted.sentence
 
 
+def test_noise_floor_of_categories():
+    """Twelve classes drawn alike: 30 samples against 300 differ by chance (total variation well above 0.1), within
+    the floor; a class that only the reference has is beyond it."""
+    from gtforge.compare.distances import stat_distance
+    from gtforge.compare.stats import Statistic
+
+    rng = np.random.default_rng(1)
+    classes = [f"c{i}" for i in range(12)]
+
+    def cats(n, extra=0):
+        v = rng.choice(classes, n).astype(object)
+        v[:extra] = "new"
+        return Statistic("class_frequency", "content", "categorical", v.astype(str), "", "", per="instance")
+
+    a, b, c = cats(30), cats(300), cats(300, extra=150)
+    same, other = stat_distance(a, b), stat_distance(a, c)
+    assert same.normalized > 0.15
+    [d_same], [d_other] = (R.with_noise_floors([d], {"class_frequency": a}, {"class_frequency": r}, seed=0)
+                           for d, r in ((same, b), (other, c)))
+    assert not R.is_clear(d_same) and d_same.sentence.startswith("no clear difference in class frequency")
+    assert R.is_clear(d_other) and d_other.details["noise_floor_95"] < d_other.normalized
+
+
 # ----------------------------------------------------------------------------------------------- the browser
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
