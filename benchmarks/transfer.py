@@ -26,7 +26,9 @@ constants, printed in the header of the output) so that two datasets are compare
 * Adam, lr 1e-3, batch 16, loss = binary cross-entropy + soft Dice (Milletari et al., 2016, "V-Net", eq. 1,
   over the batch, +1 smoothing), horizontal flips (probability 0.5) as the only augmentation, threshold 0.5 on
   the sigmoid. Weights from ``torch.manual_seed(seed)``, data order and flips from
-  ``numpy.random.default_rng(seed)``: figures repeat on the same machine and thread count.
+  ``numpy.random.default_rng(seed)``: figures repeat on the same machine and thread count. Network, loss,
+  training loop, prediction and IoU are ``gtforge.compare.segmenter``'s (``gtforge tune``'s task objective
+  trains the same model).
 * IoU = total intersection / total union of foreground pixels over a test set (dataset-level), and the mean
   of the per-image IoUs; an empty union counts as 1 (the prediction agrees with an empty truth).
 
@@ -68,19 +70,24 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from gtforge.compare.segmenter import (  # the protocol's network, loss, training loop and IoU
+    BATCH_SIZE,
+    CHANNELS,
+    LEARNING_RATE,
+    THRESHOLD,
+    iou_scores,
+    predict_masks,
+    train_segmenter,
+)
+
 # ---------------------------------------------------------------------------------------------- protocol
 #: (width, height) every image and mask is resized to; scores are computed at this size.
 IMAGE_SIZE = (160, 120)
 #: Fraction of the training dataset's scenes held back as the in-domain test (at least one scene).
 INDOMAIN_FRACTION = 0.2
-#: U-Net channels per level (3 poolings); the bottleneck has as many channels as the last level.
-CHANNELS = (16, 32, 64)
-LEARNING_RATE = 1e-3
-BATCH_SIZE = 16
 #: Default epoch count: ~0.04 s per training image and epoch on 2 CPU cores at 160x120, so about 2.5 minutes
 #: for the ~100 training images of a 24-scene build (the training loss still falls steeply at 10 epochs).
 EPOCHS = 40
-THRESHOLD = 0.5
 SEED = 0
 #: Torch CPU threads by default (the reference machine has 2 cores).
 THREADS = 2
@@ -119,37 +126,6 @@ PROCEDURAL_PREFIX = "procedural://"
 
 class BenchmarkError(Exception):
     """Input the benchmark cannot use (the message says why); the command line exits with code 2."""
-
-
-# ---------------------------------------------------------------------------------------------- scores
-def iou_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """Foreground IoU of a test set: dataset-level and mean per image.
-
-    Parameters
-    ----------
-    pred, truth : (n, H, W) bool
-        Predicted and true foreground of n images.
-
-    Returns
-    -------
-    dataset_iou : float
-        sum over images of |pred & truth| / sum of |pred | truth|, in [0, 1]; 1.0 when the total union is 0.
-    mean_image_iou : float
-        Mean over images of |pred & truth| / |pred | truth| (1.0 for an image with an empty union); nan for n = 0.
-
-    Raises
-    ------
-    ValueError
-        If the shapes differ or are not (n, H, W).
-    """
-    pred, truth = np.asarray(pred, dtype=bool), np.asarray(truth, dtype=bool)
-    if pred.shape != truth.shape or pred.ndim != 3:
-        raise ValueError(f"pred and truth must both be (n, H, W); got {pred.shape} and {truth.shape}")
-    inter = (pred & truth).sum(axis=(1, 2), dtype=np.int64)
-    union = (pred | truth).sum(axis=(1, 2), dtype=np.int64)
-    total = float(inter.sum() / union.sum()) if union.sum() else 1.0
-    per_image = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-    return total, float(per_image.mean()) if len(per_image) else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -415,89 +391,13 @@ def check_heldout(train_scene_dirs, test_scene_dirs) -> tuple[Appearance, Appear
 
 
 # ---------------------------------------------------------------------------------------------- network
-def make_unet(channels=CHANNELS):
-    """A small U-Net for one-channel (foreground logit) output.
-
-    Input (B, 3, H, W) float32 RGB in [0, 1], H and W divisible by 2 ** len(channels); output (B, 1, H, W)
-    float32 logits. Per level two 3x3 convolutions (padding 1, no bias) + BatchNorm + ReLU; 2x2 max pooling
-    down, bilinear upsampling and concatenation with the skip connection up (Ronneberger et al., 2015).
-
-    Returns
-    -------
-    torch.nn.Module
-    """
-    import torch  # noqa: PLC0415 - torch is a test extra; only the training step needs it
-    from torch import nn  # noqa: PLC0415 - torch is a test extra; only the training step needs it
-    import torch.nn.functional as F  # noqa: PLC0415 - torch is a test extra; only the training step needs it
-
-    def block(cin, cout):
-        return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-    class UNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            c = list(channels)
-            self.down = nn.ModuleList(block(a, b) for a, b in zip([3] + c[:-1], c))
-            self.bottom = block(c[-1], c[-1])
-            outs = c[-2::-1] + [c[0]]  # output channels of the up levels, deepest first
-            ins = [c[-1]] + outs[:-1]  # channels arriving from below
-            self.up = nn.ModuleList(block(i + s, o) for i, s, o in zip(ins, c[::-1], outs))
-            self.head = nn.Conv2d(c[0], 1, 1)
-
-        def forward(self, x):
-            skips = []
-            for d in self.down:
-                x = d(x)
-                skips.append(x)
-                x = F.max_pool2d(x, 2)
-            x = self.bottom(x)
-            for u, s in zip(self.up, reversed(skips)):
-                x = F.interpolate(x, size=s.shape[-2:], mode="bilinear", align_corners=False)
-                x = u(torch.cat([x, s], dim=1))
-            return self.head(x)
-
-    return UNet()
-
-
-def _batch(split: Split, idx, flips=None):
-    import torch  # noqa: PLC0415 - torch is a test extra; only the training step needs it
-
-    x = split.images[idx].astype(np.float32) / 255.0
-    y = split.masks[idx].astype(np.float32)[..., None]
-    if flips is not None:
-        x = np.where(flips[:, None, None, None], x[:, :, ::-1], x)
-        y = np.where(flips[:, None, None, None], y[:, :, ::-1], y)
-    return (torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))),
-            torch.from_numpy(np.ascontiguousarray(y.transpose(0, 3, 1, 2))))
-
-
-def loss_fn(logits, y):
-    """Binary cross-entropy (mean over pixels) + soft Dice loss over the batch (+1 smoothing; Milletari 2016)."""
-    import torch.nn.functional as F  # noqa: PLC0415 - torch is a test extra; only the training step needs it
-
-    p = logits.sigmoid()
-    dice = 1.0 - (2.0 * (p * y).sum() + 1.0) / (p.sum() + y.sum() + 1.0)
-    return F.binary_cross_entropy_with_logits(logits, y) + dice
-
-
-def predict(model, split: Split, batch: int = 64) -> np.ndarray:
-    """Foreground predicted by ``model`` (eval mode): (n, H, W) bool, sigmoid >= :data:`THRESHOLD`."""
-    import torch  # noqa: PLC0415 - torch is a test extra; only the training step needs it
-
-    model.eval()
-    out = np.zeros(split.masks.shape, bool)
-    with torch.no_grad():
-        for s in range(0, len(split), batch):
-            x, _ = _batch(split, np.arange(s, min(s + batch, len(split))))
-            out[s:s + len(x)] = (model(x).sigmoid() >= THRESHOLD)[:, 0].numpy()
-    return out
-
-
 def train_and_evaluate(train: Split, tests: dict[str, Split], epochs: int = EPOCHS, seed: int = SEED,
                        log=print) -> dict:
     """Train the protocol's U-Net on ``train`` and score it on each test split.
+
+    The network, loss, training loop and prediction are :mod:`gtforge.compare.segmenter`'s
+    (:func:`~gtforge.compare.segmenter.train_segmenter`, :func:`~gtforge.compare.segmenter.predict_masks`), the
+    same ones ``gtforge tune``'s task objective uses.
 
     Parameters
     ----------
@@ -518,37 +418,22 @@ def train_and_evaluate(train: Split, tests: dict[str, Split], epochs: int = EPOC
         ``params`` (int), ``epoch_seconds`` (list of float), ``train_seconds``, ``losses`` (mean loss per epoch),
         and per test name ``{"iou": dataset-level IoU, "mean_image_iou": ..., "frames": n}``.
     """
-    import torch  # noqa: PLC0415 - torch is a test extra; only the training step needs it
-
     if len(train) == 0 or epochs < 1:
         raise BenchmarkError(f"nothing to train: {len(train)} image(s), {epochs} epoch(s)")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = make_unet()
-    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    out = {"params": sum(p.numel() for p in model.parameters()), "epoch_seconds": [], "losses": []}
+    out = {"epoch_seconds": [], "losses": []}
+
+    def on_epoch(ep: int, loss: float, seconds: float) -> None:
+        out["epoch_seconds"].append(seconds)
+        out["losses"].append(loss)
+        log(f"  epoch {ep + 1:3d}/{epochs}  loss {loss:.4f}  {seconds:6.1f} s")
+
     t_all = time.perf_counter()
-    for ep in range(epochs):
-        t0 = time.perf_counter()
-        model.train()
-        order = rng.permutation(len(train))
-        flips = rng.random(len(train)) < 0.5
-        total, count = 0.0, 0
-        for s in range(0, len(order), BATCH_SIZE):
-            idx = order[s:s + BATCH_SIZE]
-            x, y = _batch(train, idx, flips[s:s + BATCH_SIZE])
-            loss = loss_fn(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
-        out["epoch_seconds"].append(time.perf_counter() - t0)
-        out["losses"].append(total / count)
-        log(f"  epoch {ep + 1:3d}/{epochs}  loss {total / count:.4f}  {out['epoch_seconds'][-1]:6.1f} s")
+    model = train_segmenter(train.images, train.masks, epochs=epochs, seed=seed, on_epoch=on_epoch)
     out["train_seconds"] = time.perf_counter() - t_all
+    out["params"] = sum(p.numel() for p in model.parameters())
     for name, split in tests.items():
-        iou, mean_iou = iou_scores(predict(model, split), split.masks) if len(split) else (float("nan"),) * 2
+        iou, mean_iou = (iou_scores(predict_masks(model, split.images), split.masks) if len(split)
+                         else (float("nan"),) * 2)
         out[name] = {"iou": iou, "mean_image_iou": mean_iou, "frames": len(split)}
     return out
 
