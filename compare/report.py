@@ -420,8 +420,8 @@ def _learned(ours: ImageSet, ref: ImageSet, a: np.ndarray, b: np.ndarray, size, 
         csize = fit_size(size, C2ST_SIDE)
         res = two_sample_test(a, b, seed=seed, size=csize)
         c2 = {"accuracy": res.accuracy, "normalized": c2st_gap(res.accuracy), "n_ours": res.n_ours,
-              "n_ref": res.n_ref, "n_balanced": getattr(res, "n_balanced", min(res.n_ours, res.n_ref)),
-              "folds": getattr(res, "folds", None), "epochs": getattr(res, "epochs", None),
+              "n_ref": res.n_ref, "n_balanced": res.n_balanced,
+              "folds": res.folds, "epochs": res.epochs,
               "image_size": list(csize)}
         for side, sset, p in (("ours", ours, res.p_ref_ours), ("reference", ref, res.p_ref_ref)):
             p = np.asarray(p, dtype=np.float64)
