@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from .. import __version__
+from ..core.rng import analysis_rng
 from ..formats.atomic import AtomicFolder, write_json_atomic, write_text_atomic
 from .content_stats import content_statistics
 from .distances import ALIKE, compare_statistics, gap_score, plural, sliced_wasserstein, total_variation
@@ -203,7 +204,7 @@ def noise_floor(ours: Statistic, ref: Statistic, *, seed: int = 0, permutations:
 
     A permutation test (Good 2005, "Permutation, Parametric, and Bootstrap Tests of Hypotheses"): both sides'
     samples are pooled and split at random into sets of the two sizes ``permutations`` times (a
-    ``numpy.random.default_rng`` seeded with ``seed``); the largest of their normalized distances
+    ``core.rng.analysis_rng("permutation", seed)``); the largest of their normalized distances
     (``distances.total_variation`` or ``distances.sliced_wasserstein``) is returned, the 95th percentile for 19
     splits. Both grow as the samples shrink (the total variation of many classes, the maximum over the slicing
     directions), so a small set would read as different from any other without it.
@@ -213,7 +214,7 @@ def noise_floor(ours: Statistic, ref: Statistic, *, seed: int = 0, permutations:
     else:
         a, b = np.asarray(ours.values, np.float64), np.asarray(ref.values, np.float64)
     pooled = np.concatenate([a, b])
-    rng = np.random.default_rng(seed)
+    rng = analysis_rng("permutation", int(seed))
     floor = 0.0
     for _ in range(permutations):
         idx = rng.permutation(len(pooled))

@@ -87,6 +87,7 @@ def look(tmp_path_factory):
 
 # ----------------------------------------------------------------------------------------------- the JSON
 
+@pytest.mark.slow
 def test_the_planted_content_difference_ranks_first(labelled):
     doc = labelled["doc"]
     first = doc["distances"][0]
@@ -150,6 +151,7 @@ def test_the_files_are_written_and_listed(labelled):
     assert not list(out.parent.glob(".tmp_*")) and not list(out.parent.glob(".old_*"))
 
 
+@pytest.mark.slow
 def test_the_json_is_deterministic_apart_from_timing(labelled, tmp_path):
     again = R.run_compare(labelled["ours"], labelled["ref"], tmp_path / "again", learned=False)
     assert without_timing(again) == without_timing(labelled["doc"])
@@ -166,6 +168,7 @@ def test_the_page_escapes_what_comes_from_files(labelled):
     assert "<script" not in page and "http://" not in page and "https://" not in page
 
 
+@pytest.mark.slow
 def test_an_unlabelled_reference_compares_images_only_and_says_so(look):
     doc = look["doc"]
     assert doc["summary"]["groups"]["content"]["sentences"] == [
@@ -200,6 +203,7 @@ def test_the_learned_part_finds_the_planted_look_alikes(look):
     assert "c2st" in look["doc"]["files"]["plots"]
 
 
+@pytest.mark.slow
 def test_the_learned_json_is_deterministic_apart_from_timing(look, tmp_path):
     again = R.run_compare(look["ours"], look["ref"], tmp_path / "again", seed=0, threads=1)
     assert without_timing(again) == without_timing(look["doc"])
@@ -207,6 +211,7 @@ def test_the_learned_json_is_deterministic_apart_from_timing(look, tmp_path):
 
 # ----------------------------------------------------------------------------------------------- output folder
 
+@pytest.mark.slow
 def test_a_previous_report_is_replaced_and_anything_else_refused(tmp_path):
     ours = write_folder(tmp_path / "ours", [120] * 4, seed=0)
     ref = write_folder(tmp_path / "ref", [60] * 4, seed=1)
@@ -241,6 +246,7 @@ def test_bad_input_writes_nothing(tmp_path):
         R.run_compare(ours, ours, tmp_path / "out", learned=False, max_images=0)
 
 
+@pytest.mark.slow
 def test_images_inside_the_report_folder_are_not_measured(tmp_path):
     """A report written into the folder of images it measured (the CLI's default, DATASET/compare) is not part of
     the next report's images."""

@@ -77,6 +77,7 @@ def test_bad_input_exits_2_naming_the_path_and_writes_nothing(tmp_path, capsys):
     assert e.value.code == 2 and "invalid choice: 'png'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_missing_extra_exits_2_naming_it(tmp_path, capsys, monkeypatch):
     def missing(*modules):
         raise MissingExtraError("torch not installed: this needs the optional 'tune' extra: pip install -e '.[tune]'")
@@ -90,6 +91,7 @@ def test_a_missing_extra_exits_2_naming_it(tmp_path, capsys, monkeypatch):
     assert run_cli("compare", ours, "--reference", ours, "--out", tmp_path / "out", "--no-learned") == 0
 
 
+@pytest.mark.slow
 def test_default_folder_is_inside_the_dataset_and_a_rerun_replaces_it(tmp_path, capsys):
     ours = folder(tmp_path / "ours")
     ref = folder(tmp_path / "ref", level=60, seed=1)
