@@ -10,6 +10,9 @@
 * ``gtforge verify DATASET [--sample N]``: re-check a dataset from its files
 * ``gtforge stats DATASET [--json]``: figures, a terminal table, PNG plots in DATASET/stats/
 * ``gtforge preview DATASET [--out sheet.png] [--n 16] [--seed S]``: a contact sheet
+* ``gtforge compare DATASET --reference REF [--out DIR] [--reference-format F] [--seed S] [--max-images N]
+  [--no-learned]``: the domain gap to a reference (a folder of images, COCO, BOP, KITTI, YOLO): compare.json,
+  plots and an index.html in DIR (default DATASET/compare)
 * ``gtforge tune RECIPE --reference REF --out TUNED.yaml [--budget-minutes M] [--objective auto|content|appearance|
   adversarial|task] [--seed S] [--work DIR] [--executor local|ray] [--address A] [--reference-format F]
   [--trials N]``: tune the recipe's distributions towards a reference (resumes with the same command)
@@ -18,8 +21,9 @@ Exit codes: 0 done (verify: every check holds); 1 verify found failures (or an
 unexpected error, or a Ray actor that died and could not be restarted); 2 bad input (recipe, asset file,
 flags, output folder; a folder locked by another build; shards that cannot be merged; Ray not installed or not
 reachable; an unusable GPU; a folder that is not a complete gtforge dataset; an unknown recipe name; an
-existing file for ``init``; for ``tune``: an empty, unreadable or unparsable reference, a ``tune:`` path that names
-no field, a budget too small for one trial, the ``tune`` extra missing),
+existing file for ``init``; an unusable compare reference or dataset; for ``tune``: an empty, unreadable or
+unparsable reference, a ``tune:`` path that names no field, a budget too small for one trial; the ``tune`` extra
+missing),
 reported before anything is written; 130 interrupted (Ctrl-C or SIGTERM: run the
 same command again to resume).
 """
@@ -206,6 +210,32 @@ def _preview(args) -> int:
     return 0
 
 
+#: ``--reference-format`` choices: ``compare.imagesets.FORMATS`` (written out so that --help imports nothing;
+#: tests/compare/test_report_cli.py checks that they agree).
+REFERENCE_FORMATS = ("auto", "folder", "coco", "bop", "kitti", "yolo", "gtforge")
+
+
+def _compare(args) -> int:
+    from .compare.imagesets import CompareInputError, MissingExtraError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .compare.report import HTML_FILE, run_compare  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+
+    if args.max_images < 1:
+        return _error(f"--max-images must be >= 1, got {args.max_images}")
+    dataset = Path(args.dataset)
+    out = Path(args.out) if args.out is not None else (dataset if dataset.is_dir() else dataset.parent) / "compare"
+    try:
+        doc = run_compare(dataset, args.reference, out, reference_format=args.reference_format, seed=args.seed,
+                          max_images=args.max_images, learned=not args.no_learned)
+    except CompareInputError as e:
+        return _error(e)
+    except MissingExtraError as e:
+        return _error(f"{e}; or run without the learned distances: --no-learned")
+    for sentence in doc["summary"]["sentences"]:
+        print(f"  {sentence}")
+    print(f"gtforge compare: wrote {out / HTML_FILE}")
+    return 0
+
+
 def _tune(args) -> int:
     from .assets.hand_model import HandModelError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
     from .assets.loaders import AssetError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
@@ -300,6 +330,27 @@ def make_parser() -> argparse.ArgumentParser:
     pv.add_argument("--n", type=int, default=16, help="frames on the sheet (default 16)")
     pv.add_argument("--seed", type=int, default=0, help="seed of the frame sample")
     pv.set_defaults(func=_preview)
+    c = sub.add_parser("compare", help="the domain gap to your real data: compare.json, plots, index.html",
+                       description="Measure how a dataset differs from a reference (your real images): image "
+                                   "statistics always, content statistics when both sides have labels, learned "
+                                   "distances (KID on random CNN features, a two-sample classifier) unless "
+                                   "--no-learned. Writes compare.json, plots/, thumbs/ and index.html (opens in a "
+                                   "browser, no server) into --out; a previous report there is replaced.")
+    c.add_argument("dataset", metavar="DATASET", help="our side: a gtforge dataset folder (or any layout REF may "
+                                                      "have)")
+    c.add_argument("--reference", required=True, metavar="REF",
+                   help="the reference: a folder of images (unlabelled), or a COCO JSON or folder, BOP, KITTI or YOLO "
+                        "dataset (labelled)")
+    c.add_argument("--out", default=None, metavar="DIR", help="report folder (default: DATASET/compare)")
+    c.add_argument("--reference-format", choices=REFERENCE_FORMATS, default="auto",
+                   help="layout of REF (default auto: detected)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the subsamples, the random CNN and the classifier")
+    c.add_argument("--max-images", type=int, default=200, metavar="N",
+                   help="at most N images per side, a seeded subsample (default 200)")
+    c.add_argument("--no-learned", action="store_true",
+                   help="statistics only: skip KID and the two-sample classifier (they need the optional tune "
+                        "extra, torch)")
+    c.set_defaults(func=_compare)
     t = sub.add_parser("tune", help="tune a recipe's distributions towards a reference (writes TUNED.yaml)",
                        description="Adjust the recipe's distribution parameters (its ranges, weights and choices, or "
                                    "the space its tune: section states) so that its output approaches the reference "
@@ -318,8 +369,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="seed of the samplers, trial builds and scoring (default 0)")
     t.add_argument("--work", default=None, metavar="DIR",
                    help="work folder: study, trials, reports, tune.json (default: <TUNED stem>.tune/ beside it)")
-    t.add_argument("--reference-format", default="auto", choices=("auto", "folder", "coco", "bop", "kitti", "yolo",
-                                                                  "gtforge"), help="layout of REF (default: detected)")
+    t.add_argument("--reference-format", default="auto", choices=REFERENCE_FORMATS,
+                   help="layout of REF (default auto: detected)")
     t.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: one trial at a time here; ray: trials in parallel on a Ray cluster (the work folder "
                         "on storage every node shares)")

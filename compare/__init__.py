@@ -14,4 +14,8 @@ into one gap score.
 Learned distances (torch, the optional ``tune`` extra, imported inside functions): ``learned`` (KID on the
 features of a fixed, seeded, randomly initialised CNN; the classifier two-sample test) and ``segmenter`` (the
 class-agnostic foreground U-Net of ``benchmarks/transfer.py`` and of ``gtforge tune``'s task objective).
+
+``report`` runs the whole comparison (``run_compare``: both sides loaded, measured at one size, compared, the
+learned distances, a plain-words ranking) and writes ``compare.json``, the PNG figures of ``plots`` and the
+self-contained page of ``report_html``.
 """

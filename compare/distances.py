@@ -39,6 +39,7 @@ import numpy as np
 from scipy import stats as sps
 from scipy.spatial import cKDTree
 
+from ..core.rng import analysis_rng
 from .stats import Statistic, StatDistance
 
 #: IQR of the standard normal distribution: IQR / IQR_NORMAL is a robust standard deviation.
@@ -94,11 +95,11 @@ def _shares(values, cats) -> dict[str, float]:
 
 def directions(dim: int) -> np.ndarray:
     """(k, dim) float64 unit vectors of the sliced distances: 32 evenly spaced angles in [0, pi) for dim = 2, else
-    64 draws of ``numpy.random.default_rng(0)`` (fixed, so a distance never depends on a seed)."""
+    64 draws of ``core.rng.analysis_rng("sliced_directions", 0)`` (fixed, so a distance never depends on a seed)."""
     if dim == 2:
         ang = np.arange(N_ANGLES_2D) * math.pi / N_ANGLES_2D
         return np.stack([np.cos(ang), np.sin(ang)], axis=1)
-    d = np.random.default_rng(0).normal(size=(N_DIRECTIONS, dim))
+    d = analysis_rng("sliced_directions", 0).normal(size=(N_DIRECTIONS, dim))
     return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 

@@ -30,7 +30,7 @@ has them, labels in one vocabulary, :class:`Label`):
 Sizes: every record keeps its stored size; a set of several sizes says so in ``notes`` (the image statistics
 resize to the most common, :func:`common_size`). Every unusable input raises :class:`CompareInputError` naming
 the path (and the file, line or key inside it). Subsamples (``max_images``) are drawn without replacement by
-``numpy.random.default_rng(seed)`` and kept in the set's order, so a seed gives the same images every time.
+``core.rng.analysis_rng("subsample", seed)`` and kept in the set's order, so a seed gives the same images every time.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..core.rng import analysis_rng
 from ..formats import yolo as yolo_format
 from ..formats.atomic import load_json
 from ..formats.bop import OCCLUSION_FILE, from_bop_bbox
@@ -151,7 +152,7 @@ class ImageSet:
 def subsample(n: int, max_images: int | None, seed: int) -> np.ndarray:
     """Indices (k,) int64, increasing, of a seeded subsample without replacement of ``range(n)``.
 
-    All of them when ``max_images`` is None or >= n; else ``numpy.random.default_rng(seed).choice``.
+    All of them when ``max_images`` is None or >= n; else ``core.rng.analysis_rng("subsample", seed).choice``.
 
     Raises
     ------
@@ -162,7 +163,7 @@ def subsample(n: int, max_images: int | None, seed: int) -> np.ndarray:
         return np.arange(n)
     if max_images < 1:
         raise ValueError(f"max_images must be >= 1, got {max_images}")
-    return np.sort(np.random.default_rng(int(seed)).choice(n, size=int(max_images), replace=False))
+    return np.sort(analysis_rng("subsample", int(seed)).choice(n, size=int(max_images), replace=False))
 
 
 def common_size(records) -> tuple[int, int]:

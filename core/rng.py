@@ -12,6 +12,10 @@ Scheme: ``SeedSequence(entropy=seed, spawn_key=(scene_index, STREAMS[name], *ext
 Draws that describe an asset rather than a scene (a procedural car's shape, a normalised model's length, a
 background's ground plane, surface samples of a model) come from the named streams of :data:`ASSET_STREAMS`
 through :func:`asset_rng`, keyed by what they describe, so a model is the same in every scene and process.
+
+The analysis tools (``gtforge compare``, ``gtforge tune``) draw from the named streams of :data:`ANALYSIS_STREAMS`
+through :func:`analysis_rng`, keyed by the tool's ``--seed``: what they sample (which images, the slicing
+directions of a distance, the splits of a permutation test) never depends on a dataset's own streams.
 """
 
 from __future__ import annotations
@@ -70,6 +74,45 @@ def asset_rng(stream: str, *key: int) -> np.random.Generator:
     if not key or any(int(k) < 0 for k in key):
         raise ValueError(f"asset stream {stream!r} needs one or more keys >= 0, got {key}")
     return np.random.default_rng(np.random.SeedSequence([*ASSET_STREAMS[stream], *(int(k) for k in key)]))
+
+
+#: Streams of the analysis tools (compare/, tune/): name -> id. Fixed values: changing one changes their
+#: figures, so append only.
+ANALYSIS_STREAMS = {
+    "subsample": 0,  # which images of a set are measured (compare/imagesets.py); key: the --seed
+    "sliced_directions": 1,  # projection directions of the sliced distances (compare/distances.py); seed 0: fixed
+    "permutation": 2,  # random re-splits of the noise floor (compare/report.py); key: the --seed
+}
+
+
+def analysis_rng(stream: str, seed: int, *key: int) -> np.random.Generator:
+    """Generator for one stream of :data:`ANALYSIS_STREAMS`.
+
+    Parameters
+    ----------
+    stream : str
+        One of ``ANALYSIS_STREAMS``.
+    seed : int
+        The tool's seed (``--seed``), >= 0.
+    *key : int
+        Further non-negative integers (e.g. a statistic's index).
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``default_rng(SeedSequence(entropy=seed, spawn_key=(ANALYSIS_STREAMS[stream], *key)))``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown stream or a negative seed or key.
+    """
+    if stream not in ANALYSIS_STREAMS:
+        raise ValueError(f"unknown analysis random stream {stream!r}; known: {sorted(ANALYSIS_STREAMS)}")
+    if int(seed) < 0 or any(int(k) < 0 for k in key):
+        raise ValueError(f"analysis stream {stream!r} needs a seed and keys >= 0, got {seed}, {key}")
+    return np.random.default_rng(
+        np.random.SeedSequence(entropy=int(seed), spawn_key=(ANALYSIS_STREAMS[stream], *(int(k) for k in key))))
 
 
 def scene_rng(seed: int, scene_index: int, stream: str, *extra: int) -> np.random.Generator:

@@ -27,12 +27,15 @@ E2E_FIXTURES = {"small_dataset", "hands_dataset", "kitti_ar", "coco", "oracle_re
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests on a built dataset are ``e2e``; every ``e2e`` test renders, so it is ``gl`` too."""
+    """Tests on a built dataset are ``e2e``; every ``e2e`` test renders, so it is ``gl`` too; ``browser`` tests are
+    ``slow``."""
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.e2e)
         if item.get_closest_marker("e2e") and not item.get_closest_marker("gl"):
             item.add_marker(pytest.mark.gl)
+        if item.get_closest_marker("browser") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)  # a headless browser starts in seconds: not in the fast loop
 
 
 def run_cli(*argv) -> int:

@@ -149,6 +149,7 @@ def test_random_features_shape_determinism_and_independence():
         RandomFeatures(size=(8, 8))
 
 
+@pytest.mark.slow
 @needs_torch
 @pytest.mark.parametrize("change", [{"cast": 25}, {"noise": 15}, {"contrast": 0.6}, {"side": "right"}])
 def test_random_feature_kid_sees_colour_noise_contrast_and_layout(change):
@@ -168,6 +169,7 @@ def test_default_epochs():
     assert default_epochs(10) == 60 and default_epochs(10_000) == 10
 
 
+@pytest.mark.slow
 @needs_torch
 def test_c2st_same_distribution_is_near_chance():
     r = two_sample_test(scenes(60, 1), scenes(60, 2), seed=0, size=(32, 32), threads=1)
@@ -175,6 +177,7 @@ def test_c2st_same_distribution_is_near_chance():
     assert r.accuracy <= 0.65
 
 
+@pytest.mark.slow
 @needs_torch
 @pytest.mark.parametrize("change", [{"noise": 25}, {"cast": 50}])
 def test_c2st_clear_difference_is_near_one(change):
@@ -183,6 +186,7 @@ def test_c2st_clear_difference_is_near_one(change):
     assert r.p_ref_ours.mean() < 0.3 and r.p_ref_ref.mean() > 0.7
 
 
+@pytest.mark.slow
 @needs_torch
 def test_c2st_most_reference_like_are_the_closest():
     """Ours carry a colour cast from 0 (like the reference) to strong: the held-out probability of

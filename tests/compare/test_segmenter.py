@@ -57,6 +57,7 @@ def test_unet_shape_and_size():
     torch.random.set_rng_state(state)
 
 
+@pytest.mark.slow
 @needs_torch
 def test_segmenter_learns_an_easy_foreground_and_is_deterministic():
     images, masks = squares(24, 0)

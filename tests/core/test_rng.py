@@ -68,7 +68,7 @@ def seeds_outside_the_tables(source: str) -> list[str]:
         for v in args:
             callee = v.func.attr if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) else \
                 getattr(getattr(v, "func", None), "id", "")
-            if callee in ("asset_rng", "scene_rng"):
+            if callee in ("asset_rng", "scene_rng", "analysis_rng"):
                 continue
             parts = _outside_calls(v)
             literal = any(isinstance(x, ast.Constant) and type(x.value) in (int, float) for x in parts)
