@@ -6,7 +6,8 @@
   command: trials left RUNNING by the interruption are evaluated again with the parameters they were given (an
   evaluation is deterministic), then the study goes on. Time already spent is kept in the study too (user
   attribute ``seconds_spent``): the budget is the whole tune's, across resumptions.
-* **Seeds.** Each trial's sampler is created for that trial, seeded by ``tune_seed(seed, rung, trial number)``, so
+* **Seeds.** Each trial's sampler is created for that trial, seeded from ``core.rng``'s analysis stream
+  ``tune_sampler`` keyed by (``--seed``, rung, trial number), so
   trial n's parameters depend only on the seed, n and the trials before it: a tune resumed after an interruption
   asks exactly what the uninterrupted one asks, and two tunes with the same seed and trial count are equal (for the
   same objective values: builds are deterministic, and so is scoring for a seed on one machine and thread count).
@@ -46,23 +47,22 @@ import numpy as np
 from tqdm import tqdm
 
 from ..config.schema import Recipe
+from ..core.rng import analysis_rng
 from .space import SearchSpace
 
 log = logging.getLogger("gtforge")
 
-#: Entropy prefix of every seed the tuner derives (:func:`tune_seed`).
-SEED_PREFIX = 0x7E4E
 #: Study names in the storage.
 RUNGS = ("rung0", "rung1")
 #: Optuna's storage file in the work folder.
 STORAGE_FILE = "study.sqlite3"
 
 
-def tune_seed(seed: int, *key: int) -> int:
-    """A seed in [0, 2^31) for one use of the tuner: ``SeedSequence([SEED_PREFIX, seed, *key])`` (NEP 19), so that
-    every sampler and build seed depends only on the tune's seed and what it seeds (rung, trial number)."""
-    state = np.random.SeedSequence([SEED_PREFIX, int(seed), *(int(k) for k in key)]).generate_state(1)
-    return int(state[0] % (2**31))
+def tune_seed(stream: str, seed: int, *key: int) -> int:
+    """A seed in [0, 2^31) for one use of the tuner, drawn from ``core.rng.analysis_rng(stream, seed, *key)``
+    (streams ``tune_sampler``: keys rung and trial number; ``tune_build``: key rung), so that every sampler and
+    build seed depends only on the tune's ``--seed`` and what it seeds."""
+    return int(analysis_rng(stream, seed, *key).integers(2**31))
 
 
 # ======================================================================== fidelity
@@ -106,7 +106,7 @@ def fidelity_schedule(recipe: Recipe, seed: int) -> tuple[Fidelity, Fidelity]:
     """The two rungs for a recipe: rung 0 at 160 px wide, 24 frames (up to 3 views per scene: 8 scenes), rung 1 at
     320 px wide, 64 frames (up to 4 views per scene: 16 scenes); heights keep the recipe's aspect ratio, sizes never
     exceed the recipe's own; AR scenes keep their photo's size (one view per scene). Build seeds
-    ``tune_seed(seed, rung, 0x5EED)``."""
+    ``tune_seed("tune_build", seed, rung)``."""
     out = []
     for rung, (width, frames, max_views) in enumerate(SCHEDULE):
         views = max(1, min(max_views, recipe.scenes.views_per_scene))
@@ -115,7 +115,7 @@ def fidelity_schedule(recipe: Recipe, seed: int) -> tuple[Fidelity, Fidelity]:
         if recipe.camera is not None and recipe.ar is None:
             w = min(width, recipe.camera.width)
             h = max(1, round(recipe.camera.height * w / recipe.camera.width))
-        out.append(Fidelity(rung, w, h, scenes, views, tune_seed(seed, rung, 0x5EED)))
+        out.append(Fidelity(rung, w, h, scenes, views, tune_seed("tune_build", seed, rung)))
     return out[0], out[1]
 
 
@@ -360,7 +360,7 @@ class Study:
     def _sampler(self, rung: int, number: int):
         import optuna  # noqa: PLC0415 - optuna is the optional tune extra
 
-        s = tune_seed(self.seed, rung, number)
+        s = tune_seed("tune_sampler", self.seed, rung, number)
         if rung == 1:
             return optuna.samplers.RandomSampler(seed=s)  # rung-1 trials are enqueued: fixed parameters
         if self.sampler_name == "cmaes":
@@ -455,7 +455,8 @@ class Study:
         # user attributes of a trial by number: Optuna's storage API (optuna 5.1, pinned in the tune extra)
         trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, trial_number)
         attrs = {"seconds": seconds, "fidelity": self.fidelities[rung].describe(), "values": candidate.values,
-                 "build_seed": self.fidelities[rung].seed, "sampler_seed": tune_seed(self.seed, rung, trial_number)}
+                 "build_seed": self.fidelities[rung].seed,
+                 "sampler_seed": tune_seed("tune_sampler", self.seed, rung, trial_number)}
         if isinstance(result, Exception):
             attrs["error"] = str(result)
             for k, v in attrs.items():
