@@ -357,9 +357,12 @@ def _reports(study: Study, result, fidelities, recipe, scorer: Scorer, reference
             shutil.rmtree(folder)
         learned = importlib.util.find_spec("torch") is not None
         summary = run_compare(dataset, reference, folder, reference_format=reference_format, seed=seed,
-                              learned=learned)
+                              learned=learned, threads=1)
+        learned_doc = summary.get("learned") or {}
         out[label] = {"folder": str(folder), "index": str(folder / "index.html"), "dataset": str(dataset),
-                      "overall": summary.get("overall") if isinstance(summary, dict) else None}
+                      "gap_score": (summary.get("summary") or {}).get("gap_score"),
+                      "c2st_accuracy": (learned_doc.get("c2st") or {}).get("accuracy"),
+                      "kid": (learned_doc.get("kid") or {}).get("mean")}
     return out
 
 

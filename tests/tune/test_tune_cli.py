@@ -180,6 +180,12 @@ def test_a_small_tune_end_to_end(tmp_path):
     assert all(t["state"] == "COMPLETE" for t in result["trials"]), [t.get("error") for t in result["trials"]]
     saved = json.loads((tmp_path / "TUNED.tune" / "tune.json").read_text())
     assert saved["best"] == result["best"] and len(saved["space"]) == 3
+    # the compare reports of the untuned and the tuned recipe, side by side in the work folder
+    for side in ("untuned", "tuned"):
+        report = result["reports"][side]
+        assert Path(report["index"]).is_file() and report["gap_score"] is not None
+        assert json.loads((Path(report["folder"]) / "compare.json").read_text())["summary"]["gap_score"] == \
+            report["gap_score"]
     # the tuned recipe builds and verifies
     ds = tmp_path / "tuned_ds"
     assert run_cli("build", out, "--out", ds, "--quiet", "--frames", "2", "--set", "camera.width=160", "--set",
