@@ -113,7 +113,7 @@ def load_reference(path, fmt: str = "auto", *, objective: str = "auto", seed: in
         ``objective`` ``content`` or ``task`` with an unlabelled reference; ``task`` without masks or with too
         few images to hold some out.
     """
-    full = load_image_set(path, fmt, max_images=REFERENCE_MAX_IMAGES, seed=seed)
+    full = load_image_set(Path(path).resolve(), fmt, max_images=REFERENCE_MAX_IMAGES, seed=seed)
     notes = list(full.notes)
     held = None
     if objective in ("content", "task") and not full.labelled:

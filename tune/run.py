@@ -270,7 +270,7 @@ def run_tune(recipe_path, reference, out_recipe, *, budget_minutes: float = 30.0
              len(space.params), len(space.dims()), "auto")
     for note in ref.notes:
         log.info("tune: reference: %s", note)
-    evaluator = BuildEvaluator(str(recipe_file), recipe, scorer, build_sets=scorer.build_sets(),
+    evaluator = BuildEvaluator(str(Path(recipe_file).resolve()), recipe, scorer, build_sets=scorer.build_sets(),
                                estimate=lambda f: estimate_seconds(f, weights, scorer.needs_rgb),
                                keep_datasets=keep_datasets)
     reserve = 2 * (REPORT_S + (est[1] if not scorer.needs_rgb else 0.0)) if report else 0.0

@@ -340,7 +340,7 @@ class Study:
                  feasible: Callable[[Candidate], str | None] | None = None, reserve_s: float = 0.0,
                  batch: int | None = None):
         self.space, self.raw, self.evaluator = space, raw, evaluator
-        self.work_dir = Path(work_dir)
+        self.work_dir = Path(work_dir).resolve()  # absolute: Ray tasks run elsewhere
         self.seed, self.fidelities, self.top_k = int(seed), fidelities, int(top_k)
         self.executor, self.address, self.progress = executor, address, progress
         self.feasible, self.reserve_s, self.batch = feasible, float(reserve_s), batch
@@ -574,8 +574,8 @@ class Study:
                 break
             k = batch if n_trials is None else min(batch, n_trials - done)
             asked = []
-            for j in range(k):
-                study = self._study(0, done + j)
+            for _ in range(k):  # the sampler of the trial an ask creates: number = trials so far (asked ones too)
+                study = self._study(0, len(s0.get_trials(deepcopy=False)))
                 asked.append(study.ask(self.distributions))
             self._run_jobs(s0, 0, asked)
         self._progress(bar, s0, len(s0.get_trials(deepcopy=False)), budget_s)

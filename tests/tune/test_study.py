@@ -1,6 +1,7 @@
 """The Optuna study (tune/study.py) with a test objective that builds nothing (tune_helpers.HiddenTarget):
 seeded and deterministic, resumable after a kill, multi-fidelity, within the budget."""
 
+import json
 import os
 import signal
 import subprocess
@@ -145,3 +146,14 @@ def test_trials_on_ray_equal_local_batches_of_the_same_size(tmp_path, monkeypatc
     here = run_hidden_study(tmp_path / "local", seed=2, n_trials=8, tune=SMALL_SPACE, batch=2)
     assert history(on_ray) == history(here)
     assert len([t for t in on_ray.trials if t["rung"] == 0 and t["state"] == "COMPLETE"]) == 8
+
+
+def test_batches_never_repeat_a_trial(tmp_path):
+    """Each asked trial's sampler is seeded by that trial's own number, in batches too (the recipe's own trial,
+    enqueued first, takes number 0)."""
+    r = run_hidden_study(tmp_path / "b", seed=0, n_trials=8, tune=SMALL_SPACE, batch=3)
+    rung0 = [t for t in r.trials if t["rung"] == 0]
+    assert [t["number"] for t in rung0] == list(range(8))
+    points = [json.dumps(t["point"], sort_keys=True) for t in rung0]
+    assert len(set(points)) == 8
+    assert len({t["sampler_seed"] for t in rung0}) == 8
