@@ -65,6 +65,7 @@ BUILD_START_S = 8.0
 SCENE_S = 0.8
 FRAME_MPIX_S = 5.0
 LABEL_FRAME_S = 0.05
+AR_FRAME_S = 0.5
 SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (12.0, 0.2), "task": (40.0, 0.5)}
 #: Seconds kept for each of the two compare reports at the end (``compare.report.run_compare``).
 REPORT_S = 60.0
@@ -72,7 +73,7 @@ REPORT_S = 60.0
 TOP_K = 3
 
 
-def estimate_seconds(fidelity: Fidelity, weights: dict, rgb: bool, photo_mpix: float = 1.0) -> float:
+def estimate_seconds(fidelity: Fidelity, weights: dict, rgb: bool) -> float:
     """A conservative estimate of one trial's wall time at ``fidelity`` (constants above).
 
     Parameters
@@ -82,12 +83,12 @@ def estimate_seconds(fidelity: Fidelity, weights: dict, rgb: bool, photo_mpix: f
         The objectives scored.
     rgb : bool
         Whether the build renders RGB (``content`` alone does not).
-    photo_mpix : float
-        Image size in megapixels when the fidelity keeps the recipe's (AR photos).
     """
-    mpix = fidelity.width * fidelity.height / 1e6 if fidelity.width is not None else photo_mpix
-    per_frame = FRAME_MPIX_S * mpix if rgb else LABEL_FRAME_S
-    t = BUILD_START_S + SCENE_S * fidelity.scenes + per_frame * fidelity.frames
+    if fidelity.width is None:  # AR: no physics; a few objects rendered and composited into the photo
+        t = BUILD_START_S + AR_FRAME_S * fidelity.frames
+    else:
+        per_frame = FRAME_MPIX_S * fidelity.width * fidelity.height / 1e6 if rgb else LABEL_FRAME_S
+        t = BUILD_START_S + SCENE_S * fidelity.scenes + per_frame * fidelity.frames
     for name in weights:
         fixed, frame = SCORE_S[name]
         t += fixed + frame * fidelity.frames

@@ -562,7 +562,7 @@ class Study:
             self._run_jobs(s0, 0, stale)
         while True:
             trials = s0.get_trials(deepcopy=False)
-            done = len(trials)
+            done = sum(1 for t in trials if t.state != optuna.trial.TrialState.WAITING)  # the enqueued recipe: not yet
             self._progress(bar, s0, done, budget_s)
             if n_trials is not None and done >= n_trials:
                 break
