@@ -13,12 +13,17 @@
 * ``gtforge compare DATASET --reference REF [--out DIR] [--reference-format F] [--seed S] [--max-images N]
   [--no-learned]``: the domain gap to a reference (a folder of images, COCO, BOP, KITTI, YOLO): compare.json,
   plots and an index.html in DIR (default DATASET/compare)
+* ``gtforge tune RECIPE --reference REF --out TUNED.yaml [--budget-minutes M] [--objective auto|content|appearance|
+  adversarial|task] [--seed S] [--work DIR] [--executor local|ray] [--address A] [--reference-format F]
+  [--trials N]``: tune the recipe's distributions towards a reference (resumes with the same command)
 
 Exit codes: 0 done (verify: every check holds); 1 verify found failures (or an
 unexpected error, or a Ray actor that died and could not be restarted); 2 bad input (recipe, asset file,
 flags, output folder; a folder locked by another build; shards that cannot be merged; Ray not installed or not
 reachable; an unusable GPU; a folder that is not a complete gtforge dataset; an unknown recipe name; an
-existing file for ``init``; an unusable compare reference or dataset, or the ``tune`` extra missing),
+existing file for ``init``; an unusable compare reference or dataset; for ``tune``: an empty, unreadable or
+unparsable reference, a ``tune:`` path that names no field, a budget too small for one trial; the ``tune`` extra
+missing),
 reported before anything is written; 130 interrupted (Ctrl-C or SIGTERM: run the
 same command again to resume).
 """
@@ -231,6 +236,40 @@ def _compare(args) -> int:
     return 0
 
 
+def _tune(args) -> int:
+    from .assets.hand_model import HandModelError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .assets.loaders import AssetError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .compare.imagesets import CompareInputError, MissingExtraError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .config import RecipeError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .pipeline.ray_executor import ExecutorError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .tune.objectives import TuneInputError  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .tune.run import run_tune  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+    from .tune.study import TrialFailed  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
+
+    try:
+        result = run_tune(args.recipe, args.reference, args.out, budget_minutes=args.budget_minutes,
+                          objective=args.objective, seed=args.seed, work_dir=args.work,
+                          reference_format=args.reference_format, executor=args.executor, address=args.address,
+                          progress=not args.quiet, trials=args.trials)
+    except (RecipeError, CompareInputError, MissingExtraError, TuneInputError, AssetError, HandModelError,
+            ExecutorError) as e:
+        return _error(e)
+    except TrialFailed as e:  # a failure while running, not bad input
+        print(f"gtforge: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("gtforge: interrupted; run the same command again to resume (finished trials are kept)", file=sys.stderr)
+        return 130
+    best = result["best"]
+    base = (result["baseline"].get(f"rung{best['rung']}") or {}).get("value")
+    versus = f" (the recipe itself: {base:.4g})" if base is not None else ""
+    print(f"gtforge tune: wrote {args.out}: objective {result['objective']['name']} {best['value']:.4g}{versus}, "
+          f"{len(best['changes'])} value(s) changed, {len(result['trials'])} trial(s) in "
+          f"{result['seconds_spent'] / 60:.1f} min; trials and scores in {Path(result['tuned_recipe']).parent}"
+          f"/{Path(args.work or Path(args.out).with_name(Path(args.out).stem + '.tune')).name}/tune.json")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gtforge", description="Synthetic datasets with exact ground truth.",
                                 epilog="exit codes: 0 done; 1 verify failures or unexpected error; 2 bad input "
@@ -312,6 +351,34 @@ def make_parser() -> argparse.ArgumentParser:
                    help="statistics only: skip KID and the two-sample classifier (they need the optional tune "
                         "extra, torch)")
     c.set_defaults(func=_compare)
+    t = sub.add_parser("tune", help="tune a recipe's distributions towards a reference (writes TUNED.yaml)",
+                       description="Adjust the recipe's distribution parameters (its ranges, weights and choices, or "
+                                   "the space its tune: section states) so that its output approaches the reference "
+                                   "images, within a time budget; writes the tuned recipe (each change commented "
+                                   "before -> after), tune.json and the compare reports into the work folder. An "
+                                   "interrupted tune resumes with the same command.")
+    t.add_argument("recipe", help="recipe YAML file, or the name of a bundled recipe")
+    t.add_argument("--reference", required=True, metavar="REF",
+                   help="a folder of images, or a labelled dataset (COCO json, BOP, KITTI, YOLO, gtforge)")
+    t.add_argument("--out", required=True, metavar="TUNED.yaml", help="the tuned recipe to write")
+    t.add_argument("--budget-minutes", type=float, default=30.0, metavar="M",
+                   help="wall-time budget of the whole tune, minutes (default 30)")
+    t.add_argument("--objective", choices=("auto", "content", "appearance", "adversarial", "task"), default=None,
+                   help="what to minimise (default: the recipe's tune.objective, else auto: appearance + "
+                        "adversarial, and content with a labelled reference)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the samplers, trial builds and scoring (default 0)")
+    t.add_argument("--work", default=None, metavar="DIR",
+                   help="work folder: study, trials, reports, tune.json (default: <TUNED stem>.tune/ beside it)")
+    t.add_argument("--reference-format", default="auto", choices=REFERENCE_FORMATS,
+                   help="layout of REF (default auto: detected)")
+    t.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: one trial at a time here; ray: trials in parallel on a Ray cluster (the work folder "
+                        "on storage every node shares)")
+    t.add_argument("--address", metavar="ADDR", default=None, help="with --executor ray: the cluster to join")
+    t.add_argument("--trials", type=int, default=None, metavar="N",
+                   help="rung-0 trials in all, the recipe itself included (default: as many as the budget allows)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_tune)
     return p
 
 
@@ -336,7 +403,7 @@ def main(argv=None) -> int:
     logging.getLogger("gtforge").setLevel(logging.INFO)
     from tqdm.contrib.logging import logging_redirect_tqdm  # noqa: PLC0415 - loaded when the subcommand runs, so --help and light commands stay fast (tests/pipeline/test_cli_flags.py)
 
-    previous = _sigterm_interrupts() if args.command in ("build", "merge") else None
+    previous = _sigterm_interrupts() if args.command in ("build", "merge", "tune") else None
     try:
         with logging_redirect_tqdm():
             return args.func(args)

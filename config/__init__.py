@@ -4,7 +4,8 @@ Imports only ``core`` and the format registry.
 The schema is one pydantic model per recipe section: ``schema`` (the root, ``Recipe``, and ``scenes``; it
 re-exports every section model), ``objects``, ``camera`` (with its sub-sections ``views``: view control,
 ``stereo`` and ``distortion``), ``clutter``, ``lighting`` (``lights``), ``appearance``, ``hands``, ``ar``,
-``effects``, ``output`` (with ``depth_sensor``: ``output.depth_noisy``), and ``base``, the building blocks they
+``effects``, ``output`` (with ``depth_sensor``: ``output.depth_noisy``), ``tune`` (the search space of
+``gtforge tune``, which ``gtforge build`` ignores), and ``base``, the building blocks they
 share (the strict base model, ranges, colour ranges, weights, ``RecipeError`` and ``FieldValueError``).
 """
 

@@ -12,7 +12,7 @@ Units: metres, seconds, kilograms, degrees where a field name ends in
 they may contain glob patterns (``*``, ``?``, ``[...]``).
 
 This module holds the root, :class:`Recipe`, and ``scenes``; each other section has its own module
-(``objects``, ``camera``, ``clutter``, ``lighting``, ``appearance``, ``hands``, ``ar``, ``output``, and
+(``objects``, ``camera``, ``clutter``, ``lighting``, ``appearance``, ``hands``, ``ar``, ``output``, ``tune``, and
 ``views``, ``stereo``, ``distortion``, ``effects``, ``depth_sensor``), and the shared building blocks are in
 ``base``. Their models are re-exported here, so ``from gtforge.config.schema import CameraConfig`` keeps working.
 """
@@ -34,6 +34,7 @@ from .lighting import EnvironmentConfig, LightConfig, LightKinds
 from .objects import MAX_OBJECTS_PER_SCENE, ContinuousSymmetry, NormalizeConfig, ObjectSet, SymmetryChoice, SymmetrySpec
 from .output import FormatName, Layers, OutputConfig
 from .stereo import STEREO_FORMATS, disparity_scale
+from .tune import TuneConfig, TuneParam, check_tune_paths
 from .views import check_view_control
 
 #: The root and every section model, importable from here as before the sections had modules of their own.
@@ -43,7 +44,8 @@ __all__ = [
     "EnvironmentConfig", "FieldValueError", "ForearmConfig", "FormatName", "HandConfig", "HsvJitter", "IntRange",
     "Intrinsics", "Layers", "LightConfig", "LightKinds", "LookAt", "LookWeights", "NormalizeConfig", "ObjectSet",
     "OutputConfig", "Range", "Recipe", "RecipeError", "RoomConfig", "ScenesConfig", "SettleConfig", "SkinTypeWeights",
-    "SurfaceWeights", "SymmetryChoice", "SymmetrySpec", "Vec2", "Vec3", "WallWeights", "Weights", "_Model",
+    "SurfaceWeights", "SymmetryChoice", "SymmetrySpec", "TuneConfig", "TuneParam", "Vec2", "Vec3", "WallWeights",
+    "Weights", "_Model",
     "_fixed_range",
 ]
 
@@ -84,6 +86,13 @@ class Recipe(_Model):
     effects: EffectsConfig = Field(default=EffectsConfig(),
                                    description="image effects on rgb/ only (render/effects.py)")
     output: OutputConfig = OutputConfig()
+    tune: TuneConfig | None = Field(default=None, description="the search space of gtforge tune (config/tune.py); "
+                                    "gtforge build ignores it")
+
+    @model_validator(mode="after")
+    def _tune_paths(self):
+        check_tune_paths(self, type(self))
+        return self
 
     @model_validator(mode="after")
     def _scene_kind(self):

@@ -82,6 +82,8 @@ ANALYSIS_STREAMS = {
     "subsample": 0,  # which images of a set are measured (compare/imagesets.py); key: the --seed
     "sliced_directions": 1,  # projection directions of the sliced distances (compare/distances.py); seed 0: fixed
     "permutation": 2,  # random re-splits of the noise floor (compare/report.py); key: the --seed
+    "tune_sampler": 3,  # the seed of each trial's Optuna sampler (tune/study.py); keys: rung, trial number
+    "tune_build": 4,  # the recipe seed of each rung's candidate builds (tune/study.py); key: rung
 }
 
 

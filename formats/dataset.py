@@ -180,8 +180,11 @@ class Dataset:
         cam = f["camera"][im_id]
         rgb = next(iter(sorted((sd / "rgb").glob(f"{im_id:06d}.*"))), sd / "rgb" / f"{im_id:06d}.jpg")
         depth = sd / "depth" / f"{im_id:06d}.png"
-        with Image.open(rgb) as im:  # reads the header only
-            w, h = im.size
+        if rgb.is_file():
+            with Image.open(rgb) as im:  # reads the header only
+                w, h = im.size
+        else:  # a build with output.layers.rgb false (labels only): the camera's size
+            w, h = int(self.camera["width"]), int(self.camera["height"])
         fr = Frame(scene_id=int(sd.name), im_id=im_id, scene_dir=sd, rgb_path=rgb,
                    depth_path=depth if depth.is_file() else None, depth_scale=float(cam["depth_scale"]),
                    K=np.asarray(cam["cam_K"], dtype=np.float64).reshape(3, 3),
