@@ -11,7 +11,8 @@ Example (YAML)::
       fixed: [appearance.backdrop]         # kept as the recipe has them (with the default space)
       min_width_fraction: 0.25             # diversity guard: a range keeps at least this share of its width
       objective: auto                      # auto | content | appearance | adversarial | task
-      sampler: auto                        # auto (CMA-ES when every parameter is continuous, else TPE) | tpe | cmaes
+      sampler: auto                        # auto | match | tpe | cmaes (auto: match when the objective measures
+                                           # statistics; else CMA-ES when every parameter is continuous, else TPE)
 
 A parameter path is a recipe field path as ``--set`` writes it (``objects[0].count``, ``camera.look_at.jitter``).
 Validated with the recipe (:func:`check_tune_paths`, called by the root model): a path that names no field of the
@@ -275,7 +276,7 @@ class TuneConfig(_Model):
     min_width_fraction: float = Field(default=0.25, ge=0, le=1, description="diversity guard: a tuned range keeps "
                                       "at least this share of its width in the recipe")
     objective: Literal["auto", "content", "appearance", "adversarial", "task"] = "auto"
-    sampler: Literal["auto", "tpe", "cmaes"] = "auto"
+    sampler: Literal["auto", "match", "tpe", "cmaes"] = "auto"
 
     @model_validator(mode="after")
     def _unique(self):

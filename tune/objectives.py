@@ -16,8 +16,10 @@ Objectives, cheapest first; each is a number, lower is better, 0 = no measured g
   and KID the unbiased polynomial-kernel MMD^2 on the fixed random CNN's features (``compare.learned.kid``),
   made unitless by k_ref, the mean kernel value between two reference images (KID's kernel), and taken as its
   square root (an MMD, a distance, rather than its square): the loop of Veeravasarapu et al. (CVPR 2017) with a
-  classifier trained from scratch. The accuracy saturates at 1 while every candidate is told apart; KID still
-  ranks them then.
+  classifier trained from scratch. The classifier trains at rung 1 only (:data:`C2ST_RUNGS`); at rung 0 the
+  objective is KID's part alone (the classifier's accuracy saturates at 1 while every candidate is told apart;
+  KID still ranks them then, at a tenth of the cost). Images at the compare report's sizes
+  (:func:`learned_sizes`), so rung 1 measures what the report measures.
 * ``task``: 1 - foreground IoU (``compare.segmenter``: the U-Net of ``benchmarks/transfer.py``, trained on the
   candidate's images and visible masks at :data:`TASK_SIZE` for :data:`TASK_STEPS` optimiser steps, scored on a
   labelled part of the reference held out from the other objectives: :data:`TASK_SHARE` of it, at least
@@ -26,8 +28,11 @@ Objectives, cheapest first; each is a number, lower is better, 0 = no measured g
   labelled: a third each of content, appearance and adversarial (``task`` is never automatic: it trains a
   network per trial).
 
-A :class:`Scorer` holds the reference's statistics (computed once per image size) and scores a built candidate
-folder; it is picklable (Ray tasks carry it).
+A :class:`Scorer` holds the reference's statistics (computed once per analysis size: ``compare.report.analysis_size``
+of the candidate and the reference, as the report measures) and scores a built candidate folder; besides the
+objectives it returns the residual vector of ``tune/matching.py`` (every statistic's standardised difference from
+the reference and the mean random-feature vector's), which the ``match`` sampler fits. It is picklable (Ray tasks
+carry it).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from ..compare.content_stats import content_statistics
 from ..compare.distances import compare_statistics, gap_score
 from ..compare.image_stats import image_statistics
 from ..compare.imagesets import ImageSet, common_size, image_array, load_image_set, subsample
+from .matching import MomentTarget, match_value
 
 #: The objectives ``--objective`` names.
 OBJECTIVES = ("auto", "content", "appearance", "adversarial", "task")
@@ -65,8 +71,10 @@ TASK_STEPS = (100, 200)
 #: depend on the machine's core count and a trial's training does not fight over cores with others (two threads
 #: on a loaded 2-core machine made a segmenter step 10x slower than one).
 TORCH_THREADS = 1
-#: Input size of the two-sample classifier (``compare.learned.two_sample_test``'s default).
-C2ST_SIZE = (64, 64)
+#: Rungs whose adversarial objective trains the two-sample classifier: rung 1 only. At rung 0 KID on the random
+#: features stands in for it: the classifier costs 7-10 s a trial (of about 16 s) and its accuracy saturates at 1
+#: for every candidate far from the reference, so it orders only the near ones, which rung 1 re-evaluates.
+C2ST_RUNGS = (1,)
 
 
 class TuneInputError(ValueError):
@@ -181,9 +189,22 @@ def kernel_mean(f: np.ndarray) -> float:
     return float((k.sum() - np.trace(k)) / max(1, n * (n - 1)))
 
 
+def learned_sizes(size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(images read, random features' input, classifier's input) sizes of the learned distances for an analysis
+    size: the compare report's (``compare.report``: longest sides LEARNED_SIDE, FEATURE_SIDE, C2ST_SIDE), so the
+    tune's figures at rung 1 are the report's."""
+    from ..compare.report import C2ST_SIDE, FEATURE_SIDE, LEARNED_SIDE, fit_size  # noqa: PLC0415 - the report module loads matplotlib's helpers lazily; imported when scoring
+
+    return fit_size(size, LEARNED_SIDE), fit_size(size, FEATURE_SIDE), fit_size(size, C2ST_SIDE)
+
+
 @dataclass
 class Scorer:
     """Scores a built candidate against the reference (module docstring).
+
+    Each statistic is measured once per candidate and serves both the scalar objectives and the residual vector
+    of ``tune/matching.py`` (``result["residuals"]``: what the ``match`` sampler fits), so a trial yields every
+    statistic and the mean random-feature vector.
 
     Attributes
     ----------
@@ -192,6 +213,9 @@ class Scorer:
         {objective: weight} (:func:`objective_weights`).
     seed : int
         Seeds the subsamples, the random features, the classifier and the segmenter.
+    c2st_rungs : tuple of int
+        Rungs whose adversarial objective trains the two-sample classifier (:data:`C2ST_RUNGS`); the others use
+        KID alone.
     notes : list of str
         What the objectives had to leave out.
     """
@@ -199,12 +223,22 @@ class Scorer:
     reference: Reference
     weights: dict
     seed: int = 0
+    c2st_rungs: tuple = None
     notes: list = field(default_factory=list)
     _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.c2st_rungs is None:
+            self.c2st_rungs = C2ST_RUNGS
 
     @property
     def needs_rgb(self) -> bool:
         return any(k != "content" for k in self.weights)
+
+    @property
+    def provides_residuals(self) -> bool:
+        """True when the objectives measure statistics the ``match`` sampler can fit (any but ``task`` alone)."""
+        return any(k in self.weights for k in ("content", "appearance", "adversarial"))
 
     def build_sets(self) -> tuple[str, ...]:
         """``--set`` items of every candidate build: BOP only; the RGB layer unless only ``content`` is scored;
@@ -228,22 +262,60 @@ class Scorer:
     def _ref_array(self, size) -> np.ndarray:
         return self._ref(("array", size), lambda: image_array(self.reference.image_set, size, seed=self.seed))
 
-    def _features(self):
+    def _features(self, size):
         from ..compare.learned import RandomFeatures  # noqa: PLC0415 - compare.learned needs torch, the optional tune extra
 
-        return self._ref("features", lambda: RandomFeatures(seed=self.seed))
+        return self._ref(("features", size), lambda: RandomFeatures(seed=self.seed, size=size))
+
+    def _ref_features(self, size) -> np.ndarray:
+        read, fsize, _ = learned_sizes(size)
+        return self._ref(("ref_features", size), lambda: self._features(fsize)(self._ref_array(read)))
+
+    def _target(self, size) -> MomentTarget:
+        """The residuals' reference side at an analysis size (``tune/matching.py``)."""
+        def make():
+            stats: dict = {}
+            if "appearance" in self.weights:
+                stats |= self._ref_image(size)
+            if "content" in self.weights:
+                stats |= self._ref_content()
+            feats = None
+            if "adversarial" in self.weights:
+                with _torch_threads(TORCH_THREADS):
+                    feats = self._ref_features(size)
+            return MomentTarget.from_reference(stats, feats, skip=UNTUNABLE_IMAGE_STATS)
+        return self._ref(("target", size), make)
+
+    def analysis_size(self, ours) -> tuple[int, int]:
+        """The size both sides are measured at, for our set (an ImageSet) or our images' size (w, h): as
+        ``compare.report.analysis_size`` measures a report (the smaller of the two sets' most common sizes, its
+        longer side capped at ``compare.report.MAX_SIDE``)."""
+        from ..compare.report import MAX_SIDE, fit_size  # noqa: PLC0415 - see learned_sizes
+
+        so = tuple(ours) if isinstance(ours, (tuple, list)) else common_size(ours.records)
+        sr = self._ref("common_size", lambda: common_size(self.reference.image_set.records))
+        return fit_size(so if so[0] * so[1] <= sr[0] * sr[1] else sr, MAX_SIDE)
+
+    def residual_weights(self, size) -> np.ndarray:
+        """Each residual's weight in the match (``MomentTarget.weights`` with the objective's weights)."""
+        return self._target(tuple(size)).weights(self.weights)
 
     def prepare(self, sizes) -> None:
-        """Compute the reference's side for the given image sizes now (else on the first trial)."""
+        """Compute the reference's side now (else on the first trial) for candidates of the given image sizes
+        ((w, h) each)."""
         if "content" in self.weights:
             self._ref_content()
         for size in sizes:
-            if size is None:
+            if size is None or not self.needs_rgb:
                 continue
+            size = self.analysis_size(tuple(size))
             if "appearance" in self.weights:
-                self._ref_image(tuple(size))
+                self._ref_image(size)
             if "adversarial" in self.weights:
-                self._ref_array(tuple(size))
+                with _torch_threads(TORCH_THREADS):
+                    self._ref_features(size)
+            if self.provides_residuals:
+                self._target(size)
 
     # ------------------------------------------------------------------ scoring
     def __call__(self, dataset, fidelity) -> dict:
@@ -253,7 +325,8 @@ class Scorer:
         -------
         dict
             ``value`` (the weighted sum, lower is better), ``components`` ({objective: value} and the figures
-            behind them: ``c2st_accuracy``, ``kid``, ``task_iou``...), ``frames``.
+            behind them: ``c2st_accuracy``, ``kid``, ``match``, ``task_iou``...), ``frames``, ``residuals``
+            (list of float, ``tune/matching.py``; only when :attr:`provides_residuals`) and ``analysis_size``.
 
         Raises
         ------
@@ -261,21 +334,29 @@ class Scorer:
             The candidate cannot be read.
         """
         ours = load_image_set(dataset, "gtforge")
-        size = (fidelity.width, fidelity.height) if fidelity.width is not None else common_size(ours.records)
+        size = self.analysis_size(ours) if self.needs_rgb else (0, 0)
         comps: dict = {}
+        measured: dict = {}
         total = 0.0
         with _torch_threads(TORCH_THREADS if self.needs_torch else None):
             for name, w in self.weights.items():
-                part = getattr(self, f"_{name}")(ours, tuple(size), fidelity, comps)
+                part = getattr(self, f"_{name}")(ours, tuple(size), fidelity, comps, measured)
                 comps[name] = part
                 total += w * part
-        return {"value": float(total), "components": comps, "frames": len(ours.records)}
+        out = {"value": float(total), "components": comps, "frames": len(ours.records), "analysis_size": list(size)}
+        if self.provides_residuals:
+            target = self._target(tuple(size))
+            stats = {**measured.get("image", {}), **measured.get("content", {})}
+            r = target.residuals(stats, measured.get("features"))
+            comps["match"] = match_value(r, target.weights(self.weights))
+            out["residuals"] = [round(float(v), 5) for v in r]
+        return out
 
     @property
     def needs_torch(self) -> bool:
         return "adversarial" in self.weights or "task" in self.weights
 
-    def _content(self, ours, size, fidelity, comps) -> float:
+    def _content(self, ours, size, fidelity, comps, measured) -> float:
         ref = self._ref_content()
         mine = content_statistics(ours)
         if "class_frequency" in mine and "class_frequency" in ref:
@@ -284,35 +365,42 @@ class Scorer:
                 note = "content: no class name of the reference is one of the recipe's: class frequencies left out"
                 if note not in self.notes:
                     self.notes.append(note)
+        measured["content"] = mine
         dists = compare_statistics(mine, ref)
         comps["content_stats"] = {d.name: round(d.normalized, 6) for d in dists}
         return gap_score(dists, "content")
 
-    def _appearance(self, ours, size, fidelity, comps) -> float:
+    def _appearance(self, ours, size, fidelity, comps, measured) -> float:
         ref = self._ref_image(size)
         mine = image_statistics(ours, max_images=None, seed=self.seed, size=size)
+        measured["image"] = mine
         dists = [d for d in compare_statistics(mine, ref) if d.name not in UNTUNABLE_IMAGE_STATS]
         comps["image_stats"] = {d.name: round(d.normalized, 6) for d in dists}
         return gap_score(dists, "image")
 
-    def _adversarial(self, ours, size, fidelity, comps) -> float:
+    def _adversarial(self, ours, size, fidelity, comps, measured) -> float:
+        """KID on the random features (every rung) and, at :attr:`c2st_rungs`, the two-sample classifier: the mean
+        of ``2 max(a, 0.5) - 1`` and ``sqrt(max(KID, 0) / k_ref)`` (module docstring); KID's part alone elsewhere."""
         from ..compare.learned import kid, two_sample_test  # noqa: PLC0415 - compare.learned needs torch, the optional tune extra
 
-        a = image_array(ours, size)
-        r = self._ref_array(size)
-        c2st = two_sample_test(a, r, seed=self.seed, size=C2ST_SIZE)
-        feats = self._features()
-        fr = self._ref(("ref_features", size), lambda: feats(r))
-        fa = feats(a)
+        read, fsize, csize = learned_sizes(size)
+        a = image_array(ours, read)
+        fr = self._ref_features(size)
+        fa = self._features(fsize)(a)
+        measured["features"] = fa
         n = min(len(fa), len(fr), 100)
         kid_mean, _ = kid(fa, fr, subset_size=n, seed=self.seed)
         k_ref = self._ref(("k_ref", size), lambda: kernel_mean(fr))
-        comps["c2st_accuracy"] = float(c2st.accuracy)
         comps["kid"] = float(kid_mean)
         comps["kid_relative"] = float(kid_mean / k_ref) if k_ref > 0 else 0.0
-        return 0.5 * (2.0 * max(float(c2st.accuracy), 0.5) - 1.0) + 0.5 * math.sqrt(max(0.0, comps["kid_relative"]))
+        kid_part = math.sqrt(max(0.0, comps["kid_relative"]))
+        if fidelity.rung not in self.c2st_rungs:
+            return kid_part
+        c2st = two_sample_test(a, self._ref_array(read), seed=self.seed, size=csize)
+        comps["c2st_accuracy"] = float(c2st.accuracy)
+        return 0.5 * (2.0 * max(float(c2st.accuracy), 0.5) - 1.0) + 0.5 * kid_part
 
-    def _task(self, ours, size, fidelity, comps) -> float:
+    def _task(self, ours, size, fidelity, comps, measured) -> float:
         from ..compare import segmenter  # noqa: PLC0415 - compare.segmenter needs torch, the optional tune extra
 
         held, size = self.reference.held_out, TASK_SIZE

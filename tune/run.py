@@ -36,7 +36,7 @@ from ..compare.imagesets import require_extra
 from ..config.base import RecipeError
 from ..config.loading import load_recipe, resolve_recipe
 from ..formats.atomic import load_json, write_json_atomic
-from .objectives import Scorer, TuneInputError, load_reference, objective_weights
+from .objectives import C2ST_RUNGS, Scorer, TuneInputError, load_reference, objective_weights
 from .recipe_out import check_recipe_folder, write_tune_json, write_tuned_recipe
 from .space import SearchSpace, search_space
 from .study import (
@@ -58,15 +58,18 @@ log = logging.getLogger("gtforge")
 KEY_FILE = "tune_key.json"
 #: Conservative costs of one trial on a 2-core CPU machine (Mesa llvmpipe), seconds: a build process's start
 #: (interpreter, imports, the model library from its caches), each scene (physics, set-up), each frame per
-#: megapixel rendered (RGB with shadows), and scoring per objective (fixed + per frame). Measured on the bundled
-#: default recipe (docs in the report of issue 19) and rounded up about 1.5x; the study replaces them by the
-#: measured mean once trials finish.
-BUILD_START_S = 8.0
-SCENE_S = 0.8
-FRAME_MPIX_S = 5.0
+#: megapixel rendered (RGB with shadows), and scoring per objective (fixed + per frame; the adversarial
+#: objective's classifier, at the rungs that train it, in ``C2ST_S``). Measured on the bundled default recipe
+#: (1 scene and 1 frame at 640x480: 3.5 s; 8 scenes of 1 frame: 8.2 s; 24 frames in 8 scenes: 8.7 s at 160x120,
+#: 11.4 s at 640x480; image statistics of 24 frames at 640x480: 0.7 s; the classifier on 64 + 100 images: 13 s)
+#: and rounded up about 1.5x; the study replaces them by the measured mean once trials finish.
+BUILD_START_S = 4.5
+SCENE_S = 1.0
+FRAME_MPIX_S = 0.6
 LABEL_FRAME_S = 0.05
 AR_FRAME_S = 0.5
-SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (12.0, 0.2), "task": (40.0, 0.5)}
+SCORE_S = {"content": (1.0, 0.01), "appearance": (1.0, 0.05), "adversarial": (1.0, 0.05), "task": (40.0, 0.5)}
+C2ST_S = (20.0, 0.1)
 #: Seconds kept for each of the two compare reports at the end (``compare.report.run_compare``).
 REPORT_S = 60.0
 #: Rung-1 candidates besides the baseline.
@@ -92,6 +95,8 @@ def estimate_seconds(fidelity: Fidelity, weights: dict, rgb: bool) -> float:
     for name in weights:
         fixed, frame = SCORE_S[name]
         t += fixed + frame * fidelity.frames
+        if name == "adversarial" and fidelity.rung in C2ST_RUNGS:
+            t += C2ST_S[0] + C2ST_S[1] * fidelity.frames
     return t
 
 

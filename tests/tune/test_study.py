@@ -1,6 +1,7 @@
 """The Optuna study (tune/study.py) with a test objective that builds nothing (tune_helpers.HiddenTarget):
 seeded and deterministic, resumable after a kill, multi-fidelity, within the budget."""
 
+import copy
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from gtforge.config import load_recipe
+from gtforge.config import load_recipe, validate_recipe
 from gtforge.tune.study import SCHEDULE, fidelity_overrides, fidelity_schedule, tune_seed
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -114,14 +115,24 @@ def test_the_budget_stops_rung_0_and_keeps_time_for_rung_1(tmp_path):
 def test_fidelity_schedule_and_overrides():
     recipe, raw = load_recipe(ROOT / "recipes" / "clutter_bop.yaml")
     low, high = fidelity_schedule(recipe, 0)
-    assert (low.width, low.height, low.frames) == (160, 120, 24) and (high.width, high.height, high.frames) == (
-        320, 240, 64)
-    assert low.views == 3 and high.views == 4 and SCHEDULE[0][0] == 160
+    # both rungs at the recipe's own 640x480 (the longest side capped at 640), 24 and 64 frames
+    assert (low.width, low.height, low.frames) == (640, 480, 24) and (high.width, high.height, high.frames) == (
+        640, 480, 64)
+    assert low.views == 4 and high.views == 2 and SCHEDULE[0][0] == 640
     assert low.seed == tune_seed("tune_build", 0, 0) != high.seed
     sets = fidelity_overrides(recipe, low)
-    assert "camera.width=160" in sets and "scenes.count=8" in sets and f"seed={low.seed}" in sets
+    assert "scenes.count=6" in sets and f"seed={low.seed}" in sets and not any(s.startswith("camera.") for s in sets)
+    # a larger camera is scaled down, its intrinsics with it
+    raw = copy.deepcopy(raw)
+    raw["camera"] |= {"width": 1280, "height": 960, "intrinsics": {"fx": 1144.8, "fy": 1147.2, "cx": 650.1,
+                                                                    "cy": 483.5}}
+    big = validate_recipe(raw, str(ROOT / "recipes" / "clutter_bop.yaml"), ROOT / "recipes")
+    low_big, _ = fidelity_schedule(big, 0)
+    assert (low_big.width, low_big.height) == (640, 480)
+    sets = fidelity_overrides(big, low_big)
+    assert "camera.width=640" in sets and "camera.height=480" in sets
     k = next(s for s in sets if s.startswith("camera.intrinsics="))
-    assert '"fx": 143.1' in k and '"cx": 80.95' in k  # (325.3 + 0.5) / 4 - 0.5
+    assert '"fx": 572.4' in k and '"cx": 324.8' in k  # (650.1 + 0.5) / 2 - 0.5
     ar, _ = load_recipe(ROOT / "recipes" / "ar_cars.yaml")
     low_ar, _ = fidelity_schedule(ar, 0)
     assert low_ar.width is None and low_ar.views == 1 and low_ar.scenes == 24
