@@ -49,6 +49,15 @@ With ``--recipe`` both datasets are built with ``gtforge build`` (subprocess): t
 :data:`HELDOUT_SEED_OFFSET` (new geometry too), as many scenes as the in-domain test and the look overrides
 (``--heldout-set``, default :data:`HELDOUT_LOOK`).
 
+**Tuned arm** (``--tune-minutes M``, with ``--recipe``): what ``gtforge tune`` adds when the user has unlabelled
+images of the target look. A third build of the held-out look (seed plus :data:`REFERENCE_SEED_OFFSET`: other
+scenes, other draws than the test images) gives ``--reference-images`` images (default 100), copied into a plain
+folder (``reference/``, images only: no labels reach the tune); ``gtforge tune`` tunes the training recipe
+(as built, ``train/recipe.yaml``) towards that folder within ``M`` minutes (``--objective auto``: appearance and
+the learned distances), the tuned recipe is built with the training side's scenes (``train_tuned/``; the held-out
+file check applies to it too), and the same network is trained on it and scored on the same in-domain scenes'
+held-out test. The report prints both arms; the JSON holds the tuned arm under ``tuned``.
+
 Exit codes: 0 done; 2 bad input (not a complete dataset, too few scenes, shared image files, failed build).
 """
 
@@ -118,6 +127,11 @@ HELDOUT_LOOK = [
 ]
 #: The held-out build uses the training recipe's seed plus this, so its scenes (geometry) are new too.
 HELDOUT_SEED_OFFSET = 1000
+
+#: The reference build of the tuned arm uses the training recipe's seed plus this (other draws than the test).
+REFERENCE_SEED_OFFSET = 2000
+#: Images in the tuned arm's reference folder by default (what a user might collect of their target domain).
+REFERENCE_IMAGES = 100
 
 #: Per-scene file naming the textures and backdrop photos a scene used (written by the build).
 APPEARANCE_FILE = "scene_appearance.json"
@@ -470,6 +484,56 @@ def build_pair(args, work: Path) -> tuple[Path, Path]:
     return train_dir, test_dir
 
 
+def build_reference(args, work: Path, views: int) -> Path:
+    """The tuned arm's reference: ``args.reference_images`` unlabelled images of the held-out look, other draws than
+    the test (module docstring), copied into ``work/reference/`` (``{scene:06d}_{im:06d}.<ext>``)."""
+    import math  # noqa: PLC0415 - the tuned arm only
+    import shutil  # noqa: PLC0415 - the tuned arm only
+
+    ref_build, ref_dir = work / "reference_build", work / "reference"
+    resolved = yaml.safe_load((work / "train" / "recipe.yaml").read_text())
+    n = int(args.reference_images)
+    look = HELDOUT_LOOK if args.heldout_set is None else args.heldout_set
+    build_dataset(args.recipe, ref_build, [*args.set, f"seed={int(resolved['seed']) + REFERENCE_SEED_OFFSET}",
+                                           f"scenes.count={math.ceil(n / max(1, views))}", *look], args.workers)
+    files = []
+    for sd in open_checked(ref_build).scene_dirs():
+        files += sorted(p for p in (sd / "rgb").iterdir() if p.is_file())
+    if len(files) < n:
+        raise BenchmarkError(f"the reference build {ref_build} has {len(files)} images, fewer than {n}")
+    if ref_dir.exists():
+        shutil.rmtree(ref_dir)
+    ref_dir.mkdir(parents=True)
+    for f in files[:n]:
+        shutil.copyfile(f, ref_dir / f"{int(f.parent.parent.name):06d}_{f.name}")
+    return ref_dir
+
+
+def tune_arm(args, work: Path) -> tuple[Path, dict]:
+    """The tuned arm (module docstring): reference folder, ``gtforge tune``, the tuned build. Returns the tuned
+    training dataset and what ``gtforge tune`` reported (``tune.json``'s baseline, best, reports and timing)."""
+    train_recipe = work / "train" / "recipe.yaml"
+    views = int(yaml.safe_load(train_recipe.read_text())["scenes"]["views_per_scene"])
+    ref_dir = build_reference(args, work, views)
+    tuned_recipe = work / "TUNED.yaml"
+    cmd = [sys.executable, "-m", "gtforge.cli", "tune", str(train_recipe), "--reference", str(ref_dir), "--out",
+           str(tuned_recipe), "--budget-minutes", str(args.tune_minutes), "--seed", str(args.seed), "--quiet"]
+    print("  $ " + " ".join(cmd[2:]), flush=True)
+    t0 = time.perf_counter()
+    rc = subprocess.run(cmd).returncode
+    tune_s = time.perf_counter() - t0
+    if rc != 0:
+        raise BenchmarkError(f"gtforge tune exited with code {rc}: {' '.join(cmd[2:])}")
+    report = json.loads((work / "TUNED.tune" / "tune.json").read_text())
+    tuned_dir = work / "train_tuned"
+    build_dataset(tuned_recipe, tuned_dir, [], args.workers)
+    summary = {"recipe": str(tuned_recipe), "reference": str(ref_dir), "reference_images": int(args.reference_images),
+               "budget_minutes": float(args.tune_minutes), "tune_seconds": tune_s,
+               "trials": len(report.get("trials", [])), "objective": report.get("objective"),
+               "changes": (report.get("best") or {}).get("changes", []), "reports": report.get("reports")}
+    return tuned_dir, summary
+
+
 # ---------------------------------------------------------------------------------------------- command line
 def _families(a: Appearance) -> str:
     if not a.scenes_with:
@@ -494,6 +558,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     src.add_argument("--work", default=None,
                      help="folder for the builds (kept; default: a temporary folder, deleted afterwards)")
     src.add_argument("--workers", type=int, default=1, help="gtforge build --workers")
+    src.add_argument("--tune-minutes", type=float, default=None, metavar="M",
+                     help="with --recipe: add the tuned arm, gtforge tune towards unlabelled images of the held-out "
+                          "look within M minutes (module docstring)")
+    src.add_argument("--reference-images", type=int, default=REFERENCE_IMAGES, metavar="N",
+                     help=f"images in the tuned arm's reference folder (default {REFERENCE_IMAGES})")
     ap.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default {EPOCHS})")
     ap.add_argument("--threads", type=int, default=THREADS, help=f"torch CPU threads (default {THREADS})")
     ap.add_argument("--seed", type=int, default=SEED,
@@ -502,29 +571,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if (args.recipe and (args.train or args.test)) or (not args.recipe and not (args.train and args.test)):
         ap.error("give either --train and --test, or --recipe")
-    if not args.recipe and (args.set or args.heldout_set or args.work):
-        ap.error("--set, --heldout-set and --work go with --recipe")
+    if not args.recipe and (args.set or args.heldout_set or args.work or args.tune_minutes is not None):
+        ap.error("--set, --heldout-set, --work and --tune-minutes go with --recipe")
+    if args.tune_minutes is not None and (args.tune_minutes <= 0 or args.reference_images < 1):
+        ap.error("--tune-minutes and --reference-images must be > 0")
     if args.epochs < 1 or args.threads < 1:
         ap.error("--epochs and --threads must be >= 1")
     return args
 
 
-def run(args) -> dict:
-    """The benchmark on parsed arguments (datasets given or built): prints the report, returns the result."""
-    import torch  # noqa: PLC0415 - torch is a test extra; only the training step needs it
-
-    torch.set_num_threads(args.threads)
-    train_ds, test_ds = open_checked(args.train), open_checked(args.test)
+def _arm(train_ds, test_ds, args, label: str) -> dict:
+    """Train on ``train_ds`` (less its in-domain scenes), score in-domain and on ``test_ds``; prints the arm."""
     a_train, a_test, warnings = check_heldout(train_ds.scene_dirs(), test_ds.scene_dirs())
     train_ids, indomain_ids = split_scenes([int(p.name) for p in train_ds.scene_dirs()], seed=args.seed)
-    w, h = IMAGE_SIZE
-    print(f"gtforge transfer benchmark: class-agnostic foreground segmentation, torch {torch.__version__} CPU, "
-          f"{args.threads} thread(s), {os.cpu_count()} CPU(s), {platform.machine()}")
-    print(f"  protocol : {w}x{h}, U-Net {'-'.join(map(str, CHANNELS))}, Adam lr {LEARNING_RATE:g}, batch {BATCH_SIZE}, "
-          f"{args.epochs} epochs, BCE + soft Dice, h-flips, threshold {THRESHOLD}, seed {args.seed}, "
-          f"in-domain test = {INDOMAIN_FRACTION:.0%} of the training scenes")
-    print(f"  train    : {train_ds.root}  looks: {_families(a_train)}")
-    print(f"  held-out : {test_ds.root}  looks: {_families(a_test)}")
+    print(f"  {label:<9s}: {train_ds.root}  looks: {_families(a_train)}")
     for wmsg in warnings:
         print(f"  warning  : {wmsg}")
     t0 = time.perf_counter()
@@ -540,20 +600,46 @@ def run(args) -> dict:
     for name in tests:
         print(f"  {name + ' IoU':<15s}: {r[name]['iou']:.4f}  (mean per image {r[name]['mean_image_iou']:.4f}, "
               f"{r[name]['frames']} frames)")
+    return {"train": {"dataset": str(train_ds.root), "scenes": train_ids, "frames": len(train),
+                      "families": a_train.families, "image_files": sorted(a_train.files)},
+            "in_domain": {"scenes": indomain_ids, **r["in-domain"]},
+            "held_out": {"dataset": str(test_ds.root), "scenes": tests["held-out"].scenes, **r["held-out"],
+                         "families": a_test.families, "image_files": sorted(a_test.files)},
+            "warnings": warnings, "params": r["params"], "train_seconds": r["train_seconds"],
+            "epoch_seconds": r["epoch_seconds"], "losses": r["losses"], "load_seconds": load_s}
+
+
+def run(args) -> dict:
+    """The benchmark on parsed arguments (datasets given or built): prints the report, returns the result. With
+    ``args.tuned`` (a tuned training dataset) and ``args.tune_summary`` the tuned arm too (``result["tuned"]``)."""
+    import torch  # noqa: PLC0415 - torch is a test extra; only the training step needs it
+
+    torch.set_num_threads(args.threads)
+    train_ds, test_ds = open_checked(args.train), open_checked(args.test)
+    w, h = IMAGE_SIZE
+    print(f"gtforge transfer benchmark: class-agnostic foreground segmentation, torch {torch.__version__} CPU, "
+          f"{args.threads} thread(s), {os.cpu_count()} CPU(s), {platform.machine()}")
+    print(f"  protocol : {w}x{h}, U-Net {'-'.join(map(str, CHANNELS))}, Adam lr {LEARNING_RATE:g}, batch {BATCH_SIZE}, "
+          f"{args.epochs} epochs, BCE + soft Dice, h-flips, threshold {THRESHOLD}, seed {args.seed}, "
+          f"in-domain test = {INDOMAIN_FRACTION:.0%} of the training scenes")
+    print(f"  held-out : {test_ds.root}")
     result = {
         "protocol": {"image_size": [w, h], "channels": list(CHANNELS), "lr": LEARNING_RATE, "batch": BATCH_SIZE,
                      "epochs": args.epochs, "loss": "bce+soft_dice", "augmentation": "hflip",
                      "threshold": THRESHOLD, "seed": args.seed, "indomain_fraction": INDOMAIN_FRACTION},
         "machine": {"torch": torch.__version__, "threads": args.threads, "cpus": os.cpu_count(),
                     "arch": platform.machine()},
-        "train": {"dataset": str(train_ds.root), "scenes": train_ids, "frames": len(train),
-                  "families": a_train.families, "image_files": sorted(a_train.files)},
-        "in_domain": {"scenes": indomain_ids, **r["in-domain"]},
-        "held_out": {"dataset": str(test_ds.root), "scenes": tests["held-out"].scenes, **r["held-out"],
-                     "families": a_test.families, "image_files": sorted(a_test.files)},
-        "warnings": warnings, "params": r["params"], "train_seconds": r["train_seconds"],
-        "epoch_seconds": r["epoch_seconds"], "losses": r["losses"], "load_seconds": load_s,
+        **_arm(train_ds, test_ds, args, "train"),
     }
+    tuned = getattr(args, "tuned", None)
+    if tuned:
+        summary = getattr(args, "tune_summary", None) or {}
+        print(f"  tuned    : gtforge tune towards {summary.get('reference_images', '?')} unlabelled held-out-look "
+              f"images, {summary.get('trials', '?')} trials in {summary.get('tune_seconds', 0) / 60:.1f} min, "
+              f"{len(summary.get('changes', []))} value(s) changed")
+        arm = _arm(open_checked(tuned), test_ds, args, "tuned")
+        result["tuned"] = {**summary, **arm}
+        print(f"  held-out IoU: {result['held_out']['iou']:.4f} untuned -> {arm['held_out']['iou']:.4f} tuned")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
         print(f"  wrote {args.json}")
@@ -567,6 +653,9 @@ def main(argv=None) -> int:
             with tempfile.TemporaryDirectory(prefix="gtforge_transfer_") as tmp:
                 work = Path(args.work) if args.work else Path(tmp)
                 args.train, args.test = map(str, build_pair(args, work))
+                if args.tune_minutes is not None:
+                    tuned, args.tune_summary = tune_arm(args, work)
+                    args.tuned = str(tuned)
                 run(args)
         else:
             run(args)

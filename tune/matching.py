@@ -162,9 +162,10 @@ class MomentTarget:
                 cats, counts = np.unique(np.asarray(st.values, dtype=str), return_counts=True)
                 shares = counts / counts.sum()
                 t._categorical.append((st.group, name, list(cats), shares, int(counts.sum())))
-                for c in cats:
-                    t.names.append(f"{st.group}:{name}:share[{c}]")
-                    t.groups.append(st.group)
+        for group, name, cats, _shares, _n in t._categorical:  # after every scalar, as residuals() orders them
+            for c in cats:
+                t.names.append(f"{group}:{name}:share[{c}]")
+                t.groups.append(group)
         if features is not None:
             f = np.asarray(features, dtype=np.float64)
             s = f.std(axis=0)

@@ -278,3 +278,51 @@ def test_command_line_end_to_end(tmp_path, capsys):
     make_dataset(tmp_path / "test2", n_scenes=1, appearance=[{"backdrop": {"photo": {"key": str(img)}}}])
     assert T.main(["--train", str(tmp_path / "train"), "--test", str(tmp_path / "test2"), "--epochs", "1"]) == 2
     assert "shares 1 image file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- the tuned arm
+def test_tuned_arm_arguments():
+    args = T.parse_args(["--recipe", "recipes/clutter_bop.yaml", "--tune-minutes", "30"])
+    assert args.tune_minutes == 30 and args.reference_images == T.REFERENCE_IMAGES == 100
+    for bad in (["--train", "a", "--test", "b", "--tune-minutes", "5"],  # the arm builds: it needs --recipe
+                ["--recipe", "r.yaml", "--tune-minutes", "0"],
+                ["--recipe", "r.yaml", "--tune-minutes", "5", "--reference-images", "0"]):
+        with pytest.raises(SystemExit) as e:
+            T.parse_args(bad)
+        assert e.value.code == 2
+
+
+def test_the_reference_folder_holds_images_only_of_another_draw(tmp_path, monkeypatch):
+    """build_reference: the held-out look with its own seed and enough scenes, copied flat, no labels."""
+    calls = []
+
+    def fake_build(recipe, out, overrides, workers=1):
+        calls.append(overrides)
+        for scene in range(3):
+            (out / "train_pbr" / f"{scene:06d}" / "rgb").mkdir(parents=True)
+            for im in range(2):
+                Image.new("RGB", (8, 6)).save(out / "train_pbr" / f"{scene:06d}" / "rgb" / f"{im:06d}.jpg")
+
+    class FakeDataset:
+        def __init__(self, root):
+            self.root = Path(root)
+
+        def scene_dirs(self):
+            return sorted((self.root / "train_pbr").iterdir())
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "recipe.yaml").write_text("seed: 7\nscenes: {count: 4, views_per_scene: 2}\n")
+    monkeypatch.setattr(T, "build_dataset", fake_build)
+    monkeypatch.setattr(T, "open_checked", FakeDataset)
+    args = T.parse_args(["--recipe", "r.yaml", "--tune-minutes", "1", "--reference-images", "5"])
+    ref = T.build_reference(args, tmp_path, views=2)
+    assert sorted(p.name for p in ref.iterdir()) == ["000000_000000.jpg", "000000_000001.jpg", "000001_000000.jpg",
+                                                     "000001_000001.jpg", "000002_000000.jpg"]
+    assert f"seed={7 + T.REFERENCE_SEED_OFFSET}" in calls[0] and "scenes.count=3" in calls[0]
+    assert all(s in calls[0] for s in T.HELDOUT_LOOK)
+    again = tmp_path / "again"
+    (again / "train").mkdir(parents=True)
+    (again / "train" / "recipe.yaml").write_text("seed: 7\n")
+    args.reference_images = 9  # more than the build has (6): refused
+    with pytest.raises(T.BenchmarkError, match="fewer than 9"):
+        T.build_reference(args, again, views=2)

@@ -1,0 +1,198 @@
+"""The match sampler (tune/matching.py): residuals measured against hand-computed moments, and the sampler solving
+synthetic statistic-matching problems whose answer is known (no build: pure numpy)."""
+
+import copy
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import DEFAULT_RECIPE
+
+from gtforge.compare.stats import Statistic
+from gtforge.tune.matching import CLIP, MatchSampler, MomentTarget, Observation, match_value
+
+
+def soft(z):
+    return CLIP * math.tanh(z / CLIP)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tune_helpers import space_of  # noqa: E402
+
+
+def scalar(name, values, group="image"):
+    return stat(name, group, "scalar", np.asarray(values, dtype=np.float64))
+
+
+def stat(name, group, kind, values, **kw):
+    return Statistic(name=name, group=group, kind=kind, values=values, unit="", description=name, **kw)
+
+
+# ------------------------------------------------------------------ residuals
+def test_residuals_are_standardised_differences_of_mean_and_spread():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0.5, 0.1, 400)
+    target = MomentTarget.from_reference({"brightness": scalar("brightness", ref)})
+    assert target.names == ["image:brightness:mean", "image:brightness:sd"]
+    ours = rng.normal(0.6, 0.1, 100)
+    z_mean, z_sd = target.residuals({"brightness": scalar("brightness", ours)})
+    # by hand: (mean_ours - mean_ref) / (s_ref sqrt(1/n + 1/N)), (sd_ours - s_ref) / (s_ref sqrt(1/2n + 1/2N))
+    s = ref.std()
+    assert z_mean == pytest.approx(soft((ours.mean() - ref.mean()) / (s * math.sqrt(1 / 100 + 1 / 400))), rel=1e-9)
+    assert z_sd == pytest.approx(soft((ours.std() - s) / (s * math.sqrt(1 / 200 + 1 / 800))), rel=1e-9)
+    # the reference against itself: nothing to correct
+    same = target.residuals({"brightness": scalar("brightness", ref)})
+    assert np.abs(same).max() < 1e-9
+    # a statistic our side lacks is no evidence either way; a huge gap is clipped softly
+    assert np.all(target.residuals({}) == 0)
+    far = target.residuals({"brightness": scalar("brightness", ref + 100)})
+    assert CLIP * 0.99 < far[0] <= CLIP
+
+
+def test_wide_positive_statistics_are_compared_in_logarithms():
+    rng = np.random.default_rng(1)
+    ref = np.exp(rng.normal(np.log(50.0), 1.0, 300))  # sharpness-like: spans more than a factor 4
+    target = MomentTarget.from_reference({"sharpness": scalar("sharpness", ref)})
+    ours = ref * math.e  # one log unit higher: z = 1 / (s sqrt(2 / N))
+    z_mean, z_sd = target.residuals({"sharpness": scalar("sharpness", ours)})
+    s = np.log(ref).std()
+    assert z_mean == pytest.approx(soft(1.0 / (s * math.sqrt(2 / 300))), rel=1e-9) and abs(z_sd) < 1e-6
+
+
+def test_categories_points_features_and_group_weights():
+    rng = np.random.default_rng(2)
+    stats = {
+        "class_frequency": stat("class_frequency", "content", "categorical", np.array(["a"] * 30 + ["b"] * 10)),
+        "box_center": stat("box_center", "content", "points2d", rng.random((40, 2)), axes=("x", "y")),
+        "contrast": scalar("contrast", rng.normal(0.2, 0.05, 40)),
+    }
+    feats = rng.normal(0, 1, (40, 8))
+    target = MomentTarget.from_reference(stats, feats)
+    assert "content:class_frequency:share[a]" in target.names and "content:box_center.y:sd" in target.names
+    assert sum(g == "features" for g in target.groups) == 8
+    # our shares 50/50 against 75/25: share[a] below (negative), share[b] above
+    ours = dict(stats, class_frequency=stat("class_frequency", "content", "categorical",
+                                            np.array(["a"] * 20 + ["b"] * 20)))
+    r = target.residuals(ours, feats + 1.0)
+    ia, ib = target.names.index("content:class_frequency:share[a]"), target.names.index(
+        "content:class_frequency:share[b]")
+    assert r[ia] < -1.5 and r[ib] > 1.5
+    assert np.all(r[np.asarray(target.groups) == "features"] > 0)  # every feature's mean moved up
+    # each group's weights sum to its objective's weight
+    w = target.weights({"content": 1 / 3, "appearance": 1 / 3, "adversarial": 1 / 3})
+    groups = np.asarray(target.groups)
+    for g in ("content", "image", "features"):
+        assert w[groups == g].sum() == pytest.approx(1 / 3)
+    assert match_value(r, w) == pytest.approx(float(np.sum(w * r * r)))
+    assert target.weights({"appearance": 1.0})[groups == "content"].sum() == 0
+
+
+# ------------------------------------------------------------------ the sampler on known problems
+def small_space(support=True):
+    raw = yaml.safe_load(DEFAULT_RECIPE.read_text())
+    params = [{"path": "camera.distance"}, {"path": "lights.temperature_k"}, {"path": "effects.noise.probability"},
+              {"path": "effects.noise.photons_at_white"}, {"path": "appearance.hsv_jitter.saturation"}]
+    if support:
+        params.append({"path": "clutter.support"})
+    raw["tune"] = {"params": params}
+    space, _, _ = space_of(copy.deepcopy(raw))
+    return space
+
+
+class LinearWorld:
+    """Statistics that respond linearly to the sampler's coordinates, with a hidden answer ``x_star`` (the
+    categorical choice as its indicator): r(x) = A (x - x_star) + noise."""
+
+    def __init__(self, sampler, x_star, seed=0, noise=0.0, m=12):
+        rng = np.random.default_rng(seed)
+        n = sampler.coords.n
+        self.a = rng.normal(0, 20, (m, n))
+        self.x_star, self.noise, self.rng, self.coords = x_star, noise, rng, sampler.coords
+
+    def __call__(self, point):
+        x = self.coords.encode(point)
+        return self.a @ (x - self.x_star) + self.noise * self.rng.normal(size=len(self.a))
+
+
+def run_sampler(space, x_star, trials, noise=0.0, seed=0, penalty=0.05):
+    world_sampler = MatchSampler(space, np.ones(12) / 12, penalty=penalty)
+    world = LinearWorld(world_sampler, x_star, seed=seed, noise=noise)
+    sampler = MatchSampler(space, np.ones(12) / 12, penalty=penalty)
+    history = []
+    point = sampler.coords.default
+    for number in range(trials):
+        attrs = {}
+        if number:
+            prop = sampler.propose(history)
+            if prop is None:
+                break
+            point, attrs = prop.point, prop.attrs
+        history.append(Observation(number, point, world(point), attrs))
+    return sampler, history
+
+
+def best_of(sampler, history):
+    return min(history, key=lambda o: sampler.merit(sampler.coords.encode(o.point), o.residuals))
+
+
+def test_the_sampler_finds_a_hidden_point_of_a_linear_world():
+    space = small_space()
+    probe = MatchSampler(space, np.ones(12) / 12)
+    x0 = probe.x0.copy()
+    x_star = x0.copy()
+    cols = probe.coords.columns
+    moved = [j for j, c in enumerate(cols) if c.kind == "centre" and c.dim.startswith(
+        ("camera.distance", "lights.temperature_k", "appearance.hsv_jitter.saturation"))]
+    for j in moved:  # each range's centre 0.3 of its bounds' span away, its width kept
+        x_star[j] = x0[j] + (0.3 if x0[j] < 0.5 else -0.3)
+    x_star = probe.coords.canonical(x_star)
+    assert np.allclose(np.abs(x_star - x0)[moved], 0.3)
+    moved = {j: x_star[j] for j in moved}
+    sampler, history = run_sampler(space, x_star, trials=40)
+    best = best_of(sampler, history)
+    xb = sampler.coords.encode(best.point)
+    for j, v in moved.items():  # every hidden value reached (within 0.05 of its coordinate's span)
+        assert abs(xb[j] - v) < 0.05, (cols[j].dim, xb[j], v, x0[j])
+    assert match_value(best.residuals, sampler.weights) < 0.01 * match_value(history[0].residuals, sampler.weights)
+    kinds = [(o.attrs.get("match") or {}).get("kind") for o in history[1:]]
+    assert kinds[0] == "screen" and "step" in kinds
+
+
+def test_a_categorical_choice_is_found_and_unneeded_changes_are_not_made():
+    space = small_space()
+    probe = MatchSampler(space, np.ones(12) / 12)
+    x_star = probe.x0.copy()
+    ind = [j for j, c in enumerate(probe.coords.columns) if c.kind == "indicator" and c.choice == "plane"]
+    assert len(ind) == 1
+    x_star[ind[0]] = 1.0  # the hidden world stands on a plane, nothing else differs
+    sampler, history = run_sampler(space, x_star, trials=25)
+    best = best_of(sampler, history)
+    assert best.point["clutter.support"] == "plane"
+    # the L1 term keeps what the statistics do not ask to change at the recipe's value
+    xb = sampler.coords.encode(best.point)
+    assert np.abs(np.delete(xb - sampler.x0, ind)).max() < 0.02
+
+
+def test_proposals_are_deterministic_respect_the_guard_and_skip_inactive_effects():
+    space = small_space(support=False)
+    probe = MatchSampler(space, np.ones(12) / 12)
+    x_star = probe.x0.copy()
+    s1, h1 = run_sampler(space, x_star + 0.0, trials=15, noise=0.5, seed=3)
+    s2, h2 = run_sampler(space, x_star + 0.0, trials=15, noise=0.5, seed=3)
+    assert [o.point for o in h1] == [o.point for o in h2] and [o.attrs for o in h1] == [o.attrs for o in h2]
+    dims = space.dims()
+    for o in h1:
+        for name, d in dims.items():
+            if name.endswith("/width"):
+                assert o.point[name] >= d.low - 1e-12  # the diversity guard: never narrower than its minimum
+    # the noise effect is off in the recipe (probability 0): its photons are not screened at that point
+    screened = [probe.coords.columns[o.attrs["match"]["column"]].dim for o in h1[1:]
+                if o.attrs["match"]["kind"] == "screen" and o.attrs["match"]["base"] == 0]
+    assert "effects.noise.probability" in screened
+    assert "effects.noise.photons_at_white/centre" not in screened
+    # a proposal depends only on the history: the same history gives the same next point
+    assert s1.propose(h1[:7]).point == s2.propose(h2[:7]).point
+    # nothing without the recipe's own point first
+    assert probe.propose(h1[1:]) is None
