@@ -29,10 +29,10 @@ bounds; a categorical dimension one indicator per non-recipe choice). The merit 
 ``F = f + penalty * |u - u_recipe|_1``: the L1 term keeps what the statistics do not ask to change at the recipe's
 value (the sparsest explanation of the gap; unchanged fields stay unchanged in TUNED.yaml).
 
-1. *Screening*: the recipe, then one coordinate step of :data:`STEP` per dimension that can act (an effect's
-   parameters act only while its probability is above 0: they are screened once a step opens their effect, at
-   the point that opened it; a range's width and a count's spread are not screened). From them, a forward-
-   difference Jacobian.
+1. *Screening*: the recipe, then one coordinate step of :data:`STEP` per dimension that can act, each from the
+   best point so far (an effect's parameters act only while its probability is above 0: they are screened from
+   the point whose step opened their effect, so a strong sensor noise is found even while a weak one did not
+   pay; a range's width and a count's spread are not screened). From them, a forward-difference Jacobian.
 2. *Gauss-Newton steps*: at the best point so far (lowest F), the model ``r(u) = r_c + J (u - u_c)`` (J: the
    screening Jacobian updated by least squares with every evaluated point near u_c, the least-change secant
    update); the step minimises the model's merit within the trust region ``|u - u_c|_inf <= radius`` (a
@@ -597,11 +597,15 @@ class MatchSampler:
                     if (o.attrs.get("match") or {}).get("kind") == "screen"}
         active = self.coords.active(xc)
         for j, col in enumerate(self.coords.columns):
-            if col.screen and active[j] and j not in screened:
-                x = self._coordinate_step(xc, j, STEP)
-                if x is not None and not any(np.allclose(x, y, atol=1e-6) for y in taken):
-                    return Proposal(self.coords.decode(x), {"match": {**base_info, "kind": "screen", "column": j,
-                                                                      "base": obs[centre].number}})
+            if not col.screen or j in screened:
+                continue
+            base = centre if active[j] else self._gate_opened(col, obs)
+            if base is None:
+                continue
+            x = self._coordinate_step(xs[base], j, STEP)
+            if x is not None and not any(np.allclose(x, y, atol=1e-6) for y in taken):
+                return Proposal(self.coords.decode(x), {"match": {**base_info, "kind": "screen", "column": j,
+                                                                  "base": obs[base].number}})
         # 2. a Gauss-Newton step in the trust region (one at a time: the next waits for its outcome)
         if not step_pending:
             jac = self.jacobian(xs, rs, centre, radius, obs)
@@ -621,6 +625,18 @@ class MatchSampler:
             if x is not None and not any(np.allclose(x, y, atol=1e-6) for y in taken):
                 return Proposal(self.coords.decode(x), {"match": {**base_info, "kind": "refresh", "column": j,
                                                                   "turn": j + 1}})
+        return None
+
+    def _gate_opened(self, col: Column, obs: list[Observation]) -> int | None:
+        """Index (in ``obs``) of the screening step that opened ``col``'s gate (an effect's probability moved above
+        0), where an effect's parameters are screened while the best point keeps the effect off; None if none."""
+        if col.gate is None:
+            return None
+        gate = next((k for k, c in enumerate(self.coords.columns) if c.dim == col.gate and c.kind == "value"), None)
+        for k in range(len(obs) - 1, -1, -1):
+            info = obs[k].attrs.get("match") or {}
+            if info.get("kind") == "screen" and info.get("column") == gate:
+                return k
         return None
 
     def _updated_radius(self, radius: float, o: Observation, info: dict) -> float:

@@ -12,13 +12,17 @@
   asks exactly what the uninterrupted one asks, and two tunes with the same seed and trial count are equal (for the
   same objective values: builds are deterministic, and so is scoring for a seed on one machine and thread count).
   The first trial is always the recipe itself (its own point, enqueued): the untuned baseline.
-* **Sampler.** Multivariate TPE (Optuna's ``TPESampler(multivariate=True)``, 10 random start-up trials) for a
+* **Sampler.** ``match`` (``tune/matching.py``) whenever the evaluator returns residuals (every objective that
+  measures statistics): its proposals are enqueued into the study (``enqueue_trial``) and the next ask takes
+  them, so they are stored, resumed and counted like any trial; an ask it has nothing for samples with TPE.
+  Otherwise multivariate TPE (Optuna's ``TPESampler(multivariate=True)``, 10 random start-up trials) for a
   space with categorical dimensions; CMA-ES (``CmaEsSampler`` as Optuna sets it up: its mean starts at the centre
   of the bounds, sigma0 a sixth of the smallest range) when every dimension is continuous; ``tune.sampler`` or
-  the caller may force either.
-* **Multi-fidelity** (:func:`fidelity_schedule`): rung 0 renders every trial small and few, rung 1 re-renders the
-  baseline and the ``top_k`` best rung-0 trials (by rung-0 value) larger and more, with another build seed (fresh
-  scenes, so the pick is not fitted to rung 0's draws); the best is the lowest rung-1 value (the baseline
+  the caller may force any of them.
+* **Multi-fidelity** (:func:`fidelity_schedule`): rung 0 renders few frames per trial, rung 1 re-renders the
+  baseline and the ``top_k`` best rung-0 trials (by rung-0 value; with the match sampler alternately by its merit
+  and by value) with more frames in more scenes, with another build seed (fresh scenes, so the pick is not fitted
+  to rung 0's draws); the best is the lowest rung-1 value (the baseline
   included: when nothing beats the recipe, the recipe stays). Rung 0 runs while its next trial fits the budget
   less what rung 1 (and the final report) need; rung 1 takes as many of its candidates as fit the rest.
 * **Executors.** ``local``: one trial at a time (each trial's build is a fresh ``python -m gtforge build``
