@@ -19,7 +19,10 @@ sqrt(1/(2n) + 1/(2N)))``; a statistic the reference has over more than a factor 
 compared in logarithms. Categorical statistics: each share's difference over its binomial standard error;
 points: each axis as a scalar; embeddings: their first three principal axes (the reference's). The random CNN's
 features (``compare.learned.RandomFeatures``): each feature's mean, standardised likewise (a floor of a quarter of
-the median spread keeps dead features out). Each residual is softly clipped at +-50 (``50 tanh(z / 50)``).
+the median spread keeps dead features out). Each residual is compressed beyond +-50 (``50 asinh(z / 50)``: linear
+near 0, logarithmic for large gaps, so one huge gap cannot outweigh every other statistic, yet halving it still
+shows; a hard or tanh clip would flatten it, and a sensor noise 300 standard errors off the reference's would
+look the same at any noise level).
 The match of a candidate is ``f = sum_g w_g mean_k z_gk^2`` over the groups (image, content, features) with the
 objective's weights.
 
@@ -55,7 +58,7 @@ import numpy as np
 from ..compare.stats import Statistic
 from .space import SearchSpace
 
-#: Soft clip of a residual: ``CLIP tanh(z / CLIP)``.
+#: Compression of a residual: ``CLIP asinh(z / CLIP)`` (module docstring).
 CLIP = 50.0
 #: A scalar statistic the reference has over more than this ratio (q95 / q05, all > 0) is compared in logarithms.
 LOG_RATIO = 4.0
@@ -75,7 +78,7 @@ GROUP_OBJECTIVE = {"image": "appearance", "content": "content", "features": "adv
 
 # ======================================================================== residuals
 def _soft(z: np.ndarray) -> np.ndarray:
-    return CLIP * np.tanh(np.asarray(z, dtype=np.float64) / CLIP)
+    return CLIP * np.arcsinh(np.asarray(z, dtype=np.float64) / CLIP)
 
 
 @dataclass

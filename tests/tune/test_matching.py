@@ -16,7 +16,7 @@ from gtforge.tune.matching import CLIP, MatchSampler, MomentTarget, Observation,
 
 
 def soft(z):
-    return CLIP * math.tanh(z / CLIP)
+    return CLIP * math.asinh(z / CLIP)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tune_helpers import space_of  # noqa: E402
@@ -45,10 +45,14 @@ def test_residuals_are_standardised_differences_of_mean_and_spread():
     # the reference against itself: nothing to correct
     same = target.residuals({"brightness": scalar("brightness", ref)})
     assert np.abs(same).max() < 1e-9
-    # a statistic our side lacks is no evidence either way; a huge gap is clipped softly
+    # a statistic our side lacks is no evidence either way; a huge gap is compressed, and a smaller huge gap
+    # still scores smaller (a clip would flatten both)
     assert np.all(target.residuals({}) == 0)
-    far = target.residuals({"brightness": scalar("brightness", ref + 100)})
-    assert CLIP * 0.99 < far[0] <= CLIP
+    far = target.residuals({"brightness": scalar("brightness", ref + 100)})[0]
+    less_far = target.residuals({"brightness": scalar("brightness", ref + 50)})[0]
+    z_far = 100 / (s * math.sqrt(2 / 400))
+    assert far == pytest.approx(soft(z_far), rel=1e-6) and far < 0.1 * z_far
+    assert far - less_far > 0.2 * CLIP
 
 
 def test_wide_positive_statistics_are_compared_in_logarithms():
