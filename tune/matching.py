@@ -35,7 +35,9 @@ value (the sparsest explanation of the gap; unchanged fields stay unchanged in T
 1. *Screening*: the recipe, then one coordinate step of :data:`STEP` per dimension that can act, each from the
    best point so far (an effect's parameters act only while its probability is above 0: they are screened from
    the point whose step opened their effect, so a strong sensor noise is found even while a weak one did not
-   pay; a range's width and a count's spread are not screened). From them, a forward-difference Jacobian.
+   pay, and in both directions: an effect saturates, so a step towards "less" can show nothing where a step
+   towards "more" shows much; a range's width and a count's spread are not screened). From them, a
+   finite-difference Jacobian.
 2. *Gauss-Newton steps*: at the best point so far (lowest F), the model ``r(u) = r_c + J (u - u_c)`` (J: the
    screening Jacobian updated by least squares with every evaluated point near u_c, the least-change secant
    update); the step minimises the model's merit within the trust region ``|u - u_c|_inf <= radius`` (a
@@ -500,9 +502,9 @@ class MatchSampler:
         """(m, n) model Jacobian at point ``centre``: the screening differences as the prior, updated by weighted
         least squares with every point near it (module docstring)."""
         m, n = len(self.weights), self.coords.n
-        prior = np.zeros((m, n))
-        for k, o in enumerate(history_obs):  # forward differences of the screening steps from their base point
-            info = o.attrs.get("match") or {}
+        prior, count = np.zeros((m, n)), np.zeros(n)
+        for k, o in enumerate(history_obs):  # differences of the screening steps from their base point (averaged
+            info = o.attrs.get("match") or {}  # over the two directions of an effect's parameter)
             if info.get("kind") != "screen":
                 continue
             base = next((i for i, b in enumerate(history_obs) if b.number == info.get("base")), None)
@@ -511,7 +513,9 @@ class MatchSampler:
             j = int(info["column"])
             dx = xs[k][j] - xs[base][j]
             if abs(dx) > 1e-9:
-                prior[:, j] = (rs[k] - rs[base]) / dx
+                prior[:, j] += (rs[k] - rs[base]) / dx
+                count[j] += 1
+        prior /= np.maximum(count, 1)
         xc, rc = xs[centre], rs[centre]
         h = max(2 * radius, KERNEL_MIN)
         a = PRIOR * np.eye(n)
@@ -596,19 +600,23 @@ class MatchSampler:
         taken = xs + [self.coords.encode(o.point) for o in history if o.pending]
         step_pending = any(o.pending and (o.attrs.get("match") or {}).get("kind") == "step" for o in history)
         # 1. screening: every active column not yet screened, around the point that made it active
-        screened = {int((o.attrs.get("match") or {}).get("column", -1)) for o in history
-                    if (o.attrs.get("match") or {}).get("kind") == "screen"}
+        screened = {(int((o.attrs.get("match") or {}).get("column", -1)), int((o.attrs.get("match") or {}).get(
+            "direction", 0))) for o in history if (o.attrs.get("match") or {}).get("kind") == "screen"}
         active = self.coords.active(xc)
         for j, col in enumerate(self.coords.columns):
-            if not col.screen or j in screened:
+            if not col.screen:
                 continue
-            base = centre if active[j] else self._gate_opened(col, obs)
-            if base is None:
-                continue
-            x = self._coordinate_step(xs[base], j, STEP)
-            if x is not None and not any(np.allclose(x, y, atol=1e-6) for y in taken):
-                return Proposal(self.coords.decode(x), {"match": {**base_info, "kind": "screen", "column": j,
-                                                                  "base": obs[base].number}})
+            for direction in ((1, -1) if col.gate else (0,)):
+                if (j, direction) in screened:
+                    continue
+                base = centre if active[j] else self._gate_opened(col, obs)
+                if base is None:
+                    continue
+                x = self._coordinate_step(xs[base], j, STEP, direction)
+                if x is not None and not any(np.allclose(x, y, atol=1e-6) for y in taken):
+                    return Proposal(self.coords.decode(x), {"match": {
+                        **base_info, "kind": "screen", "column": j, "direction": direction,
+                        "base": obs[base].number}})
         # 2. a Gauss-Newton step in the trust region (one at a time: the next waits for its outcome)
         if not step_pending:
             jac = self.jacobian(xs, rs, centre, radius, obs)
@@ -657,9 +665,10 @@ class MatchSampler:
             return max(RADIUS_MIN, radius / 2)
         return radius
 
-    def _coordinate_step(self, xc: np.ndarray, j: int, step: float) -> np.ndarray | None:
-        """``xc`` moved along column j by ``step`` (up, or down where up leaves the bounds), within the constraints;
-        an indicator set (its dimension's other indicators cleared). None when no move is possible."""
+    def _coordinate_step(self, xc: np.ndarray, j: int, step: float, direction: int = 0) -> np.ndarray | None:
+        """``xc`` moved along column j by ``step`` (``direction`` 0: up, or down where up leaves the bounds; +1 up,
+        -1 down, as far as the bounds allow), within the constraints; an indicator set (its dimension's other
+        indicators cleared). None when no move is possible."""
         col = self.coords.columns[j]
         x = xc.copy()
         if col.kind == "indicator":
@@ -675,7 +684,10 @@ class MatchSampler:
         else:
             hi = 1.0
         up, down = min(hi, xc[j] + step), max(lo, xc[j] - step)
-        target = up if up - xc[j] >= 0.5 * step or up - xc[j] >= xc[j] - down else down
+        if direction:
+            target = up if direction > 0 else down
+        else:
+            target = up if up - xc[j] >= 0.5 * step or up - xc[j] >= xc[j] - down else down
         if abs(target - xc[j]) < 1e-6:
             return None
         x[j] = target

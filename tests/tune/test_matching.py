@@ -199,6 +199,12 @@ def test_proposals_are_deterministic_respect_the_guard_and_skip_inactive_effects
                   and probe.coords.columns[o.attrs["match"]["column"]].dim == "effects.noise.probability")
     assert opened.point["effects.noise.probability"] > 0
     assert screens["effects.noise.photons_at_white/centre"] == opened.number
+    # ... in both directions (an effect saturates: "less" can show nothing where "more" shows much)
+    photons = sorted(o.point["effects.noise.photons_at_white/centre"] for o in h1 if o.attrs and o.attrs[
+        "match"]["kind"] == "screen" and probe.coords.columns[o.attrs["match"]["column"]].dim ==
+        "effects.noise.photons_at_white/centre")
+    centre = opened.point["effects.noise.photons_at_white/centre"]
+    assert len(photons) == 2 and photons[0] < centre < photons[1]
     # a proposal depends only on the history: the same history gives the same next point
     assert s1.propose(h1[:7]).point == s2.propose(h2[:7]).point
     # nothing without the recipe's own point first
