@@ -18,31 +18,31 @@ case "${1:-}" in
   *) echo "gtforge setup: unknown option ${1} (use --test or --tune)" >&2; exit 2 ;;
 esac
 
-if [ "$extras" = "[test]" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
-  browser="chromium chromium-driver"   # the compare report's test (tests/compare/test_report_html.py)
+# apt_install "what they are for" "why, when they cannot be installed" PACKAGES...: as root with apt-get,
+# installs them; otherwise prints the command and stops.
+apt_install() {
+  local what="$1" why="$2"; shift 2
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "gtforge setup: installing the headless browser for the tests: $browser"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $browser >/dev/null
+    echo "gtforge setup: installing $what: $*"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   else
-    echo "gtforge setup: the tests drive a headless browser. Install it, e.g.:" >&2
-    echo "  sudo apt-get install $browser" >&2
+    echo "gtforge setup: $why. Install them, e.g.:" >&2
+    echo "  sudo apt-get install $*" >&2
     exit 1
   fi
+}
+
+if [ "$extras" = "[test]" ] && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+  # the compare report's page test (tests/compare/test_report.py, marker browser)
+  apt_install "the headless browser for the tests" "the tests drive a headless browser" chromium chromium-driver
 fi
 
 libs="$(ldconfig -p 2>/dev/null || true)"   # captured once: grep -q on a pipe can SIGPIPE ldconfig
 have_lib() { grep -qF "$1" <<<"$libs"; }
 if ! { have_lib 'libEGL.so.1' && { have_lib 'libEGL_mesa.so.0' || have_lib 'libEGL_nvidia.so.0'; } \
        && { have_lib 'libOpenGL.so.0' || have_lib 'libGL.so.1'; }; }; then
-  pkgs="libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libgl1"
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "gtforge setup: installing EGL/OpenGL system libraries: $pkgs"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
-  else
-    echo "gtforge setup: EGL/OpenGL libraries are missing. Install them, e.g.:" >&2
-    echo "  sudo apt-get install $pkgs" >&2
-    exit 1
-  fi
+  apt_install "EGL/OpenGL system libraries" "EGL/OpenGL libraries are missing" \
+    libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libgl1
 fi
 
 PY="${PYTHON:-python3}"
