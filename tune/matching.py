@@ -37,7 +37,9 @@ value (the sparsest explanation of the gap; unchanged fields stay unchanged in T
    the point whose step opened their effect, so a strong sensor noise is found even while a weak one did not
    pay, and in both directions: an effect saturates, so a step towards "less" can show nothing where a step
    towards "more" shows much; a range's width and a count's spread are not screened). From them, a
-   finite-difference Jacobian.
+   finite-difference Jacobian. A choice between kinds (plane, bin or room) is a jump whose worth depends on the
+   rest (a plane that lost against a bin near the recipe can win far from it): it is screened again from the
+   best point once that has moved :data:`RESCREEN` away from where it was tried.
 2. *Gauss-Newton steps*: at the best point so far (lowest F), the model ``r(u) = r_c + J (u - u_c)`` (J: the
    screening Jacobian updated by least squares with every evaluated point near u_c, the least-change secant
    update); the step minimises the model's merit within the trust region ``|u - u_c|_inf <= radius`` (a
@@ -70,6 +72,9 @@ EMBEDDING_AXES = 3
 FEATURE_FLOOR = 0.25
 #: Screening step and the trust region's first, largest and smallest radius, in coordinates of [0, 1].
 STEP, RADIUS0, RADIUS_MAX, RADIUS_MIN = 0.25, 0.25, 0.5, 0.03
+#: A choice between kinds (a categorical dimension's non-bool choice: the support) is screened again from the best
+#: point once that is further than this (largest coordinate difference) from every point it was screened from.
+RESCREEN = 0.3
 #: Merit penalty per coordinate unit moved away from the recipe.
 PENALTY = 0.5
 #: Strength of the prior Jacobian in the least-change update, and the kernel width (coordinates) of the points used.
@@ -617,6 +622,19 @@ class MatchSampler:
                     return Proposal(self.coords.decode(x), {"match": {
                         **base_info, "kind": "screen", "column": j, "direction": direction,
                         "base": obs[base].number}})
+        # 1b. a choice between kinds is a jump, not a slope: tried again from the best point once that has moved
+        #     more than RESCREEN from every point it was tried from
+        for j, col in enumerate(self.coords.columns):
+            if col.kind != "indicator" or isinstance(col.choice, bool) or not active[j]:
+                continue
+            bases = [int(info["base"]) for info in ((o.attrs.get("match") or {}) for o in history)
+                     if info.get("kind") == "screen" and info.get("column") == j and "base" in info]
+            where = [xs[k] for k, o in enumerate(obs) if o.number in bases]
+            if where and min(float(np.abs(xc - b).max()) for b in where) > RESCREEN:
+                x = self._coordinate_step(xc, j, STEP)
+                if x is not None and not any(np.allclose(x, y, atol=1e-6) for y in taken):
+                    return Proposal(self.coords.decode(x), {"match": {
+                        **base_info, "kind": "screen", "column": j, "direction": 0, "base": obs[centre].number}})
         # 2. a Gauss-Newton step in the trust region (one at a time: the next waits for its outcome)
         if not step_pending:
             jac = self.jacobian(xs, rs, centre, radius, obs)

@@ -209,3 +209,41 @@ def test_proposals_are_deterministic_respect_the_guard_and_skip_inactive_effects
     assert s1.propose(h1[:7]).point == s2.propose(h2[:7]).point
     # nothing without the recipe's own point first
     assert probe.propose(h1[1:]) is None
+
+
+def test_a_choice_between_kinds_is_tried_again_far_from_where_it_lost():
+    """A world where the plane wins only far from the recipe (its effect flips with the camera distance)."""
+    space = small_space()
+    probe = MatchSampler(space, np.ones(12) / 12, penalty=0.05)
+    cols = probe.coords.columns
+    jd = next(j for j, c in enumerate(cols) if c.dim == "camera.distance/centre")
+    jp = next(j for j, c in enumerate(cols) if c.kind == "indicator" and c.choice == "plane")
+    x0 = probe.x0.copy()
+    target = x0[jd] + 0.4
+
+    def world(point):
+        x = probe.coords.encode(point)
+        r = np.zeros(12)
+        r[0] = 60 * (x[jd] - target)
+        # the plane costs a little everywhere; the bin costs more and more as the camera moves away: near the
+        # recipe the bin wins, at the hidden distance the plane does
+        r[1] = (1 - x[jp]) * 30 * max(0.0, x[jd] - x0[jd] - 0.1)
+        r[2] = 3 * x[jp]
+        return r
+
+    sampler = MatchSampler(space, np.ones(12) / 12, penalty=0.05)
+    history, point = [], sampler.coords.default
+    for number in range(40):
+        attrs = {}
+        if number:
+            prop = sampler.propose(history)
+            if prop is None:
+                break
+            point, attrs = prop.point, prop.attrs
+        history.append(Observation(number, point, world(point), attrs))
+    plane_screens = [o for o in history[1:] if o.attrs["match"]["kind"] == "screen"
+                     and o.attrs["match"]["column"] == jp]
+    assert len(plane_screens) >= 2  # tried near the recipe (lost), then again from the far best point
+    best = best_of(sampler, history)
+    assert best.point["clutter.support"] == "plane"
+
