@@ -638,7 +638,7 @@ class MatchSampler:
         # 2. a Gauss-Newton step in the trust region (one at a time: the next waits for its outcome)
         if not step_pending:
             jac = self.jacobian(xs, rs, centre, radius, obs)
-            x_new = self.coords.canonical(self._step(xc, rc, jac, radius))
+            x_new = self._tidy(self.coords.canonical(self._step(xc, rc, jac, radius)))
             seen = any(np.allclose(x_new, x, atol=1e-6) for x in taken)
             size = float(np.abs(x_new - xc).max())
             pred = self.model_merit(x_new, xc, rc, jac)
@@ -655,6 +655,14 @@ class MatchSampler:
                 return Proposal(self.coords.decode(x), {"match": {**base_info, "kind": "refresh", "column": j,
                                                                   "turn": j + 1}})
         return None
+
+    def _tidy(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with the columns that cannot act (an effect's parameters while its probability is 0) at the recipe's
+        values: they change no image, so a tuned recipe should not change them either."""
+        x = x.copy()
+        inactive = ~self.coords.active(x)
+        x[inactive] = self.x0[inactive]
+        return self.coords.canonical(x)
 
     def _gate_opened(self, col: Column, obs: list[Observation]) -> int | None:
         """Index (in ``obs``) of the screening step that opened ``col``'s gate (an effect's probability moved above

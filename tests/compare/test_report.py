@@ -179,6 +179,7 @@ def test_an_unlabelled_reference_compares_images_only_and_says_so(look):
     assert "brighter" in next(d for d in doc["distances"] if d["name"] == "brightness")["sentence"]
 
 
+@pytest.mark.slow  # its fixture trains the classifier (6 s)
 def test_the_learned_part_finds_the_planted_look_alikes(look):
     """Our three dark images look like the reference, the reference's three bright ones like ours: the classifier's
     held-out probabilities put them first."""

@@ -162,6 +162,11 @@ def test_the_sampler_finds_a_hidden_point_of_a_linear_world():
     assert match_value(best.residuals, sampler.weights) < 0.01 * match_value(history[0].residuals, sampler.weights)
     kinds = [(o.attrs.get("match") or {}).get("kind") for o in history[1:]]
     assert kinds[0] == "screen" and "step" in kinds
+    # the steps leave an effect's parameters at the recipe's values while the effect is off (they change no image)
+    for o in history:
+        if (o.attrs.get("match") or {}).get("kind") == "step" and o.point["effects.noise.probability"] == 0:
+            assert o.point["effects.noise.photons_at_white/centre"] == sampler.coords.default[
+                "effects.noise.photons_at_white/centre"]
 
 
 def test_a_categorical_choice_is_found_and_unneeded_changes_are_not_made():

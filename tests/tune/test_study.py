@@ -29,6 +29,7 @@ def history(result):
     return [(t["rung"], t["number"], t["state"], t["value"], sorted(t["point"].items())) for t in result.trials]
 
 
+@pytest.mark.slow  # 4-7 s: a dozen trials through SQLite
 def test_same_seed_same_trials_other_seed_other_trials(tmp_path):
     a = run_hidden_study(tmp_path / "a", seed=3, n_trials=14, tune=SMALL_SPACE)
     b = run_hidden_study(tmp_path / "b", seed=3, n_trials=14, tune=SMALL_SPACE)
@@ -67,6 +68,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # 4-7 s: a dozen trials through SQLite
 def test_a_killed_tune_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
     """SIGKILL in the middle of rung 0 (a trial left RUNNING), the same call again: the trial history goes on from
     where it stopped and the result equals a tune that was never interrupted."""
@@ -100,6 +102,7 @@ def test_a_killed_tune_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
     assert resumed.best == straight.best
 
 
+@pytest.mark.slow  # 4-7 s: a dozen trials through SQLite
 def test_the_budget_stops_rung_0_and_keeps_time_for_rung_1(tmp_path):
     """With no trial count, rung 0 runs while a trial fits the budget less rung 1's share (3 evaluations here)."""
     t0 = time.perf_counter()
