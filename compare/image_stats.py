@@ -14,10 +14,10 @@ import math
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from skimage.color import rgb2lab
 
-from .imagesets import CompareInputError, ImageSet, common_size, read_rgb, subsample
+from .imagesets import DECODE_ERRORS, CompareInputError, ImageSet, common_size, read_rgb, subsample
 from .stats import Statistic
 
 #: BT.601 luma weights (R, G, B).
@@ -192,7 +192,7 @@ def jpeg_quality(path) -> int | None:
 
     Raises
     ------
-    OSError, PIL.UnidentifiedImageError
+    OSError, PIL.UnidentifiedImageError (any of ``compare.imagesets.DECODE_ERRORS``)
         The file cannot be read.
     """
     with Image.open(path) as im:
@@ -259,7 +259,7 @@ def _file_format(path) -> str:
     try:
         with Image.open(path) as im:
             return str(im.format or "unknown")
-    except (OSError, UnidentifiedImageError):
+    except DECODE_ERRORS:
         return "unreadable"
 
 
@@ -321,7 +321,7 @@ def image_statistics(image_set: ImageSet, *, max_images: int | None = 200, seed:
         vals["edge_density"].append(edge_density(rgb))
         try:
             q = jpeg_quality(rec.path)
-        except (OSError, UnidentifiedImageError) as e:
+        except DECODE_ERRORS as e:
             raise CompareInputError(f"{rec.path}: not a readable image ({e})") from None
         if q is not None:
             quality.append(float(q))

@@ -188,6 +188,12 @@ def _images_under(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+#: What opening or decoding an image file can raise: PIL's own errors, and ImportError from a third party's wrapper
+#: of ``PIL.Image.open`` (Ultralytics, once imported in the process, wraps it and imports pi-heif for any file PIL
+#: cannot identify, raising ModuleNotFoundError where pi-heif is not installed). Each is the file's fault.
+DECODE_ERRORS = (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, ImportError)
+
+
 def _header_size(path: Path) -> tuple[int, int]:
     """(width, height) from the image's header. Raises CompareInputError for a missing or unreadable image."""
     try:
@@ -195,7 +201,7 @@ def _header_size(path: Path) -> tuple[int, int]:
             return int(im.size[0]), int(im.size[1])
     except FileNotFoundError:
         raise CompareInputError(f"{path}: image not found") from None
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+    except DECODE_ERRORS as e:
         raise CompareInputError(f"{path}: not a readable image ({e})") from None
 
 
@@ -717,7 +723,7 @@ def read_rgb(record: ImageRecord, size: tuple[int, int] | None = None) -> np.nda
             return np.asarray(rgb, dtype=np.uint8).copy()
     except FileNotFoundError:
         raise CompareInputError(f"{record.path}: image not found") from None
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+    except DECODE_ERRORS as e:
         raise CompareInputError(f"{record.path}: not a readable image ({e})") from None
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import ROOT, run_cli
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from gtforge.compare.imagesets import (
     CompareInputError, ImageSet, MissingExtraError, common_size, detect_format, image_array, load_image_set,
@@ -324,6 +324,33 @@ def test_an_image_that_breaks_while_decoding_is_named(tmp_path):
     s = load_image_set(tmp_path)
     with pytest.raises(CompareInputError, match=r"t\.jpg: not a readable image"):
         read_rgb(s.records[0])
+
+
+def test_a_patched_image_open_still_names_the_file(tmp_path, monkeypatch):
+    """Ultralytics, once imported, wraps PIL.Image.open and raises ModuleNotFoundError (pi-heif) for a file PIL cannot
+    identify; the loaders and the statistics still name the file (the full suite imports Ultralytics before them)."""
+    from gtforge.compare.image_stats import image_statistics
+
+    real_open = Image.open
+
+    def ultralytics_like_open(fp, *args, **kwargs):
+        try:
+            return real_open(fp, *args, **kwargs)
+        except UnidentifiedImageError:
+            raise ModuleNotFoundError("No module named 'pi_heif'") from None
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    monkeypatch.setattr(Image, "open", ultralytics_like_open)
+    with pytest.raises(CompareInputError, match=r"bad\.png: not a readable image"):
+        load_image_set(tmp_path)
+    (tmp_path / "bad.png").unlink()
+    s = load_image_set(tmp_path)
+    (tmp_path / "good.png").write_bytes(b"not a png either")  # broken after the listing
+    with pytest.raises(CompareInputError, match=r"good\.png: not a readable image"):
+        read_rgb(s.records[0])
+    with pytest.raises(CompareInputError, match=r"good\.png"):
+        image_statistics(s)
 
 
 def test_detect_format_names_an_unknown_file(tmp_path):
