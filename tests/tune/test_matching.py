@@ -120,10 +120,8 @@ class LinearWorld:
         return self.a @ (x - self.x_star) + self.noise * self.rng.normal(size=len(self.a))
 
 
-def run_sampler(space, x_star, trials, noise=0.0, seed=0, penalty=0.05):
-    world_sampler = MatchSampler(space, np.ones(12) / 12, penalty=penalty)
-    world = LinearWorld(world_sampler, x_star, seed=seed, noise=noise)
-    sampler = MatchSampler(space, np.ones(12) / 12, penalty=penalty)
+def drive(sampler, world, trials):
+    """A tune without builds: the recipe's own point, then the sampler's proposals, each scored by ``world``."""
     history = []
     point = sampler.coords.default
     for number in range(trials):
@@ -134,7 +132,14 @@ def run_sampler(space, x_star, trials, noise=0.0, seed=0, penalty=0.05):
                 break
             point, attrs = prop.point, prop.attrs
         history.append(Observation(number, point, world(point), attrs))
-    return sampler, history
+    return history
+
+
+def run_sampler(space, x_star, trials, noise=0.0, seed=0, penalty=0.05):
+    world_sampler = MatchSampler(space, np.ones(12) / 12, penalty=penalty)
+    world = LinearWorld(world_sampler, x_star, seed=seed, noise=noise)
+    sampler = MatchSampler(space, np.ones(12) / 12, penalty=penalty)
+    return sampler, drive(sampler, world, trials)
 
 
 def best_of(sampler, history):
@@ -237,15 +242,7 @@ def test_a_choice_between_kinds_is_tried_again_far_from_where_it_lost():
         return r
 
     sampler = MatchSampler(space, np.ones(12) / 12, penalty=0.05)
-    history, point = [], sampler.coords.default
-    for number in range(40):
-        attrs = {}
-        if number:
-            prop = sampler.propose(history)
-            if prop is None:
-                break
-            point, attrs = prop.point, prop.attrs
-        history.append(Observation(number, point, world(point), attrs))
+    history = drive(sampler, world, 40)
     plane_screens = [o for o in history[1:] if o.attrs["match"]["kind"] == "screen"
                      and o.attrs["match"]["column"] == jp]
     assert len(plane_screens) >= 2  # tried near the recipe (lost), then again from the far best point
