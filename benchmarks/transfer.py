@@ -56,7 +56,10 @@ folder (``reference/``, images only: no labels reach the tune); ``gtforge tune``
 (as built, ``train/recipe.yaml``) towards that folder within ``M`` minutes (``--objective auto``: appearance and
 the learned distances), the tuned recipe is built with the training side's scenes (``train_tuned/``; the held-out
 file check applies to it too), and the same network is trained on it and scored on the same in-domain scenes'
-held-out test. The report prints both arms; the JSON holds the tuned arm under ``tuned``.
+held-out test. ``--tune-fixed PATH`` (repeatable) keeps recipe fields or whole sections out of the tune (written
+into the recipe it starts from as ``tune.fixed``): ``--tune-fixed camera --tune-fixed clutter --tune-fixed objects``
+tunes the look alone, as a user does who knows that only the look of their images differs. The report prints both
+arms; the JSON holds the tuned arm under ``tuned``.
 
 Exit codes: 0 done; 2 bad input (not a complete dataset, too few scenes, shared image files, failed build).
 """
@@ -516,6 +519,13 @@ def tune_arm(args, work: Path) -> tuple[Path, dict]:
     views = int(yaml.safe_load(train_recipe.read_text())["scenes"]["views_per_scene"])
     ref_dir = build_reference(args, work, views)
     tuned_recipe = work / "TUNED.yaml"
+    if args.tune_fixed:
+        # the recipe the tune starts from: the training recipe with tune.fixed (a resolved recipe names its files
+        # by pkg://, bundled:// or absolute paths, so a copy beside it reads the same files)
+        raw = yaml.safe_load(train_recipe.read_text())
+        raw["tune"] = {**(raw.get("tune") or {}), "fixed": list(args.tune_fixed)}
+        train_recipe = work / "train_recipe_tune.yaml"
+        train_recipe.write_text(yaml.safe_dump(raw, sort_keys=False))
     cmd = [sys.executable, "-m", "gtforge.cli", "tune", str(train_recipe), "--reference", str(ref_dir), "--out",
            str(tuned_recipe), "--budget-minutes", str(args.tune_minutes), "--seed", str(args.seed), "--quiet"]
     print("  $ " + " ".join(cmd[2:]), flush=True)
@@ -528,7 +538,7 @@ def tune_arm(args, work: Path) -> tuple[Path, dict]:
     tuned_dir = work / "train_tuned"
     build_dataset(tuned_recipe, tuned_dir, [], args.workers)
     summary = {"recipe": str(tuned_recipe), "reference": str(ref_dir), "reference_images": int(args.reference_images),
-               "budget_minutes": float(args.tune_minutes), "tune_seconds": tune_s,
+               "budget_minutes": float(args.tune_minutes), "tune_seconds": tune_s, "fixed": list(args.tune_fixed),
                "trials": len(report.get("trials", [])), "objective": report.get("objective"),
                "changes": (report.get("best") or {}).get("changes", []), "reports": report.get("reports")}
     return tuned_dir, summary
@@ -561,6 +571,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     src.add_argument("--tune-minutes", type=float, default=None, metavar="M",
                      help="with --recipe: add the tuned arm, gtforge tune towards unlabelled images of the held-out "
                           "look within M minutes (module docstring)")
+    src.add_argument("--tune-fixed", action="append", default=[], metavar="PATH",
+                     help="a recipe field (or section) the tune keeps as the training recipe has it (tune.fixed; "
+                          "repeatable), e.g. --tune-fixed camera --tune-fixed clutter --tune-fixed objects for a "
+                          "look-only tune (default: the whole default space)")
     src.add_argument("--reference-images", type=int, default=REFERENCE_IMAGES, metavar="N",
                      help=f"images in the tuned arm's reference folder (default {REFERENCE_IMAGES})")
     ap.add_argument("--epochs", type=int, default=EPOCHS, help=f"training epochs (default {EPOCHS})")
@@ -573,6 +587,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error("give either --train and --test, or --recipe")
     if not args.recipe and (args.set or args.heldout_set or args.work or args.tune_minutes is not None):
         ap.error("--set, --heldout-set, --work and --tune-minutes go with --recipe")
+    if args.tune_fixed and args.tune_minutes is None:
+        ap.error("--tune-fixed goes with --tune-minutes")
     if args.tune_minutes is not None and (args.tune_minutes <= 0 or args.reference_images < 1):
         ap.error("--tune-minutes and --reference-images must be > 0")
     if args.epochs < 1 or args.threads < 1:
@@ -636,7 +652,8 @@ def run(args) -> dict:
         summary = getattr(args, "tune_summary", None) or {}
         print(f"  tuned    : gtforge tune towards {summary.get('reference_images', '?')} unlabelled held-out-look "
               f"images, {summary.get('trials', '?')} trials in {summary.get('tune_seconds', 0) / 60:.1f} min, "
-              f"{len(summary.get('changes', []))} value(s) changed")
+              f"{len(summary.get('changes', []))} value(s) changed"
+              + (f", kept: {', '.join(summary['fixed'])}" if summary.get("fixed") else ""))
         arm = _arm(open_checked(tuned), test_ds, args, "tuned")
         result["tuned"] = {**summary, **arm}
         print(f"  held-out IoU: {result['held_out']['iou']:.4f} untuned -> {arm['held_out']['iou']:.4f} tuned")

@@ -6,11 +6,13 @@ expected foreground of every frame is known without any gtforge writer or render
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -286,7 +288,8 @@ def test_tuned_arm_arguments():
     assert args.tune_minutes == 30 and args.reference_images == T.REFERENCE_IMAGES == 100
     for bad in (["--train", "a", "--test", "b", "--tune-minutes", "5"],  # the arm builds: it needs --recipe
                 ["--recipe", "r.yaml", "--tune-minutes", "0"],
-                ["--recipe", "r.yaml", "--tune-minutes", "5", "--reference-images", "0"]):
+                ["--recipe", "r.yaml", "--tune-minutes", "5", "--reference-images", "0"],
+                ["--recipe", "r.yaml", "--tune-fixed", "camera"]):  # a space for a tune that does not run
         with pytest.raises(SystemExit) as e:
             T.parse_args(bad)
         assert e.value.code == 2
@@ -326,3 +329,31 @@ def test_the_reference_folder_holds_images_only_of_another_draw(tmp_path, monkey
     args.reference_images = 9  # more than the build has (6): refused
     with pytest.raises(T.BenchmarkError, match="fewer than 9"):
         T.build_reference(args, again, views=2)
+
+
+def test_tune_fixed_keeps_the_named_sections_out_of_the_tune(tmp_path, monkeypatch):
+    """tune_arm with --tune-fixed: gtforge tune starts from the training recipe plus tune.fixed (the training
+    recipe itself untouched); without it, from the training recipe as built."""
+    (tmp_path / "train").mkdir()
+    built = "seed: 7\nscenes: {count: 4, views_per_scene: 2}\ncamera: {distance: {min: 0.4, max: 0.7}}\n"
+    (tmp_path / "train" / "recipe.yaml").write_text(built)
+    started = []
+
+    def fake_run(cmd, **kw):
+        recipe = Path(cmd[cmd.index("tune") + 1])
+        started.append(yaml.safe_load(recipe.read_text()))
+        (tmp_path / "TUNED.tune").mkdir(exist_ok=True)
+        (tmp_path / "TUNED.tune" / "tune.json").write_text(json.dumps({"trials": [{}, {}], "best": {"changes": []}}))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(T, "build_reference", lambda args, work, views: work / "reference")
+    monkeypatch.setattr(T, "build_dataset", lambda *a, **k: None)
+    monkeypatch.setattr(T.subprocess, "run", fake_run)
+    args = T.parse_args(["--recipe", "r.yaml", "--tune-minutes", "1", "--tune-fixed", "camera",
+                         "--tune-fixed", "objects"])
+    _, summary = T.tune_arm(args, tmp_path)
+    assert started[0]["tune"] == {"fixed": ["camera", "objects"]} and summary["fixed"] == ["camera", "objects"]
+    assert started[0]["camera"] == {"distance": {"min": 0.4, "max": 0.7}} and summary["trials"] == 2
+    assert (tmp_path / "train" / "recipe.yaml").read_text() == built
+    T.tune_arm(T.parse_args(["--recipe", "r.yaml", "--tune-minutes", "1"]), tmp_path)
+    assert "tune" not in started[1]
