@@ -135,6 +135,10 @@ def shrink(before: float | None, after: float | None) -> float | None:
     return 1.0 - after / before
 
 
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
 def hidden_recipe() -> dict:
     """The default recipe with :data:`HIDDEN` applied (as ``gtforge build --set`` applies it)."""
     from gtforge.config.loading import apply_overrides  # noqa: PLC0415 - gtforge loads after the arguments parse
@@ -191,9 +195,8 @@ def main(argv=None) -> int:
             content = {k: {"untuned": dist["untuned"][k], "tuned": dist["tuned"][k],
                            "shrink": shrink(dist["untuned"][k], dist["tuned"][k])} for k in CONTENT}
             for k, c in content.items():
-                fmt = (lambda v: "n/a" if v is None else f"{v:.4g}")
-                print(f"  content distance {k:<20s} {fmt(c['untuned'])} untuned -> {fmt(c['tuned'])} tuned, "
-                      f"shrank {fmt(c['shrink'])}")
+                print(f"  content distance {k:<20s} {_fmt(c['untuned'])} untuned -> {_fmt(c['tuned'])} tuned, "
+                      f"shrank {_fmt(c['shrink'])}")
             ok = all(c["shrink"] is not None and c["shrink"] >= MIN_SHRINK for c in content.values())
             print(f"  bar with labels (every content distance shrinks >= {MIN_SHRINK}): {'met' if ok else 'NOT met'}")
             result.update(content=content, content_bar_met=ok)
