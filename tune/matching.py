@@ -43,7 +43,8 @@ value (the sparsest explanation of the gap; unchanged fields stay unchanged in T
 2. *Gauss-Newton steps*: at the best point so far (lowest F), the model ``r(u) = r_c + J (u - u_c)`` (J: the
    screening Jacobian updated by least squares with every evaluated point near u_c, the least-change secant
    update); the step minimises the model's merit within the trust region ``|u - u_c|_inf <= radius`` (a
-   quadratic programme, SLSQP), indicators rounded and the rest solved again. The radius doubles after a step
+   quadratic programme, SLSQP), indicators rounded and the rest solved again; a choice between kinds is held as
+   the best point has it (it changes by screening only, step 1). The radius doubles after a step
    that did at least 70 % of what the model predicted at its edge, halves after one that did less than 10 %.
 3. *Refresh*: when the model sees nothing left to gain (a step below 1e-3 or a point already evaluated), a
    coordinate step of the radius along the next dimension in turn, which renews the model near the best point.
@@ -721,14 +722,18 @@ class MatchSampler:
         return x if np.abs(x - xc).max() > 1e-6 else None
 
     def _step(self, xc, rc, jac, radius) -> np.ndarray:
+        """The Gauss-Newton step from ``xc`` (module docstring). A choice between kinds stays as ``xc`` has it: it
+        changes only by screening (a jump whose worth depends on the rest: the linear model, fitted from points
+        around other choices, would take it back after a screen showed it wins)."""
         n = self.coords.n
         lower = self.coords.lower()
         ind = np.array([c.kind == "indicator" for c in self.coords.columns])
+        kinds = {j: float(xc[j]) for j in range(n) if ind[j] and not isinstance(self.coords.columns[j].choice, bool)}
         lo = np.where(ind, 0.0, np.maximum(lower, xc - radius))
         hi = np.where(ind, 1.0, np.minimum(1.0, xc + radius))
-        x = self._solve(xc, rc, jac, lo, hi, {})
+        x = self._solve(xc, rc, jac, lo, hi, kinds)
         if ind.any():  # indicators rounded, the rest solved again with them fixed
-            fixed = {j: float(round(x[j])) for j in range(n) if ind[j]}
+            fixed = {j: float(round(x[j])) for j in range(n) if ind[j]} | kinds
             by_dim: dict = {}
             for j in fixed:
                 by_dim.setdefault(self.coords.columns[j].dim, []).append(j)

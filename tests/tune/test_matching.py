@@ -249,3 +249,22 @@ def test_a_choice_between_kinds_is_tried_again_far_from_where_it_lost():
     best = best_of(sampler, history)
     assert best.point["clutter.support"] == "plane"
 
+
+
+def test_a_step_keeps_the_choice_between_kinds_that_screening_made():
+    """Once a screen moved the best point onto a plane, a Gauss-Newton step keeps it there even where the linear
+    model (fitted around the bin) asks for the bin back, and still moves what the model asks to move."""
+    space = small_space()
+    sampler = MatchSampler(space, np.ones(12) / 12, penalty=0.05)
+    cols = sampler.coords.columns
+    jp = next(j for j, c in enumerate(cols) if c.kind == "indicator" and c.choice == "plane")
+    jd = next(j for j, c in enumerate(cols) if c.dim == "camera.distance/centre")
+    xc = sampler.x0.copy()
+    xc[jp] = 1.0
+    jac = np.zeros((12, sampler.coords.n))
+    jac[0, jp] = 50.0  # the model: the plane costs much ...
+    jac[1, jd] = 40.0  # ... and the camera distance should grow
+    rc = np.zeros(12)
+    rc[0], rc[1] = 50.0, -8.0
+    x = sampler._step(xc, rc, jac, 0.25)
+    assert x[jp] == 1.0 and x[jd] > xc[jd] + 0.1
