@@ -36,7 +36,8 @@ value (the sparsest explanation of the gap; unchanged fields stay unchanged in T
    best point so far (an effect's parameters act only while its probability is above 0: they are screened from
    the point whose step opened their effect, so a strong sensor noise is found even while a weak one did not
    pay, and in both directions: an effect saturates, so a step towards "less" can show nothing where a step
-   towards "more" shows much; a range's width and a count's spread are not screened). From them, a
+   towards "more" shows much; a range's width, a count's spread and a weight that is the only one above 0 of its
+   set are not screened). From them, a
    finite-difference Jacobian. A choice between kinds (plane, bin or room) is a jump whose worth depends on the
    rest (a plane that lost against a bin near the recipe can win far from it): it is screened again from the
    best point once that has moved :data:`RESCREEN` away from where it was tried.
@@ -280,7 +281,8 @@ class Column:
     gate : str or None
         The dimension whose value must be above 0 for this one to act (an effect's probability).
     screen : bool
-        Screened at the start (not a width or a spread).
+        Screened at the start (not a width, a spread, or the one weight above 0 of a set of weights: scaled alone
+        it changes nothing).
     """
 
     dim: str
@@ -327,6 +329,8 @@ class Coordinates:
                 cols.append(Column(w.name, "width", c.low, c.high, pair=len(cols) - 1, min_width=w.low, gate=gate,
                                    screen=False))
                 continue
+            # a weight that is the only one above 0 cannot act alone (the weights are normalised): not screened
+            alone = [d.name for d in pdims if self.default[d.name] > 0] if p.kind == "weights" else []
             for d in pdims:
                 gate = _gate_of(p.path, dims)
                 if d.type == "categorical":
@@ -335,7 +339,7 @@ class Coordinates:
                             cols.append(Column(d.name, "indicator", choice=choice, gate=gate))
                 else:
                     cols.append(Column(d.name, "value", d.low, d.high, d.log, gate=gate,
-                                       screen=not d.name.endswith("/spread")))
+                                       screen=not d.name.endswith("/spread") and alone != [d.name]))
         self.columns = cols
         self.n = len(cols)
         self.dims = dims

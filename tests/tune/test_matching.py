@@ -268,3 +268,13 @@ def test_a_step_keeps_the_choice_between_kinds_that_screening_made():
     rc[0], rc[1] = 50.0, -8.0
     x = sampler._step(xc, rc, jac, 0.25)
     assert x[jp] == 1.0 and x[jd] > xc[jd] + 0.1
+
+
+def test_a_weight_alone_above_zero_is_not_screened():
+    """appearance.floor: {texture: 1}: scaling the one weight above 0 changes nothing (the weights are normalised),
+    so screening it would cost a trial for nothing; its sibling at 0 and the bin walls' two weights are screened."""
+    space, _, raw = space_of("clutter_bop")
+    assert raw["appearance"]["floor"] == {"texture": 1} and raw["appearance"]["walls"] == {"texture": 1, "color": 1}
+    cols = {c.dim: c for c in MatchSampler(space, np.ones(1)).coords.columns}
+    assert not cols["appearance.floor/texture"].screen and cols["appearance.floor/color"].screen
+    assert cols["appearance.walls/texture"].screen and cols["appearance.walls/color"].screen
