@@ -44,11 +44,12 @@ value (the sparsest explanation of the gap; unchanged fields stay unchanged in T
 2. *Gauss-Newton steps*: at the best point so far (lowest F), the model ``r(u) = r_c + J (u - u_c)`` (J: the
    screening Jacobian updated by least squares with every evaluated point near u_c, the least-change secant
    update); the step minimises the model's merit within the trust region ``|u - u_c|_inf <= radius`` (a
-   quadratic programme, SLSQP), indicators rounded and the rest solved again; a choice between kinds is held as
-   the best point has it (it changes by screening only, step 1). The radius doubles after a step
+   quadratic programme, SLSQP); every choice (an indicator) is held as the best point has it: a choice is a
+   jump, not a slope, and changes by screening and refreshing only. The radius doubles after a step
    that did at least 70 % of what the model predicted at its edge, halves after one that did less than 10 %.
 3. *Refresh*: when the model sees nothing left to gain (a step below 1e-3 or a point already evaluated), a
-   coordinate step of the radius along the next dimension in turn, which renews the model near the best point.
+   coordinate step of the radius along the next dimension in turn (a choice flipped), which renews the model near
+   the best point.
 
 Every proposal is a function of the trials before it (their points, residuals and the attributes stored with
 them: kind, radius), so a tune is deterministic for its seed and trial count and resumes exactly.
@@ -351,8 +352,9 @@ class Coordinates:
 
     def _value(self, col: Column, u: float) -> float:
         u = min(max(float(u), 0.0), 1.0)
-        if col.log:
-            return math.exp(math.log(col.low) + u * (math.log(col.high) - math.log(col.low)))
+        if col.log:  # clipped: exp(log(high)) can round above high, which Optuna warns is out of range
+            return min(max(math.exp(math.log(col.low) + u * (math.log(col.high) - math.log(col.low))), col.low),
+                       col.high)
         return col.low + u * (col.high - col.low)
 
     def encode(self, point: dict) -> np.ndarray:
@@ -650,10 +652,10 @@ class MatchSampler:
             if not seen and size > 1e-3:
                 return Proposal(self.coords.decode(x_new), {"match": {**base_info, "kind": "step",
                                                                       "predicted_merit": pred, "step_size": size}})
-        # 3. refresh: a coordinate step along the next column in turn
+        # 3. refresh: a coordinate step along the next column in turn (a choice: flipped)
         for k in range(self.coords.n):
             j = (turn + k) % self.coords.n
-            if not active[j] or self.coords.columns[j].kind == "indicator":
+            if not active[j]:
                 continue
             x = self._coordinate_step(xc, j, radius)
             if x is not None and not any(np.allclose(x, y, atol=1e-6) for y in taken):
@@ -726,26 +728,13 @@ class MatchSampler:
         return x if np.abs(x - xc).max() > 1e-6 else None
 
     def _step(self, xc, rc, jac, radius) -> np.ndarray:
-        """The Gauss-Newton step from ``xc`` (module docstring). A choice between kinds stays as ``xc`` has it: it
-        changes only by screening (a jump whose worth depends on the rest: the linear model, fitted from points
-        around other choices, would take it back after a screen showed it wins)."""
-        n = self.coords.n
+        """The Gauss-Newton step from ``xc`` (module docstring). Every choice (an indicator: the support's kind, a
+        texture source kept, shadows on) stays as ``xc`` has it: a choice is a jump, not a slope, so it changes by
+        screening and refreshing only (the linear model, fitted around other choices, is no guide to it: a step
+        that flipped one undid a screen that showed it wins, and a failing flip shrank the trust region that the
+        continuous parameters needed)."""
         lower = self.coords.lower()
         ind = np.array([c.kind == "indicator" for c in self.coords.columns])
-        kinds = {j: float(xc[j]) for j in range(n) if ind[j] and not isinstance(self.coords.columns[j].choice, bool)}
-        lo = np.where(ind, 0.0, np.maximum(lower, xc - radius))
-        hi = np.where(ind, 1.0, np.minimum(1.0, xc + radius))
-        x = self._solve(xc, rc, jac, lo, hi, kinds)
-        if ind.any():  # indicators rounded, the rest solved again with them fixed
-            fixed = {j: float(round(x[j])) for j in range(n) if ind[j]} | kinds
-            by_dim: dict = {}
-            for j in fixed:
-                by_dim.setdefault(self.coords.columns[j].dim, []).append(j)
-            for idx in by_dim.values():  # at most one choice per dimension: the largest
-                on = [j for j in idx if fixed[j] > 0.5]
-                if len(on) > 1:
-                    keep = max(on, key=lambda j: x[j])
-                    for j in on:
-                        fixed[j] = 1.0 if j == keep else 0.0
-            x = self._solve(xc, rc, jac, lo, hi, fixed)
-        return x
+        lo = np.where(ind, xc, np.maximum(lower, xc - radius))
+        hi = np.where(ind, xc, np.minimum(1.0, xc + radius))
+        return self._solve(xc, rc, jac, lo, hi, {j: float(xc[j]) for j in np.flatnonzero(ind)})

@@ -251,23 +251,29 @@ def test_a_choice_between_kinds_is_tried_again_far_from_where_it_lost():
 
 
 
-def test_a_step_keeps_the_choice_between_kinds_that_screening_made():
+def test_a_step_keeps_every_choice_that_screening_made():
     """Once a screen moved the best point onto a plane, a Gauss-Newton step keeps it there even where the linear
-    model (fitted around the bin) asks for the bin back, and still moves what the model asks to move."""
-    space = small_space()
+    model (fitted around the bin) asks for the bin back, and a boolean choice (shadows) likewise, while it still
+    moves what the model asks to move; a coordinate step (what the refresh takes) flips a choice."""
+    raw = yaml.safe_load(DEFAULT_RECIPE.read_text())
+    raw["tune"] = {"params": [{"path": "camera.distance"}, {"path": "clutter.support"}, {"path": "lights.shadows"}]}
+    space, _, _ = space_of(copy.deepcopy(raw))
     sampler = MatchSampler(space, np.ones(12) / 12, penalty=0.05)
     cols = sampler.coords.columns
     jp = next(j for j, c in enumerate(cols) if c.kind == "indicator" and c.choice == "plane")
+    js = next(j for j, c in enumerate(cols) if c.kind == "indicator" and isinstance(c.choice, bool))
     jd = next(j for j, c in enumerate(cols) if c.dim == "camera.distance/centre")
     xc = sampler.x0.copy()
     xc[jp] = 1.0
     jac = np.zeros((12, sampler.coords.n))
     jac[0, jp] = 50.0  # the model: the plane costs much ...
-    jac[1, jd] = 40.0  # ... and the camera distance should grow
+    jac[1, jd] = 40.0  # ... the camera distance should grow ...
+    jac[2, js] = -30.0  # ... and the shadows should flip
     rc = np.zeros(12)
-    rc[0], rc[1] = 50.0, -8.0
+    rc[0], rc[1], rc[2] = 50.0, -8.0, 30.0
     x = sampler._step(xc, rc, jac, 0.25)
-    assert x[jp] == 1.0 and x[jd] > xc[jd] + 0.1
+    assert x[jp] == 1.0 and x[js] == xc[js] and x[jd] > xc[jd] + 0.1
+    assert sampler._coordinate_step(xc, js, 0.25)[js] == 1.0 - xc[js]
 
 
 def test_a_weight_alone_above_zero_is_not_screened():
@@ -278,3 +284,15 @@ def test_a_weight_alone_above_zero_is_not_screened():
     cols = {c.dim: c for c in MatchSampler(space, np.ones(1)).coords.columns}
     assert not cols["appearance.floor/texture"].screen and cols["appearance.floor/color"].screen
     assert cols["appearance.walls/texture"].screen and cols["appearance.walls/color"].screen
+
+
+def test_a_log_coordinate_decodes_within_its_bounds():
+    """exp(log(high)) rounds above high for some bounds (0.3 to 3 does: 3.0000000000000004), which Optuna warns is
+    out of the parameter's distribution: the decoded value is clipped to the bounds."""
+    from dataclasses import replace
+
+    space, _, _ = space_of("clutter_bop")
+    coords = MatchSampler(space, np.ones(1)).coords
+    col = replace(next(c for c in coords.columns if c.log), low=0.3, high=3.0)
+    assert math.exp(math.log(0.3) + 1.0 * (math.log(3.0) - math.log(0.3))) > 3.0  # the rounding exists
+    assert coords._value(col, 1.0) == 3.0 and coords._value(col, 0.0) == 0.3 and coords._value(col, 2.0) == 3.0
