@@ -544,9 +544,9 @@ class MatchSampler:
             b += w * np.outer(rs[k] - rc, dx)
         return np.linalg.solve(a, b.T).T
 
-    def _solve(self, xc, rc, jac, lo, hi, fixed: dict) -> np.ndarray:
+    def _solve(self, xc, rc, jac, lo, hi) -> np.ndarray:
         """Minimise the model merit ``|W^(1/2) (rc + J (x - xc))|^2 + penalty |x - x0|_1`` over lo <= x <= hi and the
-        coordinates' constraints, ``fixed`` columns held (SLSQP on x and the L1 slack t >= |x - x0|)."""
+        coordinates' constraints (SLSQP on x and the L1 slack t >= |x - x0|; a column with lo == hi is held)."""
         from scipy.optimize import minimize  # noqa: PLC0415 - scipy is loaded when a tune proposes, not at import
 
         n = self.coords.n
@@ -554,11 +554,6 @@ class MatchSampler:
         hmat = jac.T @ (w[:, None] * jac)
         g0 = jac.T @ (w * rc)
         x_start = np.clip(xc.copy(), lo, hi)
-        for j, v in fixed.items():
-            x_start[j] = v
-        lo2, hi2 = lo.copy(), hi.copy()
-        for j, v in fixed.items():
-            lo2[j] = hi2[j] = v
         x0 = self.x0
         pen = self.penalty
 
@@ -581,10 +576,10 @@ class MatchSampler:
             cons.append({"type": "ineq", "fun": lambda y: a_mat @ y[:n] - b_vec,
                          "jac": lambda y: np.hstack([a_mat, np.zeros((len(a_mat), n))])})
         t_start = np.abs(x_start - x0)
-        bounds = [(float(lo2[j]), float(hi2[j])) for j in range(n)] + [(0.0, None)] * n
+        bounds = [(float(lo[j]), float(hi[j])) for j in range(n)] + [(0.0, None)] * n
         res = minimize(fun, np.concatenate([x_start, t_start]), jac=jac_fun, bounds=bounds, constraints=cons,
                        method="SLSQP", options={"maxiter": 300, "ftol": 1e-10})
-        return np.clip(res.x[:n], lo2, hi2)
+        return np.clip(res.x[:n], lo, hi)
 
     def model_merit(self, x, xc, rc, jac) -> float:
         return self.merit(x, rc + jac @ (x - xc))
@@ -737,4 +732,4 @@ class MatchSampler:
         ind = np.array([c.kind == "indicator" for c in self.coords.columns])
         lo = np.where(ind, xc, np.maximum(lower, xc - radius))
         hi = np.where(ind, xc, np.minimum(1.0, xc + radius))
-        return self._solve(xc, rc, jac, lo, hi, {j: float(xc[j]) for j in np.flatnonzero(ind)})
+        return self._solve(xc, rc, jac, lo, hi)
