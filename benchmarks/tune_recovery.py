@@ -57,10 +57,13 @@ HIDDEN = [
     "effects.noise={probability: 1.0, photons_at_white: {min: 30, max: 80}}",
     "clutter.support=plane",
 ]
-#: The reference's scenes and seed: 40 images (10 scenes of 4 views), with the recipe's own camera (640x480): the
-#: hidden values are the only difference (rendered at another size, the resolution-dependent statistics would
-#: ask for other values: sensor noise rendered at 640x480 and measured at 320x240 is half as strong).
-REFERENCE_SETS = ["seed=123", "scenes.count=10", "scenes.views_per_scene=4"]
+#: The reference's scenes and seed: 40 images, one view of each of 40 scenes (independent samples, as a folder of
+#: photos is: a folder of 10 scenes of 4 views each let the two-sample classifier recognise a scene by its other
+#: views, and the hidden recipe itself, rendered again with another seed, scored 0.64 against it), with the recipe's
+#: own camera (640x480): the hidden values are the only difference (rendered at another size, the
+#: resolution-dependent statistics would ask for other values: sensor noise rendered at 640x480 and measured at
+#: 320x240 is half as strong).
+REFERENCE_SETS = ["seed=123", "scenes.count=40", "scenes.views_per_scene=1"]
 REFERENCE_IMAGES = 40
 #: The issue's bar.
 MIN_SHARE, MAX_C2ST = 0.5, 0.65

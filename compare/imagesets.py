@@ -124,12 +124,14 @@ class Label:
 @dataclass(frozen=True, eq=False)
 class ImageRecord:
     """One image: ``path`` (PNG/JPEG/...), its stored ``width`` and ``height`` (pixels), its ``labels`` (a tuple,
-    empty when it has no instance; None when the set has no labels)."""
+    empty when it has no instance; None when the set has no labels), and its ``group``: the scene folder it belongs
+    to in a gtforge or BOP dataset (views of one scene are not independent samples), None elsewhere."""
 
     path: Path
     width: int
     height: int
     labels: tuple[Label, ...] | None
+    group: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +147,13 @@ class ImageSet:
     def labelled(self) -> bool:
         """Every record has labels (not None) and there is at least one record."""
         return bool(self.records) and all(r.labels is not None for r in self.records)
+
+    @property
+    def groups(self) -> list[str] | None:
+        """The group (scene folder) of each record, in order, or None when a record has none (a folder of images,
+        COCO, KITTI, YOLO): the two-sample test's folds keep a group whole (``compare.learned.two_sample_test``)."""
+        groups = [r.group for r in self.records]
+        return None if any(g is None for g in groups) else groups
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -227,6 +236,7 @@ class _Item:
     labels: object
     width: int | None = None
     height: int | None = None
+    group: str | None = None
 
 
 # ----------------------------------------------------------------------------------------------- detection
@@ -388,7 +398,7 @@ def _load_gtforge(root: Path, max_images: int | None, seed: int) -> tuple[list[I
                 bbox=tuple(float(v) for v in inst.bbox_visib), truncation=_opt_float(inst.truncation),
                 visib_fract=_opt_float(inst.visib_fract), occlusion_level=_opt_int(inst.occlusion_level),
                 cam_R_m2c=R, cam_t_m2c=t, keypoints=_hand_keypoints(inst.keypoints)))
-        records.append(ImageRecord(fr.rgb_path, fr.width, fr.height, tuple(labels)))
+        records.append(ImageRecord(fr.rgb_path, fr.width, fr.height, tuple(labels), group=str(fr.scene_dir)))
     return records, []
 
 
@@ -497,7 +507,7 @@ def _load_bop(root: Path) -> tuple[list[_Item], list[str]]:
             image = _scene_image(scene, int(im_id))
             if image is None:
                 raise CompareInputError(f"{scene}: no image {int(im_id):06d}.* in rgb/ or gray/")
-            items.append(_Item(image, tuple(labels)))
+            items.append(_Item(image, tuple(labels), group=str(scene)))
     return items, []
 
 
@@ -686,7 +696,7 @@ def load_image_set(path, fmt: str = "auto", *, max_images: int | None = None, se
             w, h = _header_size(it.path)
             resized += it.width is not None and (w, h) != (it.width, it.height)
             labels = it.labels(w, h) if callable(it.labels) else it.labels
-            records.append(ImageRecord(it.path, w, h, labels))
+            records.append(ImageRecord(it.path, w, h, labels, group=it.group))
         if resized:
             notes = [*notes, f"{resized} images are not the size their labels file gives: boxes kept as written, "
                              "sizes taken from the image files"]

@@ -419,10 +419,11 @@ def _learned(ours: ImageSet, ref: ImageSet, a: np.ndarray, b: np.ndarray, size, 
     t1 = time.perf_counter()
     if min(len(a), len(b)) >= 4:
         csize = fit_size(size, C2ST_SIDE)
-        res = two_sample_test(a, b, seed=seed, size=csize)
+        res = two_sample_test(a, b, seed=seed, size=csize, groups_ours=ours.groups,
+                              groups_ref=ref.groups)
         c2 = {"accuracy": res.accuracy, "normalized": c2st_gap(res.accuracy), "n_ours": res.n_ours,
               "n_ref": res.n_ref, "n_balanced": res.n_balanced,
-              "folds": res.folds, "epochs": res.epochs,
+              "folds": res.folds, "epochs": res.epochs, "folds_keep_scenes": res.grouped,
               "image_size": list(csize)}
         for side, sset, p in (("ours", ours, res.p_ref_ours), ("reference", ref, res.p_ref_ref)):
             p = np.asarray(p, dtype=np.float64)

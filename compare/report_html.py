@@ -129,7 +129,8 @@ def _learned_section(doc: dict) -> str:
         items.append(f"<li>KID: skipped ({e(kid['skipped'])}).</li>")
     if "accuracy" in c2:
         items.append(f"<li>Two-sample classifier: held-out accuracy <strong>{c2['accuracy']:.1%}</strong> "
-                     f"(50% = indistinguishable; {c2['n_balanced']} images per side, {e(c2['folds'])} folds, "
+                     f"(50% = indistinguishable; {c2['n_balanced']} images per side, {e(c2['folds'])} folds"
+                     f"{' that keep each scene whole' if c2.get('folds_keep_scenes') else ''}, "
                      f"{e(c2['epochs'])} epochs).</li>")
     elif "skipped" in c2:
         items.append(f"<li>Two-sample classifier: skipped ({e(c2['skipped'])}).</li>")

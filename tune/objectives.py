@@ -396,7 +396,8 @@ class Scorer:
         kid_part = math.sqrt(max(0.0, comps["kid_relative"]))
         if fidelity.rung not in self.c2st_rungs:
             return kid_part
-        c2st = two_sample_test(a, self._ref_array(read), seed=self.seed, size=csize)
+        c2st = two_sample_test(a, self._ref_array(read), seed=self.seed, size=csize, groups_ours=ours.groups,
+                                groups_ref=self.reference.image_set.groups)
         comps["c2st_accuracy"] = float(c2st.accuracy)
         return 0.5 * (2.0 * max(float(c2st.accuracy), 0.5) - 1.0) + 0.5 * kid_part
 

@@ -37,6 +37,7 @@ def test_folder_is_read_recursively_sorted_and_unlabelled(tmp_path):
     assert [r.path.relative_to(tmp_path).as_posix() for r in s.records] == ["b.png", "sub/a.jpg"]
     assert all(r.labels is None and (r.width, r.height) == (40, 30) for r in s.records)
     assert s.notes == ()
+    assert s.groups is None  # a folder's images are taken as independent samples
 
 
 def test_mixed_sizes_are_said_in_the_notes(tmp_path):
@@ -167,6 +168,10 @@ def test_bop_split_scene_and_root_folders(tmp_path):
         assert lab.visib_fract == 0.8 and lab.truncation == 0.1 and lab.occlusion_level == 1
         assert lab.cam_t_m2c.tolist() == [0.0, 0.0, 0.8]
         assert s.records[1].labels[0].bbox == (0.0, 0.0, 64.0, 48.0)
+    bop_scene(tmp_path / "ds" / "test" / "000002")
+    s = load_image_set(tmp_path / "ds" / "test")
+    scene_dirs = [str(tmp_path / "ds" / "test" / name) for name in ("000001", "000001", "000002", "000002")]
+    assert s.groups == scene_dirs  # views of one scene: one group (the two-sample test's folds keep it whole)
 
 
 def test_bop_dataset_with_several_splits_asks_for_one(tmp_path):
@@ -377,6 +382,7 @@ def test_a_gtforge_build_reads_the_same_through_every_layout(tmp_path):
     assert rc == 0
     g = load_image_set(out)
     assert g.format == "gtforge" and g.labelled and len(g.records) == 2
+    assert g.groups == [str(out / json.loads((out / "gtforge.json").read_text())["split"] / "000000")] * 2
     classes = {v["name"] for v in json.loads((out / "gtforge.json").read_text())["classes"].values()}
     labels = [lab for r in g.records for lab in r.labels]
     assert labels and {lab.category for lab in labels} <= classes

@@ -215,6 +215,41 @@ def test_c2st_is_deterministic_and_scores_every_image():
     assert not np.array_equal(r1.p_ref_ours, r3.p_ref_ours)
 
 
+def views(n_scenes, per_scene, seed):
+    """(n_scenes * per_scene, 32, 32, 3) uint8: each scene of :func:`scenes` seen ``per_scene`` times with a little
+    noise (views of one scene: not independent samples), and the scene number of each image."""
+    rng = np.random.default_rng(seed + 100)
+    base = np.repeat(scenes(n_scenes, seed).astype(np.float64), per_scene, axis=0)
+    out = np.clip(np.round(base + rng.normal(0, 3, base.shape)), 0, 255).astype(np.uint8)
+    return out, [f"scene {i // per_scene}" for i in range(len(out))]
+
+
+@pytest.mark.slow
+@needs_torch
+def test_c2st_folds_that_keep_scenes_whole_stay_near_chance_for_one_distribution():
+    """Two sides drawn alike, each 12 scenes of 5 views: folds that split scenes let the classifier recognise a
+    held-out view by its scene's other views (accuracy far above 0.5); folds that keep scenes whole do not."""
+    ours, g_ours = views(12, 5, 1)
+    ref, g_ref = views(12, 5, 2)
+    split = two_sample_test(ours, ref, seed=0, size=(32, 32), threads=1)
+    whole = two_sample_test(ours, ref, seed=0, size=(32, 32), threads=1, groups_ours=g_ours, groups_ref=g_ref)
+    assert not split.grouped and whole.grouped
+    assert split.accuracy >= 0.8
+    assert whole.accuracy <= 0.65
+
+
+def test_fold_numbers_keep_groups_whole_and_balance_the_folds():
+    from gtforge.compare.learned import _fold_numbers
+
+    groups = ["a"] * 5 + ["b"] * 1 + ["c"] * 3 + ["d"] * 3 + ["e"] * 2
+    folds = _fold_numbers(groups, 2, np.random.default_rng(0))
+    for g in set(groups):
+        assert len({int(folds[i]) for i, h in enumerate(groups) if h == g}) == 1
+    sizes = np.bincount(folds, minlength=2)
+    assert abs(int(sizes[0]) - int(sizes[1])) <= 5 and sizes.min() >= 4
+    assert _fold_numbers(["a", "a", "a"], 2, np.random.default_rng(0)) is None  # one group: cannot keep it whole
+
+
 @needs_torch
 def test_c2st_rejects_bad_input():
     a = scenes(8, 0)
@@ -226,3 +261,5 @@ def test_c2st_rejects_bad_input():
         two_sample_test(a.astype(np.int16), a)
     with pytest.raises(ValueError, match="epochs"):
         two_sample_test(a, a, epochs=0)
+    with pytest.raises(ValueError, match="groups_ref has 3 labels for 8 images"):
+        two_sample_test(a, a, groups_ref=["x", "y", "z"])

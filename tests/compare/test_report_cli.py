@@ -144,5 +144,6 @@ def test_a_build_against_a_darkened_copy_of_its_images(small_dataset, tmp_path, 
     assert doc["learned"]["torch_threads"] == 1
     c2 = doc["learned"]["c2st"]
     assert c2["accuracy"] >= 0.7 and c2["n_balanced"] == 9
+    assert c2["folds_keep_scenes"] is True  # 3 scenes of 3 views: each scene's views stay in one fold
     assert all((small_dataset / x["file"]).is_file() for x in c2["most_real_ours"])
     assert all((out / t).is_file() for t in doc["files"]["thumbs"])
