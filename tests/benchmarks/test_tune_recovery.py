@@ -30,6 +30,17 @@ def test_the_hidden_recipe_measures_as_stated():
     assert m["camera.distance"] == pytest.approx(1.2) and m["lights.temperature_k"] == pytest.approx(2950)
     assert m["appearance.hsv_jitter.saturation"] == pytest.approx(0.4) and m["clutter.support"] == 1.0
     assert m["effects.noise"] == pytest.approx(1 / math.sqrt(math.sqrt(30 * 80)))
+    assert "objects.count" not in m
+
+
+def test_with_labels_the_hidden_recipe_holds_twice_the_objects():
+    """--labelled: every target set's count range doubled (the default recipe's centres sum to 10.5 objects)."""
+    default = R.measures(R.yaml.safe_load(R.RECIPE.read_text()), labelled=True)
+    hidden = R.measures(R.hidden_recipe(labelled=True), labelled=True)
+    assert default["objects.count"] == pytest.approx(10.5) and hidden["objects.count"] == pytest.approx(21.0)
+    assert hidden["camera.distance"] == pytest.approx(1.2)
+    doubled = R.hidden_recipe(labelled=True)["objects"]
+    assert [o["count"] for o in doubled][:2] == [{"min": 2, "max": 4}, {"min": 0, "max": 2}]
 
 
 @pytest.mark.parametrize(("after", "share"), [(0.6, 0.0), (1.2, 1.0), (0.9, 0.5), (1.5, 0.5), (1.8, 0.0),
