@@ -29,8 +29,9 @@ objective's weights.
 **Proposals** (:class:`MatchSampler`): coordinates ``u`` in [0, 1] per dimension (log dimensions in logarithms;
 a range's centre and width in units of its bounds' span, linked by the constraint that the range fits its
 bounds; a categorical dimension one indicator per non-recipe choice). The merit of a point is
-``F = f + penalty * |u - u_recipe|_1``: the L1 term keeps what the statistics do not ask to change at the recipe's
-value (the sparsest explanation of the gap; unchanged fields stay unchanged in TUNED.yaml).
+``F = f + penalty * sum_j c_j |u_j - u_recipe,j|``: the L1 term keeps what the statistics do not ask to change at the
+recipe's value (the sparsest explanation of the gap; unchanged fields stay unchanged in TUNED.yaml); ``c_j`` is 1,
+and :data:`CHOICE_COST` for a choice's indicator (a flip is one change, as a screening step is).
 
 1. *Screening*: the recipe, then one coordinate step of :data:`STEP` per dimension that can act, each from the
    best point so far (an effect's parameters act only while its probability is above 0: they are screened from
@@ -80,6 +81,11 @@ STEP, RADIUS0, RADIUS_MAX, RADIUS_MIN = 0.25, 0.25, 0.5, 0.03
 RESCREEN = 0.3
 #: Merit penalty per coordinate unit moved away from the recipe.
 PENALTY = 0.5
+#: A choice flipped (an indicator: the support's kind, a texture source kept, shadows) counts as this many coordinate
+#: units in the penalty: one change of the recipe, as a value moved by a screening step is (were it 1, the full span,
+#: a choice would have to win by the penalty: measured, the plane beat the bin in all three screens of a 30-minute
+#: recovery tune, by 0.18-0.28 in f, and lost each time to the 0.5 that flipping it cost).
+CHOICE_COST = STEP
 #: Strength of the prior Jacobian in the least-change update, and the kernel width (coordinates) of the points used.
 PRIOR, KERNEL_MIN = 1e-3, 0.3
 #: Group names of the residuals, with the objective that weights them.
@@ -494,11 +500,13 @@ class MatchSampler:
         self.weights = np.asarray(weights, dtype=np.float64)
         self.penalty = float(penalty)
         self.x0 = self.coords.encode(self.coords.default)
+        #: Per column, its coordinate unit's share of the penalty (1; :data:`CHOICE_COST` for an indicator).
+        self.cost = np.array([CHOICE_COST if c.kind == "indicator" else 1.0 for c in self.coords.columns])
 
     # ------------------------------------------------------------------ merit and model
     def merit(self, x: np.ndarray, r: np.ndarray) -> float:
-        """``F = f + penalty |x - x0|_1``."""
-        return match_value(r, self.weights) + self.penalty * float(np.abs(x - self.x0).sum())
+        """``F = f + penalty sum_j cost_j |x_j - x0_j|``."""
+        return match_value(r, self.weights) + self.penalty * float(self.cost @ np.abs(x - self.x0))
 
     def _data(self, history: list[Observation]):
         xs, rs, obs = [], [], []
@@ -545,8 +553,9 @@ class MatchSampler:
         return np.linalg.solve(a, b.T).T
 
     def _solve(self, xc, rc, jac, lo, hi) -> np.ndarray:
-        """Minimise the model merit ``|W^(1/2) (rc + J (x - xc))|^2 + penalty |x - x0|_1`` over lo <= x <= hi and the
-        coordinates' constraints (SLSQP on x and the L1 slack t >= |x - x0|; a column with lo == hi is held)."""
+        """Minimise the model merit ``|W^(1/2) (rc + J (x - xc))|^2 + penalty cost . |x - x0|`` over lo <= x <= hi
+        and the coordinates' constraints (SLSQP on x and the L1 slack t >= |x - x0|; a column with lo == hi is
+        held)."""
         from scipy.optimize import minimize  # noqa: PLC0415 - scipy is loaded when a tune proposes, not at import
 
         n = self.coords.n
@@ -555,17 +564,17 @@ class MatchSampler:
         g0 = jac.T @ (w * rc)
         x_start = np.clip(xc.copy(), lo, hi)
         x0 = self.x0
-        pen = self.penalty
+        pen = self.penalty * self.cost
 
         def fun(y):
             x, t = y[:n], y[n:]
             d = x - xc
-            return float(d @ hmat @ d + 2 * g0 @ d + pen * t.sum())
+            return float(d @ hmat @ d + 2 * g0 @ d + pen @ t)
 
         def jac_fun(y):
             x = y[:n]
             d = x - xc
-            return np.concatenate([2 * hmat @ d + 2 * g0, pen * np.ones(n)])
+            return np.concatenate([2 * hmat @ d + 2 * g0, pen])
 
         a_mat, b_vec = self.coords.constraints()
         cons = [{"type": "ineq", "fun": lambda y: y[n:] - (y[:n] - x0), "jac": lambda y: np.hstack([-np.eye(n),
