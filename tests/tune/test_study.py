@@ -121,10 +121,10 @@ def test_fidelity_schedule_and_overrides():
     # both rungs at the recipe's own 640x480 (the longest side capped at 640), 24 and 64 frames
     assert (low.width, low.height, low.frames) == (640, 480, 24) and (high.width, high.height, high.frames) == (
         640, 480, 64)
-    assert low.views == 4 and high.views == 2 and SCHEDULE[0][0] == 640
+    assert low.views == 1 and high.views == 2 and SCHEDULE[0][0] == 640
     assert low.seed == tune_seed("tune_build", 0, 0) != high.seed
     sets = fidelity_overrides(recipe, low)
-    assert "scenes.count=6" in sets and f"seed={low.seed}" in sets and not any(s.startswith("camera.") for s in sets)
+    assert "scenes.count=24" in sets and f"seed={low.seed}" in sets and not any(s.startswith("camera.") for s in sets)
     # a larger camera is scaled down, its intrinsics with it
     raw = copy.deepcopy(raw)
     raw["camera"] |= {"width": 1280, "height": 960, "intrinsics": {"fx": 1144.8, "fy": 1147.2, "cx": 650.1,
